@@ -1,0 +1,48 @@
+//! The route table and the tower layers, in one place.
+//!
+//! Layers, outermost first: catch-panic (a bug becomes a 500 in OpenAI's format, never a
+//! dropped connection). Everything that needs the parsed request is an explicit pipeline
+//! stage instead (STYLE §3.4). Inference routes are mounted at `/v1/...` and again under
+//! `/openai/v1/...` so that `OPENAI_BASE_URL=http://host:8080/openai/v1` works.
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::{ErrorKind, GatewayError};
+use crate::handlers::{self, chat, embeddings, health, models};
+use crate::pipeline::RequestCtx;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let openai = Router::new()
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/models", get(models::list_models));
+    Router::new()
+        .nest("/v1", openai.clone())
+        .nest("/openai/v1", openai)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn not_found(uri: http::Uri) -> Response {
+    let e = GatewayError::new(ErrorKind::NotFound, format!("no route for `{}`", uri.path()));
+    handlers::openai_error(&e, &RequestCtx::new())
+}
+
+async fn method_not_allowed() -> Response {
+    let e = GatewayError::new(ErrorKind::MethodNotAllowed, "method not allowed on this path");
+    handlers::openai_error(&e, &RequestCtx::new())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    let e = GatewayError::internal("internal error");
+    handlers::openai_error(&e, &RequestCtx::new()).into_response()
+}

@@ -1,0 +1,137 @@
+//! Chat Completions response <-> canonical response, and usage.
+
+use serde_json::Value;
+
+use super::request::{arguments_text, decode_content};
+use super::wire::*;
+use crate::schema::*;
+
+pub fn decode_usage(u: &OaiUsage) -> Usage {
+    Usage {
+        input_tokens: u.prompt_tokens,
+        output_tokens: u.completion_tokens,
+        cache_read_tokens: u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
+        cache_write_tokens: u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cache_creation_tokens)
+            .unwrap_or(0),
+        reasoning_tokens: u
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0),
+    }
+}
+
+pub fn encode_usage(u: &Usage) -> OaiUsage {
+    OaiUsage {
+        prompt_tokens: u.input_tokens,
+        completion_tokens: u.output_tokens,
+        total_tokens: u.total(),
+        prompt_tokens_details: Some(OaiPromptDetails {
+            cached_tokens: Some(u.cache_read_tokens),
+            cache_creation_tokens: (u.cache_write_tokens > 0).then_some(u.cache_write_tokens),
+        }),
+        completion_tokens_details: Some(OaiCompletionDetails {
+            reasoning_tokens: Some(u.reasoning_tokens),
+        }),
+    }
+}
+
+/// Decode a provider's Chat Completions reply.
+pub fn decode_response(w: OaiChatResponse) -> ChatResponse {
+    ChatResponse {
+        id: w.id,
+        model: w.model,
+        created: w.created,
+        choices: w
+            .choices
+            .into_iter()
+            .map(|c| {
+                let m = c.message;
+                let mut parts = Vec::new();
+                if let Some(r) = m.reasoning_content.or(m.reasoning).filter(|r| !r.is_empty()) {
+                    parts.push(Part::Reasoning { text: r, signature: None });
+                }
+                decode_content(m.content, &mut parts);
+                for tc in m.tool_calls.unwrap_or_default() {
+                    parts.push(Part::ToolCall(ToolCall {
+                        id: tc.id,
+                        name: tc.function.name,
+                        arguments: arguments_text(tc.function.arguments),
+                    }));
+                }
+                let mut extra = m.extra;
+                if let Some(r) = m.refusal {
+                    extra.insert("refusal".to_owned(), Value::String(r));
+                }
+                Choice {
+                    index: c.index,
+                    message: Message { role: Role::Assistant, parts, name: None, extra },
+                    finish_reason: c.finish_reason.as_deref().map(FinishReason::from_openai),
+                    logprobs: c.logprobs,
+                }
+            })
+            .collect(),
+        usage: w.usage.as_ref().map(decode_usage),
+        system_fingerprint: w.system_fingerprint,
+        extra: w.extra,
+    }
+}
+
+/// Encode the canonical reply for a Chat Completions client. Reasoning text is returned as
+/// `reasoning_content`, the field DeepSeek, vLLM and most OpenAI-compatible clients read.
+pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
+    OaiChatResponse {
+        id: r.id.clone(),
+        object: "chat.completion".to_owned(),
+        created: r.created,
+        model: r.model.clone(),
+        choices: r
+            .choices
+            .iter()
+            .map(|c| {
+                let mut text = String::new();
+                let mut reasoning = String::new();
+                let mut tool_calls = Vec::new();
+                for p in &c.message.parts {
+                    match p {
+                        Part::Text(t) => text.push_str(&t.text),
+                        Part::Reasoning { text: r, .. } => reasoning.push_str(r),
+                        Part::ToolCall(tc) => tool_calls.push(OaiToolCall {
+                            id: tc.id.clone(),
+                            kind: "function".to_owned(),
+                            function: OaiFunctionCall {
+                                name: tc.name.clone(),
+                                arguments: Value::String(tc.arguments.clone()),
+                            },
+                        }),
+                        _ => {}
+                    }
+                }
+                let refusal = c.message.extra.get("refusal").and_then(Value::as_str).map(str::to_owned);
+                OaiChoice {
+                    index: c.index,
+                    message: OaiMessage {
+                        role: "assistant".to_owned(),
+                        // OpenAI sends `content: null` when the reply is only tool calls.
+                        content: (!text.is_empty() || tool_calls.is_empty())
+                            .then_some(OaiContent::Text(text)),
+                        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                        refusal,
+                        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                        ..OaiMessage::default()
+                    },
+                    finish_reason: Some(
+                        c.finish_reason.as_ref().map_or("stop", FinishReason::as_openai).to_owned(),
+                    ),
+                    logprobs: c.logprobs.clone(),
+                }
+            })
+            .collect(),
+        usage: r.usage.as_ref().map(encode_usage),
+        system_fingerprint: r.system_fingerprint.clone(),
+        extra: r.extra.clone(),
+    }
+}

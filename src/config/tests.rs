@@ -1,0 +1,117 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:9090"
+
+[providers.mistral]
+kind = "mistral"
+api_key = "${MISTRAL_API_KEY}"
+reasoning_effort = { "devstral-*" = ["none", "high"] }
+
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8081/v1/"
+timeouts = { connect = "2s", first_byte = "30s", idle = "10s" }
+
+[[routes]]
+match = { model = "claude-opus-*" }
+rewrite = "claude-sonnet-4-5"
+
+[[routes]]
+match = { model = "claude-*" }
+targets = ["mistral/devstral-2512", "local/qwen2.5-coder"]
+"#;
+
+#[test]
+fn parses_a_complete_file() {
+    let cfg = parse("g.toml", GOOD, &env(&[("MISTRAL_API_KEY", "sk-m-123")])).unwrap();
+    assert_eq!(cfg.server.listen.port(), 9090);
+    assert_eq!(cfg.providers.len(), 2);
+    assert_eq!(cfg.providers[0].name, "mistral");
+    assert_eq!(cfg.providers[0].api_keys[0].expose(), "sk-m-123");
+    assert_eq!(cfg.providers[1].base_url, "http://127.0.0.1:8081/v1");
+    assert_eq!(cfg.providers[1].timeouts.idle, Duration::from_secs(10));
+    assert!(cfg.providers[1].is_catch_all());
+    assert_eq!(
+        cfg.providers[0].reasoning_levels_for("devstral-2512"),
+        Some(&[ReasoningEffort::None, ReasoningEffort::High][..])
+    );
+    assert_eq!(cfg.routes.len(), 2);
+    match &cfg.routes[1].action {
+        RouteAction::Targets(t) => {
+            assert_eq!(t[0], Target { provider: "mistral".into(), model: Some("devstral-2512".into()) });
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reports_every_error_with_its_position() {
+    let text = "[server]\nlisten = \"nope\"\nlisen = 1\n\n[providers.m]\nkind = \"mistral\"\napi_key = \"${MISSING_KEY}\"\napi_kye = \"x\"\n\n[[routes]]\nmatch = { model = \"a*\" }\ntargets = [\"ghost/model\"]\n";
+    let errs = parse("bad.toml", text, &env(&[])).unwrap_err();
+    let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert!(lines.contains(&"bad.toml:2:10: invalid listen address `nope`: expected IP:PORT".to_owned()), "{lines:#?}");
+    assert!(lines.contains(&"bad.toml:3:1: unknown key `server.lisen`".to_owned()), "{lines:#?}");
+    assert!(lines.contains(&"bad.toml:8:1: unknown key `providers.m.api_kye`".to_owned()), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("bad.toml:7:11:") && l.contains("MISSING_KEY")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("bad.toml:12:12:") && l.contains("ghost")), "{lines:#?}");
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let errs = parse("s.toml", "[server]\nlisten = \n", &env(&[])).unwrap_err();
+    assert_eq!(errs[0].line, 2, "{errs:?}");
+}
+
+#[test]
+fn type_errors_have_positions() {
+    let errs = parse("t.toml", "[server]\nmax_body_bytes = \"big\"\n", &env(&[])).unwrap_err();
+    assert_eq!((errs[0].line, errs[0].col), (2, 18), "{errs:?}");
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    let text = "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\nbase_url = \"ftp://${K}@x\"\n";
+    let errs = parse("x.toml", text, &env(&[("K", "sk-canary-9999")])).unwrap_err();
+    for e in &errs {
+        assert!(!e.to_string().contains("sk-canary"), "{e}");
+    }
+    let dbg = format!("{:?}", parse("y.toml", "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\n", &env(&[("K", "sk-canary-99999999")])).unwrap());
+    assert!(!dbg.contains("sk-canary"), "{dbg}");
+}
+
+#[test]
+fn embedded_default_follows_the_environment() {
+    let cfg = embedded_default(&env(&[])).unwrap();
+    assert!(cfg.providers.is_empty());
+    assert_eq!(cfg.server.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(cfg.store.url, DEFAULT_STORE_URL);
+    let cfg = embedded_default(&env(&[
+        ("OPENAI_API_KEY", "sk-o"),
+        ("MISTRAL_API_KEY", "sk-m"),
+        ("GATEHOUSE_OPENAI_COMPATIBLE_URL", "http://127.0.0.1:8081/v1"),
+    ]))
+    .unwrap();
+    let names: Vec<_> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["openai", "mistral", "local"]);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../config/example.toml");
+    let e = env(&[
+        ("OPENAI_API_KEY", "sk-o"),
+        ("MISTRAL_API_KEY", "sk-m"),
+        ("GATEHOUSE_ADMIN_TOKEN", "t"),
+    ]);
+    if let Err(errs) = parse("config/example.toml", text, &e) {
+        panic!("{errs:#?}");
+    }
+}

@@ -1,0 +1,30 @@
+//! `POST /v1/embeddings` (also under `/openai`).
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+
+use super::{add_ctx_headers, json_response, openai_error, read_json};
+use crate::codec::openai_embeddings::{self, OaiEmbeddingRequest};
+use crate::pipeline::{self, RequestCtx};
+use crate::state::AppState;
+
+pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response {
+    let mut ctx = RequestCtx::new();
+    let live = state.live();
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let wire: OaiEmbeddingRequest = read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
+        let ereq = openai_embeddings::decode_request(wire)?;
+        pipeline::embeddings(&live, &mut ctx, &ereq).await
+    }
+    .await;
+    match result {
+        Ok(resp) => {
+            let mut r = json_response(StatusCode::OK, &openai_embeddings::encode_response(&resp));
+            add_ctx_headers(&mut r, &ctx);
+            r
+        }
+        Err(e) => openai_error(&e, &ctx),
+    }
+}

@@ -1,0 +1,34 @@
+//! Gatehouse: an AI gateway in one binary.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, raw then validated; the embedded default.
+//! - [`schema`]: the canonical request/response/stream model (the hub).
+//! - [`codec`]: each client schema's wire types and translation to/from the hub (spokes).
+//! - [`providers`]: one pure adapter per provider kind, and the shared executor (`exec`).
+//! - [`routing`]: which provider and model serve a request; the live config snapshot.
+//! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
+//! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
+//!
+//! # One request
+//! ```text
+//! client -> server (hyper, TCP_NODELAY) -> app (catch-panic) -> handler
+//!        -> read_json (limit, schema errors) -> codec::<schema>::decode_request -> ChatRequest
+//!        -> pipeline::chat: routing::resolve -> for each candidate:
+//!               adapter.build_chat -> exec::send -> adapter.parse_chat | stream decoder
+//!               (retryable failure before the first event -> next candidate)
+//!        -> codec::<schema>::encode_response | relay(encoder) -> client
+//! ```
+//! The dependency rule is one-way: `schema` <- `codec`/`providers` <- `routing` <-
+//! `pipeline` <- `handlers` <- `app`.
+
+pub mod app;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod pipeline;
+pub mod providers;
+pub mod routing;
+pub mod schema;
+pub mod server;
+pub mod state;

@@ -1,0 +1,142 @@
+//! The `gatehouse` command: `serve`, `check`, `--version` (SPEC §1).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gatehouse::config::{self, Config, ConfigError, ProcessEnv};
+use gatehouse::server;
+use gatehouse::state::AppState;
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "An AI gateway: one endpoint, any client schema, any provider")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file; without it, the embedded default (loopback, providers from the environment).
+        #[arg(long, env = "GATEHOUSE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config's `server.listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Allow a non-loopback listen address without client authentication.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+    },
+    /// Validate a config file and print every error with file:line:col.
+    Check {
+        #[arg(long, env = "GATEHOUSE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match load(config.as_ref()) {
+            Ok(cfg) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "ok: {} provider(s), {} route(s)",
+                    cfg.providers.len(),
+                    cfg.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                report(&errors);
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve { config, listen, insecure_no_auth, log_format } => {
+            init_logging(log_format);
+            let mut cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(errors) => {
+                    report(&errors);
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(addr) = listen {
+                cfg.server.listen = addr;
+            }
+            // No client authentication exists yet in this version: the gateway is open, so it
+            // may only listen on loopback unless the operator says otherwise (SPEC §1).
+            if !cfg.server.listen.ip().is_loopback() && !insecure_no_auth {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: refusing to listen on {} without client authentication; use a loopback address or pass --insecure-no-auth",
+                    cfg.server.listen
+                );
+                return ExitCode::FAILURE;
+            }
+            match serve(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, Vec<ConfigError>> {
+    match path {
+        Some(p) => config::load(p, &ProcessEnv),
+        None => config::embedded_default(&ProcessEnv),
+    }
+}
+
+fn report(errors: &[ConfigError]) {
+    let mut err = std::io::stderr().lock();
+    for e in errors {
+        let _ = writeln!(err, "{e}");
+    }
+    let _ = writeln!(err, "{} error(s)", errors.len());
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(cfg: Config) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.server.listen).await?;
+        let addr = listener.local_addr()?;
+        for p in &cfg.providers {
+            tracing::info!(provider = %p.name, kind = p.kind.as_str(), base_url = %p.base_url, keys = p.api_keys.len(), "provider configured");
+        }
+        if cfg.providers.is_empty() {
+            tracing::warn!("no provider configured: set OPENAI_API_KEY, MISTRAL_API_KEY or GATEHOUSE_OPENAI_COMPATIBLE_URL, or pass --config");
+        }
+        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "gatehouse listening");
+        let drain = cfg.server.drain_timeout;
+        server::run(listener, AppState::new(cfg), drain, server::shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,164 @@
+//! The request pipeline: explicit stages, in order, for every inference request
+//! (STYLE §3.3). Today: resolve the route, then the fallback loop. Governance (authz,
+//! limits), the cache and guardrails plug in as stages here, before and after the loop.
+//!
+//! The fallback loop tries each candidate in turn. A retryable failure (connect error,
+//! timeout, 429, 5xx) moves to the next; any other failure is returned at once. For a stream,
+//! a candidate is kept only once its first events arrived, so a provider that answers 200 and
+//! then fails at once still falls back; if the first events take longer than the keep-alive
+//! interval the stream is committed (headers go out, keep-alives start) and fallback ends.
+
+mod context;
+pub mod relay;
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use tokio::time::{Instant, timeout};
+
+pub use context::{Attempt, RequestCtx};
+
+use crate::codec::Warnings;
+use crate::error::GatewayError;
+use crate::providers::exec::{self, UpstreamEvents};
+use crate::routing::{self, Candidate, Live};
+use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+
+/// What the fallback loop produced for a chat request.
+pub enum ChatOutcome {
+    Complete(ChatResponse),
+    Stream(LiveStream),
+}
+
+/// A stream whose provider is chosen: the events already read, and the rest to come.
+pub struct LiveStream {
+    pub first: Vec<StreamEvent>,
+    /// `None` when the provider's stream already ended with the first events.
+    pub upstream: Option<UpstreamEvents>,
+}
+
+pub async fn chat(
+    live: &Live,
+    ctx: &mut RequestCtx,
+    req: &ChatRequest,
+    keepalive: Duration,
+) -> Result<ChatOutcome, GatewayError> {
+    let resolved = routing::resolve(live, &req.model)?;
+    ctx.rule = resolved.rule;
+    let mut last = None;
+    for c in &resolved.candidates {
+        let started = Instant::now();
+        let mut warnings = Warnings::default();
+        let result = chat_attempt(c, req, keepalive, &mut warnings).await;
+        match record(ctx, c, started, warnings, result) {
+            ControlFlow::Break(r) => return r,
+            ControlFlow::Continue(e) => last = Some(e),
+        }
+    }
+    Err(exhausted(ctx, last))
+}
+
+async fn chat_attempt(
+    c: &Candidate,
+    req: &ChatRequest,
+    keepalive: Duration,
+    w: &mut Warnings,
+) -> Result<ChatOutcome, GatewayError> {
+    let p = &c.provider;
+    let up = p.adapter.build_chat(req, &c.model, w)?;
+    let resp = exec::send(p, up, req.stream).await?;
+    if !req.stream {
+        let body = exec::read_body(resp.into_body(), p.config.timeouts.idle, exec::MAX_REPLY_BYTES, p.name()).await?;
+        return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
+    }
+    let mut events = UpstreamEvents::new(resp, p.adapter.stream_decoder(), p.config.timeouts.idle, p.name());
+    match timeout(keepalive, events.next()).await {
+        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(LiveStream { first, upstream: Some(events) })),
+        Ok(Ok(None)) => Ok(ChatOutcome::Stream(LiveStream { first: Vec::new(), upstream: None })),
+        // A failure before anything reached the client may still fall back.
+        Ok(Err(e)) => Err(e.retryable(true)),
+        Err(_) => Ok(ChatOutcome::Stream(LiveStream { first: Vec::new(), upstream: Some(events) })),
+    }
+}
+
+pub async fn embeddings(
+    live: &Live,
+    ctx: &mut RequestCtx,
+    req: &EmbeddingRequest,
+) -> Result<EmbeddingResponse, GatewayError> {
+    let resolved = routing::resolve(live, &req.model)?;
+    ctx.rule = resolved.rule;
+    let mut last = None;
+    for c in &resolved.candidates {
+        let started = Instant::now();
+        let mut warnings = Warnings::default();
+        let result = embeddings_attempt(c, req, &mut warnings).await;
+        match record(ctx, c, started, warnings, result) {
+            ControlFlow::Break(r) => return r,
+            ControlFlow::Continue(e) => last = Some(e),
+        }
+    }
+    Err(exhausted(ctx, last))
+}
+
+async fn embeddings_attempt(
+    c: &Candidate,
+    req: &EmbeddingRequest,
+    w: &mut Warnings,
+) -> Result<EmbeddingResponse, GatewayError> {
+    let p = &c.provider;
+    let up = p.adapter.build_embeddings(req, &c.model, w)?;
+    let resp = exec::send(p, up, false).await?;
+    let body = exec::read_body(resp.into_body(), p.config.timeouts.idle, exec::MAX_REPLY_BYTES, p.name()).await?;
+    p.adapter.parse_embeddings(&body)
+}
+
+/// Record one attempt. `Break` ends the loop with this result (success, or a failure that
+/// may not be retried); `Continue` carries a retryable failure on to the next candidate.
+fn record<T>(
+    ctx: &mut RequestCtx,
+    c: &Candidate,
+    started: Instant,
+    warnings: Warnings,
+    result: Result<T, GatewayError>,
+) -> ControlFlow<Result<T, GatewayError>, GatewayError> {
+    ctx.attempts.push(Attempt {
+        provider: c.provider.name().to_owned(),
+        model: c.model.clone(),
+        latency: started.elapsed(),
+        error: result.as_ref().err().cloned(),
+    });
+    ctx.warnings = warnings;
+    match result {
+        Ok(v) => {
+            ctx.served = Some((c.provider.name().to_owned(), c.model.clone()));
+            ControlFlow::Break(Ok(v))
+        }
+        Err(e) if e.retryable => {
+            tracing::warn!(request_id = %ctx.id, provider = c.provider.name(), model = %c.model, error = %e, "attempt failed; trying the next target");
+            ControlFlow::Continue(e)
+        }
+        Err(e) => ControlFlow::Break(Err(e)),
+    }
+}
+
+/// The error after every candidate failed: the last failure's class, with every attempt's
+/// reason in the message when there was more than one.
+fn exhausted(ctx: &RequestCtx, last: Option<GatewayError>) -> GatewayError {
+    match last {
+        Some(mut e) if ctx.attempts.len() > 1 => {
+            let summary: Vec<String> = ctx
+                .attempts
+                .iter()
+                .map(|a| {
+                    let why = a.error.as_ref().map_or_else(|| "ok".to_owned(), |e| e.message.clone());
+                    format!("{}/{}: {why}", a.provider, a.model)
+                })
+                .collect();
+            e.message = format!("all {} targets failed: {}", ctx.attempts.len(), summary.join("; "));
+            e
+        }
+        Some(e) => e,
+        None => GatewayError::new(crate::error::ErrorKind::ModelNotFound, "no target is configured for this model"),
+    }
+}

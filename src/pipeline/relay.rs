@@ -1,0 +1,158 @@
+//! Relaying a chosen stream to the client, event by event, as it arrives (STYLE §4.8).
+//!
+//! Each batch of upstream events is encoded in the client's schema and sent at once: nothing
+//! is buffered beyond one batch. During a silence longer than the keep-alive interval an SSE
+//! comment goes out. The provider's terminator ends the stream normally; any failure after
+//! the first byte (idle timeout, broken connection, an in-stream error, a stream cut without
+//! its terminator) becomes the schema's error event and ends the stream, never a normal stop.
+//! Dropping the body (the client disconnected) drops the upstream stream, which closes the
+//! provider connection, and the [`StreamRecord`] notes the cancellation.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::time::{Instant, timeout};
+
+use super::LiveStream;
+use crate::error::GatewayError;
+use crate::providers::exec::UpstreamEvents;
+use crate::schema::{FinishReason, StreamEvent, Usage};
+
+/// Encodes canonical events in one client schema's stream format.
+pub trait StreamEncoder: Send + 'static {
+    fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut);
+    /// The normal end (e.g. usage chunk and `[DONE]`).
+    fn finish(&mut self, out: &mut BytesMut);
+    /// The error event that ends a failed stream.
+    fn error(&mut self, err: &GatewayError, out: &mut BytesMut);
+}
+
+impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
+    fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.encode(ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        crate::codec::openai_chat::ChunkEncoder::finish(self, out);
+    }
+    fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
+        crate::codec::openai_chat::ChunkEncoder::error(self, err, out);
+    }
+}
+
+const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+/// What happened to a stream, kept until it ends or is dropped.
+pub struct StreamRecord {
+    pub request_id: String,
+    pub provider: String,
+    pub model: String,
+    pub started: Instant,
+    pub first_byte: Option<Duration>,
+    pub usage: Usage,
+    pub finish: Option<FinishReason>,
+    pub outcome: Option<Result<(), GatewayError>>,
+}
+
+impl StreamRecord {
+    fn observe(&mut self, ev: &StreamEvent) {
+        match ev {
+            StreamEvent::Usage(u) => self.usage.merge(u),
+            StreamEvent::Finish { reason, .. } => self.finish = Some(reason.clone()),
+            _ => {}
+        }
+    }
+}
+
+impl Drop for StreamRecord {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let u = &self.usage;
+        match &self.outcome {
+            Some(Ok(())) => tracing::info!(
+                request_id = %self.request_id, provider = %self.provider, model = %self.model,
+                ttft_ms = self.first_byte.map(|d| d.as_millis() as u64),
+                ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+                finish = ?self.finish, "stream completed"
+            ),
+            Some(Err(e)) => tracing::warn!(
+                request_id = %self.request_id, provider = %self.provider, model = %self.model,
+                ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+                error = %e, "stream failed after it started"
+            ),
+            None => tracing::info!(
+                request_id = %self.request_id, provider = %self.provider, model = %self.model,
+                ms = elapsed.as_millis() as u64, output_tokens = u.output_tokens,
+                "stream cancelled by the client"
+            ),
+        }
+    }
+}
+
+struct Relay<E> {
+    first: Option<Vec<StreamEvent>>,
+    upstream: Option<UpstreamEvents>,
+    encoder: E,
+    keepalive: Duration,
+    record: StreamRecord,
+    done: bool,
+}
+
+/// The client-facing body of a stream.
+pub fn relay<E: StreamEncoder>(
+    live: LiveStream,
+    encoder: E,
+    keepalive: Duration,
+    record: StreamRecord,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let state = Relay { first: Some(live.first), upstream: live.upstream, encoder, keepalive, record, done: false };
+    futures_util::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        if let Some(first) = s.first.take() {
+            for ev in &first {
+                s.record.observe(ev);
+                s.encoder.event(ev, &mut out);
+            }
+        }
+        loop {
+            let step = match s.upstream.as_mut() {
+                None => Ok(Ok(None)),
+                Some(up) if out.is_empty() => timeout(s.keepalive, up.next()).await,
+                // Send what we have first; read on at the next poll.
+                Some(_) => break,
+            };
+            match step {
+                Err(_) => {
+                    out.extend_from_slice(KEEPALIVE_COMMENT);
+                    break;
+                }
+                Ok(Ok(Some(events))) => {
+                    for ev in &events {
+                        s.record.observe(ev);
+                        s.encoder.event(ev, &mut out);
+                    }
+                }
+                Ok(Ok(None)) => {
+                    s.encoder.finish(&mut out);
+                    s.record.outcome = Some(Ok(()));
+                    s.done = true;
+                    break;
+                }
+                Ok(Err(e)) => {
+                    s.encoder.error(&e, &mut out);
+                    s.record.outcome = Some(Err(e));
+                    s.done = true;
+                    break;
+                }
+            }
+        }
+        if s.record.first_byte.is_none() && !out.starts_with(KEEPALIVE_COMMENT) {
+            s.record.first_byte = Some(s.record.started.elapsed());
+        }
+        Some((Ok(out.freeze()), s))
+    })
+}

@@ -1,0 +1,255 @@
+//! The shared executor: the only code that talks to providers.
+//!
+//! One hyper client (rustls, HTTP/1.1 and HTTP/2 by ALPN, TCP_NODELAY, pooled keep-alive)
+//! per provider. Three timeouts and no total deadline: `connect`, `first_byte` (until the
+//! response headers), and `idle` (between two body frames), so a stream may run for as long
+//! as it keeps moving. Dropping any future or stream here drops the upstream request, which
+//! closes its connection: that is how a client's disconnect cancels the provider call.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::sse::{SseEvent, SseParser};
+use super::{Provider, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
+use crate::error::{ErrorKind, GatewayError};
+use crate::schema::StreamEvent;
+
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Largest non-streaming provider reply we read (a long completion with logprobs is a few MB).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest error body we read to extract the provider's message.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// How long an idle pooled connection to a provider is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+const USER_AGENT: &str = concat!("gatehouse/", env!("CARGO_PKG_VERSION"));
+
+pub fn client(connect_timeout: Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| {
+        b.with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth()
+    });
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let https = match tls {
+        Ok(cfg) => builder.with_tls_config(cfg),
+        // Unreachable with ring's default provider; fall back to the crate's own roots.
+        Err(_) => builder.with_webpki_roots(),
+    }
+    .https_or_http()
+    .enable_http1()
+    .enable_http2()
+    .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(256)
+        .build(https)
+}
+
+/// Send one request and wait for a successful response's headers.
+///
+/// Errors are classified for the fallback loop: connect failures and timeouts, 429 and 5xx are
+/// retryable; other 4xx carry the provider's message and are not.
+pub async fn send(
+    provider: &Provider,
+    up: UpstreamRequest,
+    stream: bool,
+) -> Result<Response<Incoming>, GatewayError> {
+    let cfg = &provider.config;
+    let uri = format!("{}{}", cfg.base_url, up.path);
+    let mut req = Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::USER_AGENT, USER_AGENT)
+        .header(
+            header::ACCEPT,
+            if stream { "text/event-stream" } else { "application/json" },
+        )
+        .body(Full::new(up.body))
+        .map_err(|e| GatewayError::internal(format!("invalid upstream URL for {}: {e}", cfg.name)))?;
+    let headers = req.headers_mut();
+    if let Some(key) = provider.key() {
+        for (k, v) in provider.adapter.auth_headers(key) {
+            headers.insert(k, v);
+        }
+    }
+    for (k, v) in cfg.headers.iter().chain(up.headers.iter()) {
+        headers.insert(k.clone(), v.clone());
+    }
+
+    let resp = match timeout(cfg.timeouts.first_byte, provider.client.request(req)).await {
+        Err(_) => {
+            return Err(GatewayError::new(
+                ErrorKind::UpstreamTimeout,
+                format!("{} sent no response within {:?}", cfg.name, cfg.timeouts.first_byte),
+            ));
+        }
+        Ok(Err(e)) => return Err(transport_error(&cfg.name, &e)),
+        Ok(Ok(resp)) => resp,
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = read_body(resp.into_body(), cfg.timeouts.idle, MAX_ERROR_BYTES, &cfg.name)
+        .await
+        .unwrap_or_default();
+    Err(provider.adapter.parse_error(status.as_u16(), &body, retry_after))
+}
+
+fn transport_error(provider: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
+    if e.is_connect() {
+        let timed_out = std::error::Error::source(e)
+            .map(|s| s.to_string().contains("timed out"))
+            .unwrap_or(false);
+        if timed_out {
+            return GatewayError::new(ErrorKind::UpstreamTimeout, format!("connecting to {provider} timed out"));
+        }
+        return GatewayError::new(ErrorKind::UpstreamUnavailable, format!("could not connect to {provider}"));
+    }
+    GatewayError::new(ErrorKind::UpstreamFailed, format!("{provider} closed the connection before replying"))
+}
+
+/// Read a whole body, each frame within `idle`, at most `limit` bytes.
+pub async fn read_body(
+    mut body: Incoming,
+    idle: Duration,
+    limit: usize,
+    provider: &str,
+) -> Result<Bytes, GatewayError> {
+    let mut buf = BytesMut::new();
+    loop {
+        match timeout(idle, body.frame()).await {
+            Err(_) => return Err(idle_timeout(provider, idle)),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(_))) => {
+                return Err(GatewayError::new(
+                    ErrorKind::UpstreamFailed,
+                    format!("{provider} broke off its reply"),
+                ));
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return Err(bad_reply(provider, format!("reply larger than {limit} bytes")));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+fn idle_timeout(provider: &str, idle: Duration) -> GatewayError {
+    GatewayError::new(ErrorKind::UpstreamTimeout, format!("{provider} sent nothing for {idle:?}"))
+}
+
+/// A provider's event stream, decoded into canonical events as frames arrive.
+///
+/// `next` is cancel-safe: a frame is fed to the parser and decoded in one synchronous step
+/// after the only await point, so dropping a pending `next` loses nothing.
+pub struct UpstreamEvents {
+    body: Incoming,
+    parser: SseParser,
+    decoder: Box<dyn StreamDecoder>,
+    pending: VecDeque<SseEvent>,
+    idle: Duration,
+    /// When the last frame arrived: the idle deadline spans calls to `next`, so a caller
+    /// that wraps `next` in a shorter timeout (keep-alives) does not reset it.
+    last_frame: Instant,
+    provider: String,
+    finished: bool,
+}
+
+impl UpstreamEvents {
+    pub fn new(resp: Response<Incoming>, decoder: Box<dyn StreamDecoder>, idle: Duration, provider: &str) -> Self {
+        Self {
+            body: resp.into_body(),
+            parser: SseParser::new(),
+            decoder,
+            pending: VecDeque::new(),
+            idle,
+            last_frame: Instant::now(),
+            provider: provider.to_owned(),
+            finished: false,
+        }
+    }
+
+    /// The next batch of events; `Ok(None)` once the provider's terminator arrived. A body
+    /// that ends without its terminator is an error (never reported as a normal stop).
+    pub async fn next(&mut self) -> Result<Option<Vec<StreamEvent>>, GatewayError> {
+        loop {
+            while let Some(ev) = self.pending.pop_front() {
+                match self.decoder.decode(&ev)? {
+                    StreamStep::Events(v) if v.is_empty() => {}
+                    StreamStep::Events(v) => return Ok(Some(v)),
+                    StreamStep::Done => {
+                        self.finished = true;
+                        self.pending.clear();
+                        return Ok(None);
+                    }
+                }
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let frame = match timeout_at(self.last_frame + self.idle, self.body.frame()).await {
+                Err(_) => return Err(idle_timeout(&self.provider, self.idle)),
+                Ok(f) => f,
+            };
+            self.last_frame = Instant::now();
+            match frame {
+                None => {
+                    return Err(GatewayError::new(
+                        ErrorKind::UpstreamFailed,
+                        format!("{} ended the stream without its terminator", self.provider),
+                    ));
+                }
+                Some(Err(_)) => {
+                    return Err(GatewayError::new(
+                        ErrorKind::UpstreamFailed,
+                        format!("{} broke off the stream", self.provider),
+                    ));
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        let mut out = Vec::new();
+                        self.parser
+                            .feed(&data, &mut out)
+                            .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?;
+                        self.pending.extend(out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Retry-After` for our own 429/503 replies.
+pub fn retry_after_header(secs: u64) -> HeaderValue {
+    HeaderValue::from(secs)
+}

@@ -1,0 +1,144 @@
+//! Providers: one pure adapter per provider kind, plus the shared executor that does the I/O.
+//!
+//! An [`Adapter`] turns a canonical request into an [`UpstreamRequest`] (path, body, headers)
+//! and a provider's bytes back into canonical replies, stream events and errors. It does no
+//! I/O, so every adapter is tested from fixtures, and the one executor (`exec`) owns
+//! connections, timeouts and cancellation for all of them. See `README.md` in this folder for
+//! the checklist a new adapter follows.
+
+pub mod exec;
+mod mistral;
+mod openai;
+pub mod sse;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+
+use crate::codec::Warnings;
+use crate::config::{ProviderConfig, ProviderKind, Secret};
+use crate::error::GatewayError;
+use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use sse::SseEvent;
+
+/// What an adapter asks the executor to send.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    /// Appended to the provider's `base_url` (e.g. `/chat/completions`).
+    pub path: String,
+    pub body: Bytes,
+    /// Adapter-specific headers; auth and the provider's configured headers are added by the
+    /// executor.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Result of decoding one upstream stream event.
+#[derive(Debug, PartialEq)]
+pub enum StreamStep {
+    Events(Vec<StreamEvent>),
+    /// The provider's terminator (`[DONE]`, `message_stop`, ...): the stream ended normally.
+    Done,
+}
+
+/// Per-stream decoding state (tool-call assembly and the like).
+pub trait StreamDecoder: Send {
+    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError>;
+}
+
+/// A provider's wire format and quirks. Pure: no I/O.
+pub trait Adapter: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Build the upstream chat request for `model`, noting every coercion in `warnings`.
+    fn build_chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError>;
+
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError>;
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+
+    fn build_embeddings(
+        &self,
+        req: &EmbeddingRequest,
+        model: &str,
+        warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError>;
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<EmbeddingResponse, GatewayError>;
+
+    /// Classify a non-2xx reply; the message is the provider's own, never its raw body.
+    fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError;
+
+    /// The credential headers for one of the provider's keys.
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)>;
+}
+
+pub fn adapter_for(config: &ProviderConfig) -> Arc<dyn Adapter> {
+    match config.kind {
+        ProviderKind::Mistral => Arc::new(mistral::MistralAdapter::new(config)),
+        kind => Arc::new(openai::OpenAiAdapter::new(kind)),
+    }
+}
+
+/// A configured provider at run time: its config, adapter and connection pool.
+pub struct Provider {
+    pub config: Arc<ProviderConfig>,
+    pub adapter: Arc<dyn Adapter>,
+    pub client: exec::HttpClient,
+    /// Round-robin position over `config.api_keys`.
+    next_key: AtomicUsize,
+}
+
+impl Provider {
+    pub fn new(config: Arc<ProviderConfig>) -> Self {
+        let client = exec::client(config.timeouts.connect);
+        let adapter = adapter_for(&config);
+        Self { config, adapter, client, next_key: AtomicUsize::new(0) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The next API key in rotation, if the provider has any.
+    pub fn key(&self) -> Option<&Secret> {
+        let keys = &self.config.api_keys;
+        if keys.is_empty() {
+            return None;
+        }
+        let i = self.next_key.fetch_add(1, Ordering::Relaxed) % keys.len();
+        keys.get(i)
+    }
+}
+
+/// The `Bearer` header OpenAI-style providers expect.
+pub(crate) fn bearer(key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+    match HeaderValue::try_from(format!("Bearer {}", key.expose())) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            vec![(http::header::AUTHORIZATION, v)]
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Serialize an upstream body; our own wire structs always serialize.
+pub(crate) fn json_body<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("cannot encode upstream request: {e}")))
+}
+
+/// A provider reply we cannot read is the provider's failure (502), retryable.
+pub(crate) fn bad_reply(provider: &str, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        crate::error::ErrorKind::UpstreamFailed,
+        format!("{provider} returned a reply that could not be read: {e}"),
+    )
+}

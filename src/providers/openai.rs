@@ -1,0 +1,135 @@
+//! `openai` and `openai-compatible` providers: Chat Completions and Embeddings upstream.
+//!
+//! OpenAI itself gets `max_completion_tokens` (the o-series reject `max_tokens`) and no
+//! reasoning text in assistant history (it rejects unknown message fields). A generic
+//! OpenAI-compatible server (llama-server, vLLM, Ollama, OpenRouter) gets the common subset:
+//! `max_tokens`, `developer` sent as `system`, reasoning history as `reasoning_content`.
+
+use http::{HeaderName, HeaderValue};
+
+use super::sse::SseEvent;
+use super::{Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, bearer, json_body};
+use crate::codec::openai_chat::{self, ChunkDecoder, wire::OaiChunk};
+use crate::codec::{Warnings, openai_embeddings};
+use crate::config::{ProviderKind, Secret};
+use crate::error::{ErrorKind, GatewayError};
+use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+
+pub struct OpenAiAdapter {
+    kind: ProviderKind,
+}
+
+impl OpenAiAdapter {
+    pub fn new(kind: ProviderKind) -> Self {
+        Self { kind }
+    }
+}
+
+impl Adapter for OpenAiAdapter {
+    fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    fn build_chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        let mut body = openai_chat::encode_request(req, model, warnings);
+        let name = self.kind.as_str();
+        if self.kind == ProviderKind::OpenAi {
+            body.max_completion_tokens = body.max_tokens.take();
+            for m in &mut body.messages {
+                if m.reasoning_content.take().is_some() {
+                    warnings.push(format!("reasoning history dropped for {name}"));
+                }
+            }
+        } else {
+            for m in &mut body.messages {
+                if m.role == "developer" {
+                    m.role = "system".to_owned();
+                    warnings.push(format!("developer role sent as system for {name}"));
+                }
+            }
+        }
+        Ok(UpstreamRequest { path: "/chat/completions".to_owned(), body: json_body(&body)?, headers: Vec::new() })
+    }
+
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError> {
+        let w = serde_json::from_slice(body).map_err(|e| bad_reply(self.kind.as_str(), e))?;
+        Ok(openai_chat::decode_response(w))
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(OpenAiStream { name: self.kind.as_str(), inner: ChunkDecoder::default() })
+    }
+
+    fn build_embeddings(
+        &self,
+        req: &EmbeddingRequest,
+        model: &str,
+        _warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        let body = openai_embeddings::encode_request(req, model);
+        Ok(UpstreamRequest { path: "/embeddings".to_owned(), body: json_body(&body)?, headers: Vec::new() })
+    }
+
+    fn parse_embeddings(&self, body: &[u8]) -> Result<EmbeddingResponse, GatewayError> {
+        let w = serde_json::from_slice(body).map_err(|e| bad_reply(self.kind.as_str(), e))?;
+        Ok(openai_embeddings::decode_response(w))
+    }
+
+    fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
+        openai_style_error(self.kind.as_str(), status, body, retry_after)
+    }
+
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        bearer(key)
+    }
+}
+
+/// Classify an OpenAI-style error reply, keeping the provider's message.
+pub(super) fn openai_style_error(
+    provider: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<u64>,
+) -> GatewayError {
+    let msg = openai_chat::upstream_error_message(body)
+        .unwrap_or_else(|| format!("HTTP {status} with no error message"));
+    let msg = if matches!(status, 401 | 403) {
+        format!("{provider} refused the gateway's credentials: {msg}")
+    } else {
+        format!("{provider}: {msg}")
+    };
+    GatewayError::from_upstream_status(status, msg, retry_after)
+}
+
+/// Decodes `data:` events of a Chat Completions stream; `[DONE]` ends it.
+pub(super) struct OpenAiStream {
+    pub name: &'static str,
+    pub inner: ChunkDecoder,
+}
+
+impl StreamDecoder for OpenAiStream {
+    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            return Ok(StreamStep::Done);
+        }
+        if data.is_empty() {
+            return Ok(StreamStep::Events(Vec::new()));
+        }
+        let chunk: OaiChunk = serde_json::from_str(data).map_err(|e| bad_reply(self.name, e))?;
+        // An in-stream error (`{"error":{...}}`) parses as a chunk with nothing in it.
+        if ev.event.as_deref() == Some("error")
+            || (chunk.choices.is_empty() && chunk.usage.is_none() && data.contains("\"error\""))
+        {
+            let msg = openai_chat::upstream_error_message(data.as_bytes())
+                .unwrap_or_else(|| "error event in stream".to_owned());
+            return Err(GatewayError::new(ErrorKind::UpstreamFailed, format!("{}: {msg}", self.name)));
+        }
+        Ok(StreamStep::Events(self.inner.decode(chunk)))
+    }
+}

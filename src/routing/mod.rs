@@ -1,0 +1,171 @@
+//! Routing: which providers, with which model names, may serve a request.
+//!
+//! `resolve` walks the `[[routes]]` top to bottom: a `rewrite` renames the model and keeps
+//! matching; the first `targets` rule gives the failover chain. When no rule matches, a name
+//! of the form `provider/model` addresses that provider directly, and otherwise the first
+//! provider (in file order) whose `models` patterns match serves it, catch-all providers
+//! (`models = ["*"]`, the default of `openai-compatible`) last.
+
+use std::sync::Arc;
+
+use crate::config::{Config, RouteAction};
+use crate::error::{ErrorKind, GatewayError};
+use crate::providers::Provider;
+
+/// Live routing state: one config snapshot and its providers. A request holds one `Arc<Live>`
+/// from start to end, so a reload never changes a request mid-flight.
+pub struct Live {
+    pub config: Arc<Config>,
+    pub providers: Vec<Arc<Provider>>,
+}
+
+impl Live {
+    pub fn new(config: Config) -> Self {
+        let providers = config.providers.iter().map(|p| Arc::new(Provider::new(p.clone()))).collect();
+        Self { config: Arc::new(config), providers }
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.name() == name)
+    }
+}
+
+/// One place to send the request: a provider and the model name to ask it for.
+#[derive(Clone)]
+pub struct Candidate {
+    pub provider: Arc<Provider>,
+    pub model: String,
+}
+
+pub struct Resolved {
+    pub candidates: Vec<Candidate>,
+    /// Index of the `[[routes]]` rule that chose the targets, if one did.
+    pub rule: Option<usize>,
+}
+
+pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
+    let mut name = requested.to_owned();
+    for (i, route) in live.config.routes.iter().enumerate() {
+        if !route.model.as_ref().is_none_or(|m| m.matches(&name)) {
+            continue;
+        }
+        match &route.action {
+            RouteAction::Rewrite(to) => name.clone_from(to),
+            RouteAction::Targets(targets) => {
+                let candidates = targets
+                    .iter()
+                    .filter_map(|t| {
+                        Some(Candidate {
+                            provider: live.provider(&t.provider)?.clone(),
+                            model: t.model.clone().unwrap_or_else(|| name.clone()),
+                        })
+                    })
+                    .collect();
+                return Ok(Resolved { candidates, rule: Some(i) });
+            }
+        }
+    }
+    if let Some((prefix, model)) = name.split_once('/')
+        && let Some(p) = live.provider(prefix)
+    {
+        return Ok(Resolved {
+            candidates: vec![Candidate { provider: p.clone(), model: model.to_owned() }],
+            rule: None,
+        });
+    }
+    let chosen = live
+        .providers
+        .iter()
+        .filter(|p| !p.config.is_catch_all())
+        .find(|p| p.config.serves(&name))
+        .or_else(|| live.providers.iter().find(|p| p.config.serves(&name)));
+    match chosen {
+        Some(p) => Ok(Resolved { candidates: vec![Candidate { provider: p.clone(), model: name }], rule: None }),
+        None => Err(GatewayError::new(
+            ErrorKind::ModelNotFound,
+            format!("model `{requested}` is not served by any configured provider"),
+        )
+        .with_param("model")),
+    }
+}
+
+/// Model names to list in `/v1/models`: literal route patterns and provider model lists.
+pub fn listed_models(live: &Live) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut push = |id: &str, owner: &str| {
+        if !out.iter().any(|(i, _)| i == id) {
+            out.push((id.to_owned(), owner.to_owned()));
+        }
+    };
+    for r in &live.config.routes {
+        if let Some(lit) = r.model.as_ref().and_then(|m| m.literal()) {
+            push(lit, "gatehouse");
+        }
+    }
+    for p in &live.config.providers {
+        for m in &p.models {
+            if let Some(lit) = m.literal() {
+                push(lit, &p.name);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn live(text: &str) -> Live {
+        let env: HashMap<String, String> = HashMap::new();
+        Live::new(crate::config::parse("t.toml", text, &env).unwrap())
+    }
+
+    const CFG: &str = r#"
+[providers.mistral]
+kind = "mistral"
+api_key = "k"
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+[providers.oa]
+kind = "openai"
+api_key = "k"
+[[routes]]
+match = { model = "claude-opus-*" }
+rewrite = "claude-cheap"
+[[routes]]
+match = { model = "claude-*" }
+targets = ["mistral/devstral-2512", "local"]
+"#;
+
+    fn names(r: &Resolved) -> Vec<String> {
+        r.candidates.iter().map(|c| format!("{}/{}", c.provider.name(), c.model)).collect()
+    }
+
+    #[test]
+    fn rules_rewrite_then_target() {
+        let l = live(CFG);
+        let r = resolve(&l, "claude-opus-4").unwrap();
+        assert_eq!(names(&r), ["mistral/devstral-2512", "local/claude-cheap"]);
+        assert_eq!(r.rule, Some(1));
+    }
+
+    #[test]
+    fn provider_defaults_and_explicit_prefix() {
+        let l = live(CFG);
+        assert_eq!(names(&resolve(&l, "gpt-4o").unwrap()), ["oa/gpt-4o"]);
+        assert_eq!(names(&resolve(&l, "devstral-small").unwrap()), ["mistral/devstral-small"]);
+        assert_eq!(names(&resolve(&l, "qwen3").unwrap()), ["local/qwen3"]);
+        assert_eq!(names(&resolve(&l, "oa/my-ft-model").unwrap()), ["oa/my-ft-model"]);
+    }
+
+    #[test]
+    fn unknown_model_is_404() {
+        let l = live("[providers.oa]\nkind = \"openai\"\napi_key = \"k\"\n");
+        let e = resolve(&l, "llama-3").err().unwrap();
+        assert_eq!(e.status(), http::StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,28 @@
+//! The canonical stream: what a provider's event stream decodes into, and what each client
+//! schema's stream encoder consumes. Events are small and ordered; an encoder keeps whatever
+//! state its schema needs (open content blocks, indexes).
+
+use super::{FinishReason, Usage};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// The stream's identity, sent once before any content.
+    Start { id: String, model: String, created: u64 },
+    Delta { choice: u32, delta: Delta },
+    Finish { choice: u32, reason: FinishReason },
+    /// Usage so far; later reports are merged with [`Usage::merge`].
+    Usage(Usage),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    Text(String),
+    Refusal(String),
+    Reasoning(String),
+    /// The signature that closes a reasoning block.
+    ReasoningSignature(String),
+    /// A tool call begins: `index` is its position among this choice's tool calls.
+    ToolCallStart { index: u32, id: String, name: String },
+    /// A fragment of a tool call's JSON arguments.
+    ToolCallArgs { index: u32, fragment: String },
+}

@@ -1,0 +1,99 @@
+//! Accepting connections and shutting down gracefully.
+//!
+//! `run` takes an already-bound listener and a shutdown future (mini-redis), so tests can
+//! bind port 0 and stop the server at will. Each connection is served by hyper with
+//! TCP_NODELAY (STYLE §4.18), a header-read timeout (slow-header clients are closed), and
+//! header limits (more than 100 fields or 64 KiB gets 431). On shutdown the listener closes
+//! at once (new connections are refused and `/readyz` answers 503 to the ones still open),
+//! in-flight requests get up to `drain_timeout` to finish, then the process exits.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::app;
+use crate::state::AppState;
+
+/// A client must send its whole request head within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request-head limits: Envoy's defaults (RELIABILITY 20).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    drain_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let app = app::router(state.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
+    // the tasks themselves to end.
+    let tasks = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tasks.spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    state.set_draining();
+    drop(listener);
+    tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
+    tasks.close();
+    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!("drain timeout reached; closing the remaining connections");
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,45 @@
+//! Shared application state: cheap to clone, one per server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::routing::Live;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The live config snapshot. Requests `load_full` it once at their start and keep that
+    /// `Arc` to the end; a reload (issue #4) stores a new one without touching requests in flight.
+    live: ArcSwap<Live>,
+    /// Set when SIGTERM arrives: `/readyz` answers 503 from then on.
+    draining: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                live: ArcSwap::from_pointee(Live::new(config)),
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn live(&self) -> Arc<Live> {
+        self.inner.live.load_full()
+    }
+
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+}
