@@ -32,12 +32,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(uri: http::Uri) -> Response {
-    let e = GatewayError::new(ErrorKind::NotFound, format!("no route for `{}`", uri.path()));
+    let e = GatewayError::new(
+        ErrorKind::NotFound,
+        format!("no route for `{}`", uri.path()),
+    );
     handlers::openai_error(&e, &RequestCtx::new())
 }
 
 async fn method_not_allowed() -> Response {
-    let e = GatewayError::new(ErrorKind::MethodNotAllowed, "method not allowed on this path");
+    let e = GatewayError::new(
+        ErrorKind::MethodNotAllowed,
+        "method not allowed on this path",
+    );
     handlers::openai_error(&e, &RequestCtx::new())
 }
 

@@ -11,7 +11,11 @@ use gatehouse::server;
 use gatehouse::state::AppState;
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "An AI gateway: one endpoint, any client schema, any provider")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "An AI gateway: one endpoint, any client schema, any provider"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config, listen, insecure_no_auth, log_format } => {
+        Command::Serve {
+            config,
+            listen,
+            insecure_no_auth,
+            log_format,
+        } => {
             init_logging(log_format);
             let mut cfg = match load(config.as_ref()) {
                 Ok(c) => c,
@@ -115,7 +124,9 @@ fn report(errors: &[ConfigError]) {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -123,7 +134,9 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(cfg: Config) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(cfg.server.listen).await?;
         let addr = listener.local_addr()?;

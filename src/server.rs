@@ -71,7 +71,10 @@ pub async fn run(
     drop(listener);
     tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
     tasks.close();
-    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain timeout reached; closing the remaining connections");
     }
 }

@@ -72,18 +72,28 @@ pub fn decode_request(w: OaiEmbeddingRequest) -> Result<EmbeddingRequest, Gatewa
         Value::String(s) => EmbeddingInput::Text(s),
         Value::Array(items) if items.is_empty() => return Err(bad()),
         Value::Array(items) if items.iter().all(Value::is_string) => EmbeddingInput::Texts(
-            items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
         ),
         Value::Array(items) if items.iter().all(Value::is_number) => {
             EmbeddingInput::Tokens(vec![tokens(&Value::Array(items)).ok_or_else(bad)?])
         }
         Value::Array(items) => EmbeddingInput::Tokens(
-            items.iter().map(tokens).collect::<Option<Vec<_>>>().ok_or_else(bad)?,
+            items
+                .iter()
+                .map(tokens)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?,
         ),
         _ => return Err(bad()),
     };
     if w.model.is_empty() {
-        return Err(GatewayError::invalid_param("model", "`model` must not be empty"));
+        return Err(GatewayError::invalid_param(
+            "model",
+            "`model` must not be empty",
+        ));
     }
     Ok(EmbeddingRequest {
         model: w.model,
@@ -96,7 +106,10 @@ pub fn decode_request(w: OaiEmbeddingRequest) -> Result<EmbeddingRequest, Gatewa
 }
 
 fn tokens(v: &Value) -> Option<Vec<u32>> {
-    v.as_array()?.iter().map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok())).collect()
+    v.as_array()?
+        .iter()
+        .map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok()))
+        .collect()
 }
 
 pub fn encode_request(r: &EmbeddingRequest, model: &str) -> OaiEmbeddingRequest {
@@ -118,7 +131,14 @@ pub fn encode_request(r: &EmbeddingRequest, model: &str) -> OaiEmbeddingRequest 
 pub fn decode_response(w: OaiEmbeddingResponse) -> EmbeddingResponse {
     EmbeddingResponse {
         model: w.model,
-        data: w.data.into_iter().map(|d| Embedding { index: d.index, vector: d.embedding }).collect(),
+        data: w
+            .data
+            .into_iter()
+            .map(|d| Embedding {
+                index: d.index,
+                vector: d.embedding,
+            })
+            .collect(),
         input_tokens: w.usage.prompt_tokens,
     }
 }
@@ -129,9 +149,16 @@ pub fn encode_response(r: &EmbeddingResponse) -> OaiEmbeddingResponse {
         data: r
             .data
             .iter()
-            .map(|e| OaiEmbedding { object: "embedding".to_owned(), embedding: e.vector.clone(), index: e.index })
+            .map(|e| OaiEmbedding {
+                object: "embedding".to_owned(),
+                embedding: e.vector.clone(),
+                index: e.index,
+            })
             .collect(),
         model: r.model.clone(),
-        usage: OaiEmbeddingUsage { prompt_tokens: r.input_tokens, total_tokens: r.input_tokens },
+        usage: OaiEmbeddingUsage {
+            prompt_tokens: r.input_tokens,
+            total_tokens: r.input_tokens,
+        },
     }
 }

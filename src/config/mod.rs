@@ -128,12 +128,25 @@ impl ProviderKind {
     pub fn default_models(self) -> &'static [&'static str] {
         match self {
             Self::OpenAi | Self::AzureOpenAi => &[
-                "gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "codex-*", "text-embedding-*",
+                "gpt-*",
+                "o1*",
+                "o3*",
+                "o4*",
+                "chatgpt-*",
+                "codex-*",
+                "text-embedding-*",
                 "omni-moderation-*",
             ],
             Self::Mistral => &[
-                "mistral-*", "devstral-*", "codestral-*", "magistral-*", "ministral-*",
-                "pixtral-*", "open-mistral-*", "open-mixtral-*", "voxtral-*",
+                "mistral-*",
+                "devstral-*",
+                "codestral-*",
+                "magistral-*",
+                "ministral-*",
+                "pixtral-*",
+                "open-mistral-*",
+                "open-mixtral-*",
+                "voxtral-*",
             ],
             Self::Anthropic => &["claude-*"],
             Self::Gemini => &["gemini-*", "gemma-*"],
@@ -203,8 +216,13 @@ pub struct ModelPattern {
 
 impl ModelPattern {
     pub fn new(pattern: &str) -> Result<Self, String> {
-        let matcher = Glob::new(pattern).map_err(|e| e.kind().to_string())?.compile_matcher();
-        Ok(Self { pattern: pattern.to_owned(), matcher })
+        let matcher = Glob::new(pattern)
+            .map_err(|e| e.kind().to_string())?
+            .compile_matcher();
+        Ok(Self {
+            pattern: pattern.to_owned(),
+            matcher,
+        })
     }
 
     pub fn matches(&self, model: &str) -> bool {
@@ -249,7 +267,12 @@ impl Config {
 pub fn load(path: &Path, env: &dyn Env) -> Result<Config, Vec<ConfigError>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![ConfigError { file: file.clone(), line: 0, col: 0, message: format!("cannot read: {e}") }]
+        vec![ConfigError {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        }]
     })?;
     parse(&file, &text, env)
 }
@@ -278,7 +301,10 @@ pub fn embedded_default_text(env: &dyn Env) -> String {
             ));
         }
     }
-    if env.var("GATEHOUSE_OPENAI_COMPATIBLE_URL").is_some_and(|v| !v.is_empty()) {
+    if env
+        .var("GATEHOUSE_OPENAI_COMPATIBLE_URL")
+        .is_some_and(|v| !v.is_empty())
+    {
         text.push_str(
             "\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"${GATEHOUSE_OPENAI_COMPATIBLE_URL}\"\n",
         );
@@ -350,13 +376,20 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         Some(v) => {
             let s = src.expand(v);
             s.parse().unwrap_or_else(|_| {
-                src.error(&v.span(), format!("invalid listen address `{s}`: expected IP:PORT"));
+                src.error(
+                    &v.span(),
+                    format!("invalid listen address `{}`: expected IP:PORT", v.get_ref()),
+                );
                 default_listen()
             })
         }
         None => default_listen(),
     };
-    let admin_token = raw.server.admin_token.as_ref().map(|v| Secret::new(src.expand(v)));
+    let admin_token = raw
+        .server
+        .admin_token
+        .as_ref()
+        .map(|v| Secret::new(src.expand(v)));
     let max_body_bytes = match &raw.server.max_body_bytes {
         Some(v) if *v.get_ref() == 0 => {
             src.error(&v.span(), "max_body_bytes must be greater than 0");
@@ -365,8 +398,12 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         Some(v) => *v.get_ref(),
         None => DEFAULT_MAX_BODY_BYTES,
     };
-    let drain_timeout =
-        raw.server.drain_timeout.as_ref().and_then(|v| src.duration(v)).unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let drain_timeout = raw
+        .server
+        .drain_timeout
+        .as_ref()
+        .and_then(|v| src.duration(v))
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
     let stream_keepalive = raw
         .server
         .stream_keepalive
@@ -374,12 +411,19 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .and_then(|v| src.duration(v))
         .unwrap_or(DEFAULT_STREAM_KEEPALIVE);
     let store = StoreConfig {
-        url: raw.store.url.as_ref().map_or_else(|| DEFAULT_STORE_URL.to_owned(), |v| src.expand(v)),
+        url: raw
+            .store
+            .url
+            .as_ref()
+            .map_or_else(|| DEFAULT_STORE_URL.to_owned(), |v| src.expand(v)),
     };
-    if !(store.url.starts_with("sqlite:") || store.url.starts_with("postgres")) {
-        if let Some(v) = &raw.store.url {
-            src.error(&v.span(), "store.url must start with `sqlite:` or `postgres://`");
-        }
+    if !(store.url.starts_with("sqlite:") || store.url.starts_with("postgres"))
+        && let Some(v) = &raw.store.url
+    {
+        src.error(
+            &v.span(),
+            "store.url must start with `sqlite:` or `postgres://`",
+        );
     }
 
     let mut providers = Vec::new();
@@ -395,7 +439,13 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .collect();
 
     Config {
-        server: ServerConfig { listen, admin_token, max_body_bytes, drain_timeout, stream_keepalive },
+        server: ServerConfig {
+            listen,
+            admin_token,
+            max_body_bytes,
+            drain_timeout,
+            stream_keepalive,
+        },
         store,
         providers,
         routes,
@@ -413,15 +463,23 @@ fn validate_provider(
 ) -> Option<ProviderConfig> {
     let span = p.span();
     let p = p.get_ref();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        src.error(&span, format!("provider name `{name}` may only use letters, digits, `-` and `_`"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        src.error(
+            &span,
+            format!("provider name `{name}` may only use letters, digits, `-` and `_`"),
+        );
     }
     let kind_text = src.expand(&p.kind);
     let Some(kind) = ProviderKind::parse(&kind_text) else {
         src.error(
             &p.kind.span(),
             format!(
-                "unknown provider kind `{kind_text}`: expected openai, anthropic, mistral, gemini, bedrock, azure-openai or openai-compatible"
+                "unknown provider kind `{}`: expected openai, anthropic, mistral, gemini, bedrock, azure-openai or openai-compatible",
+                p.kind.get_ref()
             ),
         );
         return None;
@@ -429,21 +487,29 @@ fn validate_provider(
     if !kind.implemented() {
         src.error(
             &p.kind.span(),
-            format!("provider kind `{kind_text}` is not available in this version of Gatehouse yet"),
+            format!(
+                "provider kind `{kind_text}` is not available in this version of Gatehouse yet"
+            ),
         );
     }
     let base_url = match &p.base_url {
         Some(v) => {
             let url = src.expand(v);
             if let Err(msg) = check_base_url(&url) {
-                src.error(&v.span(), msg);
+                src.error(
+                    &v.span(),
+                    format!("invalid base_url `{}`: {msg}", v.get_ref()),
+                );
             }
             url.trim_end_matches('/').to_owned()
         }
         None => match kind.default_base_url() {
             Some(u) => u.to_owned(),
             None => {
-                src.error(&span, format!("provider `{name}` of kind `{kind_text}` needs a base_url"));
+                src.error(
+                    &span,
+                    format!("provider `{name}` of kind `{kind_text}` needs a base_url"),
+                );
                 String::new()
             }
         },
@@ -467,11 +533,20 @@ fn validate_provider(
             .filter_map(|m| {
                 let text = src.expand(m);
                 ModelPattern::new(&text)
-                    .map_err(|e| src.error(&m.span(), format!("invalid model pattern `{text}`: {e}")))
+                    .map_err(|e| {
+                        src.error(
+                            &m.span(),
+                            format!("invalid model pattern `{}`: {e}", m.get_ref()),
+                        )
+                    })
                     .ok()
             })
             .collect(),
-        None => kind.default_models().iter().filter_map(|m| ModelPattern::new(m).ok()).collect(),
+        None => kind
+            .default_models()
+            .iter()
+            .filter_map(|m| ModelPattern::new(m).ok())
+            .collect(),
     };
     let mut timeouts = Timeouts::default();
     if let Some(t) = &p.timeouts {
@@ -488,18 +563,27 @@ fn validate_provider(
     let mut headers = Vec::new();
     for (k, v) in p.headers.iter().flatten() {
         let value = src.expand(v);
-        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(value.as_str())) {
+        match (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             (Ok(n), Ok(mut hv)) => {
                 hv.set_sensitive(true);
                 headers.push((n, hv));
             }
-            _ => src.error(&v.span(), format!("invalid header `{k}`")),
+            _ => src.error(
+                &v.span(),
+                format!("invalid header `{k}`: not a valid header name or value"),
+            ),
         }
     }
     let mut reasoning_effort = Vec::new();
     for (glob, levels) in p.reasoning_effort.iter().flatten() {
         let Ok(m) = Glob::new(glob).map(|g| g.compile_matcher()) else {
-            src.error(&span, format!("invalid model pattern `{glob}` in reasoning_effort"));
+            src.error(
+                &span,
+                format!("invalid model pattern `{glob}` in reasoning_effort"),
+            );
             continue;
         };
         let mut parsed = Vec::new();
@@ -527,26 +611,31 @@ fn validate_provider(
     })
 }
 
-/// A provider URL must be absolute http(s) without credentials, query or fragment.
-fn check_base_url(url: &str) -> Result<(), String> {
-    let uri: Uri = url.parse().map_err(|_| format!("invalid base_url `{url}`"))?;
+/// A provider URL must be absolute http(s) without credentials, query or fragment. The
+/// messages never repeat the URL (it may carry an expanded secret).
+fn check_base_url(url: &str) -> Result<(), &'static str> {
+    let uri: Uri = url.parse().map_err(|_| "not a URL")?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(format!("base_url `{url}` must start with http:// or https://")),
+        _ => return Err("it must start with http:// or https://"),
     }
     let Some(authority) = uri.authority() else {
-        return Err(format!("base_url `{url}` has no host"));
+        return Err("it has no host");
     };
     if authority.as_str().contains('@') {
-        return Err("base_url must not contain credentials; use api_key".to_owned());
+        return Err("it must not contain credentials; use api_key");
     }
     if uri.query().is_some() || url.contains('#') {
-        return Err(format!("base_url `{url}` must not contain a query or fragment"));
+        return Err("it must not contain a query or fragment");
     }
     Ok(())
 }
 
-fn validate_route(src: &mut Source<'_>, r: &toml::Spanned<RawRoute>, raw: &RawConfig) -> Option<Route> {
+fn validate_route(
+    src: &mut Source<'_>,
+    r: &toml::Spanned<RawRoute>,
+    raw: &RawConfig,
+) -> Option<Route> {
     let span = r.span();
     let r = r.get_ref();
     let model = match &r.matcher.model {
@@ -555,7 +644,10 @@ fn validate_route(src: &mut Source<'_>, r: &toml::Spanned<RawRoute>, raw: &RawCo
             match ModelPattern::new(&text) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    src.error(&v.span(), format!("invalid model pattern `{text}`: {e}"));
+                    src.error(
+                        &v.span(),
+                        format!("invalid model pattern `{}`: {e}", v.get_ref()),
+                    );
                     None
                 }
             }
@@ -568,7 +660,10 @@ fn validate_route(src: &mut Source<'_>, r: &toml::Spanned<RawRoute>, raw: &RawCo
             if ts.is_empty() {
                 src.error(&span, "targets must list at least one target");
             }
-            let targets = ts.iter().filter_map(|t| parse_target(src, t, raw)).collect();
+            let targets = ts
+                .iter()
+                .filter_map(|t| parse_target(src, t, raw))
+                .collect();
             RouteAction::Targets(targets)
         }
         (Some(_), Some(_)) => {
@@ -588,13 +683,22 @@ fn parse_target(src: &mut Source<'_>, t: &Str, raw: &RawConfig) -> Option<Target
     let (provider, model) = match text.split_once('/') {
         Some((p, m)) if !m.is_empty() => (p.to_owned(), Some(m.to_owned())),
         Some(_) => {
-            src.error(&t.span(), format!("target `{text}` has an empty model name"));
+            src.error(
+                &t.span(),
+                format!("target `{}` has an empty model name", t.get_ref()),
+            );
             return None;
         }
         None => (text.clone(), None),
     };
     if !raw.providers.contains_key(&provider) {
-        src.error(&t.span(), format!("target `{text}` names unknown provider `{provider}`"));
+        src.error(
+            &t.span(),
+            format!(
+                "target `{}` names unknown provider `{provider}`",
+                t.get_ref()
+            ),
+        );
         return None;
     }
     Some(Target { provider, model })

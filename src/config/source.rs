@@ -21,7 +21,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
     }
 }
 
@@ -55,7 +59,12 @@ pub struct Source<'a> {
 
 impl<'a> Source<'a> {
     pub fn new(file: &'a str, text: &'a str, env: &'a dyn Env) -> Self {
-        Self { file, text, env, errors: Vec::new() }
+        Self {
+            file,
+            text,
+            env,
+            errors: Vec::new(),
+        }
     }
 
     /// Record an error at a byte offset of the text.
@@ -91,10 +100,11 @@ impl<'a> Source<'a> {
                     return out;
                 };
                 let name = &body[..end];
-                if name.is_empty()
-                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    self.error(&value.span(), format!("invalid variable name `${{{name}}}`"));
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    self.error(
+                        &value.span(),
+                        format!("invalid variable name `${{{name}}}`"),
+                    );
                 } else if let Some(v) = self.env.var(name) {
                     out.push_str(&v);
                 } else {
@@ -114,6 +124,9 @@ impl<'a> Source<'a> {
     }
 
     /// Expand and parse a duration such as `500ms`, `30s`, `5m`, `1h`.
+    ///
+    /// Error messages quote the value as written (`${VAR}` unexpanded), never its expansion,
+    /// which may hold a secret; the same rule holds throughout the loader.
     pub fn duration(&mut self, value: &toml::Spanned<String>) -> Option<Duration> {
         let s = self.expand(value);
         match parse_duration(&s) {
@@ -121,7 +134,10 @@ impl<'a> Source<'a> {
             None => {
                 self.error(
                     &value.span(),
-                    format!("invalid duration `{s}`: expected e.g. `500ms`, `30s`, `5m` or `1h`"),
+                    format!(
+                        "invalid duration `{}`: expected e.g. `500ms`, `30s`, `5m` or `1h`",
+                        value.get_ref()
+                    ),
                 );
                 None
             }
@@ -174,6 +190,8 @@ pub fn segments(path: &serde_ignored::Path<'_>) -> Vec<Segment> {
     };
     match path {
         Path::Seq { index, .. } => out.push(Segment::Index(*index)),
+        // `Spanned<T>` deserializes through a private wrapper key; it is not the user's.
+        Path::Map { key, .. } if key.starts_with("$__serde_spanned") => {}
         Path::Map { key, .. } => out.push(Segment::Key(key.clone())),
         _ => {}
     }
@@ -185,7 +203,9 @@ pub fn key_offset(doc: &DeTable<'_>, path: &[Segment]) -> Option<usize> {
     let (Segment::Key(first), rest) = path.split_first()? else {
         return None;
     };
-    let (key, value) = doc.iter().find(|(k, _)| k.get_ref().as_ref() == first.as_str())?;
+    let (key, value) = doc
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == first.as_str())?;
     if rest.is_empty() {
         return Some(key.span().start);
     }

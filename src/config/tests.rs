@@ -3,7 +3,10 @@ use std::collections::HashMap;
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 const GOOD: &str = r#"
@@ -46,7 +49,13 @@ fn parses_a_complete_file() {
     assert_eq!(cfg.routes.len(), 2);
     match &cfg.routes[1].action {
         RouteAction::Targets(t) => {
-            assert_eq!(t[0], Target { provider: "mistral".into(), model: Some("devstral-2512".into()) });
+            assert_eq!(
+                t[0],
+                Target {
+                    provider: "mistral".into(),
+                    model: Some("devstral-2512".into())
+                }
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -57,11 +66,31 @@ fn reports_every_error_with_its_position() {
     let text = "[server]\nlisten = \"nope\"\nlisen = 1\n\n[providers.m]\nkind = \"mistral\"\napi_key = \"${MISSING_KEY}\"\napi_kye = \"x\"\n\n[[routes]]\nmatch = { model = \"a*\" }\ntargets = [\"ghost/model\"]\n";
     let errs = parse("bad.toml", text, &env(&[])).unwrap_err();
     let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-    assert!(lines.contains(&"bad.toml:2:10: invalid listen address `nope`: expected IP:PORT".to_owned()), "{lines:#?}");
-    assert!(lines.contains(&"bad.toml:3:1: unknown key `server.lisen`".to_owned()), "{lines:#?}");
-    assert!(lines.contains(&"bad.toml:8:1: unknown key `providers.m.api_kye`".to_owned()), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("bad.toml:7:11:") && l.contains("MISSING_KEY")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("bad.toml:12:12:") && l.contains("ghost")), "{lines:#?}");
+    assert!(
+        lines
+            .contains(&"bad.toml:2:10: invalid listen address `nope`: expected IP:PORT".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"bad.toml:3:1: unknown key `server.lisen`".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"bad.toml:8:1: unknown key `providers.m.api_kye`".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("bad.toml:7:11:") && l.contains("MISSING_KEY")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("bad.toml:12:12:") && l.contains("ghost")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -78,12 +107,21 @@ fn type_errors_have_positions() {
 
 #[test]
 fn secrets_never_appear_in_errors() {
-    let text = "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\nbase_url = \"ftp://${K}@x\"\n";
+    let text =
+        "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\nbase_url = \"ftp://${K}@x\"\n";
     let errs = parse("x.toml", text, &env(&[("K", "sk-canary-9999")])).unwrap_err();
     for e in &errs {
         assert!(!e.to_string().contains("sk-canary"), "{e}");
     }
-    let dbg = format!("{:?}", parse("y.toml", "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\n", &env(&[("K", "sk-canary-99999999")])).unwrap());
+    let dbg = format!(
+        "{:?}",
+        parse(
+            "y.toml",
+            "[providers.o]\nkind = \"openai\"\napi_key = \"${K}\"\n",
+            &env(&[("K", "sk-canary-99999999")])
+        )
+        .unwrap()
+    );
     assert!(!dbg.contains("sk-canary"), "{dbg}");
 }
 
@@ -96,7 +134,10 @@ fn embedded_default_follows_the_environment() {
     let cfg = embedded_default(&env(&[
         ("OPENAI_API_KEY", "sk-o"),
         ("MISTRAL_API_KEY", "sk-m"),
-        ("GATEHOUSE_OPENAI_COMPATIBLE_URL", "http://127.0.0.1:8081/v1"),
+        (
+            "GATEHOUSE_OPENAI_COMPATIBLE_URL",
+            "http://127.0.0.1:8081/v1",
+        ),
     ]))
     .unwrap();
     let names: Vec<_> = cfg.providers.iter().map(|p| p.name.as_str()).collect();

@@ -42,7 +42,12 @@ pub async fn chat_completions(State(state): State<AppState>, req: Request) -> Re
                 finish: None,
                 outcome: None,
             };
-            let body = relay(live_stream, ChunkEncoder::new(include_usage), server.stream_keepalive, record);
+            let body = relay(
+                live_stream,
+                ChunkEncoder::new(include_usage),
+                server.stream_keepalive,
+                record,
+            );
             let mut r = sse_response(Body::from_stream(body));
             add_ctx_headers(&mut r, &ctx);
             r
@@ -58,7 +63,10 @@ pub async fn chat_completions(State(state): State<AppState>, req: Request) -> Re
 pub fn sse_response(body: Body) -> Response {
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     r

@@ -14,7 +14,8 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
     let live = state.live();
     let (parts, body) = req.into_parts();
     let result = async {
-        let wire: OaiEmbeddingRequest = read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
+        let wire: OaiEmbeddingRequest =
+            read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let ereq = openai_embeddings::decode_request(wire)?;
         pipeline::embeddings(&live, &mut ctx, &ereq).await
     }

@@ -15,7 +15,10 @@ pub async fn healthz() -> Response {
 /// 503 while draining after SIGTERM, so a load balancer stops sending new requests.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.is_draining() {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "draining"}))
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "draining"}),
+        )
     } else {
         json_response(StatusCode::OK, &json!({"status": "ready"}))
     }

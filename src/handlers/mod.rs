@@ -62,7 +62,9 @@ pub async fn read_json<T: DeserializeOwned>(
 /// Parse JSON, naming the field at fault (`messages[0].content: invalid type ...`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
     if bytes.is_empty() {
-        return Err(GatewayError::invalid("request body is empty: expected a JSON object"));
+        return Err(GatewayError::invalid(
+            "request body is empty: expected a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -77,7 +79,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
         } else {
             Some(path.clone())
         };
-        let text = if path == "." { msg } else { format!("invalid value at `{path}`: {msg}") };
+        let text = if path == "." {
+            msg
+        } else {
+            format!("invalid value at `{path}`: {msg}")
+        };
         let mut err = GatewayError::invalid(text);
         err.param = param;
         err
@@ -97,7 +103,10 @@ pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut resp = Response::new(Body::from(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -124,14 +133,23 @@ pub fn add_ctx_headers(resp: &mut Response, ctx: &RequestCtx) {
 
 /// Header values must be visible ASCII: anything else becomes `?`.
 fn header_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// An error in OpenAI's format, with `Retry-After` when there is one.
 pub fn openai_error(e: &GatewayError, ctx: &RequestCtx) -> Response {
     let mut resp = json_response(e.status(), &crate::codec::openai_chat::error_body(e));
     if let Some(secs) = e.retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     add_ctx_headers(&mut resp, ctx);
     resp

@@ -68,16 +68,36 @@ async fn chat_attempt(
     let up = p.adapter.build_chat(req, &c.model, w)?;
     let resp = exec::send(p, up, req.stream).await?;
     if !req.stream {
-        let body = exec::read_body(resp.into_body(), p.config.timeouts.idle, exec::MAX_REPLY_BYTES, p.name()).await?;
+        let body = exec::read_body(
+            resp.into_body(),
+            p.config.timeouts.idle,
+            exec::MAX_REPLY_BYTES,
+            p.name(),
+        )
+        .await?;
         return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
     }
-    let mut events = UpstreamEvents::new(resp, p.adapter.stream_decoder(), p.config.timeouts.idle, p.name());
+    let mut events = UpstreamEvents::new(
+        resp,
+        p.adapter.stream_decoder(),
+        p.config.timeouts.idle,
+        p.name(),
+    );
     match timeout(keepalive, events.next()).await {
-        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(LiveStream { first, upstream: Some(events) })),
-        Ok(Ok(None)) => Ok(ChatOutcome::Stream(LiveStream { first: Vec::new(), upstream: None })),
+        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(LiveStream {
+            first,
+            upstream: Some(events),
+        })),
+        Ok(Ok(None)) => Ok(ChatOutcome::Stream(LiveStream {
+            first: Vec::new(),
+            upstream: None,
+        })),
         // A failure before anything reached the client may still fall back.
         Ok(Err(e)) => Err(e.retryable(true)),
-        Err(_) => Ok(ChatOutcome::Stream(LiveStream { first: Vec::new(), upstream: Some(events) })),
+        Err(_) => Ok(ChatOutcome::Stream(LiveStream {
+            first: Vec::new(),
+            upstream: Some(events),
+        })),
     }
 }
 
@@ -109,7 +129,13 @@ async fn embeddings_attempt(
     let p = &c.provider;
     let up = p.adapter.build_embeddings(req, &c.model, w)?;
     let resp = exec::send(p, up, false).await?;
-    let body = exec::read_body(resp.into_body(), p.config.timeouts.idle, exec::MAX_REPLY_BYTES, p.name()).await?;
+    let body = exec::read_body(
+        resp.into_body(),
+        p.config.timeouts.idle,
+        exec::MAX_REPLY_BYTES,
+        p.name(),
+    )
+    .await?;
     p.adapter.parse_embeddings(&body)
 }
 
@@ -151,14 +177,24 @@ fn exhausted(ctx: &RequestCtx, last: Option<GatewayError>) -> GatewayError {
                 .attempts
                 .iter()
                 .map(|a| {
-                    let why = a.error.as_ref().map_or_else(|| "ok".to_owned(), |e| e.message.clone());
+                    let why = a
+                        .error
+                        .as_ref()
+                        .map_or_else(|| "ok".to_owned(), |e| e.message.clone());
                     format!("{}/{}: {why}", a.provider, a.model)
                 })
                 .collect();
-            e.message = format!("all {} targets failed: {}", ctx.attempts.len(), summary.join("; "));
+            e.message = format!(
+                "all {} targets failed: {}",
+                ctx.attempts.len(),
+                summary.join("; ")
+            );
             e
         }
         Some(e) => e,
-        None => GatewayError::new(crate::error::ErrorKind::ModelNotFound, "no target is configured for this model"),
+        None => GatewayError::new(
+            crate::error::ErrorKind::ModelNotFound,
+            "no target is configured for this model",
+        ),
     }
 }

@@ -106,7 +106,14 @@ pub fn relay<E: StreamEncoder>(
     keepalive: Duration,
     record: StreamRecord,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let state = Relay { first: Some(live.first), upstream: live.upstream, encoder, keepalive, record, done: false };
+    let state = Relay {
+        first: Some(live.first),
+        upstream: live.upstream,
+        encoder,
+        keepalive,
+        record,
+        done: false,
+    };
     futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;

@@ -82,10 +82,16 @@ pub async fn send(
         .header(header::USER_AGENT, USER_AGENT)
         .header(
             header::ACCEPT,
-            if stream { "text/event-stream" } else { "application/json" },
+            if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
         )
         .body(Full::new(up.body))
-        .map_err(|e| GatewayError::internal(format!("invalid upstream URL for {}: {e}", cfg.name)))?;
+        .map_err(|e| {
+            GatewayError::internal(format!("invalid upstream URL for {}: {e}", cfg.name))
+        })?;
     let headers = req.headers_mut();
     if let Some(key) = provider.key() {
         for (k, v) in provider.adapter.auth_headers(key) {
@@ -100,7 +106,10 @@ pub async fn send(
         Err(_) => {
             return Err(GatewayError::new(
                 ErrorKind::UpstreamTimeout,
-                format!("{} sent no response within {:?}", cfg.name, cfg.timeouts.first_byte),
+                format!(
+                    "{} sent no response within {:?}",
+                    cfg.name, cfg.timeouts.first_byte
+                ),
             ));
         }
         Ok(Err(e)) => return Err(transport_error(&cfg.name, &e)),
@@ -115,10 +124,17 @@ pub async fn send(
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = read_body(resp.into_body(), cfg.timeouts.idle, MAX_ERROR_BYTES, &cfg.name)
-        .await
-        .unwrap_or_default();
-    Err(provider.adapter.parse_error(status.as_u16(), &body, retry_after))
+    let body = read_body(
+        resp.into_body(),
+        cfg.timeouts.idle,
+        MAX_ERROR_BYTES,
+        &cfg.name,
+    )
+    .await
+    .unwrap_or_default();
+    Err(provider
+        .adapter
+        .parse_error(status.as_u16(), &body, retry_after))
 }
 
 fn transport_error(provider: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
@@ -127,11 +143,20 @@ fn transport_error(provider: &str, e: &hyper_util::client::legacy::Error) -> Gat
             .map(|s| s.to_string().contains("timed out"))
             .unwrap_or(false);
         if timed_out {
-            return GatewayError::new(ErrorKind::UpstreamTimeout, format!("connecting to {provider} timed out"));
+            return GatewayError::new(
+                ErrorKind::UpstreamTimeout,
+                format!("connecting to {provider} timed out"),
+            );
         }
-        return GatewayError::new(ErrorKind::UpstreamUnavailable, format!("could not connect to {provider}"));
+        return GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("could not connect to {provider}"),
+        );
     }
-    GatewayError::new(ErrorKind::UpstreamFailed, format!("{provider} closed the connection before replying"))
+    GatewayError::new(
+        ErrorKind::UpstreamFailed,
+        format!("{provider} closed the connection before replying"),
+    )
 }
 
 /// Read a whole body, each frame within `idle`, at most `limit` bytes.
@@ -155,7 +180,10 @@ pub async fn read_body(
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > limit {
-                        return Err(bad_reply(provider, format!("reply larger than {limit} bytes")));
+                        return Err(bad_reply(
+                            provider,
+                            format!("reply larger than {limit} bytes"),
+                        ));
                     }
                     buf.extend_from_slice(&data);
                 }
@@ -165,7 +193,10 @@ pub async fn read_body(
 }
 
 fn idle_timeout(provider: &str, idle: Duration) -> GatewayError {
-    GatewayError::new(ErrorKind::UpstreamTimeout, format!("{provider} sent nothing for {idle:?}"))
+    GatewayError::new(
+        ErrorKind::UpstreamTimeout,
+        format!("{provider} sent nothing for {idle:?}"),
+    )
 }
 
 /// A provider's event stream, decoded into canonical events as frames arrive.
@@ -186,7 +217,12 @@ pub struct UpstreamEvents {
 }
 
 impl UpstreamEvents {
-    pub fn new(resp: Response<Incoming>, decoder: Box<dyn StreamDecoder>, idle: Duration, provider: &str) -> Self {
+    pub fn new(
+        resp: Response<Incoming>,
+        decoder: Box<dyn StreamDecoder>,
+        idle: Duration,
+        provider: &str,
+    ) -> Self {
         Self {
             body: resp.into_body(),
             parser: SseParser::new(),

@@ -24,7 +24,9 @@ use crate::codec::openai_chat::{self, ChunkDecoder};
 use crate::codec::{Warnings, openai_embeddings};
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
-use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ReasoningEffort};
+use crate::schema::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ReasoningEffort,
+};
 
 pub const PROVIDER_KIND: &str = "mistral";
 
@@ -33,8 +35,14 @@ const MAX_TEMPERATURE: f64 = 1.5;
 
 /// Top-level request fields Mistral accepts beyond the ones we model (schema
 /// `ChatCompletionRequest`); any other extra field is dropped with a warning.
-const MISTRAL_EXTRA_FIELDS: &[&str] =
-    &["safe_prompt", "prompt_mode", "guardrails", "prediction", "prompt_cache_key", "service_tier"];
+const MISTRAL_EXTRA_FIELDS: &[&str] = &[
+    "safe_prompt",
+    "prompt_mode",
+    "guardrails",
+    "prediction",
+    "prompt_cache_key",
+    "service_tier",
+];
 
 use ReasoningEffort as E;
 const TWO_LEVELS: &[ReasoningEffort] = &[E::None, E::High];
@@ -61,7 +69,9 @@ pub struct MistralAdapter {
 
 impl MistralAdapter {
     pub fn new(config: &ProviderConfig) -> Self {
-        Self { config: config.clone() }
+        Self {
+            config: config.clone(),
+        }
     }
 
     fn levels_for(&self, model: &str) -> &[ReasoningEffort] {
@@ -122,7 +132,11 @@ impl Adapter for MistralAdapter {
         for m in &mut b.messages {
             narrow_message(m, w);
         }
-        Ok(UpstreamRequest { path: "/chat/completions".to_owned(), body: json_body(&b)?, headers: Vec::new() })
+        Ok(UpstreamRequest {
+            path: "/chat/completions".to_owned(),
+            body: json_body(&b)?,
+            headers: Vec::new(),
+        })
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError> {
@@ -131,7 +145,10 @@ impl Adapter for MistralAdapter {
     }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
-        Box::new(OpenAiStream { name: PROVIDER_KIND, inner: ChunkDecoder::default() })
+        Box::new(OpenAiStream {
+            name: PROVIDER_KIND,
+            inner: ChunkDecoder::default(),
+        })
     }
 
     fn build_embeddings(
@@ -153,9 +170,16 @@ impl Adapter for MistralAdapter {
             keep
         });
         if req.input.is_tokens() {
-            return Err(GatewayError::invalid_param("input", "mistral embeddings take text, not token ids"));
+            return Err(GatewayError::invalid_param(
+                "input",
+                "mistral embeddings take text, not token ids",
+            ));
         }
-        Ok(UpstreamRequest { path: "/embeddings".to_owned(), body: json_body(&b)?, headers: Vec::new() })
+        Ok(UpstreamRequest {
+            path: "/embeddings".to_owned(),
+            body: json_body(&b)?,
+            headers: Vec::new(),
+        })
     }
 
     fn parse_embeddings(&self, body: &[u8]) -> Result<EmbeddingResponse, GatewayError> {
@@ -184,7 +208,10 @@ pub fn normalise_effort(
         return Some(want.as_str().to_owned());
     }
     let Some(&lowest) = accepted.first() else {
-        w.push(format!("reasoning_effort {} dropped for mistral", want.as_str()));
+        w.push(format!(
+            "reasoning_effort {} dropped for mistral",
+            want.as_str()
+        ));
         return None;
     };
     let got = if want == E::None {
@@ -195,10 +222,14 @@ pub fn normalise_effort(
             .copied()
             .filter(|l| *l != E::None)
             .find(|l| *l >= want)
-            .or_else(|| accepted.iter().copied().filter(|l| *l != E::None).last())
+            .or_else(|| accepted.iter().copied().rfind(|l| *l != E::None))
             .unwrap_or(lowest)
     };
-    w.push(format!("reasoning_effort {}->{} for mistral", want.as_str(), got.as_str()));
+    w.push(format!(
+        "reasoning_effort {}->{} for mistral",
+        want.as_str(),
+        got.as_str()
+    ));
     Some(got.as_str().to_owned())
 }
 
@@ -229,7 +260,10 @@ fn narrow_message(m: &mut OaiMessage, w: &mut Warnings) {
     // Reasoning history goes back as a `thinking` chunk ahead of the text.
     if let Some(r) = m.reasoning_content.take() {
         let mut parts = vec![OaiPart::Thinking {
-            thinking: vec![OaiThinkingItem { kind: "text".to_owned(), text: r }],
+            thinking: vec![OaiThinkingItem {
+                kind: "text".to_owned(),
+                text: r,
+            }],
             signature: None,
         }];
         match m.content.take() {
@@ -243,7 +277,10 @@ fn narrow_message(m: &mut OaiMessage, w: &mut Warnings) {
         parts.retain_mut(|p| match p {
             OaiPart::File { file } => match file.file_data.take() {
                 Some(data) => {
-                    *p = OaiPart::DocumentUrl { document_url: data, document_name: file.filename.take() };
+                    *p = OaiPart::DocumentUrl {
+                        document_url: data,
+                        document_name: file.filename.take(),
+                    };
                     true
                 }
                 None => {
@@ -298,16 +335,43 @@ mod tests {
     #[test]
     fn effort_is_normalised_to_accepted_levels() {
         let mut w = Warnings::default();
-        assert_eq!(normalise_effort(E::Medium, TWO_LEVELS, &mut w).as_deref(), Some("high"));
-        assert_eq!(normalise_effort(E::Minimal, TWO_LEVELS, &mut w).as_deref(), Some("high"));
-        assert_eq!(normalise_effort(E::None, TWO_LEVELS, &mut w).as_deref(), Some("none"));
-        assert_eq!(normalise_effort(E::High, TWO_LEVELS, &mut w).as_deref(), Some("high"));
-        assert_eq!(normalise_effort(E::Max, SIX_LEVELS, &mut w).as_deref(), Some("xhigh"));
-        assert_eq!(normalise_effort(E::Low, SIX_LEVELS, &mut w).as_deref(), Some("low"));
+        assert_eq!(
+            normalise_effort(E::Medium, TWO_LEVELS, &mut w).as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            normalise_effort(E::Minimal, TWO_LEVELS, &mut w).as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            normalise_effort(E::None, TWO_LEVELS, &mut w).as_deref(),
+            Some("none")
+        );
+        assert_eq!(
+            normalise_effort(E::High, TWO_LEVELS, &mut w).as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            normalise_effort(E::Max, SIX_LEVELS, &mut w).as_deref(),
+            Some("xhigh")
+        );
+        assert_eq!(
+            normalise_effort(E::Low, SIX_LEVELS, &mut w).as_deref(),
+            Some("low")
+        );
         assert_eq!(normalise_effort(E::High, &[], &mut w), None);
         let all: Vec<_> = w.iter().collect();
-        assert!(all.contains(&"reasoning_effort medium->high for mistral"), "{all:?}");
-        assert!(all.contains(&"reasoning_effort max->xhigh for mistral"), "{all:?}");
-        assert!(all.contains(&"reasoning_effort high dropped for mistral"), "{all:?}");
+        assert!(
+            all.contains(&"reasoning_effort medium->high for mistral"),
+            "{all:?}"
+        );
+        assert!(
+            all.contains(&"reasoning_effort max->xhigh for mistral"),
+            "{all:?}"
+        );
+        assert!(
+            all.contains(&"reasoning_effort high dropped for mistral"),
+            "{all:?}"
+        );
     }
 }

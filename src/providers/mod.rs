@@ -99,7 +99,12 @@ impl Provider {
     pub fn new(config: Arc<ProviderConfig>) -> Self {
         let client = exec::client(config.timeouts.connect);
         let adapter = adapter_for(&config);
-        Self { config, adapter, client, next_key: AtomicUsize::new(0) }
+        Self {
+            config,
+            adapter,
+            client,
+            next_key: AtomicUsize::new(0),
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -53,7 +53,11 @@ impl Adapter for OpenAiAdapter {
                 }
             }
         }
-        Ok(UpstreamRequest { path: "/chat/completions".to_owned(), body: json_body(&body)?, headers: Vec::new() })
+        Ok(UpstreamRequest {
+            path: "/chat/completions".to_owned(),
+            body: json_body(&body)?,
+            headers: Vec::new(),
+        })
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError> {
@@ -62,7 +66,10 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
-        Box::new(OpenAiStream { name: self.kind.as_str(), inner: ChunkDecoder::default() })
+        Box::new(OpenAiStream {
+            name: self.kind.as_str(),
+            inner: ChunkDecoder::default(),
+        })
     }
 
     fn build_embeddings(
@@ -72,7 +79,11 @@ impl Adapter for OpenAiAdapter {
         _warnings: &mut Warnings,
     ) -> Result<UpstreamRequest, GatewayError> {
         let body = openai_embeddings::encode_request(req, model);
-        Ok(UpstreamRequest { path: "/embeddings".to_owned(), body: json_body(&body)?, headers: Vec::new() })
+        Ok(UpstreamRequest {
+            path: "/embeddings".to_owned(),
+            body: json_body(&body)?,
+            headers: Vec::new(),
+        })
     }
 
     fn parse_embeddings(&self, body: &[u8]) -> Result<EmbeddingResponse, GatewayError> {
@@ -128,7 +139,10 @@ impl StreamDecoder for OpenAiStream {
         {
             let msg = openai_chat::upstream_error_message(data.as_bytes())
                 .unwrap_or_else(|| "error event in stream".to_owned());
-            return Err(GatewayError::new(ErrorKind::UpstreamFailed, format!("{}: {msg}", self.name)));
+            return Err(GatewayError::new(
+                ErrorKind::UpstreamFailed,
+                format!("{}: {msg}", self.name),
+            ));
         }
         Ok(StreamStep::Events(self.inner.decode(chunk)))
     }

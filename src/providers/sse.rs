@@ -75,7 +75,10 @@ impl SseParser {
     fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
         if line.is_empty() {
             if self.has_data {
-                out.push(SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) });
+                out.push(SseEvent {
+                    event: self.event.take(),
+                    data: std::mem::take(&mut self.data),
+                });
                 self.has_data = false;
             } else {
                 self.event = None;
@@ -130,10 +133,22 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                SseEvent { event: Some("message_start".into()), data: "{\"a\":1}".into() },
-                SseEvent { event: None, data: "line1\nline2".into() },
-                SseEvent { event: None, data: "nospace".into() },
-                SseEvent { event: None, data: "[DONE]".into() },
+                SseEvent {
+                    event: Some("message_start".into()),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "line1\nline2".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "nospace".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "[DONE]".into()
+                },
             ]
         );
     }
@@ -142,7 +157,11 @@ mod tests {
     fn every_split_point_gives_the_same_events() {
         let whole = parse_all(&[SAMPLE]);
         for i in 0..=SAMPLE.len() {
-            assert_eq!(parse_all(&[&SAMPLE[..i], &SAMPLE[i..]]), whole, "split at {i}");
+            assert_eq!(
+                parse_all(&[&SAMPLE[..i], &SAMPLE[i..]]),
+                whole,
+                "split at {i}"
+            );
         }
     }
 

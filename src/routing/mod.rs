@@ -21,8 +21,15 @@ pub struct Live {
 
 impl Live {
     pub fn new(config: Config) -> Self {
-        let providers = config.providers.iter().map(|p| Arc::new(Provider::new(p.clone()))).collect();
-        Self { config: Arc::new(config), providers }
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| Arc::new(Provider::new(p.clone())))
+            .collect();
+        Self {
+            config: Arc::new(config),
+            providers,
+        }
     }
 
     pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
@@ -61,7 +68,10 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
                         })
                     })
                     .collect();
-                return Ok(Resolved { candidates, rule: Some(i) });
+                return Ok(Resolved {
+                    candidates,
+                    rule: Some(i),
+                });
             }
         }
     }
@@ -69,7 +79,10 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
         && let Some(p) = live.provider(prefix)
     {
         return Ok(Resolved {
-            candidates: vec![Candidate { provider: p.clone(), model: model.to_owned() }],
+            candidates: vec![Candidate {
+                provider: p.clone(),
+                model: model.to_owned(),
+            }],
             rule: None,
         });
     }
@@ -80,7 +93,13 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
         .find(|p| p.config.serves(&name))
         .or_else(|| live.providers.iter().find(|p| p.config.serves(&name)));
     match chosen {
-        Some(p) => Ok(Resolved { candidates: vec![Candidate { provider: p.clone(), model: name }], rule: None }),
+        Some(p) => Ok(Resolved {
+            candidates: vec![Candidate {
+                provider: p.clone(),
+                model: name,
+            }],
+            rule: None,
+        }),
         None => Err(GatewayError::new(
             ErrorKind::ModelNotFound,
             format!("model `{requested}` is not served by any configured provider"),
@@ -142,7 +161,10 @@ targets = ["mistral/devstral-2512", "local"]
 "#;
 
     fn names(r: &Resolved) -> Vec<String> {
-        r.candidates.iter().map(|c| format!("{}/{}", c.provider.name(), c.model)).collect()
+        r.candidates
+            .iter()
+            .map(|c| format!("{}/{}", c.provider.name(), c.model))
+            .collect()
     }
 
     #[test]
@@ -157,9 +179,15 @@ targets = ["mistral/devstral-2512", "local"]
     fn provider_defaults_and_explicit_prefix() {
         let l = live(CFG);
         assert_eq!(names(&resolve(&l, "gpt-4o").unwrap()), ["oa/gpt-4o"]);
-        assert_eq!(names(&resolve(&l, "devstral-small").unwrap()), ["mistral/devstral-small"]);
+        assert_eq!(
+            names(&resolve(&l, "devstral-small").unwrap()),
+            ["mistral/devstral-small"]
+        );
         assert_eq!(names(&resolve(&l, "qwen3").unwrap()), ["local/qwen3"]);
-        assert_eq!(names(&resolve(&l, "oa/my-ft-model").unwrap()), ["oa/my-ft-model"]);
+        assert_eq!(
+            names(&resolve(&l, "oa/my-ft-model").unwrap()),
+            ["oa/my-ft-model"]
+        );
     }
 
     #[test]

@@ -11,17 +11,17 @@
 //!
 //! No I/O, no HTTP, no provider names here.
 
+mod embeddings;
 mod request;
 mod response;
 mod stream;
 mod usage;
-mod embeddings;
 
+pub use embeddings::*;
 pub use request::*;
 pub use response::*;
 pub use stream::*;
 pub use usage::*;
-pub use embeddings::*;
 
 /// A JSON object, as used for escape-hatch fields.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

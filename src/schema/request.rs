@@ -82,7 +82,12 @@ pub struct Message {
 
 impl Message {
     pub fn text(role: Role, text: impl Into<String>) -> Self {
-        Self { role, parts: vec![Part::text(text)], name: None, extra: JsonMap::new() }
+        Self {
+            role,
+            parts: vec![Part::text(text)],
+            name: None,
+            extra: JsonMap::new(),
+        }
     }
 
     /// All text parts joined, for schemas whose content is a single string.
@@ -108,20 +113,31 @@ impl Message {
 pub enum Part {
     Text(TextPart),
     Image(ImagePart),
-    Audio { data: String, format: String },
+    Audio {
+        data: String,
+        format: String,
+    },
     /// A document or file (PDF and the like), by URL, inline data or provider file id.
     File(FilePart),
     ToolCall(ToolCall),
     ToolResult(ToolResult),
     /// Model reasoning; `signature` lets providers that sign reasoning verify it on replay.
-    Reasoning { text: String, signature: Option<String> },
+    Reasoning {
+        text: String,
+        signature: Option<String>,
+    },
     /// Reasoning the provider returned encrypted or redacted; replayed verbatim.
-    RedactedReasoning { data: String },
+    RedactedReasoning {
+        data: String,
+    },
 }
 
 impl Part {
     pub fn text(text: impl Into<String>) -> Self {
-        Part::Text(TextPart { text: text.into(), cache_control: None })
+        Part::Text(TextPart {
+            text: text.into(),
+            cache_control: None,
+        })
     }
 }
 
@@ -159,7 +175,10 @@ impl MediaSource {
         if let Some(rest) = url.strip_prefix("data:")
             && let Some((media_type, data)) = rest.split_once(";base64,")
         {
-            return MediaSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() };
+            return MediaSource::Base64 {
+                media_type: media_type.to_owned(),
+                data: data.to_owned(),
+            };
         }
         MediaSource::Url(url.to_owned())
     }
@@ -264,5 +283,10 @@ pub struct Reasoning {
 pub enum ResponseFormat {
     Text,
     JsonObject,
-    JsonSchema { name: String, description: Option<String>, schema: Value, strict: Option<bool> },
+    JsonSchema {
+        name: String,
+        description: Option<String>,
+        schema: Value,
+        strict: Option<bool>,
+    },
 }

@@ -7,9 +7,19 @@ use super::{FinishReason, Usage};
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     /// The stream's identity, sent once before any content.
-    Start { id: String, model: String, created: u64 },
-    Delta { choice: u32, delta: Delta },
-    Finish { choice: u32, reason: FinishReason },
+    Start {
+        id: String,
+        model: String,
+        created: u64,
+    },
+    Delta {
+        choice: u32,
+        delta: Delta,
+    },
+    Finish {
+        choice: u32,
+        reason: FinishReason,
+    },
     /// Usage so far; later reports are merged with [`Usage::merge`].
     Usage(Usage),
 }
@@ -22,7 +32,14 @@ pub enum Delta {
     /// The signature that closes a reasoning block.
     ReasoningSignature(String),
     /// A tool call begins: `index` is its position among this choice's tool calls.
-    ToolCallStart { index: u32, id: String, name: String },
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+    },
     /// A fragment of a tool call's JSON arguments.
-    ToolCallArgs { index: u32, fragment: String },
+    ToolCallArgs {
+        index: u32,
+        fragment: String,
+    },
 }

@@ -46,11 +46,22 @@ mod tests {
 
     #[test]
     fn merge_keeps_start_and_end_reports() {
-        let mut u = Usage { input_tokens: 10, cache_read_tokens: 4, ..Usage::default() };
-        u.merge(&Usage { output_tokens: 7, ..Usage::default() });
+        let mut u = Usage {
+            input_tokens: 10,
+            cache_read_tokens: 4,
+            ..Usage::default()
+        };
+        u.merge(&Usage {
+            output_tokens: 7,
+            ..Usage::default()
+        });
         assert_eq!(u.total(), 17);
         assert_eq!(u.cache_read_tokens, 4);
-        u.merge(&Usage { input_tokens: 10, output_tokens: 9, ..Usage::default() });
+        u.merge(&Usage {
+            input_tokens: 10,
+            output_tokens: 9,
+            ..Usage::default()
+        });
         assert_eq!(u.total(), 19);
     }
 }

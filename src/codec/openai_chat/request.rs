@@ -12,10 +12,16 @@ use crate::schema::*;
 /// Decode a client's Chat Completions request. Every failure names the offending field.
 pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
     if w.model.is_empty() {
-        return Err(GatewayError::invalid_param("model", "`model` must not be empty"));
+        return Err(GatewayError::invalid_param(
+            "model",
+            "`model` must not be empty",
+        ));
     }
     if w.messages.is_empty() {
-        return Err(GatewayError::invalid_param("messages", "`messages` must not be empty"));
+        return Err(GatewayError::invalid_param(
+            "messages",
+            "`messages` must not be empty",
+        ));
     }
     let messages = w
         .messages
@@ -32,7 +38,10 @@ pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
             if t.kind != "function" {
                 return Err(GatewayError::invalid_param(
                     &format!("tools[{i}].type"),
-                    format!("unsupported tool type `{}`: only `function` tools are supported", t.kind),
+                    format!(
+                        "unsupported tool type `{}`: only `function` tools are supported",
+                        t.kind
+                    ),
                 ));
             }
             Ok(Tool {
@@ -90,7 +99,10 @@ pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
         response_format,
         stream,
         stream_usage: stream
-            && w.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+            && w.stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
         user: w.user,
         metadata: w.metadata,
         extra: w.extra,
@@ -107,13 +119,22 @@ fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
         other => {
             return Err(GatewayError::invalid_param(
                 &format!("messages[{i}].role"),
-                format!("unsupported role `{other}`: expected system, developer, user, assistant or tool"),
+                format!(
+                    "unsupported role `{other}`: expected system, developer, user, assistant or tool"
+                ),
             ));
         }
     };
     let mut parts = Vec::new();
-    if let Some(r) = m.reasoning_content.or(m.reasoning).filter(|r| !r.is_empty()) {
-        parts.push(Part::Reasoning { text: r, signature: None });
+    if let Some(r) = m
+        .reasoning_content
+        .or(m.reasoning)
+        .filter(|r| !r.is_empty())
+    {
+        parts.push(Part::Reasoning {
+            text: r,
+            signature: None,
+        });
     }
     let content = decode_content(m.content, &mut parts);
     let mut extra = m.extra;
@@ -129,7 +150,11 @@ fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
                 )
             })?;
             let content = std::mem::take(&mut parts);
-            parts.push(Part::ToolResult(ToolResult { call_id, content, is_error: false }));
+            parts.push(Part::ToolResult(ToolResult {
+                call_id,
+                content,
+                is_error: false,
+            }));
         }
         Role::Assistant => {
             for c in m.tool_calls.unwrap_or_default() {
@@ -149,7 +174,12 @@ fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
             }
         }
     }
-    Ok(Message { role, parts, name: m.name, extra })
+    Ok(Message {
+        role,
+        parts,
+        name: m.name,
+        extra,
+    })
 }
 
 /// Append decoded content parts; `None` when the message had no content at all.
@@ -169,11 +199,15 @@ pub(super) fn decode_content(content: Option<OaiContent>, parts: &mut Vec<Part>)
                             OaiImageUrl::Object { url, detail } => (url, detail),
                             OaiImageUrl::Bare(url) => (url, None),
                         };
-                        Part::Image(ImagePart { source: MediaSource::from_url(&url), detail })
+                        Part::Image(ImagePart {
+                            source: MediaSource::from_url(&url),
+                            detail,
+                        })
                     }
-                    OaiPart::InputAudio { input_audio } => {
-                        Part::Audio { data: input_audio.data, format: input_audio.format }
-                    }
+                    OaiPart::InputAudio { input_audio } => Part::Audio {
+                        data: input_audio.data,
+                        format: input_audio.format,
+                    },
                     OaiPart::File { file } => Part::File(FilePart {
                         source: match (file.file_data, file.file_id) {
                             (Some(d), _) => FileSource::Media(MediaSource::from_url(&d)),
@@ -183,11 +217,17 @@ pub(super) fn decode_content(content: Option<OaiContent>, parts: &mut Vec<Part>)
                         filename: file.filename,
                     }),
                     OaiPart::Refusal { refusal } => Part::text(refusal),
-                    OaiPart::Thinking { thinking, signature } => Part::Reasoning {
+                    OaiPart::Thinking {
+                        thinking,
+                        signature,
+                    } => Part::Reasoning {
                         text: thinking.into_iter().map(|t| t.text).collect(),
                         signature,
                     },
-                    OaiPart::DocumentUrl { document_url, document_name } => Part::File(FilePart {
+                    OaiPart::DocumentUrl {
+                        document_url,
+                        document_name,
+                    } => Part::File(FilePart {
                         source: FileSource::Media(MediaSource::Url(document_url)),
                         filename: document_name,
                     }),
@@ -237,7 +277,10 @@ fn decode_response_format(f: OaiResponseFormat) -> Result<ResponseFormat, Gatewa
         "json_object" => Ok(ResponseFormat::JsonObject),
         "json_schema" => {
             let s = f.json_schema.ok_or_else(|| {
-                GatewayError::invalid_param("response_format.json_schema", "`json_schema` is required")
+                GatewayError::invalid_param(
+                    "response_format.json_schema",
+                    "`json_schema` is required",
+                )
             })?;
             Ok(ResponseFormat::JsonSchema {
                 name: s.name,
@@ -315,11 +358,20 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
         }),
         parallel_tool_calls: req.parallel_tool_calls,
         response_format: req.response_format.as_ref().map(|f| match f {
-            ResponseFormat::Text => OaiResponseFormat { kind: "text".to_owned(), json_schema: None },
-            ResponseFormat::JsonObject => {
-                OaiResponseFormat { kind: "json_object".to_owned(), json_schema: None }
-            }
-            ResponseFormat::JsonSchema { name, description, schema, strict } => OaiResponseFormat {
+            ResponseFormat::Text => OaiResponseFormat {
+                kind: "text".to_owned(),
+                json_schema: None,
+            },
+            ResponseFormat::JsonObject => OaiResponseFormat {
+                kind: "json_object".to_owned(),
+                json_schema: None,
+            },
+            ResponseFormat::JsonSchema {
+                name,
+                description,
+                schema,
+                strict,
+            } => OaiResponseFormat {
                 kind: "json_schema".to_owned(),
                 json_schema: Some(OaiJsonSchema {
                     name: name.clone(),
@@ -329,7 +381,11 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
                 }),
             },
         }),
-        reasoning_effort: req.reasoning.as_ref().and_then(|r| r.effort).map(|e| e.as_str().to_owned()),
+        reasoning_effort: req
+            .reasoning
+            .as_ref()
+            .and_then(|r| r.effort)
+            .map(|e| e.as_str().to_owned()),
         metadata: req.metadata.clone(),
         extra: req.extra.clone(),
     }
@@ -431,7 +487,11 @@ fn encode_message(m: &Message, out: &mut Vec<OaiMessage>, warnings: &mut Warning
     } else {
         Some(OaiContent::Parts(content))
     };
-    let refusal = m.extra.get("refusal").and_then(Value::as_str).map(str::to_owned);
+    let refusal = m
+        .extra
+        .get("refusal")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let mut extra = m.extra.clone();
     extra.remove("refusal");
     out.push(OaiMessage {
@@ -453,13 +513,21 @@ fn encode_part(p: &Part, warnings: &mut Warnings) -> Option<OaiPart> {
             if t.cache_control.is_some() {
                 warnings.push("cache_control dropped");
             }
-            OaiPart::Text { text: t.text.clone() }
+            OaiPart::Text {
+                text: t.text.clone(),
+            }
         }
         Part::Image(i) => OaiPart::ImageUrl {
-            image_url: OaiImageUrl::Object { url: i.source.to_url(), detail: i.detail.clone() },
+            image_url: OaiImageUrl::Object {
+                url: i.source.to_url(),
+                detail: i.detail.clone(),
+            },
         },
         Part::Audio { data, format } => OaiPart::InputAudio {
-            input_audio: OaiInputAudio { data: data.clone(), format: format.clone() },
+            input_audio: OaiInputAudio {
+                data: data.clone(),
+                format: format.clone(),
+            },
         },
         Part::File(f) => match &f.source {
             FileSource::Media(MediaSource::Url(url)) => {
@@ -469,13 +537,24 @@ fn encode_part(p: &Part, warnings: &mut Warnings) -> Option<OaiPart> {
                 return None;
             }
             FileSource::Media(m) => OaiPart::File {
-                file: OaiFile { file_data: Some(m.to_url()), file_id: None, filename: f.filename.clone() },
+                file: OaiFile {
+                    file_data: Some(m.to_url()),
+                    file_id: None,
+                    filename: f.filename.clone(),
+                },
             },
             FileSource::FileId(id) => OaiPart::File {
-                file: OaiFile { file_data: None, file_id: Some(id.clone()), filename: f.filename.clone() },
+                file: OaiFile {
+                    file_data: None,
+                    file_id: Some(id.clone()),
+                    filename: f.filename.clone(),
+                },
             },
         },
-        Part::Reasoning { .. } | Part::RedactedReasoning { .. } | Part::ToolCall(_) | Part::ToolResult(_) => {
+        Part::Reasoning { .. }
+        | Part::RedactedReasoning { .. }
+        | Part::ToolCall(_)
+        | Part::ToolResult(_) => {
             return None;
         }
     })

@@ -10,7 +10,11 @@ pub fn decode_usage(u: &OaiUsage) -> Usage {
     Usage {
         input_tokens: u.prompt_tokens,
         output_tokens: u.completion_tokens,
-        cache_read_tokens: u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
+        cache_read_tokens: u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0),
         cache_write_tokens: u
             .prompt_tokens_details
             .as_ref()
@@ -51,8 +55,15 @@ pub fn decode_response(w: OaiChatResponse) -> ChatResponse {
             .map(|c| {
                 let m = c.message;
                 let mut parts = Vec::new();
-                if let Some(r) = m.reasoning_content.or(m.reasoning).filter(|r| !r.is_empty()) {
-                    parts.push(Part::Reasoning { text: r, signature: None });
+                if let Some(r) = m
+                    .reasoning_content
+                    .or(m.reasoning)
+                    .filter(|r| !r.is_empty())
+                {
+                    parts.push(Part::Reasoning {
+                        text: r,
+                        signature: None,
+                    });
                 }
                 decode_content(m.content, &mut parts);
                 for tc in m.tool_calls.unwrap_or_default() {
@@ -68,7 +79,12 @@ pub fn decode_response(w: OaiChatResponse) -> ChatResponse {
                 }
                 Choice {
                     index: c.index,
-                    message: Message { role: Role::Assistant, parts, name: None, extra },
+                    message: Message {
+                        role: Role::Assistant,
+                        parts,
+                        name: None,
+                        extra,
+                    },
                     finish_reason: c.finish_reason.as_deref().map(FinishReason::from_openai),
                     logprobs: c.logprobs,
                 }
@@ -110,7 +126,12 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                         _ => {}
                     }
                 }
-                let refusal = c.message.extra.get("refusal").and_then(Value::as_str).map(str::to_owned);
+                let refusal = c
+                    .message
+                    .extra
+                    .get("refusal")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 OaiChoice {
                     index: c.index,
                     message: OaiMessage {
@@ -124,7 +145,10 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                         ..OaiMessage::default()
                     },
                     finish_reason: Some(
-                        c.finish_reason.as_ref().map_or("stop", FinishReason::as_openai).to_owned(),
+                        c.finish_reason
+                            .as_ref()
+                            .map_or("stop", FinishReason::as_openai)
+                            .to_owned(),
                     ),
                     logprobs: c.logprobs.clone(),
                 }

@@ -31,28 +31,51 @@ impl ChunkDecoder {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(StreamEvent::Start { id: chunk.id, model: chunk.model, created: chunk.created });
+            out.push(StreamEvent::Start {
+                id: chunk.id,
+                model: chunk.model,
+                created: chunk.created,
+            });
         }
         for c in chunk.choices {
             let choice = c.index;
             let d = c.delta;
-            if let Some(r) = d.reasoning_content.or(d.reasoning).filter(|r| !r.is_empty()) {
-                out.push(StreamEvent::Delta { choice, delta: Delta::Reasoning(r) });
+            if let Some(r) = d
+                .reasoning_content
+                .or(d.reasoning)
+                .filter(|r| !r.is_empty())
+            {
+                out.push(StreamEvent::Delta {
+                    choice,
+                    delta: Delta::Reasoning(r),
+                });
             }
             match d.content {
                 Some(OaiContent::Text(t)) if !t.is_empty() => {
-                    out.push(StreamEvent::Delta { choice, delta: Delta::Text(t) });
+                    out.push(StreamEvent::Delta {
+                        choice,
+                        delta: Delta::Text(t),
+                    });
                 }
                 Some(OaiContent::Parts(parts)) => {
                     for p in parts {
                         match p {
                             OaiPart::Text { text } if !text.is_empty() => {
-                                out.push(StreamEvent::Delta { choice, delta: Delta::Text(text) });
+                                out.push(StreamEvent::Delta {
+                                    choice,
+                                    delta: Delta::Text(text),
+                                });
                             }
-                            OaiPart::Thinking { thinking, signature } => {
+                            OaiPart::Thinking {
+                                thinking,
+                                signature,
+                            } => {
                                 let text: String = thinking.into_iter().map(|t| t.text).collect();
                                 if !text.is_empty() {
-                                    out.push(StreamEvent::Delta { choice, delta: Delta::Reasoning(text) });
+                                    out.push(StreamEvent::Delta {
+                                        choice,
+                                        delta: Delta::Reasoning(text),
+                                    });
                                 }
                                 if let Some(s) = signature {
                                     out.push(StreamEvent::Delta {
@@ -68,7 +91,10 @@ impl ChunkDecoder {
                 _ => {}
             }
             if let Some(r) = d.refusal.filter(|r| !r.is_empty()) {
-                out.push(StreamEvent::Delta { choice, delta: Delta::Refusal(r) });
+                out.push(StreamEvent::Delta {
+                    choice,
+                    delta: Delta::Refusal(r),
+                });
             }
             for tc in d.tool_calls.unwrap_or_default() {
                 let (name, args) = match tc.function {
@@ -85,27 +111,45 @@ impl ChunkDecoder {
                     (None, Some(_)) => false,
                 };
                 let index = if is_new {
-                    let index = self.tool_calls.iter().filter(|(ch, ..)| *ch == choice).count() as u32;
+                    let index = self
+                        .tool_calls
+                        .iter()
+                        .filter(|(ch, ..)| *ch == choice)
+                        .count() as u32;
                     let id = tc.id.clone().unwrap_or_default();
                     self.tool_calls.push((choice, tc.index, id.clone()));
                     out.push(StreamEvent::Delta {
                         choice,
-                        delta: Delta::ToolCallStart { index, id, name: name.unwrap_or_default() },
+                        delta: Delta::ToolCallStart {
+                            index,
+                            id,
+                            name: name.unwrap_or_default(),
+                        },
                     });
                     index
                 } else {
                     let pos = existing.unwrap_or(0);
-                    self.tool_calls[..=pos].iter().filter(|(ch, ..)| *ch == choice).count() as u32 - 1
+                    self.tool_calls[..=pos]
+                        .iter()
+                        .filter(|(ch, ..)| *ch == choice)
+                        .count() as u32
+                        - 1
                 };
                 if let Some(a) = args {
                     let fragment = arguments_text(a);
                     if !fragment.is_empty() {
-                        out.push(StreamEvent::Delta { choice, delta: Delta::ToolCallArgs { index, fragment } });
+                        out.push(StreamEvent::Delta {
+                            choice,
+                            delta: Delta::ToolCallArgs { index, fragment },
+                        });
                     }
                 }
             }
             if let Some(f) = c.finish_reason {
-                out.push(StreamEvent::Finish { choice, reason: FinishReason::from_openai(&f) });
+                out.push(StreamEvent::Finish {
+                    choice,
+                    reason: FinishReason::from_openai(&f),
+                });
             }
         }
         if let Some(u) = chunk.usage {
@@ -141,7 +185,13 @@ struct OutChunk<'a> {
 
 impl ChunkEncoder {
     pub fn new(include_usage: bool) -> Self {
-        Self { id: String::new(), model: String::new(), created: 0, include_usage, usage: None }
+        Self {
+            id: String::new(),
+            model: String::new(),
+            created: 0,
+            include_usage,
+            usage: None,
+        }
     }
 
     /// Encode one event as zero or one `data:` frame, appended to `out`.
@@ -165,16 +215,25 @@ impl ChunkEncoder {
                 }
                 return;
             }
-            StreamEvent::Finish { choice, reason } => {
-                (*choice, OaiDelta::default(), Some(reason.as_openai().to_owned()))
-            }
+            StreamEvent::Finish { choice, reason } => (
+                *choice,
+                OaiDelta::default(),
+                Some(reason.as_openai().to_owned()),
+            ),
             StreamEvent::Delta { choice, delta } => {
                 let d = match delta {
-                    Delta::Text(t) => OaiDelta { content: Some(OaiContent::Text(t.clone())), ..OaiDelta::default() },
-                    Delta::Refusal(t) => OaiDelta { refusal: Some(t.clone()), ..OaiDelta::default() },
-                    Delta::Reasoning(t) => {
-                        OaiDelta { reasoning_content: Some(t.clone()), ..OaiDelta::default() }
-                    }
+                    Delta::Text(t) => OaiDelta {
+                        content: Some(OaiContent::Text(t.clone())),
+                        ..OaiDelta::default()
+                    },
+                    Delta::Refusal(t) => OaiDelta {
+                        refusal: Some(t.clone()),
+                        ..OaiDelta::default()
+                    },
+                    Delta::Reasoning(t) => OaiDelta {
+                        reasoning_content: Some(t.clone()),
+                        ..OaiDelta::default()
+                    },
                     Delta::ReasoningSignature(_) => return,
                     Delta::ToolCallStart { index, id, name } => OaiDelta {
                         tool_calls: Some(vec![OaiToolCallDelta {
@@ -209,7 +268,12 @@ impl ChunkEncoder {
             object: "chat.completion.chunk",
             created: self.created,
             model: &self.model,
-            choices: vec![OaiChunkChoice { index: choice, delta, finish_reason: finish, logprobs: None }],
+            choices: vec![OaiChunkChoice {
+                index: choice,
+                delta,
+                finish_reason: finish,
+                logprobs: None,
+            }],
             usage: None,
         };
         write_data(out, &chunk);

@@ -1,0 +1,115 @@
+//! Cancellation (RELIABILITY 12, 13) and graceful drain.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::support::mock::chunk;
+use crate::support::*;
+
+/// Send a request, give up on it after `after`, and return when the client dropped it.
+async fn abandon(gw: &Gateway, stream: bool, after: Duration, read_frames: usize) -> Instant {
+    let c = client();
+    let req = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", stream));
+    if read_frames == 0 {
+        let _ = tokio::time::timeout(after, req.send()).await;
+        return Instant::now();
+    }
+    let resp = req.send().await.unwrap();
+    let mut body = resp.bytes_stream();
+    let mut seen = 0;
+    while seen < read_frames {
+        let chunk = body.next().await.unwrap().unwrap();
+        seen += chunk.windows(2).filter(|w| w == b"\n\n").count();
+    }
+    drop(body);
+    Instant::now()
+}
+
+async fn assert_upstream_closed_within_1s(mock: &MockProvider, dropped: Instant) {
+    let closed = mock
+        .wait_closed(1, Duration::from_secs(5))
+        .await
+        .expect("upstream connection never closed");
+    let lag = closed.saturating_duration_since(dropped);
+    assert!(
+        lag <= Duration::from_secs(1),
+        "upstream closed {lag:?} after the client left"
+    );
+}
+
+#[tokio::test]
+async fn non_streaming_disconnect_cancels_upstream() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::chat("never read").delay(Duration::from_secs(4)));
+    let dropped = abandon(&gw, false, Duration::from_millis(300), 0).await;
+    assert_upstream_closed_within_1s(&mock, dropped).await;
+    assert_eq!(
+        mock.open_connections(),
+        0,
+        "the upstream request is still in flight"
+    );
+}
+
+#[tokio::test]
+async fn streaming_disconnect_before_first_byte_cancels_upstream() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::stream(&["x"]).delay(Duration::from_secs(4)));
+    let dropped = abandon(&gw, true, Duration::from_millis(300), 0).await;
+    assert_upstream_closed_within_1s(&mock, dropped).await;
+}
+
+#[tokio::test]
+async fn streaming_disconnect_mid_stream_cancels_upstream() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let events: Vec<_> = (0..40)
+        .map(|i| chunk(json!({"content": format!("{i} ")}), None))
+        .collect();
+    mock.push(Reply::sse(events).every(Duration::from_millis(250)));
+    let dropped = abandon(&gw, true, Duration::ZERO, 3).await;
+    assert_upstream_closed_within_1s(&mock, dropped).await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_streams_and_refuses_new_connections() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let mut gw = Gateway::with_openai(&mock).await;
+    let pieces: Vec<String> = (0..10).map(|i| format!("{i}")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    mock.push(Reply::stream(&refs).every(Duration::from_millis(100)));
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    gw.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(gw.state.is_draining());
+    let refused = client()
+        .get(gw.url("/healthz"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.ends_with("data: [DONE]\n\n"),
+        "the in-flight stream was cut: {body}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), gw.done.take().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,17 @@
+//! Integration tests: the gateway in-process against mock providers on loopback.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
+
+mod chat;
+mod cli;
+mod fallback;
+mod lifecycle;
+mod limits;
+mod mistral;
+mod streaming;
+mod support;

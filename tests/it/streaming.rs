@@ -1,0 +1,258 @@
+//! Streaming: relayed event by event, usage, keep-alives, truncation and idle failures
+//! (RELIABILITY 8, 9, 11).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::support::mock::{chunk, usage_chunk};
+use crate::support::*;
+
+/// Read an SSE body, returning each complete frame with the instant it arrived.
+async fn timed_frames(resp: reqwest::Response) -> Vec<(Instant, String)> {
+    let mut out = Vec::new();
+    let mut buf = String::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(i) = buf.find("\n\n") {
+            let frame = buf[..i].to_owned();
+            buf.drain(..i + 2);
+            out.push((Instant::now(), frame));
+        }
+    }
+    out
+}
+
+fn data(frame: &str) -> Option<Value> {
+    let d = frame.strip_prefix("data: ")?;
+    if d == "[DONE]" {
+        Some(Value::String(d.into()))
+    } else {
+        serde_json::from_str(d).ok()
+    }
+}
+
+#[tokio::test]
+async fn stream_is_relayed_and_usage_follows_the_client_choice() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    for include in [false, true] {
+        mock.push(Reply::stream(&["Hel", "lo"]));
+        let mut req = chat_req("m", true);
+        if include {
+            req["stream_options"] = json!({"include_usage": true});
+        }
+        let resp = client()
+            .post(gw.url("/v1/chat/completions"))
+            .json(&req)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        assert_eq!(resp.headers()["cache-control"], "no-cache");
+        assert_eq!(resp.headers()["x-accel-buffering"], "no");
+        assert_eq!(resp.headers()["x-gatehouse-provider"], "p");
+        let frames: Vec<Value> = timed_frames(resp)
+            .await
+            .iter()
+            .filter_map(|(_, f)| data(f))
+            .collect();
+        let text: String = frames
+            .iter()
+            .filter_map(|f| f["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "Hello");
+        assert_eq!(frames.last().unwrap(), "[DONE]");
+        let finish: Vec<_> = frames
+            .iter()
+            .filter_map(|f| f["choices"][0]["finish_reason"].as_str())
+            .collect();
+        assert_eq!(finish, ["stop"]);
+        let usage: Vec<_> = frames.iter().filter(|f| f.get("usage").is_some()).collect();
+        if include {
+            assert_eq!(usage.len(), 1);
+            assert_eq!(usage[0]["usage"]["completion_tokens"], 2);
+        } else {
+            assert!(usage.is_empty(), "usage sent to a client that did not ask");
+        }
+        // The provider is always asked for usage, whatever the client asked.
+        assert_eq!(
+            mock.last_request().body["stream_options"],
+            json!({"include_usage": true})
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_are_not_buffered() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let pieces: Vec<String> = (0..48).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    // 50 events (role, 48 words, finish) 100 ms apart, the first one 100 ms after the headers.
+    let mut reply = Reply::stream(&refs)
+        .every(Duration::from_millis(100))
+        .first_event_delay(Duration::from_millis(100));
+    if let crate::support::mock::Body::Sse(ev) = &mut reply.body {
+        ev.pop(); // no usage chunk: exactly 50 content events
+    }
+    mock.push(reply);
+    let sent = Instant::now();
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    let frames = timed_frames(resp).await;
+    let content: Vec<Instant> = frames
+        .iter()
+        .filter(|(_, f)| f.starts_with("data: {"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(content.len(), 50, "{frames:?}");
+    let mut gaps: Vec<u128> = content
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    gaps.sort_unstable();
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        (80..=120).contains(&median),
+        "median gap {median} ms, gaps {gaps:?}"
+    );
+    // First event: the upstream's first event came 100 ms after the request.
+    let ttfb = (content[0] - sent).as_millis();
+    assert!(
+        ttfb <= 150,
+        "time to first event {ttfb} ms (upstream: 100 ms)"
+    );
+}
+
+#[tokio::test]
+async fn truncated_stream_ends_with_an_error_not_a_stop() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::stream(&["partial", " answer"]).truncate_after(2));
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let frames: Vec<Value> = timed_frames(resp)
+        .await
+        .iter()
+        .filter_map(|(_, f)| data(f))
+        .collect();
+    let last = frames.last().unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("without its terminator"),
+        "{frames:?}"
+    );
+    assert!(
+        !frames.iter().any(|f| f == "[DONE]"),
+        "a cut stream must not end with [DONE]"
+    );
+    assert!(
+        !frames
+            .iter()
+            .any(|f| f["choices"][0]["finish_reason"] == "stop"),
+        "no synthesized stop"
+    );
+}
+
+#[tokio::test]
+async fn idle_upstream_after_the_first_byte_becomes_an_error_event() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // idle timeout 3 s (one_provider), keep-alive 2 s
+    let gw = Gateway::with_openai(&mock).await;
+    let events = vec![
+        chunk(json!({"role": "assistant", "content": "a"}), None),
+        chunk(json!({"content": "b"}), None),
+    ];
+    mock.push(Reply::sse(events).every(Duration::from_secs(10)));
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    let frames = timed_frames(resp).await;
+    assert!(
+        frames.iter().any(|(_, f)| f == ": keep-alive"),
+        "{frames:?}"
+    );
+    let last = data(&frames.last().unwrap().1).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_timeout", "{frames:?}");
+}
+
+#[tokio::test]
+async fn long_first_token_waits_get_keepalives_and_no_timeout() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = one_provider("openai-compatible")
+        .replace("stream_keepalive = \"2s\"", "stream_keepalive = \"200ms\"");
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    // Headers at once, first token after 1.5 s (idle timeout 3 s, keep-alive 200 ms).
+    mock.push(Reply::stream(&["late"]).first_event_delay(Duration::from_millis(1500)));
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    let frames = timed_frames(resp).await;
+    let keepalives = frames.iter().filter(|(_, f)| f == ": keep-alive").count();
+    assert!(keepalives >= 4, "{keepalives} keep-alives in {frames:?}");
+    let text: String = frames
+        .iter()
+        .filter_map(|(_, f)| data(f))
+        .filter_map(|f| {
+            f["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, "late");
+    assert_eq!(frames.last().unwrap().1, "data: [DONE]");
+}
+
+#[tokio::test]
+async fn in_stream_provider_error_after_start_is_relayed_as_error() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::sse(vec![
+        chunk(json!({"role": "assistant", "content": "x"}), None),
+        json!({"error": {"message": "The server had an error while processing your request", "type": "server_error"}}),
+        usage_chunk(1, 1),
+    ]));
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_req("m", true))
+        .send()
+        .await
+        .unwrap();
+    let frames: Vec<Value> = timed_frames(resp)
+        .await
+        .iter()
+        .filter_map(|(_, f)| data(f))
+        .collect();
+    assert_eq!(frames[1]["choices"][0]["delta"]["content"], "x");
+    let last = frames.last().unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server had an error"),
+        "{frames:?}"
+    );
+}
