@@ -70,7 +70,7 @@ impl Drop for StreamRecord {
         let elapsed = self.started.elapsed();
         let u = &self.usage;
         match &self.outcome {
-            Some(Ok(())) => tracing::info!(
+            Some(Ok(())) => tracing::debug!(
                 request_id = %self.request_id, provider = %self.provider, model = %self.model,
                 ttft_ms = self.first_byte.map(|d| d.as_millis() as u64),
                 ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
@@ -81,7 +81,7 @@ impl Drop for StreamRecord {
                 ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
                 error = %e, "stream failed after it started"
             ),
-            None => tracing::info!(
+            None => tracing::debug!(
                 request_id = %self.request_id, provider = %self.provider, model = %self.model,
                 ms = elapsed.as_millis() as u64, output_tokens = u.output_tokens,
                 "stream cancelled by the client"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Measure Gatehouse with the shared load harness (../shared/bench, PEERS=custom): the mock
+# upstream called directly, then the plain nginx reverse proxy, then Gatehouse pinned to one
+# core, JSON and SSE at 1/16/64 connections, in one run so that the ratios compare like with
+# like. Results: bench/results/<run-id>/results.md (and .csv); the summary is printed at the end.
+#
+#   bench/run.sh                       # full matrix (~8 min)
+#   DURATION=5 bench/run.sh            # quicker, rougher
+#   PEERS="custom" bench/run.sh        # Gatehouse and the direct baseline only
+#
+# Build first happens here (release); nothing is built while the load runs.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HARNESS=${HARNESS:-$ROOT/../shared/bench}
+if [[ ! -x $HARNESS/run-peers.sh ]]; then
+  echo "bench: $HARNESS/run-peers.sh not found (the shared harness sits beside the repo)" >&2
+  exit 1
+fi
+cargo build --release --manifest-path "$ROOT/Cargo.toml"
+BIN=$ROOT/target/release/gatehouse
+export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
+export RUN_ID=${RUN_ID:-gatehouse-$(date +%Y%m%d-%H%M%S)}
+export PEERS=${PEERS:-"nginx-proxy custom"}
+export GW_NAME=gatehouse GW_PORT=${GW_PORT:-28100}
+export GW_CMD="$BIN serve --config $ROOT/bench/gateway.toml"
+export GW_READY_URL=http://127.0.0.1:$GW_PORT/healthz
+export GATEHOUSE_LOG=${GATEHOUSE_LOG:-warn}
+"$HARNESS/run-peers.sh"
+cat "$RESULTS_DIR/$RUN_ID/results.md"
