@@ -7,6 +7,7 @@
 //! - [`providers`]: one pure adapter per provider kind, and the shared executor (`exec`).
 //! - [`routing`]: which provider and model serve a request; the live config snapshot.
 //! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
+//! - [`store`]: SQLite or PostgreSQL, opened at start, checked by `/readyz`.
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
 //!
 //! # One request
@@ -32,3 +33,4 @@ pub mod routing;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod store;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gatehouse::config::{self, Config, ConfigError, ProcessEnv};
 use gatehouse::server;
 use gatehouse::state::AppState;
+use gatehouse::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -134,10 +135,21 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(cfg: Config) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // With one CPU (e.g. pinned with taskset, or a 1-CPU container), a single-threaded runtime
+    // does the same work without cross-thread wake-ups; otherwise one worker per CPU.
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let runtime = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(async move {
+        // Fail fast with a clear error rather than start half-working.
+        let store = Store::connect(&cfg.store.url).await.map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(cfg.server.listen).await?;
         let addr = listener.local_addr()?;
         for p in &cfg.providers {
@@ -146,9 +158,10 @@ fn serve(cfg: Config) -> std::io::Result<()> {
         if cfg.providers.is_empty() {
             tracing::warn!("no provider configured: set OPENAI_API_KEY, MISTRAL_API_KEY or GATEHOUSE_OPENAI_COMPATIBLE_URL, or pass --config");
         }
-        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "gatehouse listening");
+        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), store = store.backend(), "gatehouse listening");
         let drain = cfg.server.drain_timeout;
-        server::run(listener, AppState::new(cfg), drain, server::shutdown_signal()).await;
+        server::run(listener, AppState::new(cfg, store.clone()), drain, server::shutdown_signal()).await;
+        store.close().await;
         tracing::info!("stopped");
         Ok(())
     })

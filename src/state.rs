@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::routing::Live;
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,16 +20,23 @@ struct Inner {
     live: ArcSwap<Live>,
     /// Set when SIGTERM arrives: `/readyz` answers 503 from then on.
     draining: AtomicBool,
+    /// The store's connection pool; closed by `main` after the server drained.
+    store: Store,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, store: Store) -> Self {
         Self {
             inner: Arc::new(Inner {
                 live: ArcSwap::from_pointee(Live::new(config)),
                 draining: AtomicBool::new(false),
+                store,
             }),
         }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     pub fn live(&self) -> Arc<Live> {

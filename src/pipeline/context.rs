@@ -49,7 +49,48 @@ pub struct Attempt {
     pub error: Option<GatewayError>,
 }
 
-/// A time-ordered unique id (UUIDv7), `gh-` prefixed so it is recognisable in provider logs.
+/// A time-ordered unique id in UUIDv7 layout (48-bit Unix milliseconds, then random bits),
+/// `gh-` prefixed so it is recognisable in provider logs. The random bits come from a
+/// per-thread generator seeded once from the OS, so an id costs no system call.
 pub fn new_request_id() -> String {
-    format!("gh-{}", uuid::Uuid::now_v7().simple())
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        let u = uuid::Uuid::new_v4();
+        let b = u.as_bytes();
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) | 1
+    }
+    /// splitmix64: fast, full-period, good enough for ids (not for secrets).
+    fn next() -> u64 {
+        STATE.with(|s| {
+            let mut z = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            s.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+    }
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut bytes = [0u8; 10];
+    bytes[..8].copy_from_slice(&next().to_le_bytes());
+    bytes[8..].copy_from_slice(&next().to_le_bytes()[..2]);
+    let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
+    format!("gh-{}", id.simple())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_unique_and_time_ordered() {
+        let a = super::new_request_id();
+        let b = super::new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 35);
+        let ua = uuid::Uuid::parse_str(&a[3..]).unwrap();
+        assert_eq!(ua.get_version_num(), 7);
+    }
 }

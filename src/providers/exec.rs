@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Request, Response, header};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -27,6 +28,8 @@ pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<B
 
 /// Largest non-streaming provider reply we read (a long completion with logprobs is a few MB).
 pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+/// Most bytes of already-received stream frames coalesced into one batch for the client.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Largest error body we read to extract the provider's message.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 /// How long an idle pooled connection to a provider is kept.
@@ -214,6 +217,10 @@ pub struct UpstreamEvents {
     last_frame: Instant,
     provider: String,
     finished: bool,
+    /// A decoding failure that followed events still to be delivered.
+    deferred: Option<GatewayError>,
+    /// The body ended while frames were taken without waiting.
+    ended: bool,
 }
 
 impl UpstreamEvents {
@@ -232,30 +239,53 @@ impl UpstreamEvents {
             last_frame: Instant::now(),
             provider: provider.to_owned(),
             finished: false,
+            deferred: None,
+            ended: false,
         }
     }
 
-    /// The next batch of events; `Ok(None)` once the provider's terminator arrived. A body
-    /// that ends without its terminator is an error (never reported as a normal stop).
+    /// The next batch of events: every event already received (so a burst from the
+    /// provider becomes one write to the client, not one per event), or, when none is, the
+    /// next to arrive. `Ok(None)` once the provider's terminator arrived. A body that ends
+    /// without its terminator is an error (never reported as a normal stop).
     pub async fn next(&mut self) -> Result<Option<Vec<StreamEvent>>, GatewayError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        let mut out = Vec::new();
         loop {
             while let Some(ev) = self.pending.pop_front() {
-                match self.decoder.decode(&ev)? {
-                    StreamStep::Events(v) if v.is_empty() => {}
-                    StreamStep::Events(v) => return Ok(Some(v)),
-                    StreamStep::Done => {
+                match self.decoder.decode(&ev) {
+                    Ok(StreamStep::Events(v)) => out.extend(v),
+                    Ok(StreamStep::Done) => {
                         self.finished = true;
                         self.pending.clear();
-                        return Ok(None);
                     }
+                    // Deliver what came before the failure first.
+                    Err(e) if !out.is_empty() => {
+                        self.deferred = Some(e);
+                        self.pending.clear();
+                        return Ok(Some(out));
+                    }
+                    Err(e) => return Err(e),
                 }
+            }
+            if !out.is_empty() {
+                if !self.finished && self.take_ready_frames() {
+                    continue;
+                }
+                return Ok(Some(out));
             }
             if self.finished {
                 return Ok(None);
             }
-            let frame = match timeout_at(self.last_frame + self.idle, self.body.frame()).await {
-                Err(_) => return Err(idle_timeout(&self.provider, self.idle)),
-                Ok(f) => f,
+            let frame = if self.ended {
+                None
+            } else {
+                match timeout_at(self.last_frame + self.idle, self.body.frame()).await {
+                    Err(_) => return Err(idle_timeout(&self.provider, self.idle)),
+                    Ok(f) => f,
+                }
             };
             self.last_frame = Instant::now();
             match frame {
@@ -271,17 +301,53 @@ impl UpstreamEvents {
                         format!("{} broke off the stream", self.provider),
                     ));
                 }
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        let mut out = Vec::new();
-                        self.parser
-                            .feed(&data, &mut out)
-                            .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?;
-                        self.pending.extend(out);
-                    }
-                }
+                Some(Ok(frame)) => self.feed(frame)?,
             }
         }
+    }
+
+    fn feed(&mut self, frame: http_body::Frame<Bytes>) -> Result<(), GatewayError> {
+        if let Ok(data) = frame.into_data() {
+            let mut parsed = Vec::new();
+            self.parser
+                .feed(&data, &mut parsed)
+                .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?;
+            self.pending.extend(parsed);
+        }
+        Ok(())
+    }
+
+    /// Take body frames that are already readable, without waiting, up to
+    /// [`MAX_BATCH_BYTES`]; true when new events are pending. End of body and errors are left
+    /// for the next awaited read to report (after the events before them are delivered).
+    fn take_ready_frames(&mut self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut taken = 0;
+        while taken < MAX_BATCH_BYTES {
+            match std::pin::Pin::new(&mut self.body).poll_frame(&mut cx) {
+                std::task::Poll::Ready(Some(Ok(frame))) => {
+                    taken += frame.data_ref().map_or(0, Bytes::len);
+                    if let Err(e) = self.feed(frame) {
+                        self.deferred = Some(e);
+                        break;
+                    }
+                }
+                std::task::Poll::Ready(Some(Err(_))) => {
+                    self.deferred = Some(GatewayError::new(
+                        ErrorKind::UpstreamFailed,
+                        format!("{} broke off the stream", self.provider),
+                    ));
+                    break;
+                }
+                std::task::Poll::Ready(None) => {
+                    self.ended = true;
+                    break;
+                }
+                std::task::Poll::Pending => break,
+            }
+        }
+        self.last_frame = Instant::now();
+        !self.pending.is_empty()
     }
 }
 

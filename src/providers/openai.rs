@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 
 use super::sse::SseEvent;
 use super::{Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, bearer, json_body};
-use crate::codec::openai_chat::{self, ChunkDecoder, wire::OaiChunk};
+use crate::codec::openai_chat::{self, ChunkDecoder, Decoded};
 use crate::codec::{Warnings, openai_embeddings};
 use crate::config::{ProviderKind, Secret};
 use crate::error::{ErrorKind, GatewayError};
@@ -132,18 +132,22 @@ impl StreamDecoder for OpenAiStream {
         if data.is_empty() {
             return Ok(StreamStep::Events(Vec::new()));
         }
-        let chunk: OaiChunk = serde_json::from_str(data).map_err(|e| bad_reply(self.name, e))?;
-        // An in-stream error (`{"error":{...}}`) parses as a chunk with nothing in it.
-        if ev.event.as_deref() == Some("error")
-            || (chunk.choices.is_empty() && chunk.usage.is_none() && data.contains("\"error\""))
+        match self
+            .inner
+            .decode_json(data)
+            .map_err(|e| bad_reply(self.name, e))?
         {
-            let msg = openai_chat::upstream_error_message(data.as_bytes())
-                .unwrap_or_else(|| "error event in stream".to_owned());
-            return Err(GatewayError::new(
-                ErrorKind::UpstreamFailed,
-                format!("{}: {msg}", self.name),
-            ));
+            Decoded::Events(events) if ev.event.as_deref() != Some("error") => {
+                Ok(StreamStep::Events(events))
+            }
+            _ => {
+                let msg = openai_chat::upstream_error_message(data.as_bytes())
+                    .unwrap_or_else(|| "error event in stream".to_owned());
+                Err(GatewayError::new(
+                    ErrorKind::UpstreamFailed,
+                    format!("{}: {msg}", self.name),
+                ))
+            }
         }
-        Ok(StreamStep::Events(self.inner.decode(chunk)))
     }
 }

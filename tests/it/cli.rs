@@ -110,7 +110,7 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
     let cfg = write(
         "drain.toml",
         &format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout = \"10s\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout = \"10s\"\n[store]\nurl = \"sqlite::memory:\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
             mock.base_url()
         ),
     );
@@ -152,4 +152,55 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn embedded_default_creates_its_sqlite_file_and_reports_ready() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-default-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .env_remove("GATEHOUSE_CONFIG")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("MISTRAL_API_KEY")
+        .env_remove("GATEHOUSE_OPENAI_COMPATIBLE_URL")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = client();
+    let mut ready = None;
+    for _ in 0..100 {
+        if let Ok(r) = c
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            ready = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ready,
+        Some(serde_json::json!({"status": "ready", "store": "sqlite"}))
+    );
+    assert!(
+        dir.join("gatehouse.db").exists(),
+        "the embedded default keeps its store in ./gatehouse.db"
+    );
+    assert!(exit.success());
 }

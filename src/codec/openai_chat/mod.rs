@@ -8,7 +8,7 @@ pub mod wire;
 
 pub use request::{decode_request, encode_request};
 pub use response::{decode_response, decode_usage, encode_response, encode_usage};
-pub use stream::{ChunkDecoder, ChunkEncoder, encode_all};
+pub use stream::{ChunkDecoder, ChunkEncoder, Decoded, encode_all};
 
 use crate::error::{ErrorKind, GatewayError};
 use wire::{OaiError, OaiErrorBody};

@@ -127,18 +127,30 @@ fn response_decodes_reasoning_tools_and_usage() {
     assert_eq!(out["usage"]["total_tokens"], 15);
 }
 
-fn chunk(v: Value) -> OaiChunk {
-    serde_json::from_value(v).unwrap()
+fn chunk(v: Value) -> String {
+    v.to_string()
+}
+
+fn events(d: &mut ChunkDecoder, data: String) -> Vec<StreamEvent> {
+    match d.decode_json(&data).unwrap() {
+        Decoded::Events(e) => e,
+        Decoded::Error => panic!("error chunk"),
+    }
 }
 
 #[test]
 fn stream_decoder_assembles_tool_calls() {
     let mut d = ChunkDecoder::default();
-    let mut ev = d.decode(chunk(json!({"id": "s", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]})));
-    ev.extend(d.decode(chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]}, "finish_reason": null}]}))));
-    ev.extend(d.decode(chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\""}}]}, "finish_reason": null}]}))));
+    let mut ev = events(
+        &mut d,
+        chunk(
+            json!({"id": "s", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+        ),
+    );
+    ev.extend(events(&mut d, chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]}, "finish_reason": null}]}))));
+    ev.extend(events(&mut d, chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\""}}]}, "finish_reason": null}]}))));
     // Mistral style: a second whole call under index 0 with its own id.
-    ev.extend(d.decode(chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "abcdefghi", "function": {"name": "g", "arguments": {"b": 2}}}]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}))));
+    ev.extend(events(&mut d, chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "abcdefghi", "function": {"name": "g", "arguments": {"b": 2}}}]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}))));
     assert_eq!(
         ev,
         vec![
@@ -257,4 +269,91 @@ fn upstream_error_messages_are_extracted() {
         Some("body.user: Extra inputs are not permitted")
     );
     assert_eq!(upstream_error_message(b"<html>"), None);
+}
+
+#[test]
+fn stream_decoder_reads_mistral_thinking_chunks_and_error_objects() {
+    let mut d = ChunkDecoder::default();
+    let ev = events(
+        &mut d,
+        chunk(
+            json!({"id": "m", "model": "magistral", "choices": [{"index": 0, "delta": {"content": [
+            {"type": "thinking", "thinking": [{"type": "text", "text": "let me \"think\""}]},
+            {"type": "text", "text": "Answer"}
+        ]}, "finish_reason": null}]}),
+        ),
+    );
+    assert_eq!(
+        ev[1],
+        StreamEvent::Delta {
+            choice: 0,
+            delta: Delta::Reasoning("let me \"think\"".into())
+        }
+    );
+    assert_eq!(
+        ev[2],
+        StreamEvent::Delta {
+            choice: 0,
+            delta: Delta::Text("Answer".into())
+        }
+    );
+    assert_eq!(
+        d.decode_json(r#"{"error":{"message":"overloaded"}}"#)
+            .unwrap(),
+        Decoded::Error
+    );
+    assert!(d.decode_json("{not json").is_err());
+}
+
+#[test]
+fn encoder_output_is_valid_json_with_escapes() {
+    let mut enc = ChunkEncoder::new(true);
+    let evs = [
+        StreamEvent::Start {
+            id: "a\"b".into(),
+            model: "m\\n".into(),
+            created: 5,
+        },
+        StreamEvent::Delta {
+            choice: 0,
+            delta: Delta::ToolCallStart {
+                index: 1,
+                id: "c".into(),
+                name: "f\u{1}".into(),
+            },
+        },
+        StreamEvent::Delta {
+            choice: 0,
+            delta: Delta::ToolCallArgs {
+                index: 1,
+                fragment: "{\"x\":\n".into(),
+            },
+        },
+        StreamEvent::Delta {
+            choice: 0,
+            delta: Delta::Reasoning("r".into()),
+        },
+        StreamEvent::Finish {
+            choice: 0,
+            reason: FinishReason::ToolCalls,
+        },
+    ];
+    let mut b = BytesMut::from(&encode_all(&mut enc, &evs)[..]);
+    enc.finish(&mut b);
+    let f = frames(&b);
+    assert_eq!(f[0]["id"], "a\"b");
+    assert_eq!(f[0]["model"], "m\\n");
+    assert_eq!(f[0]["created"], 5);
+    assert_eq!(
+        f[1]["choices"][0]["delta"]["tool_calls"][0],
+        json!({"index": 1, "id": "c", "type": "function", "function": {"name": "f\u{1}", "arguments": ""}})
+    );
+    assert_eq!(
+        f[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"x\":\n"
+    );
+    assert_eq!(f[3]["choices"][0]["delta"]["reasoning_content"], "r");
+    assert_eq!(f[4]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(f[5]["usage"]["total_tokens"], 0);
+    assert_eq!(f[6], "[DONE]");
 }

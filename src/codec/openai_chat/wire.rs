@@ -4,7 +4,10 @@
 //! strict server (Mistral: `additionalProperties: false`) never sees a field we did not mean.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::schema::JsonMap;
 
@@ -304,52 +307,47 @@ pub struct OaiCompletionDetails {
 
 // === stream ===
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct OaiChunk {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default = "chunk_object")]
-    pub object: String,
+/// A stream chunk as received, borrowing from the event's text: on the hot path of every
+/// stream, so strings are borrowed where they have no escapes and `content` (a string for
+/// OpenAI, an array of chunks for Mistral's reasoning models) is looked at only once.
+#[derive(Debug, Deserialize)]
+pub struct OaiChunkIn<'a> {
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
     #[serde(default)]
     pub created: u64,
+    #[serde(default, borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub choices: Vec<OaiChunkChoiceIn<'a>>,
     #[serde(default)]
-    pub model: String,
-    #[serde(default)]
-    pub choices: Vec<OaiChunkChoice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<OaiUsage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<String>,
+    /// An in-stream error object (`{"error":{...}}`).
+    #[serde(default, borrow)]
+    pub error: Option<&'a RawValue>,
 }
 
-fn chunk_object() -> String {
-    "chat.completion.chunk".to_owned()
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct OaiChunkChoice {
+#[derive(Debug, Deserialize)]
+pub struct OaiChunkChoiceIn<'a> {
     #[serde(default)]
     pub index: u32,
-    #[serde(default)]
-    pub delta: OaiDelta,
-    pub finish_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs: Option<Value>,
+    #[serde(default, borrow)]
+    pub delta: OaiDeltaIn<'a>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct OaiDelta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<OaiContent>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+#[derive(Debug, Default, Deserialize)]
+pub struct OaiDeltaIn<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(default)]
     pub tool_calls: Option<Vec<OaiToolCallDelta>>,
 }
 

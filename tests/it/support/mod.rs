@@ -29,11 +29,17 @@ impl Gateway {
         }
         let env: std::collections::HashMap<String, String> =
             [("MOCK_KEY".to_owned(), "sk-provider-secret-0000".to_owned())].into();
+        if !text.contains("[store]") {
+            text.push_str("\n[store]\nurl = \"sqlite::memory:\"\n");
+        }
         let cfg = config::parse("test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:#?}"));
+        let store = gatehouse::store::Store::connect(&cfg.store.url)
+            .await
+            .unwrap();
         let drain = cfg.server.drain_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(cfg);
+        let state = AppState::new(cfg, store);
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
         let done = tokio::spawn(async move {
