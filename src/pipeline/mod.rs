@@ -14,6 +14,7 @@ pub mod relay;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout};
 
 pub use context::{Attempt, RequestCtx};
@@ -43,19 +44,14 @@ pub async fn chat(
     req: &ChatRequest,
     keepalive: Duration,
 ) -> Result<ChatOutcome, GatewayError> {
-    let resolved = routing::resolve(live, &req.model)?;
-    ctx.rule = resolved.rule;
-    let mut last = None;
-    for c in &resolved.candidates {
-        let started = Instant::now();
-        let mut warnings = Warnings::default();
-        let result = chat_attempt(c, req, keepalive, &mut warnings).await;
-        match record(ctx, c, started, warnings, result) {
-            ControlFlow::Break(r) => return r,
-            ControlFlow::Continue(e) => last = Some(e),
-        }
-    }
-    Err(exhausted(ctx, last))
+    fallback(live, ctx, &req.model, |c| {
+        Box::pin(async move {
+            let mut w = Warnings::default();
+            let r = chat_attempt(&c, req, keepalive, &mut w).await;
+            (r, w)
+        })
+    })
+    .await
 }
 
 async fn chat_attempt(
@@ -106,14 +102,32 @@ pub async fn embeddings(
     ctx: &mut RequestCtx,
     req: &EmbeddingRequest,
 ) -> Result<EmbeddingResponse, GatewayError> {
-    let resolved = routing::resolve(live, &req.model)?;
+    fallback(live, ctx, &req.model, |c| {
+        Box::pin(async move {
+            let mut w = Warnings::default();
+            let r = embeddings_attempt(&c, req, &mut w).await;
+            (r, w)
+        })
+    })
+    .await
+}
+
+/// Resolve the route, then try its candidates in order until one succeeds or a failure may
+/// not be retried. Each candidate is tried at most once; an attempt returns its result and
+/// the translation warnings of its request.
+async fn fallback<'a, T>(
+    live: &Live,
+    ctx: &mut RequestCtx,
+    model: &str,
+    mut attempt: impl FnMut(Candidate) -> BoxFuture<'a, (Result<T, GatewayError>, Warnings)>,
+) -> Result<T, GatewayError> {
+    let resolved = routing::resolve(live, model)?;
     ctx.rule = resolved.rule;
     let mut last = None;
-    for c in &resolved.candidates {
+    for c in resolved.candidates {
         let started = Instant::now();
-        let mut warnings = Warnings::default();
-        let result = embeddings_attempt(c, req, &mut warnings).await;
-        match record(ctx, c, started, warnings, result) {
+        let (result, warnings) = attempt(c.clone()).await;
+        match record(ctx, &c, started, warnings, result) {
             ControlFlow::Break(r) => return r,
             ControlFlow::Continue(e) => last = Some(e),
         }

@@ -109,7 +109,7 @@ pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
     })
 }
 
-fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
+fn decode_message(i: usize, mut m: OaiMessage) -> Result<Message, GatewayError> {
     let role = match m.role.as_str() {
         "system" => Role::System,
         "developer" => Role::Developer,
@@ -125,25 +125,17 @@ fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
             ));
         }
     };
-    let mut parts = Vec::new();
-    if let Some(r) = m
-        .reasoning_content
-        .or(m.reasoning)
-        .filter(|r| !r.is_empty())
-    {
-        parts.push(Part::Reasoning {
-            text: r,
-            signature: None,
-        });
-    }
-    let content = decode_content(m.content, &mut parts);
-    let mut extra = m.extra;
-    if let Some(r) = m.refusal {
-        extra.insert("refusal".to_owned(), Value::String(r));
-    }
+    let name = m.name.take();
+    let tool_call_id = m.tool_call_id.take();
+    let role_name = std::mem::take(&mut m.role);
+    let MessageParts {
+        mut parts,
+        has_content,
+        extra,
+    } = message_parts(m, role == Role::Assistant);
     match role {
         Role::Tool => {
-            let call_id = m.tool_call_id.ok_or_else(|| {
+            let call_id = tool_call_id.ok_or_else(|| {
                 GatewayError::invalid_param(
                     &format!("messages[{i}].tool_call_id"),
                     "a `tool` message needs `tool_call_id`",
@@ -156,30 +148,64 @@ fn decode_message(i: usize, m: OaiMessage) -> Result<Message, GatewayError> {
                 is_error: false,
             }));
         }
-        Role::Assistant => {
-            for c in m.tool_calls.unwrap_or_default() {
-                parts.push(Part::ToolCall(ToolCall {
-                    id: c.id,
-                    name: c.function.name,
-                    arguments: arguments_text(c.function.arguments),
-                }));
-            }
+        Role::Assistant => {}
+        _ if !has_content => {
+            return Err(GatewayError::invalid_param(
+                &format!("messages[{i}].content"),
+                format!("a `{role_name}` message needs `content`"),
+            ));
         }
-        _ => {
-            if content.is_none() {
-                return Err(GatewayError::invalid_param(
-                    &format!("messages[{i}].content"),
-                    format!("a `{}` message needs `content`", m.role),
-                ));
-            }
-        }
+        _ => {}
     }
     Ok(Message {
         role,
         parts,
-        name: m.name,
+        name,
         extra,
     })
+}
+
+/// The canonical parts of a wire message, shared by requests and replies.
+pub(super) struct MessageParts {
+    /// Reasoning first, then content, then (assistant only) tool calls.
+    pub parts: Vec<Part>,
+    /// The message had a `content` field that was not null.
+    pub has_content: bool,
+    /// Fields the model does not name, with `refusal` among them.
+    pub extra: JsonMap,
+}
+
+pub(super) fn message_parts(m: OaiMessage, with_tool_calls: bool) -> MessageParts {
+    let mut parts = Vec::new();
+    if let Some(r) = m
+        .reasoning_content
+        .or(m.reasoning)
+        .filter(|r| !r.is_empty())
+    {
+        parts.push(Part::Reasoning {
+            text: r,
+            signature: None,
+        });
+    }
+    let has_content = decode_content(m.content, &mut parts).is_some();
+    if with_tool_calls {
+        for c in m.tool_calls.unwrap_or_default() {
+            parts.push(Part::ToolCall(ToolCall {
+                id: c.id,
+                name: c.function.name,
+                arguments: arguments_text(c.function.arguments),
+            }));
+        }
+    }
+    let mut extra = m.extra;
+    if let Some(r) = m.refusal {
+        extra.insert("refusal".to_owned(), Value::String(r));
+    }
+    MessageParts {
+        parts,
+        has_content,
+        extra,
+    }
 }
 
 /// Append decoded content parts; `None` when the message had no content at all.

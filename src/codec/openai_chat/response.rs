@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::request::{arguments_text, decode_content};
+use super::request::{MessageParts, message_parts};
 use super::wire::*;
 use crate::schema::*;
 
@@ -53,30 +53,7 @@ pub fn decode_response(w: OaiChatResponse) -> ChatResponse {
             .choices
             .into_iter()
             .map(|c| {
-                let m = c.message;
-                let mut parts = Vec::new();
-                if let Some(r) = m
-                    .reasoning_content
-                    .or(m.reasoning)
-                    .filter(|r| !r.is_empty())
-                {
-                    parts.push(Part::Reasoning {
-                        text: r,
-                        signature: None,
-                    });
-                }
-                decode_content(m.content, &mut parts);
-                for tc in m.tool_calls.unwrap_or_default() {
-                    parts.push(Part::ToolCall(ToolCall {
-                        id: tc.id,
-                        name: tc.function.name,
-                        arguments: arguments_text(tc.function.arguments),
-                    }));
-                }
-                let mut extra = m.extra;
-                if let Some(r) = m.refusal {
-                    extra.insert("refusal".to_owned(), Value::String(r));
-                }
+                let MessageParts { parts, extra, .. } = message_parts(c.message, true);
                 Choice {
                     index: c.index,
                     message: Message {
