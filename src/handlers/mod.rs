@@ -66,6 +66,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
             "request body is empty: expected a JSON object",
         ));
     }
+    // The fast path parses plainly; only a body that fails is parsed again with path tracking,
+    // to name the field at fault.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -13,5 +13,6 @@ mod fallback;
 mod lifecycle;
 mod limits;
 mod mistral;
+mod sdk;
 mod streaming;
 mod support;

@@ -1,0 +1,57 @@
+//! End to end with the official `openai` Python SDK (tests/e2e/openai_sdk.py). CI installs the
+//! SDK (.ci/run); elsewhere, without it, the test prints a notice and passes.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::support::mock::chunk;
+use crate::support::*;
+
+fn sdk_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn the_openai_python_sdk_works_through_the_gateway() {
+    if !sdk_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the openai SDK (see .ci/run)"
+        );
+        eprintln!("notice: python3 with the `openai` package not found; SDK test skipped");
+        return;
+    }
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::chat("Hello from the mock"));
+    mock.push(Reply::chat("Hello from the mock"));
+    mock.push(Reply::stream(&["Hel", "lo"]));
+    mock.push(Reply::sse(vec![
+        chunk(json!({"role": "assistant", "content": null}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+    ]));
+    mock.push(Reply::json(400, json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})));
+    mock.push(Reply::stream(&["cut", "short"]).truncate_after(2));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/openai_sdk.py");
+    let url = gw.url("/v1");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
