@@ -188,12 +188,7 @@ async fn provider_client_errors_pass_through_with_their_message() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
     mock.push(Reply::json(400, json!({"error": {"message": "max_tokens is too large", "type": "invalid_request_error", "param": "max_tokens", "code": null}})));
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", false))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 400);
     let b: Value = r.json().await.unwrap();
     assert!(
@@ -209,12 +204,7 @@ async fn provider_client_errors_pass_through_with_their_message() {
         401,
         json!({"error": {"message": "Incorrect API key provided: sk-prov***0000"}}),
     ));
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", false))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 502);
 }
 

@@ -32,12 +32,7 @@ async fn setup() -> (MockProvider, MockProvider, Gateway) {
 }
 
 async fn post(gw: &Gateway, stream: bool) -> reqwest::Response {
-    client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", stream))
-        .send()
-        .await
-        .unwrap()
+    gw.chat(&chat_req("m", stream)).await
 }
 
 #[tokio::test]

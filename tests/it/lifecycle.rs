@@ -84,12 +84,7 @@ async fn shutdown_drains_in_flight_streams_and_refuses_new_connections() {
     let pieces: Vec<String> = (0..10).map(|i| format!("{i}")).collect();
     let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
     mock.push(Reply::stream(&refs).every(Duration::from_millis(100)));
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     assert_eq!(resp.status(), 200);
     gw.shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;

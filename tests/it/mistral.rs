@@ -57,12 +57,7 @@ fn full_openai_request(model: &str, stream: bool) -> Value {
 #[tokio::test]
 async fn every_field_mistral_rejects_is_dropped_or_mapped_and_reported() {
     let (mock, gw) = setup().await;
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&full_openai_request("devstral-2512", false))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&full_openai_request("devstral-2512", false)).await;
     let status = r.status();
     let warnings = r
         .headers()
@@ -116,12 +111,7 @@ async fn every_field_mistral_rejects_is_dropped_or_mapped_and_reported() {
     }
 
     // The same conversation next turn maps the same ids to the same values.
-    let r2 = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&full_openai_request("devstral-2512", false))
-        .send()
-        .await
-        .unwrap();
+    let r2 = gw.chat(&full_openai_request("devstral-2512", false)).await;
     assert_eq!(r2.status(), 200);
     assert_eq!(
         &mock.last_request().body["messages"][2]["tool_calls"][0]["id"],
@@ -134,22 +124,12 @@ async fn newer_models_keep_their_effort_level() {
     let (mock, gw) = setup().await;
     let mut req = chat_req("mistral-future-2611", false);
     req["reasoning_effort"] = json!("low");
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&req).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-gatehouse-warnings").is_none());
     assert_eq!(mock.last_request().body["reasoning_effort"], "low");
     req["reasoning_effort"] = json!("max");
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&req).await;
     assert_eq!(
         r.headers()["x-gatehouse-warnings"],
         "reasoning_effort max->xhigh for mistral"
@@ -194,12 +174,7 @@ async fn mistral_streams_with_tool_calls_and_usage_in_the_last_chunk() {
         chunk(json!({"content": "Let me check."}), None),
         last,
     ]));
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&full_openai_request("devstral-2512", true))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat(&full_openai_request("devstral-2512", true)).await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     let frames: Vec<Value> = sse_frames(&body)

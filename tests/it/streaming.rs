@@ -46,12 +46,7 @@ async fn stream_is_relayed_and_usage_follows_the_client_choice() {
         if include {
             req["stream_options"] = json!({"include_usage": true});
         }
-        let resp = client()
-            .post(gw.url("/v1/chat/completions"))
-            .json(&req)
-            .send()
-            .await
-            .unwrap();
+        let resp = gw.chat(&req).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
         assert_eq!(resp.headers()["cache-control"], "no-cache");
@@ -103,12 +98,7 @@ async fn events_are_not_buffered() {
     }
     mock.push(reply);
     let sent = Instant::now();
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     let frames = timed_frames(resp).await;
     let content: Vec<Instant> = frames
         .iter()
@@ -139,12 +129,7 @@ async fn truncated_stream_ends_with_an_error_not_a_stop() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
     mock.push(Reply::stream(&["partial", " answer"]).truncate_after(2));
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     assert_eq!(resp.status(), 200);
     let frames: Vec<Value> = timed_frames(resp)
         .await
@@ -181,12 +166,7 @@ async fn idle_upstream_after_the_first_byte_becomes_an_error_event() {
         chunk(json!({"content": "b"}), None),
     ];
     mock.push(Reply::sse(events).every(Duration::from_secs(10)));
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     let frames = timed_frames(resp).await;
     assert!(
         frames.iter().any(|(_, f)| f == ": keep-alive"),
@@ -204,12 +184,7 @@ async fn long_first_token_waits_get_keepalives_and_no_timeout() {
     let gw = Gateway::start(&cfg, &[&mock]).await;
     // Headers at once, first token after 1.5 s (idle timeout 3 s, keep-alive 200 ms).
     mock.push(Reply::stream(&["late"]).first_event_delay(Duration::from_millis(1500)));
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     let frames = timed_frames(resp).await;
     let keepalives = frames.iter().filter(|(_, f)| f == ": keep-alive").count();
     assert!(keepalives >= 4, "{keepalives} keep-alives in {frames:?}");
@@ -235,12 +210,7 @@ async fn in_stream_provider_error_after_start_is_relayed_as_error() {
         json!({"error": {"message": "The server had an error while processing your request", "type": "server_error"}}),
         usage_chunk(1, 1),
     ]));
-    let resp = client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&chat_req("m", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.chat(&chat_req("m", true)).await;
     let frames: Vec<Value> = timed_frames(resp)
         .await
         .iter()

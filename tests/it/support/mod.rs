@@ -65,6 +65,16 @@ impl Gateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// POST a Chat Completions body to `/v1/chat/completions`.
+    pub async fn chat(&self, body: &serde_json::Value) -> reqwest::Response {
+        client()
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Begin graceful shutdown.
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
