@@ -288,6 +288,11 @@ fn narrow_message(m: &mut OaiMessage, w: &mut Warnings) {
                     false
                 }
             },
+            OaiPart::Other(v) => {
+                let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or("unknown");
+                w.push(format!("content part {kind} dropped for mistral"));
+                false
+            }
             OaiPart::Refusal { .. } => {
                 w.push("refusal dropped for mistral");
                 false

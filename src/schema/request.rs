@@ -130,6 +130,18 @@ pub enum Part {
     RedactedReasoning {
         data: String,
     },
+    /// A part of a type the model does not name, kept whole: a provider speaking the same
+    /// schema receives it unchanged, others drop it with a warning.
+    Opaque {
+        schema: WireSchema,
+        value: Value,
+    },
+}
+
+/// A client schema, for parts carried opaquely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireSchema {
+    OpenAiChat,
 }
 
 impl Part {

@@ -240,3 +240,15 @@ async fn embeddings_are_served() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn unknown_content_parts_reach_openai_style_providers_unchanged() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let part = json!({"type": "input_video", "video_url": {"url": "https://example.com/v.mp4"}});
+    let req = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "what happens?"}, part]}]});
+    let r = gw.chat(&req).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-gatehouse-warnings").is_none());
+    assert_eq!(mock.last_request().body["messages"][0]["content"][1], part);
+}

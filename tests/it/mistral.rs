@@ -231,3 +231,22 @@ async fn mistral_embeddings_use_its_field_names() {
         json!({"model": "mistral-embed", "input": ["a"], "output_dimension": 256, "encoding_format": "float"})
     );
 }
+
+#[tokio::test]
+async fn unknown_content_parts_are_dropped_for_mistral_with_a_warning() {
+    let (mock, gw) = setup().await;
+    let req = json!({"model": "devstral-2512", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "hi"},
+        {"type": "input_video", "video_url": {"url": "https://example.com/v.mp4"}}
+    ]}]});
+    let r = gw.chat(&req).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-gatehouse-warnings"],
+        "content part input_video dropped for mistral"
+    );
+    assert_eq!(
+        mock.last_request().body["messages"][0]["content"],
+        json!([{"type": "text", "text": "hi"}])
+    );
+}

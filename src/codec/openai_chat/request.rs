@@ -133,6 +133,19 @@ fn decode_message(i: usize, mut m: OaiMessage) -> Result<Message, GatewayError> 
         has_content,
         extra,
     } = message_parts(m, role == Role::Assistant);
+    for (j, p) in parts.iter().enumerate() {
+        if let Part::Opaque { value, .. } = p
+            && let Some(kind) = value.get("type").and_then(Value::as_str)
+            && MODELLED_PART_TYPES.contains(&kind)
+        {
+            return Err(GatewayError::invalid_param(
+                &format!("messages[{i}].content[{j}]"),
+                format!(
+                    "invalid `{kind}` content part: a required field is missing or has the wrong type"
+                ),
+            ));
+        }
+    }
     match role {
         Role::Tool => {
             let call_id = tool_call_id.ok_or_else(|| {
@@ -257,6 +270,10 @@ pub(super) fn decode_content(content: Option<OaiContent>, parts: &mut Vec<Part>)
                         source: FileSource::Media(MediaSource::Url(document_url)),
                         filename: document_name,
                     }),
+                    OaiPart::Other(value) => Part::Opaque {
+                        schema: WireSchema::OpenAiChat,
+                        value,
+                    },
                 });
             }
         }
@@ -577,6 +594,10 @@ fn encode_part(p: &Part, warnings: &mut Warnings) -> Option<OaiPart> {
                 },
             },
         },
+        Part::Opaque {
+            schema: WireSchema::OpenAiChat,
+            value,
+        } => OaiPart::Other(value.clone()),
         Part::Reasoning { .. }
         | Part::RedactedReasoning { .. }
         | Part::ToolCall(_)

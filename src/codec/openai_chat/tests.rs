@@ -357,3 +357,21 @@ fn encoder_output_is_valid_json_with_escapes() {
     assert_eq!(f[5]["usage"]["total_tokens"], 0);
     assert_eq!(f[6], "[DONE]");
 }
+
+#[test]
+fn unknown_content_parts_are_kept_whole() {
+    let p: OaiPart =
+        serde_json::from_value(json!({"type": "input_video", "video_url": {"url": "u"}})).unwrap();
+    assert!(matches!(p, OaiPart::Other(_)));
+    let known: OaiPart = serde_json::from_value(json!({"type": "text", "text": "t"})).unwrap();
+    assert!(matches!(known, OaiPart::Text { .. }));
+    // serde falls back to `Other` for a malformed modelled part; the request decoder refuses it.
+    let bad = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}]}]});
+    let e = decode_request(serde_json::from_value(bad).unwrap()).unwrap_err();
+    assert_eq!(
+        e.param.as_deref(),
+        Some("messages[0].content[1]"),
+        "{}",
+        e.message
+    );
+}

@@ -142,7 +142,24 @@ pub enum OaiPart {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         document_name: Option<String>,
     },
+    /// A part type this codec does not model (OpenAI adds new ones), kept whole so that an
+    /// OpenAI-style provider receives it unchanged; other providers drop it with a warning.
+    #[serde(untagged)]
+    Other(Value),
 }
+
+/// The `type`s of the modelled [`OaiPart`] variants (must match the enum above). serde falls
+/// back to `Other` when a part of one of these types is malformed, so decoding a client's
+/// request checks `Other` parts against this list to report the malformed part as such.
+pub const MODELLED_PART_TYPES: &[&str] = &[
+    "text",
+    "image_url",
+    "input_audio",
+    "file",
+    "refusal",
+    "thinking",
+    "document_url",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OaiThinkingItem {
