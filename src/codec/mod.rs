@@ -5,6 +5,7 @@
 //! provider's reply. Codecs are pure (no I/O) and report every field they coerce or drop into
 //! a [`Warnings`] list, which ends up in `x-gatehouse-warnings` and the request log.
 
+pub mod anthropic;
 pub mod openai_chat;
 pub mod openai_embeddings;
 

@@ -142,6 +142,7 @@ pub enum Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireSchema {
     OpenAiChat,
+    AnthropicMessages,
 }
 
 impl Part {

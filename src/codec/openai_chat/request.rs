@@ -598,6 +598,14 @@ fn encode_part(p: &Part, warnings: &mut Warnings) -> Option<OaiPart> {
             schema: WireSchema::OpenAiChat,
             value,
         } => OaiPart::Other(value.clone()),
+        Part::Opaque { value, .. } => {
+            let kind = value
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            warnings.push(format!("{kind} block dropped for chat completions"));
+            return None;
+        }
         Part::Reasoning { .. }
         | Part::RedactedReasoning { .. }
         | Part::ToolCall(_)

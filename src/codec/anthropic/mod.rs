@@ -1,0 +1,11 @@
+//! Anthropic Messages: the ingress schema of `/v1/messages` (and, with issue #2, the
+//! upstream schema of the `anthropic` provider). Request decoding lands first; replies,
+//! streams and the provider side follow.
+
+mod request;
+pub mod wire;
+
+pub use request::decode_request;
+
+#[cfg(test)]
+mod tests;

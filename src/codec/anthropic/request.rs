@@ -1,0 +1,367 @@
+//! Anthropic Messages request -> canonical request.
+
+use serde_json::Value;
+
+use super::wire::*;
+use crate::error::GatewayError;
+use crate::schema::*;
+
+/// Decode an Anthropic Messages request. Every failure names the offending field.
+///
+/// System text (top-level `system`, `role: "system"` messages and `mid_conv_system` blocks)
+/// becomes system messages at the place it stood; `tool_result` blocks stay inside the user
+/// turn (providers that want separate tool messages split them when encoding); thinking
+/// blocks keep their signatures.
+pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
+    if w.model.is_empty() {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "`model` must not be empty",
+        ));
+    }
+    if w.messages.is_empty() {
+        return Err(GatewayError::invalid_param(
+            "messages",
+            "`messages` must not be empty",
+        ));
+    }
+    let mut messages = Vec::with_capacity(w.messages.len() + 1);
+    if let Some(system) = w.system {
+        let parts = decode_content(system, "system", &mut messages, Role::System)?;
+        push(&mut messages, Role::System, parts);
+    }
+    for (i, m) in w.messages.into_iter().enumerate() {
+        let role = match m.role.as_str() {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "system" => Role::System,
+            other => {
+                return Err(GatewayError::invalid_param(
+                    &format!("messages[{i}].role"),
+                    format!("unsupported role `{other}`: expected user, assistant or system"),
+                ));
+            }
+        };
+        let parts = decode_content(
+            m.content,
+            &format!("messages[{i}].content"),
+            &mut messages,
+            role,
+        )?;
+        push(&mut messages, role, parts);
+    }
+
+    let mut tools = Vec::new();
+    for (i, t) in w.tools.unwrap_or_default().into_iter().enumerate() {
+        match t {
+            AnthTool::Custom(t) if t.kind.as_deref().is_none_or(|k| k == "custom") => {
+                tools.push(Tool {
+                    name: t.name,
+                    description: t.description,
+                    parameters: t.input_schema,
+                    strict: t.strict,
+                    cache_control: t.cache_control,
+                })
+            }
+            AnthTool::Custom(AnthCustomTool { kind, .. }) => {
+                return Err(server_tool(i, kind.as_deref().unwrap_or("unknown")));
+            }
+            AnthTool::Server(v) => {
+                return Err(server_tool(
+                    i,
+                    v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
+                ));
+            }
+        }
+    }
+
+    let (tool_choice, parallel_tool_calls) = match w.tool_choice {
+        None => (None, None),
+        Some(c) => {
+            let choice = match c.kind.as_str() {
+                "auto" => ToolChoice::Auto,
+                "any" => ToolChoice::Required,
+                "none" => ToolChoice::None,
+                "tool" => ToolChoice::Tool(c.name.ok_or_else(|| {
+                    GatewayError::invalid_param(
+                        "tool_choice.name",
+                        "`tool_choice` of type `tool` needs `name`",
+                    )
+                })?),
+                other => {
+                    return Err(GatewayError::invalid_param(
+                        "tool_choice.type",
+                        format!(
+                            "unsupported tool_choice type `{other}`: expected auto, any, tool or none"
+                        ),
+                    ));
+                }
+            };
+            (Some(choice), c.disable_parallel_tool_use.map(|d| !d))
+        }
+    };
+
+    let effort = match w.output_config.as_ref().and_then(|o| o.effort.as_deref()) {
+        Some(e) => Some(
+            ReasoningEffort::parse(e)
+                .filter(|e| *e >= ReasoningEffort::Low)
+                .ok_or_else(|| {
+                    GatewayError::invalid_param(
+                        "output_config.effort",
+                        format!("invalid effort `{e}`: expected low, medium, high, xhigh or max"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let reasoning = match &w.thinking {
+        Some(t) => {
+            let include_thoughts = Some(t.display.as_deref() != Some("omitted"));
+            match t.kind.as_str() {
+                "enabled" => Some(Reasoning {
+                    effort,
+                    budget_tokens: t.budget_tokens,
+                    include_thoughts,
+                }),
+                "adaptive" => Some(Reasoning {
+                    effort,
+                    budget_tokens: None,
+                    include_thoughts,
+                }),
+                // Thinking explicitly off.
+                "disabled" => Some(Reasoning {
+                    effort: Some(ReasoningEffort::None),
+                    budget_tokens: None,
+                    include_thoughts: Some(false),
+                }),
+                other => {
+                    return Err(GatewayError::invalid_param(
+                        "thinking.type",
+                        format!(
+                            "unsupported thinking type `{other}`: expected enabled, adaptive or disabled"
+                        ),
+                    ));
+                }
+            }
+        }
+        None => effort.map(|e| Reasoning {
+            effort: Some(e),
+            ..Reasoning::default()
+        }),
+    };
+    let response_format = match w.output_config.and_then(|o| o.format) {
+        Some(f) if f.get("type").and_then(Value::as_str) == Some("json_schema") => {
+            Some(ResponseFormat::JsonSchema {
+                name: "output".to_owned(),
+                description: None,
+                schema: f
+                    .get("schema")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({})),
+                strict: Some(true),
+            })
+        }
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "output_config.format.type",
+                "unsupported output format: expected `json_schema`",
+            ));
+        }
+        None => None,
+    };
+    let stream = w.stream.unwrap_or(false);
+    Ok(ChatRequest {
+        model: w.model,
+        messages,
+        sampling: Sampling {
+            temperature: w.temperature,
+            top_p: w.top_p,
+            top_k: w.top_k,
+            ..Sampling::default()
+        },
+        max_output_tokens: Some(w.max_tokens),
+        stop: w.stop_sequences.unwrap_or_default(),
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        reasoning,
+        response_format,
+        stream,
+        // Anthropic streams always carry usage (message_start and message_delta).
+        stream_usage: stream,
+        user: w.metadata.and_then(|m| m.user_id),
+        metadata: None,
+        extra: w.extra,
+    })
+}
+
+fn server_tool(i: usize, kind: &str) -> GatewayError {
+    GatewayError::invalid_param(
+        &format!("tools[{i}]"),
+        format!(
+            "server tool `{kind}` runs only on Anthropic; it cannot be translated for other providers"
+        ),
+    )
+}
+
+/// Append a message unless it would be empty.
+fn push(messages: &mut Vec<Message>, role: Role, parts: Vec<Part>) {
+    if !parts.is_empty() {
+        messages.push(Message {
+            role,
+            parts,
+            name: None,
+            extra: JsonMap::new(),
+        });
+    }
+}
+
+/// Decode one message's content into parts. A `mid_conv_system` block closes the parts so far
+/// (pushed as a `role` message) and becomes a system message of its own.
+fn decode_content(
+    content: AnthContent,
+    field: &str,
+    messages: &mut Vec<Message>,
+    role: Role,
+) -> Result<Vec<Part>, GatewayError> {
+    let blocks = match content {
+        AnthContent::Text(t) => {
+            return Ok(if t.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::text(t)]
+            });
+        }
+        AnthContent::Blocks(b) => b,
+    };
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (j, b) in blocks.into_iter().enumerate() {
+        let at = || format!("{field}[{j}]");
+        match b {
+            AnthBlock::MidConvSystem { content, .. } => {
+                push(messages, role, std::mem::take(&mut parts));
+                let system = decode_content(content, &at(), messages, Role::System)?;
+                push(messages, Role::System, system);
+            }
+            other => parts.push(decode_block(other, &at)?),
+        }
+    }
+    Ok(parts)
+}
+
+fn decode_block(b: AnthBlock, at: &dyn Fn() -> String) -> Result<Part, GatewayError> {
+    // serde falls back to `Other` for a malformed source of a modelled type too.
+    let check_source = |source: &AnthSource| match source {
+        AnthSource::Other(v)
+            if v.get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|t| MODELLED_SOURCE_TYPES.contains(&t)) =>
+        {
+            Err(GatewayError::invalid_param(
+                &format!("{}.source", at()),
+                "invalid `source`: expected an object with `type` base64, url, text or file and its fields",
+            ))
+        }
+        _ => Ok(()),
+    };
+    if let AnthBlock::Image { source, .. } | AnthBlock::Document { source, .. } = &b {
+        check_source(source)?;
+    }
+    Ok(match b {
+        AnthBlock::Text {
+            text,
+            cache_control,
+        } => Part::Text(TextPart {
+            text,
+            cache_control,
+        }),
+        AnthBlock::Image { source, .. } => match source {
+            AnthSource::Base64 { media_type, data } => Part::Image(ImagePart {
+                source: MediaSource::Base64 { media_type, data },
+                detail: None,
+            }),
+            AnthSource::Url { url } => Part::Image(ImagePart {
+                source: MediaSource::Url(url),
+                detail: None,
+            }),
+            other => opaque(serde_json::json!({"type": "image", "source": other})),
+        },
+        AnthBlock::Document { source, title, .. } => match source {
+            AnthSource::Base64 { media_type, data } => Part::File(FilePart {
+                source: FileSource::Media(MediaSource::Base64 { media_type, data }),
+                filename: title,
+            }),
+            AnthSource::Url { url } => Part::File(FilePart {
+                source: FileSource::Media(MediaSource::Url(url)),
+                filename: title,
+            }),
+            AnthSource::File { file_id } => Part::File(FilePart {
+                source: FileSource::FileId(file_id),
+                filename: title,
+            }),
+            // A plain-text document is its text.
+            AnthSource::Text { data, .. } => Part::text(data),
+            other => {
+                opaque(serde_json::json!({"type": "document", "source": other, "title": title}))
+            }
+        },
+        AnthBlock::ToolUse {
+            id, name, input, ..
+        } => Part::ToolCall(ToolCall {
+            id,
+            name,
+            arguments: input.to_string(),
+        }),
+        AnthBlock::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+            ..
+        } => {
+            let mut none = Vec::new();
+            let content = match content {
+                Some(c) => decode_content(c, &format!("{}.content", at()), &mut none, Role::User)?,
+                None => Vec::new(),
+            };
+            Part::ToolResult(ToolResult {
+                call_id: tool_use_id,
+                content,
+                is_error: is_error.unwrap_or(false),
+            })
+        }
+        AnthBlock::Thinking {
+            thinking,
+            signature,
+        } => Part::Reasoning {
+            text: thinking,
+            signature: (!signature.is_empty()).then_some(signature),
+        },
+        AnthBlock::RedactedThinking { data } => Part::RedactedReasoning { data },
+        AnthBlock::MidConvSystem { .. } => {
+            return Err(GatewayError::invalid_param(
+                &at(),
+                "`mid_conv_system` is not allowed here",
+            ));
+        }
+        AnthBlock::Other(v) => {
+            if let Some(kind) = v.get("type").and_then(Value::as_str)
+                && MODELLED_BLOCK_TYPES.contains(&kind)
+            {
+                return Err(GatewayError::invalid_param(
+                    &at(),
+                    format!(
+                        "invalid `{kind}` block: a required field is missing or has the wrong type"
+                    ),
+                ));
+            }
+            opaque(v)
+        }
+    })
+}
+
+fn opaque(value: Value) -> Part {
+    Part::Opaque {
+        schema: WireSchema::AnthropicMessages,
+        value,
+    }
+}
