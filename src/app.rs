@@ -20,9 +20,13 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::chat_completions))
         .route("/embeddings", post(embeddings::embeddings))
         .route("/models", get(models::list_models));
+    // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
+    // query strings such as `?beta=true` are accepted.
+    let anthropic = Router::new().route("/messages", post(chat::messages));
     Router::new()
-        .nest("/v1", openai.clone())
+        .nest("/v1", openai.clone().merge(anthropic.clone()))
         .nest("/openai/v1", openai)
+        .nest("/anthropic/v1", anthropic)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)

@@ -1,36 +1,113 @@
-//! `POST /v1/chat/completions` (also under `/openai`).
+//! Chat inference for every client schema: `POST /v1/chat/completions` (OpenAI, also under
+//! `/openai`) and `POST /v1/messages` (Anthropic, also under `/anthropic`).
+//!
+//! One generic handler, [`serve_chat`], does extract -> decode -> `pipeline::chat` -> encode;
+//! a [`ChatSchema`] says how each client schema decodes its request, encodes a reply, a
+//! stream and an error.
+
+use std::marker::PhantomData;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
 
 use super::{add_ctx_headers, json_response, openai_error, read_json};
-use crate::codec::openai_chat::{self, ChunkEncoder, wire::OaiChatRequest};
+use crate::codec::{anthropic, openai_chat};
 use crate::error::GatewayError;
-use crate::pipeline::relay::{StreamRecord, relay};
+use crate::pipeline::relay::{StreamEncoder, StreamRecord, relay};
 use crate::pipeline::{self, ChatOutcome, RequestCtx};
+use crate::schema::{ChatRequest, ChatResponse};
 use crate::state::AppState;
 
-pub async fn chat_completions(State(state): State<AppState>, req: Request) -> Response {
+/// How one client schema speaks.
+pub trait ChatSchema: Send + 'static {
+    type Wire: DeserializeOwned + Send;
+    type Encoder: StreamEncoder;
+    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError>;
+    fn reply(r: &ChatResponse) -> Response;
+    fn encoder(req: &ChatRequest) -> Self::Encoder;
+    fn error(e: &GatewayError, ctx: &RequestCtx) -> Response;
+}
+
+/// OpenAI Chat Completions.
+pub struct OpenAiChat;
+
+impl ChatSchema for OpenAiChat {
+    type Wire = openai_chat::wire::OaiChatRequest;
+    type Encoder = openai_chat::ChunkEncoder;
+    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
+        openai_chat::decode_request(w)
+    }
+    fn reply(r: &ChatResponse) -> Response {
+        json_response(StatusCode::OK, &openai_chat::encode_response(r))
+    }
+    fn encoder(req: &ChatRequest) -> Self::Encoder {
+        openai_chat::ChunkEncoder::new(req.stream_usage)
+    }
+    fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
+        openai_error(e, ctx)
+    }
+}
+
+/// Anthropic Messages.
+pub struct AnthropicMessages;
+
+impl ChatSchema for AnthropicMessages {
+    type Wire = anthropic::wire::AnthRequest;
+    type Encoder = anthropic::MessageEncoder;
+    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
+        anthropic::decode_request(w)
+    }
+    fn reply(r: &ChatResponse) -> Response {
+        json_response(StatusCode::OK, &anthropic::encode_response(r))
+    }
+    fn encoder(_: &ChatRequest) -> Self::Encoder {
+        anthropic::MessageEncoder::new()
+    }
+    fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
+        let mut r = json_response(e.status(), &anthropic::error_body(e));
+        if let Some(secs) = e.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        add_ctx_headers(&mut r, ctx);
+        r
+    }
+}
+
+pub async fn chat_completions(state: State<AppState>, req: Request) -> Response {
+    serve_chat(PhantomData::<OpenAiChat>, state, req).await
+}
+
+pub async fn messages(state: State<AppState>, req: Request) -> Response {
+    serve_chat(PhantomData::<AnthropicMessages>, state, req).await
+}
+
+async fn serve_chat<S: ChatSchema>(
+    _: PhantomData<S>,
+    State(state): State<AppState>,
+    req: Request,
+) -> Response {
     let mut ctx = RequestCtx::new();
     let live = state.live();
     let (parts, body) = req.into_parts();
     let server = &live.config.server;
     let result: Result<_, GatewayError> = async {
-        let wire: OaiChatRequest = read_json(&parts.headers, body, server.max_body_bytes).await?;
-        let creq = openai_chat::decode_request(wire)?;
+        let wire: S::Wire = read_json(&parts.headers, body, server.max_body_bytes).await?;
+        let creq = S::decode(wire)?;
         let outcome = pipeline::chat(&live, &mut ctx, &creq, server.stream_keepalive).await?;
-        Ok((outcome, creq.stream_usage))
+        Ok((outcome, S::encoder(&creq)))
     }
     .await;
     match result {
         Ok((ChatOutcome::Complete(resp), _)) => {
-            let mut r = json_response(StatusCode::OK, &openai_chat::encode_response(&resp));
+            let mut r = S::reply(&resp);
             add_ctx_headers(&mut r, &ctx);
             r
         }
-        Ok((ChatOutcome::Stream(live_stream), include_usage)) => {
+        Ok((ChatOutcome::Stream(live_stream), encoder)) => {
             let (provider, model) = ctx.served.clone().unwrap_or_default();
             let record = StreamRecord {
                 request_id: ctx.id.clone(),
@@ -42,19 +119,14 @@ pub async fn chat_completions(State(state): State<AppState>, req: Request) -> Re
                 finish: None,
                 outcome: None,
             };
-            let body = relay(
-                live_stream,
-                ChunkEncoder::new(include_usage),
-                server.stream_keepalive,
-                record,
-            );
+            let body = relay(live_stream, encoder, server.stream_keepalive, record);
             let mut r = sse_response(Body::from_stream(body));
             add_ctx_headers(&mut r, &ctx);
             r
         }
         Err(e) => {
             tracing::debug!(request_id = %ctx.id, error = %e, "request failed");
-            openai_error(&e, &ctx)
+            S::error(&e, &ctx)
         }
     }
 }

@@ -41,6 +41,18 @@ impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
     }
 }
 
+impl StreamEncoder for crate::codec::anthropic::MessageEncoder {
+    fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.encode(ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        crate::codec::anthropic::MessageEncoder::finish(self, out);
+    }
+    fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
+        crate::codec::anthropic::MessageEncoder::error(self, err, out);
+    }
+}
+
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 /// What happened to a stream, kept until it ends or is dropped.

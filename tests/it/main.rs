@@ -7,6 +7,7 @@
     reason = "test helpers fail loudly"
 )]
 
+mod anthropic;
 mod chat;
 mod cli;
 mod fallback;

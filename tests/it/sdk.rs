@@ -1,5 +1,5 @@
-//! End to end with the official `openai` Python SDK (tests/e2e/openai_sdk.py). CI installs the
-//! SDK (.ci/run); elsewhere, without it, the test prints a notice and passes.
+//! End to end with the official `openai` and `anthropic` Python SDKs (tests/e2e/*.py). CI
+//! installs them (.ci/run); elsewhere, without them, the tests print a notice and pass.
 
 use std::process::Command;
 
@@ -8,16 +8,36 @@ use serde_json::json;
 use crate::support::mock::chunk;
 use crate::support::*;
 
-fn sdk_available() -> bool {
+fn sdk_available(module: &str) -> bool {
     Command::new("python3")
-        .args(["-c", "import openai"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
+/// Run a script from tests/e2e against `base_url`; panics with its output when it fails.
+async fn run_script(name: &str, base_url: String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e")
+        .join(name);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .arg(base_url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
 #[tokio::test]
 async fn the_openai_python_sdk_works_through_the_gateway() {
-    if !sdk_available() {
+    if !sdk_available("openai") {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have the openai SDK (see .ci/run)"
@@ -39,19 +59,36 @@ async fn the_openai_python_sdk_works_through_the_gateway() {
     ]));
     mock.push(Reply::json(400, json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})));
     mock.push(Reply::stream(&["cut", "short"]).truncate_after(2));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/openai_sdk.py");
-    let url = gw.url("/v1");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .arg(url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    run_script("openai_sdk.py", gw.url("/v1")).await;
+}
+
+#[tokio::test]
+async fn the_anthropic_python_sdk_works_through_the_gateway_on_an_openai_style_provider() {
+    if !sdk_available("anthropic") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the anthropic SDK (see .ci/run)"
+        );
+        eprintln!("notice: python3 with the `anthropic` package not found; SDK test skipped");
+        return;
+    }
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::chat("Hello from the mock"));
+    mock.push(Reply::sse(vec![
+        chunk(json!({"role": "assistant", "content": ""}), None),
+        chunk(json!({"reasoning_content": "think"}), None),
+        chunk(json!({"content": "Let me "}), None),
+        chunk(json!({"content": "check."}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"Paris\"}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+        crate::support::mock::usage_chunk(40, 12),
+    ]));
+    mock.push(Reply::json(
+        400,
+        json!({"error": {"message": "prompt is too long", "type": "invalid_request_error"}}),
+    ));
+    // The SDK appends /v1/messages to the base URL, as Claude Code does with ANTHROPIC_BASE_URL.
+    run_script("anthropic_sdk.py", gw.url("/anthropic")).await;
 }

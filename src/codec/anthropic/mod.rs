@@ -3,9 +3,13 @@
 //! streams and the provider side follow.
 
 mod request;
+mod response;
+mod stream;
 pub mod wire;
 
 pub use request::decode_request;
+pub use response::{encode_response, error_body};
+pub use stream::MessageEncoder;
 
 #[cfg(test)]
 mod tests;
