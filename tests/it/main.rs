@@ -10,6 +10,7 @@
 mod anthropic;
 mod chat;
 mod cli;
+mod clients;
 mod fallback;
 mod lifecycle;
 mod limits;

@@ -155,8 +155,12 @@ pub struct Recorded {
     pub body: Value,
 }
 
+/// Computes a reply from the request body, for clients whose calls are not known in advance.
+pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct State {
+    responder: Mutex<Option<Responder>>,
     script: Mutex<VecDeque<Reply>>,
     calls: AtomicUsize,
     requests: Mutex<Vec<Recorded>>,
@@ -200,6 +204,11 @@ impl MockProvider {
     /// The provider's base URL, as a config's `base_url`.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// Answer every request not covered by the script with `f(body)`.
+    pub fn respond_with(&self, f: impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+        *self.state.responder.lock().unwrap() = Some(Arc::new(f));
     }
 
     pub fn push(&self, reply: Reply) -> &Self {
@@ -286,7 +295,13 @@ async fn handle(
     {
         return Ok(full(422, err));
     }
-    let next = st.script.lock().unwrap().pop_front();
+    let responder = st.responder.lock().unwrap().clone();
+    let next = st
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .or_else(|| responder.map(|f| f(&body)));
     let reply = next.unwrap_or_else(|| {
         if path.ends_with("/embeddings") {
             embeddings_reply(&body)

@@ -1,0 +1,186 @@
+//! Real clients end to end: Claude Code (`claude -p`) through Gatehouse to an OpenAI-style
+//! mock provider, completing a task that needs a tool round trip. The client is installed by
+//! `.ci/run` (`npm install` in tests/e2e/node, as ../shared/CLIENTS.md says); without it the
+//! test prints a notice and passes (it fails in CI).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::mock::{chunk, usage_chunk};
+use crate::support::*;
+
+fn claude_bin() -> Option<PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/node/node_modules/.bin/claude");
+    p.exists().then_some(p)
+}
+
+const MARKER: &str = "GATEHOUSE_TOOL_OK";
+
+/// Plays a model: asked with tools and no tool result yet, it calls Bash to echo the marker
+/// (with tool-call id `call_id`); given the tool result, it answers with what the command
+/// printed.
+fn model(body: &Value, call_id: &str) -> Reply {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let tool_output =
+        messages
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "tool")
+            .map(|m| match &m["content"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+    let stream = body["stream"] == true;
+    let text = match (
+        &tool_output,
+        body["tools"].as_array().is_some_and(|t| !t.is_empty()),
+    ) {
+        (Some(out), _) => format!("The command printed: {}", out.trim()),
+        (None, true) => {
+            let args =
+                json!({"command": format!("echo {MARKER}"), "description": "Print the marker"})
+                    .to_string();
+            return Reply::sse(vec![
+                chunk(json!({"role": "assistant", "content": ""}), None),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": "Bash", "arguments": ""}}]}),
+                    None,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}),
+                    None,
+                ),
+                chunk(json!({}), Some("tool_calls")),
+                usage_chunk(900, 30),
+            ]);
+        }
+        (None, false) => "ok".to_owned(),
+    };
+    if stream {
+        Reply::sse(vec![
+            chunk(json!({"role": "assistant", "content": ""}), None),
+            chunk(json!({"content": text}), None),
+            chunk(json!({}), Some("stop")),
+            usage_chunk(950, 12),
+        ])
+    } else {
+        Reply::json(200, crate::support::mock::chat_body(&text, 950, 12))
+    }
+}
+
+/// Run `claude -p` against the gateway and check the round trip; returns the provider calls.
+async fn run_claude(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mock::Recorded> {
+    let claude = claude_bin().expect("checked by the caller");
+    let home = std::env::temp_dir().join(format!(
+        "gatehouse-claude-{}-{}",
+        std::process::id(),
+        mock.addr.port()
+    ));
+    std::fs::create_dir_all(&home).unwrap();
+    let base = gw.url("/anthropic");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .arg("120")
+            .arg(claude)
+            .args([
+                "-p",
+                &format!(
+                    "Run `echo {MARKER}` with the Bash tool and tell me exactly what it printed."
+                ),
+                "--allowedTools",
+                "Bash(echo:*)",
+            ])
+            .current_dir(&home)
+            .env("HOME", &home)
+            .env("ANTHROPIC_BASE_URL", base)
+            .env("ANTHROPIC_AUTH_TOKEN", "sk-gatehouse-test")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env("DISABLE_TELEMETRY", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let requests = mock.requests();
+    let calls: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} tools={} stream={} effort={}",
+                r.body["model"],
+                r.body["tools"].as_array().map_or(0, Vec::len),
+                r.body["stream"],
+                r.body["reasoning_effort"]
+            )
+        })
+        .collect();
+    assert!(
+        out.status.success() && stdout.contains(&format!("The command printed: {MARKER}")),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nprovider calls: {calls:#?}",
+        out.status.code()
+    );
+    // The tool really ran: the provider saw its output come back as a tool result.
+    let saw_result = requests.iter().any(|r| {
+        r.body["messages"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|m| m["role"] == "tool" && m["content"].to_string().contains(MARKER))
+        })
+    });
+    assert!(
+        saw_result,
+        "no tool result reached the provider: {calls:#?}"
+    );
+    requests
+}
+
+fn skip_without_claude() -> bool {
+    if claude_bin().is_some() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install Claude Code (see .ci/run)"
+    );
+    eprintln!("notice: Claude Code not installed in tests/e2e/node; test skipped");
+    true
+}
+
+#[tokio::test]
+async fn claude_code_completes_a_tool_round_trip_on_an_openai_style_provider() {
+    if skip_without_claude() {
+        return;
+    }
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    mock.respond_with(|b| model(b, "call_e2e1"));
+    let gw = Gateway::with_openai(&mock).await;
+    run_claude(&gw, &mock).await;
+}
+
+#[tokio::test]
+async fn claude_code_works_on_a_mistral_model_that_takes_only_none_or_high() {
+    if skip_without_claude() {
+        return;
+    }
+    let mock = MockProvider::start(Profile::Mistral).await;
+    mock.two_level_models(&["devstral-2512"]);
+    mock.respond_with(|b| model(b, "Dk3p9QxZ1"));
+    let cfg = format!(
+        "{}[[routes]]\nmatch = {{ model = \"claude-*\" }}\ntargets = [\"p/devstral-2512\"]\n",
+        one_provider("mistral")
+    );
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    let requests = run_claude(&gw, &mock).await;
+    // Every body passed the Mistral schema (the mock answers 422 otherwise), and the effort
+    // Claude Code asked for was mapped to what the model takes.
+    // Claude Code asks for `output_config.effort: medium`; devstral takes none|high.
+    for r in &requests {
+        assert_eq!(r.body["model"], "devstral-2512");
+        assert_eq!(r.body["reasoning_effort"], "high", "{}", r.body);
+    }
+}
