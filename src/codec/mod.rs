@@ -9,6 +9,27 @@ pub mod anthropic;
 pub mod openai_chat;
 pub mod openai_embeddings;
 
+/// What every chat schema requires before anything else: a model name and a message.
+pub(crate) fn require_model_and_messages(
+    model: &str,
+    messages: usize,
+) -> Result<(), crate::error::GatewayError> {
+    use crate::error::GatewayError;
+    if model.is_empty() {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "`model` must not be empty",
+        ));
+    }
+    if messages == 0 {
+        return Err(GatewayError::invalid_param(
+            "messages",
+            "`messages` must not be empty",
+        ));
+    }
+    Ok(())
+}
+
 /// Translation notes for `x-gatehouse-warnings`: short, comma-free phrases such as
 /// `reasoning_effort medium->high for mistral`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 
 use serde_json::{Value, json};
 
-use crate::support::mock::{chunk, usage_chunk};
 use crate::support::*;
 
 fn messages_req(stream: bool) -> Value {
@@ -89,17 +88,7 @@ fn events(body: &str) -> Vec<(String, Value)> {
 async fn a_stream_is_rebuilt_as_anthropic_blocks() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
-    mock.push(Reply::sse(vec![
-        chunk(json!({"role": "assistant", "content": ""}), None),
-        chunk(json!({"reasoning_content": "think"}), None),
-        chunk(json!({"content": "Let me "}), None),
-        chunk(json!({"content": "check."}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}), None),
-        chunk(json!({}), Some("tool_calls")),
-        usage_chunk(40, 12),
-    ]));
+    mock.push(crate::support::mock::thinking_text_tool_stream("call_9"));
     let r = post(&gw, "/v1/messages", &messages_req(true)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");

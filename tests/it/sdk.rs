@@ -75,16 +75,7 @@ async fn the_anthropic_python_sdk_works_through_the_gateway_on_an_openai_style_p
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
     mock.push(Reply::chat("Hello from the mock"));
-    mock.push(Reply::sse(vec![
-        chunk(json!({"role": "assistant", "content": ""}), None),
-        chunk(json!({"reasoning_content": "think"}), None),
-        chunk(json!({"content": "Let me "}), None),
-        chunk(json!({"content": "check."}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"Paris\"}"}}]}), None),
-        chunk(json!({}), Some("tool_calls")),
-        crate::support::mock::usage_chunk(40, 12),
-    ]));
+    mock.push(crate::support::mock::thinking_text_tool_stream("call_9"));
     mock.push(Reply::json(
         400,
         json!({"error": {"message": "prompt is too long", "type": "invalid_request_error"}}),

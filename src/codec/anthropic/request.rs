@@ -13,18 +13,7 @@ use crate::schema::*;
 /// turn (providers that want separate tool messages split them when encoding); thinking
 /// blocks keep their signatures.
 pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
-    if w.model.is_empty() {
-        return Err(GatewayError::invalid_param(
-            "model",
-            "`model` must not be empty",
-        ));
-    }
-    if w.messages.is_empty() {
-        return Err(GatewayError::invalid_param(
-            "messages",
-            "`messages` must not be empty",
-        ));
-    }
+    crate::codec::require_model_and_messages(&w.model, w.messages.len())?;
     let mut messages = Vec::with_capacity(w.messages.len() + 1);
     if let Some(system) = w.system {
         let parts = decode_content(system, "system", &mut messages, Role::System)?;

@@ -11,18 +11,7 @@ use crate::schema::*;
 
 /// Decode a client's Chat Completions request. Every failure names the offending field.
 pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
-    if w.model.is_empty() {
-        return Err(GatewayError::invalid_param(
-            "model",
-            "`model` must not be empty",
-        ));
-    }
-    if w.messages.is_empty() {
-        return Err(GatewayError::invalid_param(
-            "messages",
-            "`messages` must not be empty",
-        ));
-    }
+    crate::codec::require_model_and_messages(&w.model, w.messages.len())?;
     let messages = w
         .messages
         .into_iter()

@@ -141,6 +141,31 @@ pub fn chunk(delta: Value, finish: Option<&str>) -> Value {
     })
 }
 
+/// A stream with reasoning ("think"), text ("Let me check.") and a `get_weather` tool call
+/// whose arguments `{"city":"Paris"}` arrive in two fragments, then usage 40/12.
+pub fn thinking_text_tool_stream(call_id: &str) -> Reply {
+    Reply::sse(vec![
+        chunk(json!({"role": "assistant", "content": ""}), None),
+        chunk(json!({"reasoning_content": "think"}), None),
+        chunk(json!({"content": "Let me "}), None),
+        chunk(json!({"content": "check."}), None),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls")),
+        usage_chunk(40, 12),
+    ])
+}
+
 pub fn usage_chunk(prompt: u64, completion: u64) -> Value {
     json!({
         "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "mock-model",
