@@ -144,6 +144,19 @@ fn claude_code_request_encodes_for_chat_completions() {
     assert_eq!(up["parallel_tool_calls"], false);
     assert_eq!(up["max_tokens"], 128000);
     assert!(w.iter().any(|x| x == "cache_control dropped"), "{w:?}");
+    assert!(
+        up["tools"][0]["function"]["parameters"]
+            .get("$schema")
+            .is_none()
+    );
+    assert_eq!(
+        up["tools"][0]["function"]["parameters"]["required"],
+        json!(["command"])
+    );
+    assert!(
+        w.iter().any(|x| x == "$schema removed from tool schemas"),
+        "{w:?}"
+    );
 }
 
 #[test]

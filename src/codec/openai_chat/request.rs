@@ -374,7 +374,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
                     function: OaiFunction {
                         name: t.name.clone(),
                         description: t.description.clone(),
-                        parameters: Some(t.parameters.clone()),
+                        parameters: Some(tool_parameters(&t.parameters, warnings)),
                         strict: t.strict,
                     },
                 })
@@ -421,6 +421,20 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
         metadata: req.metadata.clone(),
         extra: req.extra.clone(),
     }
+}
+
+/// A tool's JSON Schema as OpenAI-style providers take it. `$schema` (Claude Code sends
+/// `https://json-schema.org/draft/2020-12/schema`) only names the dialect and never constrains
+/// the arguments, while strict validators refuse unknown keywords: it is removed, with a
+/// warning. Everything else is kept as the client wrote it.
+fn tool_parameters(schema: &Value, warnings: &mut Warnings) -> Value {
+    let mut schema = schema.clone();
+    if let Some(obj) = schema.as_object_mut()
+        && obj.remove("$schema").is_some()
+    {
+        warnings.push("$schema removed from tool schemas");
+    }
+    schema
 }
 
 fn encode_message(m: &Message, out: &mut Vec<OaiMessage>, warnings: &mut Warnings) {
