@@ -13,7 +13,7 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::{add_ctx_headers, json_response, openai_error, read_json};
+use super::{add_ctx_headers, error_response, json_response, openai_error, read_json};
 use crate::codec::{anthropic, openai_chat};
 use crate::error::GatewayError;
 use crate::pipeline::relay::{StreamEncoder, StreamRecord, relay};
@@ -67,13 +67,7 @@ impl ChatSchema for AnthropicMessages {
         anthropic::MessageEncoder::new()
     }
     fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
-        let mut r = json_response(e.status(), &anthropic::error_body(e));
-        if let Some(secs) = e.retry_after {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        add_ctx_headers(&mut r, ctx);
-        r
+        error_response(e, &anthropic::error_body(e), ctx)
     }
 }
 
@@ -108,17 +102,7 @@ async fn serve_chat<S: ChatSchema>(
             r
         }
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
-            let (provider, model) = ctx.served.clone().unwrap_or_default();
-            let record = StreamRecord {
-                request_id: ctx.id.clone(),
-                provider,
-                model,
-                started: ctx.started,
-                first_byte: None,
-                usage: Default::default(),
-                finish: None,
-                outcome: None,
-            };
+            let record = StreamRecord::new(&ctx);
             let body = relay(live_stream, encoder, server.stream_keepalive, record);
             let mut r = sse_response(Body::from_stream(body));
             add_ctx_headers(&mut r, &ctx);

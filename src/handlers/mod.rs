@@ -149,15 +149,21 @@ fn header_safe(s: &str) -> String {
         .collect()
 }
 
-/// An error in OpenAI's format, with `Retry-After` when there is one.
-pub fn openai_error(e: &GatewayError, ctx: &RequestCtx) -> Response {
-    let mut resp = json_response(e.status(), &crate::codec::openai_chat::error_body(e));
+/// An error reply in any schema: `body` is that schema's error object; the status,
+/// `Retry-After` (when there is one) and the `x-gatehouse-*` headers come from the error.
+pub fn error_response<T: Serialize>(e: &GatewayError, body: &T, ctx: &RequestCtx) -> Response {
+    let mut resp = json_response(e.status(), body);
     if let Some(secs) = e.retry_after {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     add_ctx_headers(&mut resp, ctx);
     resp
+}
+
+/// An error in OpenAI's format.
+pub fn openai_error(e: &GatewayError, ctx: &RequestCtx) -> Response {
+    error_response(e, &crate::codec::openai_chat::error_body(e), ctx)
 }
 
 #[cfg(test)]

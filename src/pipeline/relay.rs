@@ -68,6 +68,21 @@ pub struct StreamRecord {
 }
 
 impl StreamRecord {
+    /// A record for the stream a request is about to relay.
+    pub fn new(ctx: &super::RequestCtx) -> Self {
+        let (provider, model) = ctx.served.clone().unwrap_or_default();
+        Self {
+            request_id: ctx.id.clone(),
+            provider,
+            model,
+            started: ctx.started,
+            first_byte: None,
+            usage: Usage::default(),
+            finish: None,
+            outcome: None,
+        }
+    }
+
     fn observe(&mut self, ev: &StreamEvent) {
         match ev {
             StreamEvent::Usage(u) => self.usage.merge(u),

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Request, Response, header};
+use http::{Request, Response, header};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -349,9 +349,4 @@ impl UpstreamEvents {
         self.last_frame = Instant::now();
         !self.pending.is_empty()
     }
-}
-
-/// `Retry-After` for our own 429/503 replies.
-pub fn retry_after_header(secs: u64) -> HeaderValue {
-    HeaderValue::from(secs)
 }

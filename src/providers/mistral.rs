@@ -14,6 +14,8 @@
 //! - `reasoning_effort` is normalised to the levels the model accepts (older models take
 //!   only `none`/`high`; see [`BUILTIN_REASONING_LEVELS`]), overridable per provider.
 
+use std::sync::Arc;
+
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
@@ -64,14 +66,13 @@ pub const BUILTIN_REASONING_LEVELS: &[(&str, &[ReasoningEffort])] = &[
 ];
 
 pub struct MistralAdapter {
-    config: ProviderConfig,
+    /// The provider's config, shared with its `Provider` (for the reasoning-effort overrides).
+    config: Arc<ProviderConfig>,
 }
 
 impl MistralAdapter {
-    pub fn new(config: &ProviderConfig) -> Self {
-        Self {
-            config: config.clone(),
-        }
+    pub fn new(config: Arc<ProviderConfig>) -> Self {
+        Self { config }
     }
 
     fn levels_for(&self, model: &str) -> &[ReasoningEffort] {

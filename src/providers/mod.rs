@@ -79,9 +79,9 @@ pub trait Adapter: Send + Sync {
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)>;
 }
 
-pub fn adapter_for(config: &ProviderConfig) -> Arc<dyn Adapter> {
+pub fn adapter_for(config: &Arc<ProviderConfig>) -> Arc<dyn Adapter> {
     match config.kind {
-        ProviderKind::Mistral => Arc::new(mistral::MistralAdapter::new(config)),
+        ProviderKind::Mistral => Arc::new(mistral::MistralAdapter::new(config.clone())),
         kind => Arc::new(openai::OpenAiAdapter::new(kind)),
     }
 }

@@ -67,11 +67,6 @@ impl SseParser {
         }
     }
 
-    /// True when bytes of an unfinished event are buffered (for truncation detection).
-    pub fn has_partial(&self) -> bool {
-        !self.buf.is_empty() || self.has_data
-    }
-
     fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
         if line.is_empty() {
             if self.has_data {

@@ -100,13 +100,6 @@ impl Message {
         }
         out
     }
-
-    pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::ToolCall(c) => Some(c),
-            _ => None,
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
