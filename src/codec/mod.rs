@@ -6,6 +6,7 @@
 //! a [`Warnings`] list, which ends up in `x-gatehouse-warnings` and the request log.
 
 pub mod anthropic;
+pub(crate) mod extra;
 pub mod openai_chat;
 pub mod openai_embeddings;
 

@@ -13,16 +13,20 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::{add_ctx_headers, error_response, json_response, openai_error, read_json};
+use super::{
+    add_ctx_headers, error_response, json_bytes_response, json_response, openai_error, parse_json,
+    read_body,
+};
 use crate::codec::{anthropic, openai_chat};
 use crate::error::GatewayError;
 use crate::pipeline::relay::{StreamEncoder, StreamRecord, relay};
 use crate::pipeline::{self, ChatOutcome, RequestCtx};
-use crate::schema::{ChatRequest, ChatResponse};
+use crate::schema::{ChatRequest, ChatResponse, RawBody, WireSchema};
 use crate::state::AppState;
 
 /// How one client schema speaks.
 pub trait ChatSchema: Send + 'static {
+    const SCHEMA: WireSchema;
     type Wire: DeserializeOwned + Send;
     type Encoder: StreamEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError>;
@@ -35,6 +39,7 @@ pub trait ChatSchema: Send + 'static {
 pub struct OpenAiChat;
 
 impl ChatSchema for OpenAiChat {
+    const SCHEMA: WireSchema = WireSchema::OpenAiChat;
     type Wire = openai_chat::wire::OaiChatRequest;
     type Encoder = openai_chat::ChunkEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
@@ -55,6 +60,7 @@ impl ChatSchema for OpenAiChat {
 pub struct AnthropicMessages;
 
 impl ChatSchema for AnthropicMessages {
+    const SCHEMA: WireSchema = WireSchema::AnthropicMessages;
     type Wire = anthropic::wire::AnthRequest;
     type Encoder = anthropic::MessageEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
@@ -89,8 +95,12 @@ async fn serve_chat<S: ChatSchema>(
     let (parts, body) = req.into_parts();
     let server = &live.config.server;
     let result: Result<_, GatewayError> = async {
-        let wire: S::Wire = read_json(&parts.headers, body, server.max_body_bytes).await?;
-        let creq = S::decode(wire)?;
+        let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
+        let mut creq = S::decode(parse_json(&bytes)?)?;
+        creq.raw = Some(RawBody {
+            schema: S::SCHEMA,
+            bytes,
+        });
         let outcome = pipeline::chat(&live, &mut ctx, &creq, server.stream_keepalive).await?;
         Ok((outcome, S::encoder(&creq)))
     }
@@ -101,6 +111,15 @@ async fn serve_chat<S: ChatSchema>(
             add_ctx_headers(&mut r, &ctx);
             r
         }
+        Ok((ChatOutcome::Passthrough { body, .. }, _)) if body.schema == S::SCHEMA => {
+            let mut r = json_bytes_response(StatusCode::OK, body.bytes);
+            add_ctx_headers(&mut r, &ctx);
+            r
+        }
+        Ok((ChatOutcome::Passthrough { .. }, _)) => S::error(
+            &GatewayError::internal("a passthrough reply in another schema"),
+            &ctx,
+        ),
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
             let record = StreamRecord::new(&ctx);
             let body = relay(live_stream, encoder, server.stream_keepalive, record);

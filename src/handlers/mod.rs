@@ -12,7 +12,7 @@ pub mod models;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,18 +20,23 @@ use serde::de::DeserializeOwned;
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::RequestCtx;
 
-pub const REQUEST_ID: &str = "x-gatehouse-request-id";
-pub const PROVIDER: &str = "x-gatehouse-provider";
-pub const MODEL: &str = "x-gatehouse-model";
-pub const WARNINGS: &str = "x-gatehouse-warnings";
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-gatehouse-request-id");
+pub const PROVIDER: HeaderName = HeaderName::from_static("x-gatehouse-provider");
+pub const MODEL: HeaderName = HeaderName::from_static("x-gatehouse-model");
+pub const WARNINGS: HeaderName = HeaderName::from_static("x-gatehouse-warnings");
 
-/// Read and parse a JSON body of at most `limit` bytes. An oversized body is refused from its
-/// `Content-Length` before it is read, or as soon as the bytes read pass the limit.
+/// Read and parse a JSON body of at most `limit` bytes (see [`read_body`]).
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     limit: u64,
 ) -> Result<T, GatewayError> {
+    parse_json(&read_body(headers, body, limit).await?)
+}
+
+/// Read a body of at most `limit` bytes. An oversized body is refused from its
+/// `Content-Length` before it is read, or as soon as the bytes read pass the limit.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
@@ -56,7 +61,7 @@ pub async fn read_json<T: DeserializeOwned>(
             }
         })?
         .to_bytes();
-    parse_json(&bytes)
+    Ok(bytes)
 }
 
 /// Parse JSON, naming the field at fault (`messages[0].content: invalid type ...`).
@@ -106,7 +111,12 @@ fn strip_position(msg: &str) -> String {
 /// A JSON reply with `Content-Length` (sent in one write: STYLE §4.18).
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(Body::from(Bytes::from(body)));
+    json_bytes_response(status, Bytes::from(body))
+}
+
+/// A reply of JSON already encoded.
+pub fn json_bytes_response(status: StatusCode, body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -125,7 +135,7 @@ pub fn add_ctx_headers(resp: &mut Response, ctx: &RequestCtx) {
         if let Ok(v) = HeaderValue::try_from(provider.as_str()) {
             h.insert(PROVIDER, v);
         }
-        if let Ok(v) = HeaderValue::try_from(header_safe(model)) {
+        if let Ok(v) = HeaderValue::from_str(model).or_else(|_| header_safe(model).try_into()) {
             h.insert(MODEL, v);
         }
     }
@@ -136,7 +146,8 @@ pub fn add_ctx_headers(resp: &mut Response, ctx: &RequestCtx) {
     }
 }
 
-/// Header values must be visible ASCII: anything else becomes `?`.
+/// Header values must be visible ASCII (`HeaderValue::from_str` also lets through bytes we
+/// do not want to echo): anything else becomes `?`.
 fn header_safe(s: &str) -> String {
     s.chars()
         .map(|c| {

@@ -23,11 +23,18 @@ use crate::codec::Warnings;
 use crate::error::GatewayError;
 use crate::providers::exec::{self, UpstreamEvents};
 use crate::routing::{self, Candidate, Live};
-use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use crate::schema::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
+};
 
 /// What the fallback loop produced for a chat request.
 pub enum ChatOutcome {
     Complete(ChatResponse),
+    /// The provider's reply in the client's own schema, relayed as it came (SPEC §3).
+    Passthrough {
+        body: RawBody,
+        usage: Option<Usage>,
+    },
     Stream(LiveStream),
 }
 
@@ -62,6 +69,7 @@ async fn chat_attempt(
 ) -> Result<ChatOutcome, GatewayError> {
     let p = &c.provider;
     let up = p.adapter.build_chat(req, &c.model, w)?;
+    let passthrough = up.passthrough;
     let resp = exec::send(p, up, req.stream).await?;
     if !req.stream {
         let body = exec::read_body(
@@ -71,6 +79,14 @@ async fn chat_attempt(
             p.name(),
         )
         .await?;
+        if let Some(schema) = passthrough {
+            let usage = p.adapter.reply_usage(&body)?;
+            let body = RawBody {
+                schema,
+                bytes: body,
+            };
+            return Ok(ChatOutcome::Passthrough { body, usage });
+        }
         return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
     }
     let mut events = UpstreamEvents::new(

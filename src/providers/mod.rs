@@ -20,7 +20,9 @@ use http::{HeaderName, HeaderValue};
 use crate::codec::Warnings;
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
-use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use crate::schema::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage, WireSchema,
+};
 use sse::SseEvent;
 
 /// What an adapter asks the executor to send.
@@ -32,6 +34,9 @@ pub struct UpstreamRequest {
     /// Adapter-specific headers; auth and the provider's configured headers are added by the
     /// executor.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Set when the body is the client's own request (same schema, SPEC §3): the reply then
+    /// goes back to the client as the provider wrote it.
+    pub passthrough: Option<WireSchema>,
 }
 
 /// Result of decoding one upstream stream event.
@@ -60,6 +65,12 @@ pub trait Adapter: Send + Sync {
     ) -> Result<UpstreamRequest, GatewayError>;
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError>;
+
+    /// The usage of a reply that is relayed as it came (`UpstreamRequest::passthrough`);
+    /// an unreadable reply is the provider's failure, as in `parse_chat`.
+    fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
+        self.parse_chat(body).map(|r| r.usage)
+    }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
 

@@ -4,6 +4,9 @@
 //! reasoning text in assistant history (it rejects unknown message fields). A generic
 //! OpenAI-compatible server (llama-server, vLLM, Ollama, OpenRouter) gets the common subset:
 //! `max_tokens`, `developer` sent as `system`, reasoning history as `reasoning_content`.
+//!
+//! A Chat Completions client's request is not translated at all but passed through (SPEC §3),
+//! except in the two cases above where the provider would reject what the client sent.
 
 use http::{HeaderName, HeaderValue};
 
@@ -13,7 +16,10 @@ use crate::codec::openai_chat::{self, ChunkDecoder, Decoded};
 use crate::codec::{Warnings, openai_embeddings};
 use crate::config::{ProviderKind, Secret};
 use crate::error::{ErrorKind, GatewayError};
-use crate::schema::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+use crate::schema::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Message, Part, RawBody, Role,
+    Usage, WireSchema,
+};
 
 pub struct OpenAiAdapter {
     kind: ProviderKind,
@@ -22,6 +28,24 @@ pub struct OpenAiAdapter {
 impl OpenAiAdapter {
     pub fn new(kind: ProviderKind) -> Self {
         Self { kind }
+    }
+}
+
+impl OpenAiAdapter {
+    /// The client's own Chat Completions body, when it can go upstream as it is (SPEC §3):
+    /// always, unless it holds something this provider is known to reject and the
+    /// translation would fix (reasoning text in OpenAI's history; the `developer` role on a
+    /// generic compatible server, whose chat template may not know it).
+    fn passthrough<'r>(&self, req: &'r ChatRequest) -> Option<&'r RawBody> {
+        let raw = req
+            .raw
+            .as_ref()
+            .filter(|r| r.schema == WireSchema::OpenAiChat)?;
+        let rejected = |m: &Message| match self.kind {
+            ProviderKind::OpenAi => m.parts.iter().any(|p| matches!(p, Part::Reasoning { .. })),
+            _ => m.role == Role::Developer,
+        };
+        (!req.messages.iter().any(rejected)).then_some(raw)
     }
 }
 
@@ -36,6 +60,16 @@ impl Adapter for OpenAiAdapter {
         model: &str,
         warnings: &mut Warnings,
     ) -> Result<UpstreamRequest, GatewayError> {
+        if let Some(raw) = self.passthrough(req) {
+            let body = openai_chat::passthrough::request_body(&raw.bytes, model, req.stream)
+                .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
+            return Ok(UpstreamRequest {
+                path: "/chat/completions".to_owned(),
+                body,
+                headers: Vec::new(),
+                passthrough: Some(WireSchema::OpenAiChat),
+            });
+        }
         let mut body = openai_chat::encode_request(req, model, warnings);
         let name = self.kind.as_str();
         if self.kind == ProviderKind::OpenAi {
@@ -57,12 +91,17 @@ impl Adapter for OpenAiAdapter {
             path: "/chat/completions".to_owned(),
             body: json_body(&body)?,
             headers: Vec::new(),
+            passthrough: None,
         })
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError> {
         let w = serde_json::from_slice(body).map_err(|e| bad_reply(self.kind.as_str(), e))?;
         Ok(openai_chat::decode_response(w))
+    }
+
+    fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
+        openai_chat::passthrough::reply_usage(body).map_err(|e| bad_reply(self.kind.as_str(), e))
     }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
@@ -83,6 +122,7 @@ impl Adapter for OpenAiAdapter {
             path: "/embeddings".to_owned(),
             body: json_body(&body)?,
             headers: Vec::new(),
+            passthrough: None,
         })
     }
 

@@ -28,6 +28,16 @@ pub struct ChatRequest {
     pub metadata: Option<JsonMap>,
     /// Top-level fields the ingress schema carried that this model does not name.
     pub extra: JsonMap,
+    /// The client's body as received, for a provider that speaks the client's schema and so
+    /// is sent the request intact (SPEC §3). `None` for requests the gateway built itself.
+    pub raw: Option<RawBody>,
+}
+
+/// A request or reply body in one client schema, kept as bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawBody {
+    pub schema: WireSchema,
+    pub bytes: bytes::Bytes,
 }
 
 /// Sampling parameters; `None` means "provider default".

@@ -15,6 +15,7 @@ mod fallback;
 mod lifecycle;
 mod limits;
 mod mistral;
+mod passthrough;
 mod sdk;
 mod streaming;
 mod support;

@@ -181,6 +181,7 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
         user: w.metadata.and_then(|m| m.user_id),
         metadata: None,
         extra: w.extra,
+        raw: None,
     })
 }
 

@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::codec::extra::{deserialize_with_extra, text_or_list};
 use crate::schema::JsonMap;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AnthRequest {
     pub model: String,
     pub messages: Vec<AnthMessage>,
@@ -53,12 +54,18 @@ pub struct AnthMessage {
 }
 
 /// A string, or a list of content blocks.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum AnthContent {
     Text(String),
     Blocks(Vec<AnthBlock>),
 }
+text_or_list!(
+    AnthContent,
+    Text,
+    Blocks,
+    "a string or an array of content blocks"
+);
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -161,7 +168,7 @@ pub enum AnthTool {
     Server(Value),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AnthCustomTool {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,3 +216,24 @@ pub struct AnthOutputConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<Value>,
 }
+
+deserialize_with_extra!(AnthRequest {
+    model: req,
+    messages: req,
+    max_tokens: req,
+    system: def,
+    metadata: def,
+    stop_sequences: def,
+    stream: def,
+    temperature: def,
+    top_p: def,
+    top_k: def,
+    tools: def,
+    tool_choice: def,
+    thinking: def,
+    output_config: def,
+});
+deserialize_with_extra!(AnthCustomTool {
+    name: req, description: def, input_schema: req, kind as "type": def, cache_control: def,
+    strict: def,
+});

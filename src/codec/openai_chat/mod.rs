@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions: the ingress schema of `/v1/chat/completions` and the upstream
 //! schema of the `openai`, `openai-compatible` and `mistral` providers.
 
+pub mod passthrough;
 mod request;
 mod response;
 mod stream;

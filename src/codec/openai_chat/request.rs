@@ -95,6 +95,7 @@ pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
         user: w.user,
         metadata: w.metadata,
         extra: w.extra,
+        raw: None,
     })
 }
 

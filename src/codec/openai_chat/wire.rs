@@ -9,9 +9,10 @@ use std::borrow::Cow;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::codec::extra::{deserialize_with_extra, text_or_list};
 use crate::schema::JsonMap;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OaiChatRequest {
     pub model: String,
     pub messages: Vec<OaiMessage>,
@@ -67,7 +68,7 @@ pub struct OaiChatRequest {
     pub extra: JsonMap,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OaiStreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
@@ -82,7 +83,7 @@ pub enum OaiStop {
     Many(Vec<String>),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OaiMessage {
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,12 +106,18 @@ pub struct OaiMessage {
     pub extra: JsonMap,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum OaiContent {
     Text(String),
     Parts(Vec<OaiPart>),
 }
+text_or_list!(
+    OaiContent,
+    Text,
+    Parts,
+    "a string or an array of content parts"
+);
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -257,7 +264,7 @@ pub struct OaiJsonSchema {
 
 // === response ===
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OaiChatResponse {
     #[serde(default)]
     pub id: String,
@@ -404,3 +411,51 @@ pub struct OaiError {
     pub param: Option<String>,
     pub code: Option<String>,
 }
+
+deserialize_with_extra!(OaiChatRequest {
+    model: req,
+    messages: req,
+    temperature: def,
+    top_p: def,
+    top_k: def,
+    n: def,
+    stream: def,
+    stream_options: def,
+    stop: def,
+    max_tokens: def,
+    max_completion_tokens: def,
+    presence_penalty: def,
+    frequency_penalty: def,
+    logit_bias: def,
+    logprobs: def,
+    top_logprobs: def,
+    user: def,
+    seed: def,
+    random_seed: def,
+    tools: def,
+    tool_choice: def,
+    parallel_tool_calls: def,
+    response_format: def,
+    reasoning_effort: def,
+    metadata: def,
+});
+deserialize_with_extra!(OaiStreamOptions { include_usage: def });
+deserialize_with_extra!(OaiMessage {
+    role: req,
+    content: def,
+    name: def,
+    tool_calls: def,
+    tool_call_id: def,
+    refusal: def,
+    reasoning_content: def,
+    reasoning: def,
+});
+deserialize_with_extra!(OaiChatResponse {
+    id: def,
+    object: def_with(completion_object),
+    created: def,
+    model: def,
+    choices: req,
+    usage: def,
+    system_fingerprint: def,
+});

@@ -178,6 +178,8 @@ pub struct Recorded {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as they arrived.
+    pub raw: Bytes,
 }
 
 /// Computes a reply from the request body, for clients whose calls are not known in advance.
@@ -313,6 +315,7 @@ async fn handle(
         path: path.clone(),
         headers,
         body: body.clone(),
+        raw: bytes.clone(),
     });
 
     if profile == Profile::Mistral

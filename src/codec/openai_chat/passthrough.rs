@@ -1,0 +1,144 @@
+//! Same-schema passthrough (SPEC §3): a Chat Completions request for an OpenAI-style provider
+//! is sent as the client wrote it, apart from `model` (and, for a stream,
+//! `stream_options.include_usage`, because the gateway always reads usage); the provider's
+//! non-streamed reply goes back as it came, with only its usage read (STYLE §3.2: a
+//! passthrough must still pull out usage).
+//!
+//! Only the top level of the request is parsed here: every other value is copied as the
+//! client's bytes, so fields the gateway does not model, number formats and key order reach
+//! the provider untouched.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::response::decode_usage;
+use super::wire::{OaiStreamOptions, OaiUsage};
+use crate::codec::extra::Key;
+use crate::schema::Usage;
+
+/// The top-level members of a JSON object, values left as raw JSON.
+struct Members<'de>(Vec<(Key<'de>, &'de RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(k) = map.next_key::<Key<'de>>()? {
+                    members.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The client's request body with `model` set to the provider's model name; for a stream,
+/// `stream_options.include_usage` is also set (other stream options are kept).
+pub fn request_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, serde_json::Error> {
+    let members: Members<'_> = serde_json::from_slice(raw)?;
+    let mut out = Vec::with_capacity(raw.len() + model.len() + 40);
+    out.push(b'{');
+    let mut has_options = false;
+    for (i, (key, value)) in members.0.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key.0.as_ref())?;
+        out.push(b':');
+        match key.0.as_ref() {
+            "model" => serde_json::to_writer(&mut out, model)?,
+            "stream_options" if stream => {
+                has_options = true;
+                let mut opts: OaiStreamOptions = serde_json::from_str(value.get())?;
+                opts.include_usage = Some(true);
+                serde_json::to_writer(&mut out, &opts)?;
+            }
+            _ => out.extend_from_slice(value.get().as_bytes()),
+        }
+    }
+    if stream && !has_options {
+        if !members.0.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+/// The usage of a non-streamed reply, reading nothing else (the reply must still be valid
+/// JSON, or it is not relayed).
+pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct UsageOnly {
+        #[serde(default)]
+        usage: Option<OaiUsage>,
+    }
+    let r: UsageOnly = serde_json::from_slice(body)?;
+    Ok(r.usage.as_ref().map(decode_usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn only_model_changes_and_bytes_of_other_values_are_kept() {
+        let raw = br#"{"temperature":1.50,"model":"alias","messages":[{"role":"developer","content":"x","zz":1}],"x-custom":{"a":[1,2]}}"#;
+        let out = request_body(raw, "gpt-4o", false).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"temperature":1.50,"model":"gpt-4o","messages":[{"role":"developer","content":"x","zz":1}],"x-custom":{"a":[1,2]}}"#
+        );
+    }
+
+    #[test]
+    fn streams_always_ask_for_usage() {
+        let out = request_body(br#"{"model":"a","stream":true}"#, "b", true).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"model":"b","stream":true,"stream_options":{"include_usage":true}})
+        );
+        let out = request_body(
+            br#"{"model":"a","stream":true,"stream_options":{"include_usage":false,"other":1}}"#,
+            "b",
+            true,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"], json!({"include_usage":true,"other":1}));
+    }
+
+    #[test]
+    fn keys_with_escapes_are_written_back_escaped() {
+        let out = request_body(br#"{"a\"b":1,"model":"m"}"#, "n\"q", false).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v, json!({"a\"b":1,"model":"n\"q"}));
+    }
+
+    #[test]
+    fn usage_is_read_from_a_reply_and_bad_json_is_an_error() {
+        let u = reply_usage(br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2}}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_read_tokens),
+            (3, 4, 2)
+        );
+        assert_eq!(reply_usage(br#"{"choices":[]}"#).unwrap(), None);
+        assert!(reply_usage(b"{\"choices\":[").is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! Same-schema passthrough (SPEC §3): a Chat Completions client on an OpenAI-style provider
+//! gets its request sent intact apart from `model`, and the provider's reply back as it came,
+//! with usage still read.
+
+use serde_json::{Value, json};
+
+use crate::support::mock::Body;
+use crate::support::*;
+
+/// A request with fields the gateway does not model, at every depth, in an unusual order
+/// and number format.
+const CLIENT_BODY: &str = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"hi","x_part":{"a":1}}],"x_msg":true}],"temperature":1.50,"model":"alias","prediction":{"type":"content","content":"x"},"web_search_options":{},"max_tokens":7}"#;
+
+/// A reply with fields the gateway does not model and its own spacing.
+const PROVIDER_REPLY: &str = r#"{"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "real-model-2026", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok", "annotations": [{"type": "url_citation"}]}, "finish_reason": "stop", "logprobs": null}], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11, "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0}}, "service_tier": "default"}"#;
+
+async fn post_raw(gw: &Gateway, body: &'static str) -> reqwest::Response {
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn openai_style_request_and_reply_pass_through_byte_for_byte() {
+    for kind in ["openai", "openai-compatible"] {
+        let mock = MockProvider::start(Profile::OpenAi).await;
+        let gw = Gateway::start(
+            &format!(
+                "{}[[routes]]\nmatch = {{ model = \"alias\" }}\ntargets = [\"p/real-model\"]\n",
+                one_provider(kind)
+            ),
+            &[&mock],
+        )
+        .await;
+        mock.push(Reply {
+            body: Body::Raw(PROVIDER_REPLY),
+            ..Reply::json(200, Value::Null)
+        });
+        let resp = post_raw(&gw, CLIENT_BODY).await;
+        assert_eq!(resp.status(), 200, "{kind}");
+        assert_eq!(resp.headers()["x-gatehouse-model"], "real-model");
+        assert!(resp.headers().get("x-gatehouse-warnings").is_none());
+        assert_eq!(
+            resp.text().await.unwrap(),
+            PROVIDER_REPLY,
+            "{kind}: reply changed"
+        );
+        let sent = mock.last_request().raw;
+        assert_eq!(
+            std::str::from_utf8(&sent).unwrap(),
+            CLIENT_BODY.replace(r#""model":"alias""#, r#""model":"real-model""#),
+            "{kind}: only the model may change"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_is_not_json_is_a_bad_gateway_even_in_passthrough() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply {
+        body: Body::Raw(r#"{"choices": [ oops"#),
+        ..Reply::json(200, Value::Null)
+    });
+    let resp = gw.chat(&chat_req("m", false)).await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_passthrough_still_asks_for_usage_and_hides_it_unless_asked() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    mock.push(Reply::stream(&["a", "b"]));
+    let body = json!({"model": "m", "stream": true, "n": 1, "messages": [{"role": "user", "content": "hi", "x_msg": 1}]});
+    let resp = gw.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("\"usage\""), "usage not asked for: {text}");
+    let sent = mock.last_request().body;
+    assert_eq!(sent["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        sent["messages"][0]["x_msg"], 1,
+        "unknown message field kept"
+    );
+    assert_eq!(sent["n"], 1);
+}
+
+#[tokio::test]
+async fn requests_the_provider_would_reject_are_translated_instead() {
+    // A generic compatible server may not know the `developer` role.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let resp = gw
+        .chat(&json!({"model": "m", "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["x-gatehouse-warnings"]
+            .to_str()
+            .unwrap()
+            .contains("developer role sent as system")
+    );
+    assert_eq!(mock.last_request().body["messages"][0]["role"], "system");
+
+    // OpenAI rejects reasoning text in the history.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&one_provider("openai"), &[&mock]).await;
+    let resp = gw
+        .chat(&json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello", "reasoning_content": "thought"},
+            {"role": "user", "content": "again"}]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let sent = mock.last_request().body;
+    assert!(sent["messages"][1].get("reasoning_content").is_none());
+}
