@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::codec::anthropic;
 use crate::error::{ErrorKind, GatewayError};
-use crate::handlers::{self, chat, embeddings, health, models};
+use crate::handlers::{self, chat, count_tokens, embeddings, health, models};
 use crate::pipeline::RequestCtx;
 use crate::state::AppState;
 
@@ -22,7 +23,9 @@ pub fn router(state: AppState) -> Router {
         .route("/models", get(models::list_models));
     // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
     // query strings such as `?beta=true` are accepted.
-    let anthropic = Router::new().route("/messages", post(chat::messages));
+    let anthropic = Router::new()
+        .route("/messages", post(chat::messages))
+        .route("/messages/count_tokens", post(count_tokens::count_tokens));
     Router::new()
         .nest("/v1", openai.clone().merge(anthropic.clone()))
         .nest("/openai/v1", openai)
@@ -35,12 +38,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// An unknown path gets a 404 in the schema its prefix implies.
 async fn not_found(uri: http::Uri) -> Response {
     let e = GatewayError::new(
         ErrorKind::NotFound,
         format!("no route for `{}`", uri.path()),
     );
-    handlers::openai_error(&e, &RequestCtx::new())
+    let ctx = RequestCtx::new();
+    if uri.path().starts_with("/anthropic/") {
+        return handlers::error_response(&e, &anthropic::error_body(&e), &ctx);
+    }
+    handlers::openai_error(&e, &ctx)
 }
 
 async fn method_not_allowed() -> Response {

@@ -34,3 +34,4 @@ pub mod schema;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tokens;

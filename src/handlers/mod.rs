@@ -5,6 +5,7 @@
 //! the `x-gatehouse-*` headers to every reply.
 
 pub mod chat;
+pub mod count_tokens;
 pub mod embeddings;
 pub mod health;
 pub mod models;

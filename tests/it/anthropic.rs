@@ -190,3 +190,49 @@ async fn a_cut_stream_ends_with_an_error_event() {
     assert_eq!(data["error"]["type"], "api_error");
     assert!(!ev.iter().any(|(n, _)| n == "message_stop"));
 }
+
+#[tokio::test]
+async fn count_tokens_estimates_for_openai_style_providers_without_calling_them() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let mut body = messages_req(false);
+    let obj = body.as_object_mut().unwrap();
+    obj.remove("max_tokens");
+    obj.remove("stream");
+    let r = post(&gw, "/anthropic/v1/messages/count_tokens?beta=true", &body).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["x-gatehouse-warnings"]
+            .to_str()
+            .unwrap()
+            .contains("estimated with o200k_base")
+    );
+    let short: Value = r.json().await.unwrap();
+    let short = short["input_tokens"].as_u64().unwrap();
+    // system (2) + message (~4) + tool schema (~20) + framing: tens of tokens, not zero.
+    assert!((20..200).contains(&short), "{short}");
+
+    // Ten times the text costs about ten times the tokens.
+    body["messages"][0]["content"] = json!("weather in Paris? ".repeat(100));
+    let r = post(&gw, "/v1/messages/count_tokens", &body).await;
+    let long: Value = r.json().await.unwrap();
+    let long = long["input_tokens"].as_u64().unwrap();
+    assert!(long > short + 300, "{short} -> {long}");
+    assert_eq!(mock.calls(), 0, "an estimate never calls the provider");
+
+    let r = post(&gw, "/v1/messages/count_tokens", &json!({"model": "m"})).await;
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["type"], "error");
+}
+
+#[tokio::test]
+async fn unknown_paths_under_anthropic_get_anthropic_errors() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let r = post(&gw, "/anthropic/v1/nothing", &json!({})).await;
+    assert_eq!(r.status(), 404);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["type"], "error");
+    assert_eq!(b["error"]["type"], "not_found_error");
+}
