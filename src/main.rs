@@ -121,7 +121,7 @@ fn load(path: Option<&PathBuf>) -> Result<Config, Vec<ConfigError>> {
 
 /// Provider keys in the environment that the embedded default cannot use yet.
 fn unused_provider_keys() -> Vec<&'static str> {
-    ["ANTHROPIC_API_KEY", "GEMINI_API_KEY"]
+    ["GEMINI_API_KEY"]
         .into_iter()
         .filter(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
         .collect()

@@ -111,7 +111,10 @@ impl ProviderKind {
 
     /// Kinds this build has an adapter for.
     pub fn implemented(self) -> bool {
-        matches!(self, Self::OpenAi | Self::OpenAiCompatible | Self::Mistral)
+        matches!(
+            self,
+            Self::OpenAi | Self::OpenAiCompatible | Self::Mistral | Self::Anthropic
+        )
     }
 
     pub fn default_base_url(self) -> Option<&'static str> {

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::{
@@ -27,6 +27,8 @@ use crate::state::AppState;
 /// How one client schema speaks.
 pub trait ChatSchema: Send + 'static {
     const SCHEMA: WireSchema;
+    /// Client headers sent on to a provider of the same schema.
+    const FORWARDED: &'static [&'static str];
     type Wire: DeserializeOwned + Send;
     type Encoder: StreamEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError>;
@@ -40,6 +42,7 @@ pub struct OpenAiChat;
 
 impl ChatSchema for OpenAiChat {
     const SCHEMA: WireSchema = WireSchema::OpenAiChat;
+    const FORWARDED: &'static [&'static str] = &[];
     type Wire = openai_chat::wire::OaiChatRequest;
     type Encoder = openai_chat::ChunkEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
@@ -61,6 +64,7 @@ pub struct AnthropicMessages;
 
 impl ChatSchema for AnthropicMessages {
     const SCHEMA: WireSchema = WireSchema::AnthropicMessages;
+    const FORWARDED: &'static [&'static str] = &["anthropic-version", "anthropic-beta"];
     type Wire = anthropic::wire::AnthRequest;
     type Encoder = anthropic::MessageEncoder;
     fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
@@ -100,6 +104,13 @@ async fn serve_chat<S: ChatSchema>(
         creq.raw = Some(RawBody {
             schema: S::SCHEMA,
             bytes,
+            headers: S::FORWARDED
+                .iter()
+                .filter_map(|h| {
+                    let v = parts.headers.get(*h)?.clone();
+                    Some((HeaderName::from_static(h), v))
+                })
+                .collect(),
         });
         let outcome = pipeline::chat(&live, &mut ctx, &creq, server.stream_keepalive).await?;
         Ok((outcome, S::encoder(&creq)))

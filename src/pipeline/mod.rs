@@ -84,6 +84,7 @@ async fn chat_attempt(
             let body = RawBody {
                 schema,
                 bytes: body,
+                headers: Vec::new(),
             };
             return Ok(ChatOutcome::Passthrough { body, usage });
         }
@@ -91,7 +92,7 @@ async fn chat_attempt(
     }
     let mut events = UpstreamEvents::new(
         resp,
-        p.adapter.stream_decoder(),
+        p.adapter.stream_decoder(passthrough.is_some()),
         p.config.timeouts.idle,
         p.name(),
     );

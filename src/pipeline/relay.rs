@@ -25,6 +25,9 @@ pub trait StreamEncoder: Send + 'static {
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut);
     /// The normal end (e.g. usage chunk and `[DONE]`).
     fn finish(&mut self, out: &mut BytesMut);
+    /// The normal end of a stream relayed raw: only the schema's terminator, since
+    /// everything else was the provider's own bytes.
+    fn finish_raw(&mut self, out: &mut BytesMut);
     /// The error event that ends a failed stream.
     fn error(&mut self, err: &GatewayError, out: &mut BytesMut);
 }
@@ -35,6 +38,9 @@ impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
     }
     fn finish(&mut self, out: &mut BytesMut) {
         crate::codec::openai_chat::ChunkEncoder::finish(self, out);
+    }
+    fn finish_raw(&mut self, out: &mut BytesMut) {
+        out.extend_from_slice(b"data: [DONE]\n\n");
     }
     fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
         crate::codec::openai_chat::ChunkEncoder::error(self, err, out);
@@ -47,6 +53,9 @@ impl StreamEncoder for crate::codec::anthropic::MessageEncoder {
     }
     fn finish(&mut self, out: &mut BytesMut) {
         crate::codec::anthropic::MessageEncoder::finish(self, out);
+    }
+    fn finish_raw(&mut self, out: &mut BytesMut) {
+        out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     }
     fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
         crate::codec::anthropic::MessageEncoder::error(self, err, out);
@@ -121,9 +130,23 @@ struct Relay<E> {
     first: Option<Vec<StreamEvent>>,
     upstream: Option<UpstreamEvents>,
     encoder: E,
+    /// The stream carries the provider's own events (`StreamEvent::Raw`).
+    raw: bool,
     keepalive: Duration,
     record: StreamRecord,
     done: bool,
+}
+
+impl<E: StreamEncoder> Relay<E> {
+    fn events(&mut self, events: &[StreamEvent], out: &mut BytesMut) {
+        for ev in events {
+            self.record.observe(ev);
+            self.raw |= matches!(ev, StreamEvent::Raw(_));
+            if !self.raw || matches!(ev, StreamEvent::Raw(_)) {
+                self.encoder.event(ev, out);
+            }
+        }
+    }
 }
 
 /// The client-facing body of a stream.
@@ -137,6 +160,7 @@ pub fn relay<E: StreamEncoder>(
         first: Some(live.first),
         upstream: live.upstream,
         encoder,
+        raw: false,
         keepalive,
         record,
         done: false,
@@ -147,10 +171,7 @@ pub fn relay<E: StreamEncoder>(
         }
         let mut out = BytesMut::new();
         if let Some(first) = s.first.take() {
-            for ev in &first {
-                s.record.observe(ev);
-                s.encoder.event(ev, &mut out);
-            }
+            s.events(&first, &mut out);
         }
         loop {
             let step = match s.upstream.as_mut() {
@@ -164,14 +185,13 @@ pub fn relay<E: StreamEncoder>(
                     out.extend_from_slice(KEEPALIVE_COMMENT);
                     break;
                 }
-                Ok(Ok(Some(events))) => {
-                    for ev in &events {
-                        s.record.observe(ev);
-                        s.encoder.event(ev, &mut out);
-                    }
-                }
+                Ok(Ok(Some(events))) => s.events(&events, &mut out),
                 Ok(Ok(None)) => {
-                    s.encoder.finish(&mut out);
+                    if s.raw {
+                        s.encoder.finish_raw(&mut out);
+                    } else {
+                        s.encoder.finish(&mut out);
+                    }
                     s.record.outcome = Some(Ok(()));
                     s.done = true;
                     break;

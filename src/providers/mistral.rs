@@ -146,7 +146,7 @@ impl Adapter for MistralAdapter {
         Ok(openai_chat::decode_response(w))
     }
 
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, _passthrough: bool) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiStream {
             name: PROVIDER_KIND,
             inner: ChunkDecoder::default(),

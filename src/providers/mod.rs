@@ -6,6 +6,7 @@
 //! connections, timeouts and cancellation for all of them. See `README.md` in this folder for
 //! the checklist a new adapter follows.
 
+mod anthropic;
 pub mod exec;
 mod mistral;
 mod openai;
@@ -72,7 +73,9 @@ pub trait Adapter: Send + Sync {
         self.parse_chat(body).map(|r| r.usage)
     }
 
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+    /// A decoder for one stream; `passthrough` when the request was the client's own body,
+    /// so that a decoder may relay the provider's events raw (`StreamEvent::Raw`).
+    fn stream_decoder(&self, passthrough: bool) -> Box<dyn StreamDecoder>;
 
     fn build_embeddings(
         &self,
@@ -93,6 +96,7 @@ pub trait Adapter: Send + Sync {
 pub fn adapter_for(config: &Arc<ProviderConfig>) -> Arc<dyn Adapter> {
     match config.kind {
         ProviderKind::Mistral => Arc::new(mistral::MistralAdapter::new(config.clone())),
+        ProviderKind::Anthropic => Arc::new(anthropic::AnthropicAdapter),
         kind => Arc::new(openai::OpenAiAdapter::new(kind)),
     }
 }
@@ -149,6 +153,22 @@ pub(crate) fn json_body<T: serde::Serialize>(value: &T) -> Result<Bytes, Gateway
     serde_json::to_vec(value)
         .map(Bytes::from)
         .map_err(|e| GatewayError::internal(format!("cannot encode upstream request: {e}")))
+}
+
+/// A provider's non-2xx reply as an error, with the provider's own message when it sent one.
+pub(crate) fn upstream_error(
+    provider: &str,
+    status: u16,
+    message: Option<String>,
+    retry_after: Option<u64>,
+) -> GatewayError {
+    let msg = message.unwrap_or_else(|| format!("HTTP {status} with no error message"));
+    let msg = if matches!(status, 401 | 403) {
+        format!("{provider} refused the gateway's credentials: {msg}")
+    } else {
+        format!("{provider}: {msg}")
+    };
+    GatewayError::from_upstream_status(status, msg, retry_after)
 }
 
 /// A provider reply we cannot read is the provider's failure (502), retryable.

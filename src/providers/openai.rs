@@ -11,7 +11,10 @@
 use http::{HeaderName, HeaderValue};
 
 use super::sse::SseEvent;
-use super::{Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, bearer, json_body};
+use super::{
+    Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, bearer, json_body,
+    upstream_error,
+};
 use crate::codec::openai_chat::{self, ChunkDecoder, Decoded};
 use crate::codec::{Warnings, openai_embeddings};
 use crate::config::{ProviderKind, Secret};
@@ -104,7 +107,9 @@ impl Adapter for OpenAiAdapter {
         openai_chat::passthrough::reply_usage(body).map_err(|e| bad_reply(self.kind.as_str(), e))
     }
 
-    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+    /// Streams are always translated: the gateway asks for usage the client may not want
+    /// to see, so the usage chunk must be filtered.
+    fn stream_decoder(&self, _passthrough: bool) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiStream {
             name: self.kind.as_str(),
             inner: ChunkDecoder::default(),
@@ -147,14 +152,12 @@ pub(super) fn openai_style_error(
     body: &[u8],
     retry_after: Option<u64>,
 ) -> GatewayError {
-    let msg = openai_chat::upstream_error_message(body)
-        .unwrap_or_else(|| format!("HTTP {status} with no error message"));
-    let msg = if matches!(status, 401 | 403) {
-        format!("{provider} refused the gateway's credentials: {msg}")
-    } else {
-        format!("{provider}: {msg}")
-    };
-    GatewayError::from_upstream_status(status, msg, retry_after)
+    upstream_error(
+        provider,
+        status,
+        openai_chat::upstream_error_message(body),
+        retry_after,
+    )
 }
 
 /// Decodes `data:` events of a Chat Completions stream; `[DONE]` ends it.

@@ -38,6 +38,9 @@ pub struct ChatRequest {
 pub struct RawBody {
     pub schema: WireSchema,
     pub bytes: bytes::Bytes,
+    /// The client's headers that belong to the schema (Anthropic's `anthropic-version` and
+    /// `anthropic-beta`), forwarded with a passthrough.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Sampling parameters; `None` means "provider default".

@@ -22,6 +22,11 @@ pub enum StreamEvent {
     },
     /// Usage so far; later reports are merged with [`Usage::merge`].
     Usage(Usage),
+    /// One upstream event, already in the client's schema, to relay byte for byte (a
+    /// same-schema passthrough, SPEC §3). A decoder that emits it also emits the event's
+    /// meaning (usage, finish) as ordinary events, for accounting; once a stream carries raw
+    /// events the relay writes only those.
+    Raw(bytes::Bytes),
 }
 
 #[derive(Debug, Clone, PartialEq)]

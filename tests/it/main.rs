@@ -8,6 +8,7 @@
 )]
 
 mod anthropic;
+mod anthropic_provider;
 mod chat;
 mod cli;
 mod clients;

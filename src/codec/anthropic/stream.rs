@@ -109,6 +109,7 @@ impl MessageEncoder {
                 self.start(out);
             }
             StreamEvent::Usage(u) => self.usage.merge(u),
+            StreamEvent::Raw(b) => out.extend_from_slice(b),
             StreamEvent::Finish { choice: 0, reason } => self.finish = Some(reason.clone()),
             // Anthropic has one choice.
             StreamEvent::Finish { .. } | StreamEvent::Delta { choice: 1.., .. } => {}

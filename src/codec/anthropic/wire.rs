@@ -237,3 +237,156 @@ deserialize_with_extra!(AnthCustomTool {
     name: req, description: def, input_schema: req, kind as "type": def, cache_control: def,
     strict: def,
 });
+
+// === reply side (upstream: what the Anthropic provider sends back) ===
+
+/// A non-streamed reply (`Message` in the spec). Fields other than the ones named here
+/// (`stop_details`, `container`, ...) are kept in `extra`.
+#[derive(Debug, Clone)]
+pub struct AnthResponse {
+    pub id: String,
+    /// Always `message`.
+    pub kind: String,
+    /// Always `assistant`.
+    pub role: String,
+    pub model: String,
+    /// Blocks of types the codec does not model are `AnthBlock::Other`.
+    pub content: Vec<AnthBlock>,
+    pub stop_reason: Option<String>,
+    pub stop_sequence: Option<String>,
+    pub usage: AnthUsage,
+    pub extra: JsonMap,
+}
+
+deserialize_with_extra!(AnthResponse {
+    id: req,
+    kind as "type": def,
+    role: def,
+    model: def,
+    content: def,
+    stop_reason: def,
+    stop_sequence: def,
+    usage: def,
+});
+
+/// `Usage` (replies, `message_start`) and `MessageDeltaUsage` (`message_delta`), where every
+/// count may be absent or null. Anthropic's `input_tokens` excludes cache reads and writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AnthUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_details: Option<AnthOutputTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AnthOutputTokensDetails {
+    /// Reasoning tokens, included in `output_tokens`.
+    #[serde(default)]
+    pub thinking_tokens: u64,
+}
+
+/// `{"type":"error","error":{"type","message"}}`: error replies and the stream's `error` event.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AnthErrorBody {
+    #[serde(default)]
+    pub error: Option<AnthErrorDetail>,
+    /// Some Anthropic-compatible servers put the message at the top level.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AnthErrorDetail {
+    /// `overloaded_error`, `rate_limit_error`, `invalid_request_error`, ...
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// One stream event's `data`, read in a single pass and borrowing its strings where they have
+/// no escapes: every event type's fields side by side, each optional (the `type` says which
+/// are set). Unknown event types and fields are ignored, as Anthropic asks of clients.
+#[derive(Debug, Default, Deserialize)]
+pub struct AnthStreamEventIn<'a> {
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<std::borrow::Cow<'a, str>>,
+    /// `content_block_*`: the block's position in the message.
+    #[serde(default)]
+    pub index: Option<u32>,
+    /// `message_start`.
+    #[serde(default)]
+    pub message: Option<AnthStreamMessageIn>,
+    /// `content_block_start`.
+    #[serde(default, borrow)]
+    pub content_block: Option<AnthBlockStartIn<'a>>,
+    /// `content_block_delta` (a text, thinking, signature or JSON fragment) and
+    /// `message_delta` (the stop reason).
+    #[serde(default, borrow)]
+    pub delta: Option<AnthDeltaIn<'a>>,
+    /// `message_delta`.
+    #[serde(default)]
+    pub usage: Option<AnthUsage>,
+    /// `error`.
+    #[serde(default)]
+    pub error: Option<AnthErrorDetail>,
+}
+
+/// The message shell in `message_start` (its `content` is always empty).
+#[derive(Debug, Default, Deserialize)]
+pub struct AnthStreamMessageIn {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub usage: Option<AnthUsage>,
+}
+
+/// The opening state of a content block in `content_block_start`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AnthBlockStartIn<'a> {
+    /// `text`, `thinking`, `redacted_thinking`, `tool_use`, `server_tool_use`, ...
+    #[serde(rename = "type", default, borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub input: Option<Value>,
+    #[serde(default, borrow)]
+    pub text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub thinking: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+/// A `content_block_delta`'s or `message_delta`'s `delta`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AnthDeltaIn<'a> {
+    /// `text_delta`, `thinking_delta`, `signature_delta`, `input_json_delta`,
+    /// `citations_delta`; absent in `message_delta`.
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub thinking: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default, borrow)]
+    pub partial_json: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
+}

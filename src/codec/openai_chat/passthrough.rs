@@ -4,77 +4,37 @@
 //! non-streamed reply goes back as it came, with only its usage read (STYLE §3.2: a
 //! passthrough must still pull out usage).
 //!
-//! Only the top level of the request is parsed here: every other value is copied as the
-//! client's bytes, so fields the gateway does not model, number formats and key order reach
-//! the provider untouched.
-
-use std::fmt;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::response::decode_usage;
 use super::wire::{OaiStreamOptions, OaiUsage};
-use crate::codec::extra::Key;
+use crate::codec::passthrough::rewrite_members;
 use crate::schema::Usage;
-
-/// The top-level members of a JSON object, values left as raw JSON.
-struct Members<'de>(Vec<(Key<'de>, &'de RawValue)>);
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(k) = map.next_key::<Key<'de>>()? {
-                    members.push((k, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Members(members))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
 
 /// The client's request body with `model` set to the provider's model name; for a stream,
 /// `stream_options.include_usage` is also set (other stream options are kept).
 pub fn request_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, serde_json::Error> {
-    let members: Members<'_> = serde_json::from_slice(raw)?;
-    let mut out = Vec::with_capacity(raw.len() + model.len() + 40);
-    out.push(b'{');
-    let mut has_options = false;
-    for (i, (key, value)) in members.0.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, key.0.as_ref())?;
-        out.push(b':');
-        match key.0.as_ref() {
-            "model" => serde_json::to_writer(&mut out, model)?,
+    let has_options = std::cell::Cell::new(false);
+    rewrite_members(
+        raw,
+        |key, value, out| match key {
+            "model" => serde_json::to_writer(out, model).map(|()| true),
             "stream_options" if stream => {
-                has_options = true;
+                has_options.set(true);
                 let mut opts: OaiStreamOptions = serde_json::from_str(value.get())?;
                 opts.include_usage = Some(true);
-                serde_json::to_writer(&mut out, &opts)?;
+                serde_json::to_writer(out, &opts).map(|()| true)
             }
-            _ => out.extend_from_slice(value.get().as_bytes()),
-        }
-    }
-    if stream && !has_options {
-        if !members.0.is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
-    }
-    out.push(b'}');
-    Ok(Bytes::from(out))
+            _ => Ok(false),
+        },
+        |out| {
+            if stream && !has_options.get() {
+                out.push(br#""stream_options":{"include_usage":true}"#.to_vec());
+            }
+        },
+    )
 }
 
 /// The usage of a non-streamed reply, reading nothing else (the reply must still be valid

@@ -251,6 +251,10 @@ impl ChunkEncoder {
                 }
                 return;
             }
+            StreamEvent::Raw(b) => {
+                out.extend_from_slice(b);
+                return;
+            }
             StreamEvent::Finish { choice, reason } => (*choice, Some(reason.as_openai())),
             StreamEvent::Delta {
                 choice,

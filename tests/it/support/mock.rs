@@ -29,6 +29,8 @@ use tokio::time::Instant;
 pub enum Profile {
     OpenAi,
     Mistral,
+    /// api.anthropic.com: `POST /v1/messages` with `x-api-key` and `anthropic-version`.
+    Anthropic,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +39,8 @@ pub enum Body {
     /// `data:` payloads, sent one event each; `[DONE]` is appended unless truncated.
     Sse(Vec<String>),
     Raw(&'static str),
+    /// A whole SSE body, sent one event (up to its blank line) per frame as written.
+    SseText(String),
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +202,7 @@ struct State {
 
 pub struct MockProvider {
     pub addr: SocketAddr,
+    profile: Profile,
     state: Arc<State>,
 }
 
@@ -225,12 +230,19 @@ impl MockProvider {
                 });
             }
         });
-        Self { addr, state }
+        Self {
+            addr,
+            profile,
+            state,
+        }
     }
 
-    /// The provider's base URL, as a config's `base_url`.
+    /// The provider's base URL, as a config's `base_url` (Anthropic's has no `/v1`).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        match self.profile {
+            Profile::Anthropic => format!("http://{}", self.addr),
+            _ => format!("http://{}/v1", self.addr),
+        }
     }
 
     /// Answer every request not covered by the script with `f(body)`.
@@ -313,7 +325,7 @@ async fn handle(
     st.calls.fetch_add(1, Ordering::SeqCst);
     st.requests.lock().unwrap().push(Recorded {
         path: path.clone(),
-        headers,
+        headers: headers.clone(),
         body: body.clone(),
         raw: bytes.clone(),
     });
@@ -323,6 +335,11 @@ async fn handle(
     {
         return Ok(full(422, err));
     }
+    if profile == Profile::Anthropic
+        && let Some((status, err)) = anthropic_validate(&path, &headers, &body)
+    {
+        return Ok(full(status, err));
+    }
     let responder = st.responder.lock().unwrap().clone();
     let next = st
         .script
@@ -331,7 +348,9 @@ async fn handle(
         .pop_front()
         .or_else(|| responder.map(|f| f(&body)));
     let reply = next.unwrap_or_else(|| {
-        if path.ends_with("/embeddings") {
+        if profile == Profile::Anthropic {
+            anthropic_default_reply(body["stream"] == true)
+        } else if path.ends_with("/embeddings") {
             embeddings_reply(&body)
         } else if body["stream"] == true {
             Reply::stream(&["Hello from the mock"])
@@ -347,6 +366,24 @@ async fn handle(
         Body::Raw(s) => {
             let mut r = Response::new(Full::new(Bytes::from_static(s.as_bytes())).boxed());
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+            r
+        }
+        Body::SseText(text) => {
+            let (every, first) = (reply.event_delay, reply.first_event_delay);
+            let frames: Vec<String> = text.split_inclusive("\n\n").map(str::to_owned).collect();
+            let stream = futures_util::stream::iter(frames.into_iter().enumerate()).then(
+                move |(i, f)| async move {
+                    let d = if i == 0 { first } else { every };
+                    if !d.is_zero() {
+                        tokio::time::sleep(d).await;
+                    }
+                    Ok::<_, Infallible>(Frame::data(Bytes::from(f)))
+                },
+            );
+            let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+            *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+            r.headers_mut()
+                .insert("content-type", "text/event-stream".parse().unwrap());
             r
         }
         Body::Sse(events) => {
@@ -379,6 +416,75 @@ async fn handle(
         resp.headers_mut().insert(k, v.parse().unwrap());
     }
     Ok(resp)
+}
+
+/// What api.anthropic.com refuses before looking at the request: a missing key or version
+/// (401/400), a body without the required fields (400), in Anthropic's error shape.
+fn anthropic_validate(path: &str, headers: &HeaderMap, body: &Value) -> Option<(u16, Value)> {
+    let err = |status: u16, kind: &str, message: &str| {
+        Some((
+            status,
+            json!({"type": "error", "error": {"type": kind, "message": message}}),
+        ))
+    };
+    if path != "/v1/messages" {
+        return err(404, "not_found_error", "Not Found");
+    }
+    if headers.get("x-api-key").is_none() || headers.get("authorization").is_some() {
+        return err(401, "authentication_error", "x-api-key header is required");
+    }
+    if headers.get("anthropic-version").is_none() {
+        return err(
+            400,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        );
+    }
+    for field in ["model", "max_tokens", "messages"] {
+        if body.get(field).is_none() {
+            return err(
+                400,
+                "invalid_request_error",
+                &format!("{field}: Field required"),
+            );
+        }
+    }
+    None
+}
+
+/// A reply as Anthropic writes it: one text block, usage with a cache read.
+pub const ANTHROPIC_MESSAGE: &str = r#"{"id":"msg_01Mock","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hello from Claude","citations":null}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":20,"cache_creation_input_tokens":0,"cache_read_input_tokens":5,"output_tokens":4,"service_tier":"standard"}}"#;
+
+/// A stream as Anthropic writes it: thinking with a signature, text, a tool call whose
+/// arguments arrive in pieces, usage at both ends.
+pub const ANTHROPIC_STREAM: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Mock\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Check the weather.\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me look.\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01A\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":42}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+
+fn anthropic_default_reply(stream: bool) -> Reply {
+    let body = if stream {
+        Body::SseText(ANTHROPIC_STREAM.to_owned())
+    } else {
+        Body::Raw(ANTHROPIC_MESSAGE)
+    };
+    Reply {
+        body,
+        ..Reply::json(200, Value::Null)
+    }
 }
 
 fn embeddings_reply(body: &Value) -> Reply {

@@ -1,0 +1,153 @@
+//! `anthropic` provider: the Messages API (`POST {base_url}/v1/messages`, `x-api-key`,
+//! `anthropic-version`).
+//!
+//! An Anthropic client's request passes through intact apart from `model` (SPEC §3): thinking
+//! blocks with their signatures, `cache_control`, `context_management`, `output_config`, and
+//! the client's `anthropic-version` and `anthropic-beta` headers. Its reply comes back as the
+//! provider wrote it, streamed or not, with usage still read. Any other client's request is
+//! translated by the Anthropic codec's upstream half.
+
+use http::{HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::sse::SseEvent;
+use super::{
+    Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, json_body, upstream_error,
+};
+use crate::codec::anthropic::{self, MessageDecoder};
+use crate::codec::{Warnings, passthrough};
+use crate::config::{ProviderKind, Secret};
+use crate::error::GatewayError;
+use crate::schema::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage, WireSchema,
+};
+
+const NAME: &str = "anthropic";
+/// The API version sent when the client did not choose one.
+pub const API_VERSION: &str = "2023-06-01";
+
+pub struct AnthropicAdapter;
+
+impl Adapter for AnthropicAdapter {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Anthropic
+    }
+
+    fn build_chat(
+        &self,
+        req: &ChatRequest,
+        model: &str,
+        warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        let path = "/v1/messages".to_owned();
+        if let Some(raw) = req
+            .raw
+            .as_ref()
+            .filter(|r| r.schema == WireSchema::AnthropicMessages)
+        {
+            let body = passthrough::with_model(&raw.bytes, model)
+                .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
+            return Ok(UpstreamRequest {
+                path,
+                body,
+                headers: raw.headers.clone(),
+                passthrough: Some(WireSchema::AnthropicMessages),
+            });
+        }
+        let body = anthropic::encode_request(req, model, warnings);
+        Ok(UpstreamRequest {
+            path,
+            body: json_body(&body)?,
+            headers: Vec::new(),
+            passthrough: None,
+        })
+    }
+
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse, GatewayError> {
+        anthropic::decode_response(body).map_err(|e| bad_reply(NAME, e))
+    }
+
+    fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
+        #[derive(Deserialize)]
+        struct UsageOnly {
+            #[serde(default)]
+            usage: Option<anthropic::wire::AnthUsage>,
+        }
+        let r: UsageOnly = serde_json::from_slice(body).map_err(|e| bad_reply(NAME, e))?;
+        Ok(r.usage.as_ref().map(anthropic::decode_usage))
+    }
+
+    fn stream_decoder(&self, passthrough: bool) -> Box<dyn StreamDecoder> {
+        Box::new(AnthropicStream {
+            inner: MessageDecoder::default(),
+            raw: passthrough,
+        })
+    }
+
+    fn build_embeddings(
+        &self,
+        _req: &EmbeddingRequest,
+        _model: &str,
+        _warnings: &mut Warnings,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        Err(GatewayError::invalid(
+            "Anthropic has no embeddings API: route embedding models to another provider",
+        ))
+    }
+
+    fn parse_embeddings(&self, _body: &[u8]) -> Result<EmbeddingResponse, GatewayError> {
+        Err(GatewayError::internal("Anthropic has no embeddings API"))
+    }
+
+    fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
+        upstream_error(NAME, status, anthropic::error_message(body), retry_after)
+    }
+
+    fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = vec![(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        )];
+        if let Ok(mut v) = HeaderValue::try_from(key.expose()) {
+            v.set_sensitive(true);
+            out.push((HeaderName::from_static("x-api-key"), v));
+        }
+        out
+    }
+}
+
+/// Decodes a Messages stream; in a passthrough each event is also relayed as it came, first.
+struct AnthropicStream {
+    inner: MessageDecoder,
+    raw: bool,
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError> {
+        let step = self.inner.decode(ev)?;
+        match step {
+            StreamStep::Events(mut events) if self.raw => {
+                events.insert(0, StreamEvent::Raw(sse_bytes(ev)));
+                Ok(StreamStep::Events(events))
+            }
+            step => Ok(step),
+        }
+    }
+}
+
+/// An SSE event written back as text.
+fn sse_bytes(ev: &SseEvent) -> bytes::Bytes {
+    let mut out = String::with_capacity(ev.data.len() + 32);
+    if let Some(name) = &ev.event {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    for line in ev.data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    bytes::Bytes::from(out)
+}
