@@ -1,5 +1,5 @@
-//! Real clients end to end: Claude Code (`claude -p`) through Gatehouse to an OpenAI-style
-//! mock provider, completing a task that needs a tool round trip. The client is installed by
+//! Real clients end to end: Claude Code (`claude -p`) through Gatehouse to an OpenAI-style,
+//! a Mistral and an Anthropic mock provider, completing a task that needs a tool round trip. The client is installed by
 //! `.ci/run` (`npm install` in tests/e2e/node, as ../shared/CLIENTS.md says); without it the
 //! test prints a notice and passes (it fails in CI).
 
@@ -71,6 +71,91 @@ fn model(body: &Value, call_id: &str) -> Reply {
     }
 }
 
+/// The same model on Anthropic's wire format: a `tool_use` of Bash first, then the answer,
+/// streamed as Anthropic streams.
+fn anthropic_model(body: &Value) -> Reply {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let tool_output = messages.iter().rev().find_map(|m| {
+        m["content"].as_array()?.iter().find_map(|b| {
+            (b["type"] == "tool_result").then(|| match &b["content"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        })
+    });
+    let has_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let (block, delta, stop) = match (&tool_output, has_tools) {
+        (None, true) => {
+            let args =
+                json!({"command": format!("echo {MARKER}"), "description": "Print the marker"});
+            (
+                json!({"type": "tool_use", "id": "toolu_01E2E", "name": "Bash", "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": args.to_string()}),
+                "tool_use",
+            )
+        }
+        (out, _) => {
+            let text = out.as_ref().map_or_else(
+                || "ok".to_owned(),
+                |o| format!("The command printed: {}", o.trim()),
+            );
+            (
+                json!({"type": "text", "text": ""}),
+                json!({"type": "text_delta", "text": text}),
+                "end_turn",
+            )
+        }
+    };
+    let model = body["model"].clone();
+    let events = [
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_e2e", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 900, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": block}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    let text: String = events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
+    if body["stream"] == true {
+        Reply {
+            body: crate::support::mock::Body::SseText(text),
+            ..Reply::json(200, Value::Null)
+        }
+    } else {
+        let content = if stop == "tool_use" {
+            let mut b = block.clone();
+            b["input"] = serde_json::from_str(delta["partial_json"].as_str().unwrap()).unwrap();
+            b
+        } else {
+            json!({"type": "text", "text": delta["text"]})
+        };
+        Reply::json(
+            200,
+            json!({"id": "msg_e2e", "type": "message", "role": "assistant", "model": model,
+            "content": [content], "stop_reason": stop, "stop_sequence": null,
+            "usage": {"input_tokens": 900, "output_tokens": 30}}),
+        )
+    }
+}
+
 /// Run `claude -p` against the gateway and check the round trip; returns the provider calls.
 async fn run_claude(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mock::Recorded> {
     let claude = claude_bin().expect("checked by the caller");
@@ -128,8 +213,10 @@ async fn run_claude(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mo
     // The tool really ran: the provider saw its output come back as a tool result.
     let saw_result = requests.iter().any(|r| {
         r.body["messages"].as_array().is_some_and(|m| {
-            m.iter()
-                .any(|m| m["role"] == "tool" && m["content"].to_string().contains(MARKER))
+            m.iter().any(|m| {
+                let content = m["content"].to_string();
+                (m["role"] == "tool" || content.contains("tool_result")) && content.contains(MARKER)
+            })
         })
     });
     assert!(
@@ -183,4 +270,27 @@ async fn claude_code_works_on_a_mistral_model_that_takes_only_none_or_high() {
         assert_eq!(r.body["model"], "devstral-2512");
         assert_eq!(r.body["reasoning_effort"], "high", "{}", r.body);
     }
+}
+
+#[tokio::test]
+async fn claude_code_passes_through_to_an_anthropic_provider() {
+    if skip_without_claude() {
+        return;
+    }
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    mock.respond_with(anthropic_model);
+    let gw = Gateway::start(&one_provider("anthropic"), &[&mock]).await;
+    let requests = run_claude(&gw, &mock).await;
+    for r in &requests {
+        // The client's own headers reached the provider; its credential did not.
+        assert!(r.headers.get("anthropic-version").is_some());
+        assert_eq!(r.headers["x-api-key"], "sk-provider-secret-0000");
+        assert!(r.headers.get("authorization").is_none());
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.headers.get("anthropic-beta").is_some()),
+        "Claude Code's beta flags were forwarded"
+    );
 }

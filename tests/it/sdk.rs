@@ -83,3 +83,34 @@ async fn the_anthropic_python_sdk_works_through_the_gateway_on_an_openai_style_p
     // The SDK appends /v1/messages to the base URL, as Claude Code does with ANTHROPIC_BASE_URL.
     run_script("anthropic_sdk.py", gw.url("/anthropic")).await;
 }
+
+#[tokio::test]
+async fn the_openai_python_sdk_works_on_an_anthropic_provider() {
+    if !sdk_available("openai") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the openai SDK (see .ci/run)"
+        );
+        eprintln!("notice: python3 with the `openai` package not found; SDK test skipped");
+        return;
+    }
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let gw = Gateway::start(&one_provider("anthropic"), &[&mock]).await;
+    // The first two calls get the mock's default Anthropic message and stream.
+    mock.respond_with(|b| {
+        if b["messages"].as_array().is_some_and(|m| m.len() == 1) && b.get("tools").is_none() && b["max_tokens"] == 4096 {
+            Reply::json(400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}}))
+        } else if b["stream"] == true {
+            Reply {
+                body: crate::support::mock::Body::SseText(crate::support::mock::ANTHROPIC_STREAM.to_owned()),
+                ..Reply::json(200, serde_json::Value::Null)
+            }
+        } else {
+            Reply {
+                body: crate::support::mock::Body::Raw(crate::support::mock::ANTHROPIC_MESSAGE),
+                ..Reply::json(200, serde_json::Value::Null)
+            }
+        }
+    });
+    run_script("openai_sdk_on_anthropic.py", gw.url("/v1")).await;
+}
