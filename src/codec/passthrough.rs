@@ -34,49 +34,91 @@ impl<'de> Deserialize<'de> for Members<'de> {
     }
 }
 
+/// What [`rewrite_members`] does with one member.
+pub enum Member {
+    /// Copy the client's bytes.
+    Keep,
+    /// The edit wrote a replacement value.
+    Replaced,
+    /// Leave the member out.
+    Drop,
+}
+
 /// Copy a JSON object member by member. `edit` sees each key and raw value and may write a
-/// replacement value into the buffer (returning `true`); otherwise the client's bytes are
+/// replacement value into the buffer or drop the member; otherwise the client's bytes are
 /// copied. `append` may then add whole `"key":value` members.
 pub fn rewrite_members(
     raw: &[u8],
-    mut edit: impl FnMut(&str, &RawValue, &mut Vec<u8>) -> Result<bool, serde_json::Error>,
+    mut edit: impl FnMut(&str, &RawValue, &mut Vec<u8>) -> Result<Member, serde_json::Error>,
     append: impl FnOnce(&mut Vec<Vec<u8>>),
 ) -> Result<Bytes, serde_json::Error> {
     let members: Members<'_> = serde_json::from_slice(raw)?;
     let mut out = Vec::with_capacity(raw.len() + 64);
     out.push(b'{');
-    for (i, (key, value)) in members.0.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (key, value) in &members.0 {
+        let start = out.len();
+        if !first {
             out.push(b',');
         }
         serde_json::to_writer(&mut out, key.0.as_ref())?;
         out.push(b':');
         let mark = out.len();
-        if !edit(key.0.as_ref(), value, &mut out)? {
-            out.truncate(mark);
-            out.extend_from_slice(value.get().as_bytes());
+        match edit(key.0.as_ref(), value, &mut out)? {
+            Member::Keep => {
+                out.truncate(mark);
+                out.extend_from_slice(value.get().as_bytes());
+            }
+            Member::Replaced => {}
+            Member::Drop => {
+                out.truncate(start);
+                continue;
+            }
         }
+        first = false;
     }
     let mut extra = Vec::new();
     append(&mut extra);
-    for (i, member) in extra.iter().enumerate() {
-        if i > 0 || !members.0.is_empty() {
+    for member in &extra {
+        if !first {
             out.push(b',');
         }
         out.extend_from_slice(member);
+        first = false;
     }
     out.push(b'}');
     Ok(Bytes::from(out))
 }
 
-/// The client's body with only `model` replaced.
-pub fn with_model(raw: &[u8], model: &str) -> Result<Bytes, serde_json::Error> {
+/// The client's body with `model` replaced and the members named in `drop` left out.
+pub fn with_model(raw: &[u8], model: &str, drop: &[&str]) -> Result<Bytes, serde_json::Error> {
     rewrite_members(
         raw,
         |key, _, out| match key {
-            "model" => serde_json::to_writer(out, model).map(|()| true),
-            _ => Ok(false),
+            "model" => serde_json::to_writer(out, model).map(|()| Member::Replaced),
+            k if drop.contains(&k) => Ok(Member::Drop),
+            _ => Ok(Member::Keep),
         },
         |_| {},
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_kept_replaced_or_dropped_with_valid_commas() {
+        let out = with_model(
+            br#"{"max_tokens":5,"model":"a","x":[1, 2]}"#,
+            "b",
+            &["max_tokens"],
+        )
+        .unwrap();
+        assert_eq!(&out[..], br#"{"model":"b","x":[1, 2]}"#);
+        let out = with_model(br#"{"model":"a","max_tokens":5}"#, "b", &["max_tokens"]).unwrap();
+        assert_eq!(&out[..], br#"{"model":"b"}"#);
+        let out = with_model(br#"{"max_tokens":5}"#, "b", &["max_tokens"]).unwrap();
+        assert_eq!(&out[..], b"{}");
+    }
 }

@@ -104,13 +104,7 @@ async fn serve_chat<S: ChatSchema>(
         creq.raw = Some(RawBody {
             schema: S::SCHEMA,
             bytes,
-            headers: S::FORWARDED
-                .iter()
-                .filter_map(|h| {
-                    let v = parts.headers.get(*h)?.clone();
-                    Some((HeaderName::from_static(h), v))
-                })
-                .collect(),
+            headers: forwarded(S::FORWARDED, &parts.headers),
         });
         let outcome = pipeline::chat(&live, &mut ctx, &creq, server.stream_keepalive).await?;
         Ok((outcome, S::encoder(&creq)))
@@ -143,6 +137,17 @@ async fn serve_chat<S: ChatSchema>(
             S::error(&e, &ctx)
         }
     }
+}
+
+/// The client's headers named in `names`, to send on to a provider of the same schema.
+pub fn forwarded(
+    names: &[&'static str],
+    headers: &http::HeaderMap,
+) -> Vec<(HeaderName, HeaderValue)> {
+    names
+        .iter()
+        .filter_map(|h| Some((HeaderName::from_static(h), headers.get(*h)?.clone())))
+        .collect()
 }
 
 /// Headers every SSE reply carries: no caching, and no buffering by nginx-style proxies.

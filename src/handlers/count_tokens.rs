@@ -1,21 +1,25 @@
 //! `POST /v1/messages/count_tokens` (also under `/anthropic`): how many input tokens an
 //! Anthropic Messages request would use on the model it routes to.
 //!
-//! A provider that counts tokens itself is asked (the `anthropic` provider, when it lands);
-//! for every other provider the answer is an estimate from a real tokenizer (see
-//! [`crate::tokens`]), and `x-gatehouse-warnings` says so. Claude Code calls this before
-//! long requests, so it must answer whatever provider serves the model.
+//! A provider that counts tokens itself is asked (the `anthropic` provider: its own
+//! `count_tokens` with the client's body and headers); for every other provider, or when
+//! that count fails, the answer is an estimate from a real tokenizer (see [`crate::tokens`]),
+//! and `x-gatehouse-warnings` says so. Claude Code calls this before long requests, so it must
+//! answer whatever provider serves the model.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{add_ctx_headers, error_response, json_response, read_json};
+use super::chat::{AnthropicMessages, ChatSchema, forwarded};
+use super::{add_ctx_headers, error_response, json_response, parse_json, read_body};
 use crate::codec::anthropic::{self, wire::AnthRequest};
 use crate::error::GatewayError;
 use crate::pipeline::RequestCtx;
-use crate::routing;
+use crate::providers::{UpstreamRequest, bad_reply, exec};
+use crate::routing::{self, Candidate};
+use crate::schema::{RawBody, WireSchema};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -24,8 +28,8 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     let live = state.live();
     let (parts, body) = req.into_parts();
     let result: Result<u64, GatewayError> = async {
-        let mut v: Value =
-            read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
+        let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
+        let mut v: Value = parse_json(&bytes)?;
         // The count request is a Messages request without `max_tokens`.
         if let Some(obj) = v.as_object_mut() {
             obj.entry("max_tokens").or_insert(json!(1));
@@ -37,6 +41,22 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
         ctx.rule = resolved.rule;
         if let Some(c) = resolved.candidates.first() {
             ctx.served = Some((c.provider.name().to_owned(), c.model.clone()));
+            let raw = RawBody {
+                schema: WireSchema::AnthropicMessages,
+                bytes,
+                headers: forwarded(AnthropicMessages::FORWARDED, &parts.headers),
+            };
+            if let Some(up) = c.provider.adapter.count_tokens(&raw, &c.model) {
+                match provider_count(c, up).await {
+                    Ok(n) => return Ok(n),
+                    // The provider's 4xx is about the request: the client's to see.
+                    Err(e) if !e.retryable => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(request_id = %ctx.id, provider = c.provider.name(), error = %e, "token count failed; estimating");
+                        ctx.warnings.push(format!("{} could not count", c.provider.name()));
+                    }
+                }
+            }
         }
         let n = tokio::task::spawn_blocking(move || tokens::estimate(&creq))
             .await
@@ -56,4 +76,24 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
         }
         Err(e) => error_response(&e, &anthropic::error_body(&e), &ctx),
     }
+}
+
+/// The provider's own count: `{"input_tokens": n}`.
+async fn provider_count(c: &Candidate, up: UpstreamRequest) -> Result<u64, GatewayError> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        input_tokens: u64,
+    }
+    let p = &c.provider;
+    let resp = exec::send(p, up, false).await?;
+    let body = exec::read_body(
+        resp.into_body(),
+        p.config.timeouts.idle,
+        exec::MAX_REPLY_BYTES,
+        p.name(),
+    )
+    .await?;
+    serde_json::from_slice::<Count>(&body)
+        .map(|c| c.input_tokens)
+        .map_err(|e| bad_reply(p.name(), e))
 }

@@ -19,7 +19,8 @@ use crate::codec::{Warnings, passthrough};
 use crate::config::{ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage, WireSchema,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
+    WireSchema,
 };
 
 const NAME: &str = "anthropic";
@@ -45,7 +46,7 @@ impl Adapter for AnthropicAdapter {
             .as_ref()
             .filter(|r| r.schema == WireSchema::AnthropicMessages)
         {
-            let body = passthrough::with_model(&raw.bytes, model)
+            let body = passthrough::with_model(&raw.bytes, model, &[])
                 .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
             return Ok(UpstreamRequest {
                 path,
@@ -97,6 +98,21 @@ impl Adapter for AnthropicAdapter {
 
     fn parse_embeddings(&self, _body: &[u8]) -> Result<EmbeddingResponse, GatewayError> {
         Err(GatewayError::internal("Anthropic has no embeddings API"))
+    }
+
+    /// `POST /v1/messages/count_tokens` with the client's own body (its `max_tokens`, if any,
+    /// removed: the endpoint refuses it).
+    fn count_tokens(&self, raw: &RawBody, model: &str) -> Option<UpstreamRequest> {
+        if raw.schema != WireSchema::AnthropicMessages {
+            return None;
+        }
+        let body = passthrough::with_model(&raw.bytes, model, &["max_tokens", "stream"]).ok()?;
+        Some(UpstreamRequest {
+            path: "/v1/messages/count_tokens".to_owned(),
+            body,
+            headers: raw.headers.clone(),
+            passthrough: Some(WireSchema::AnthropicMessages),
+        })
     }
 
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {

@@ -22,7 +22,8 @@ use crate::codec::Warnings;
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage, WireSchema,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
+    WireSchema,
 };
 use sse::SseEvent;
 
@@ -85,6 +86,12 @@ pub trait Adapter: Send + Sync {
     ) -> Result<UpstreamRequest, GatewayError>;
 
     fn parse_embeddings(&self, body: &[u8]) -> Result<EmbeddingResponse, GatewayError>;
+
+    /// The provider's own input-token count for a request in `raw`'s schema
+    /// (`{"input_tokens": n}` comes back), if the provider offers one.
+    fn count_tokens(&self, _raw: &RawBody, _model: &str) -> Option<UpstreamRequest> {
+        None
+    }
 
     /// Classify a non-2xx reply; the message is the provider's own, never its raw body.
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::mock::{ANTHROPIC_MESSAGE, ANTHROPIC_STREAM};
+use crate::support::mock::{ANTHROPIC_COUNT, ANTHROPIC_MESSAGE, ANTHROPIC_STREAM};
 use crate::support::*;
 
 fn config() -> String {
@@ -175,4 +175,54 @@ async fn anthropic_errors_keep_their_status_and_message_and_overload_falls_back(
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["type"], "message");
     assert_eq!(b["content"][0]["text"], "Hello from the mock");
+}
+
+#[tokio::test]
+async fn count_tokens_asks_the_anthropic_provider_itself() {
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let gw = Gateway::start(&config(), &[&mock]).await;
+    let r = client()
+        .post(gw.url("/anthropic/v1/messages/count_tokens?beta=true"))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "token-counting-2024-11-01")
+        .json(&json!({"model": "alias", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("x-gatehouse-warnings").is_none(),
+        "not an estimate"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b, json!({"input_tokens": ANTHROPIC_COUNT}));
+    let up = mock.last_request();
+    assert_eq!(up.path, "/v1/messages/count_tokens");
+    assert_eq!(up.body["model"], "claude-sonnet-4-5");
+    assert!(up.body.get("max_tokens").is_none());
+    assert_eq!(up.headers["anthropic-beta"], "token-counting-2024-11-01");
+
+    // The provider unreachable: the estimate answers, and says so.
+    let gw = Gateway::start(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\napi_key = \"k\"\n",
+        &[],
+    )
+    .await;
+    let r = client()
+        .post(gw.url("/v1/messages/count_tokens"))
+        .json(&json!({"model": "claude-opus-4-1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let w = r.headers()["x-gatehouse-warnings"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        w.contains("claude could not count") && w.contains("estimated"),
+        "{w}"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert!(b["input_tokens"].as_u64().unwrap() > 0);
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::response::decode_usage;
 use super::wire::{OaiStreamOptions, OaiUsage};
-use crate::codec::passthrough::rewrite_members;
+use crate::codec::passthrough::{Member, rewrite_members};
 use crate::schema::Usage;
 
 /// The client's request body with `model` set to the provider's model name; for a stream,
@@ -20,14 +20,14 @@ pub fn request_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, serd
     rewrite_members(
         raw,
         |key, value, out| match key {
-            "model" => serde_json::to_writer(out, model).map(|()| true),
+            "model" => serde_json::to_writer(out, model).map(|()| Member::Replaced),
             "stream_options" if stream => {
                 has_options.set(true);
                 let mut opts: OaiStreamOptions = serde_json::from_str(value.get())?;
                 opts.include_usage = Some(true);
-                serde_json::to_writer(out, &opts).map(|()| true)
+                serde_json::to_writer(out, &opts).map(|()| Member::Replaced)
             }
-            _ => Ok(false),
+            _ => Ok(Member::Keep),
         },
         |out| {
             if stream && !has_options.get() {

@@ -427,7 +427,7 @@ fn anthropic_validate(path: &str, headers: &HeaderMap, body: &Value) -> Option<(
             json!({"type": "error", "error": {"type": kind, "message": message}}),
         ))
     };
-    if path != "/v1/messages" {
+    if path != "/v1/messages" && path != "/v1/messages/count_tokens" {
         return err(404, "not_found_error", "Not Found");
     }
     if headers.get("x-api-key").is_none() || headers.get("authorization").is_some() {
@@ -440,8 +440,9 @@ fn anthropic_validate(path: &str, headers: &HeaderMap, body: &Value) -> Option<(
             "anthropic-version: header is required",
         );
     }
+    let counting = path.ends_with("/count_tokens");
     for field in ["model", "max_tokens", "messages"] {
-        if body.get(field).is_none() {
+        if body.get(field).is_none() && !(counting && field == "max_tokens") {
             return err(
                 400,
                 "invalid_request_error",
@@ -449,8 +450,21 @@ fn anthropic_validate(path: &str, headers: &HeaderMap, body: &Value) -> Option<(
             );
         }
     }
+    if counting {
+        for field in ["max_tokens", "stream"] {
+            if body.get(field).is_some() {
+                let msg = format!("{field}: Extra inputs are not permitted");
+                return err(400, "invalid_request_error", &msg);
+            }
+        }
+        // A count that no estimate would give, so a test can tell who counted.
+        return Some((200, json!({"input_tokens": ANTHROPIC_COUNT})));
+    }
     None
 }
+
+/// What the Anthropic mock's `count_tokens` answers.
+pub const ANTHROPIC_COUNT: u64 = 31_337;
 
 /// A reply as Anthropic writes it: one text block, usage with a cache read.
 pub const ANTHROPIC_MESSAGE: &str = r#"{"id":"msg_01Mock","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hello from Claude","citations":null}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":20,"cache_creation_input_tokens":0,"cache_read_input_tokens":5,"output_tokens":4,"service_tier":"standard"}}"#;
