@@ -46,25 +46,28 @@ impl SseParser {
             }
         }
         self.buf.extend_from_slice(chunk);
-        loop {
-            let Some(pos) = memchr::memchr2(b'\n', b'\r', &self.buf) else {
-                if self.buf.len() > MAX_LINE_BYTES {
-                    return Err(LineTooLong);
-                }
-                return Ok(());
-            };
-            let line = self.buf.split_to(pos);
-            let ending = self.buf[0];
-            self.buf.advance(1);
-            if ending == b'\r' {
-                match self.buf.first() {
-                    Some(b'\n') => self.buf.advance(1),
+        // Lines are read in place and the buffer advanced once, past the last whole line.
+        let buf = std::mem::take(&mut self.buf);
+        let mut start = 0;
+        while let Some(rel) = memchr::memchr2(b'\n', b'\r', &buf[start..]) {
+            let end = start + rel;
+            let mut next = end + 1;
+            if buf[end] == b'\r' {
+                match buf.get(next) {
+                    Some(b'\n') => next += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
                 }
             }
-            self.line(&line, out);
+            self.line(&buf[start..end], out);
+            start = next;
         }
+        self.buf = buf;
+        self.buf.advance(start);
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(LineTooLong);
+        }
+        Ok(())
     }
 
     fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
@@ -90,7 +93,11 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 (the rule) is checked on the fast path; anything else is repaired.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
