@@ -9,6 +9,7 @@
 //! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
 //! - [`store`]: SQLite or PostgreSQL, opened at start, checked by `/readyz`.
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
+//! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
 //! # One request
 //! ```text
@@ -26,6 +27,7 @@ pub mod app;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod handlers;
 pub mod pipeline;
 pub mod providers;

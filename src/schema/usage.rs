@@ -19,8 +19,10 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Saturating: the counts come from providers, and a reply claiming `u64::MAX` tokens
+    /// must not overflow (found by `fuzz/`).
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// Merge a later report into this one: a non-zero later value wins, so a provider that

@@ -18,5 +18,6 @@ mod limits;
 mod mistral;
 mod passthrough;
 mod sdk;
+mod spec_conformance;
 mod streaming;
 mod support;

@@ -1,6 +1,7 @@
 //! Canonical response -> Anthropic Messages reply, and Anthropic error bodies.
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::*;
@@ -21,10 +22,11 @@ pub fn stop_reason(f: Option<&FinishReason>) -> &'static str {
 }
 
 /// Anthropic counts input tokens without cache reads and writes; the canonical count includes
-/// them (see `schema::usage`).
+/// them (see `schema::usage`). Saturating, as the counts are the provider's.
 pub fn usage_json(u: &Usage) -> Value {
+    let cached = u.cache_read_tokens.saturating_add(u.cache_write_tokens);
     json!({
-        "input_tokens": u.input_tokens.saturating_sub(u.cache_read_tokens + u.cache_write_tokens),
+        "input_tokens": u.input_tokens.saturating_sub(cached),
         "output_tokens": u.output_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
         "cache_read_input_tokens": u.cache_read_tokens,
@@ -44,13 +46,33 @@ pub fn tool_input(arguments: &str) -> Value {
     }
 }
 
-/// A tool-use id for a call the provider gave none.
+/// A tool-use id as the spec requires it (`^[a-zA-Z0-9_-]+$`): one made up for a call the
+/// provider gave none, and the provider's id rewritten by [`conforming_tool_id`] when it has
+/// other characters (OpenAI-compatible servers send ids like `functions.get_weather:0`).
 pub fn tool_use_id(id: &str, index: usize) -> String {
     if id.is_empty() {
         format!("toolu_gh{index:04}")
     } else {
-        id.to_owned()
+        conforming_tool_id(id).unwrap_or_else(|| id.to_owned())
     }
+}
+
+/// `None` when `id` matches `^[a-zA-Z0-9_-]+$`; otherwise the id with each other character
+/// replaced by `_` and four bytes of its SHA-256 appended, so that two ids never collide and
+/// an id maps the same way in every turn with no state kept (the client sends the new id back
+/// in its `tool_result`, and the call in its history carries it too). Shared with the
+/// upstream encoder, so an id rewritten for a client is already valid for Anthropic.
+pub(super) fn conforming_tool_id(id: &str) -> Option<String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.is_empty() && id.chars().all(ok) {
+        return None;
+    }
+    let hash = Sha256::digest(id.as_bytes());
+    let kept: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
+    Some(format!(
+        "{kept}_{:02x}{:02x}{:02x}{:02x}",
+        hash[0], hash[1], hash[2], hash[3]
+    ))
 }
 
 /// Encode the first choice of a canonical reply as an Anthropic `message`.

@@ -22,8 +22,8 @@
 //!   lacks, and parts of another schema's own types.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use super::response::conforming_tool_id;
 use super::upstream_params::{DEFAULT_MAX_TOKENS, encode_params};
 use super::wire::*;
 use crate::codec::Warnings;
@@ -236,17 +236,13 @@ fn media_source(m: &MediaSource) -> AnthSource {
 /// Tool-use ids must match `^[a-zA-Z0-9_-]+$`. Others are rewritten the same way wherever
 /// they appear (a call and its result), with a hash of the original so two never collide.
 fn tool_id(id: &str, warnings: &mut Warnings) -> String {
-    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if !id.is_empty() && id.chars().all(ok) {
-        return id.to_owned();
+    match conforming_tool_id(id) {
+        None => id.to_owned(),
+        Some(rewritten) => {
+            warnings.push("tool call ids rewritten for anthropic");
+            rewritten
+        }
     }
-    warnings.push("tool call ids rewritten for anthropic");
-    let hash = Sha256::digest(id.as_bytes());
-    let kept: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
-    format!(
-        "{kept}_{:02x}{:02x}{:02x}{:02x}",
-        hash[0], hash[1], hash[2], hash[3]
-    )
 }
 
 /// Tool-call arguments as the JSON object `input` must be.

@@ -438,10 +438,18 @@ fn tool_parameters(schema: &Value, warnings: &mut Warnings) -> Value {
     schema
 }
 
+/// Tool results become `tool` messages, whose content OpenAI's schema limits to text
+/// (`ChatCompletionRequestToolMessageContentPart`; the API refuses an image there). So the
+/// images and files of a tool result in a user turn (Anthropic's `tool_result` with a
+/// screenshot, as Claude Code sends) go into the user message that follows the tool
+/// messages, ahead of its own content. A `tool` message of a Chat Completions client is
+/// encoded as it came.
 fn encode_message(m: &Message, out: &mut Vec<OaiMessage>, warnings: &mut Warnings) {
     let mut content = Vec::new();
     let mut tool_calls = Vec::new();
     let mut reasoning = String::new();
+    // Non-text parts of tool results, for the message after the tool messages.
+    let mut carried = Vec::new();
     for p in &m.parts {
         match p {
             Part::ToolCall(c) => tool_calls.push(OaiToolCall {
@@ -464,8 +472,14 @@ fn encode_message(m: &Message, out: &mut Vec<OaiMessage>, warnings: &mut Warning
                 }
                 let mut parts = Vec::new();
                 for p in &r.content {
-                    if let Some(p) = encode_part(p, warnings) {
-                        parts.push(p);
+                    match encode_part(p, warnings) {
+                        Some(p @ OaiPart::Text { .. }) => parts.push(p),
+                        Some(p) if m.role != Role::Tool => {
+                            warnings.push("tool result media sent in a user message");
+                            carried.push(p);
+                        }
+                        Some(p) => parts.push(p),
+                        None => {}
                     }
                 }
                 let text_only = parts.iter().all(|p| matches!(p, OaiPart::Text { .. }));
@@ -506,6 +520,7 @@ fn encode_message(m: &Message, out: &mut Vec<OaiMessage>, warnings: &mut Warning
     if m.role == Role::Tool {
         return;
     }
+    content.splice(0..0, carried);
     let has_other = !content.is_empty() || !tool_calls.is_empty() || !reasoning.is_empty();
     let only_tool_results = !has_other && m.parts.iter().any(|p| matches!(p, Part::ToolResult(_)));
     if only_tool_results {
