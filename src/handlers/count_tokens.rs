@@ -85,14 +85,7 @@ async fn provider_count(c: &Candidate, up: UpstreamRequest) -> Result<u64, Gatew
         input_tokens: u64,
     }
     let p = &c.provider;
-    let resp = exec::send(p, up, false).await?;
-    let body = exec::read_body(
-        resp.into_body(),
-        p.config.timeouts.idle,
-        exec::MAX_REPLY_BYTES,
-        p.name(),
-    )
-    .await?;
+    let body = exec::send_for_body(p, up).await?;
     serde_json::from_slice::<Count>(&body)
         .map(|c| c.input_tokens)
         .map_err(|e| bad_reply(p.name(), e))

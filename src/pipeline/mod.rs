@@ -70,15 +70,8 @@ async fn chat_attempt(
     let p = &c.provider;
     let up = p.adapter.build_chat(req, &c.model, w)?;
     let passthrough = up.passthrough;
-    let resp = exec::send(p, up, req.stream).await?;
     if !req.stream {
-        let body = exec::read_body(
-            resp.into_body(),
-            p.config.timeouts.idle,
-            exec::MAX_REPLY_BYTES,
-            p.name(),
-        )
-        .await?;
+        let body = exec::send_for_body(p, up).await?;
         if let Some(schema) = passthrough {
             let usage = p.adapter.reply_usage(&body)?;
             let body = RawBody {
@@ -90,6 +83,7 @@ async fn chat_attempt(
         }
         return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
     }
+    let resp = exec::send(p, up, true).await?;
     let mut events = UpstreamEvents::new(
         resp,
         p.adapter.stream_decoder(passthrough.is_some()),
@@ -159,14 +153,7 @@ async fn embeddings_attempt(
 ) -> Result<EmbeddingResponse, GatewayError> {
     let p = &c.provider;
     let up = p.adapter.build_embeddings(req, &c.model, w)?;
-    let resp = exec::send(p, up, false).await?;
-    let body = exec::read_body(
-        resp.into_body(),
-        p.config.timeouts.idle,
-        exec::MAX_REPLY_BYTES,
-        p.name(),
-    )
-    .await?;
+    let body = exec::send_for_body(p, up).await?;
     p.adapter.parse_embeddings(&body)
 }
 

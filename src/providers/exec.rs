@@ -69,6 +69,22 @@ pub fn client(connect_timeout: Duration) -> HttpClient {
         .build(https)
 }
 
+/// Send a non-streaming request and read its whole reply.
+pub async fn send_for_body(
+    provider: &Provider,
+    up: UpstreamRequest,
+) -> Result<Bytes, GatewayError> {
+    let resp = send(provider, up, false).await?;
+    let cfg = &provider.config;
+    read_body(
+        resp.into_body(),
+        cfg.timeouts.idle,
+        MAX_REPLY_BYTES,
+        &cfg.name,
+    )
+    .await
+}
+
 /// Send one request and wait for a successful response's headers.
 ///
 /// Errors are classified for the fallback loop: connect failures and timeouts, 429 and 5xx are

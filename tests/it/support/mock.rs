@@ -369,26 +369,13 @@ async fn handle(
             r
         }
         Body::SseText(text) => {
-            let (every, first) = (reply.event_delay, reply.first_event_delay);
             let frames: Vec<String> = text.split_inclusive("\n\n").map(str::to_owned).collect();
-            let stream = futures_util::stream::iter(frames.into_iter().enumerate()).then(
-                move |(i, f)| async move {
-                    let d = if i == 0 { first } else { every };
-                    if !d.is_zero() {
-                        tokio::time::sleep(d).await;
-                    }
-                    Ok::<_, Infallible>(Frame::data(Bytes::from(f)))
-                },
-            );
-            let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+            let mut r = sse_reply(frames, reply.first_event_delay, reply.event_delay);
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
-            r.headers_mut()
-                .insert("content-type", "text/event-stream".parse().unwrap());
             r
         }
         Body::Sse(events) => {
             let truncate = reply.truncate_after;
-            let (every, first) = (reply.event_delay, reply.first_event_delay);
             let mut frames: Vec<String> = events
                 .into_iter()
                 .map(|e| format!("data: {e}\n\n"))
@@ -397,19 +384,7 @@ async fn handle(
                 Some(n) => frames.truncate(n),
                 None => frames.push("data: [DONE]\n\n".to_owned()),
             }
-            let stream = futures_util::stream::iter(frames.into_iter().enumerate()).then(
-                move |(i, f)| async move {
-                    let d = if i == 0 { first } else { every };
-                    if !d.is_zero() {
-                        tokio::time::sleep(d).await;
-                    }
-                    Ok::<_, Infallible>(Frame::data(Bytes::from(f)))
-                },
-            );
-            let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-            r.headers_mut()
-                .insert("content-type", "text/event-stream".parse().unwrap());
-            r
+            sse_reply(frames, reply.first_event_delay, reply.event_delay)
         }
     };
     for (k, v) in reply.headers {
@@ -499,6 +474,22 @@ fn anthropic_default_reply(stream: bool) -> Reply {
         body,
         ..Reply::json(200, Value::Null)
     }
+}
+
+/// An event stream of `frames`, `first` before the first and `every` between the others.
+fn sse_reply(frames: Vec<String>, first: Duration, every: Duration) -> Response<MockBody> {
+    let stream =
+        futures_util::stream::iter(frames.into_iter().enumerate()).then(move |(i, f)| async move {
+            let d = if i == 0 { first } else { every };
+            if !d.is_zero() {
+                tokio::time::sleep(d).await;
+            }
+            Ok::<_, Infallible>(Frame::data(Bytes::from(f)))
+        });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    r.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    r
 }
 
 fn embeddings_reply(body: &Value) -> Reply {
