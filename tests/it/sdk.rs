@@ -15,6 +15,19 @@ fn sdk_available(module: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// True (after a notice) when the SDK is missing; CI must have it (see .ci/run).
+fn skip_without_sdk(module: &str) -> bool {
+    if sdk_available(module) {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have the {module} SDK (see .ci/run)"
+    );
+    eprintln!("notice: python3 with the `{module}` package not found; SDK test skipped");
+    true
+}
+
 /// Run a script from tests/e2e against `base_url`; panics with its output when it fails.
 async fn run_script(name: &str, base_url: String) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,12 +50,7 @@ async fn run_script(name: &str, base_url: String) {
 
 #[tokio::test]
 async fn the_openai_python_sdk_works_through_the_gateway() {
-    if !sdk_available("openai") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the openai SDK (see .ci/run)"
-        );
-        eprintln!("notice: python3 with the `openai` package not found; SDK test skipped");
+    if skip_without_sdk("openai") {
         return;
     }
     let mock = MockProvider::start(Profile::OpenAi).await;
@@ -64,12 +72,7 @@ async fn the_openai_python_sdk_works_through_the_gateway() {
 
 #[tokio::test]
 async fn the_anthropic_python_sdk_works_through_the_gateway_on_an_openai_style_provider() {
-    if !sdk_available("anthropic") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the anthropic SDK (see .ci/run)"
-        );
-        eprintln!("notice: python3 with the `anthropic` package not found; SDK test skipped");
+    if skip_without_sdk("anthropic") {
         return;
     }
     let mock = MockProvider::start(Profile::OpenAi).await;
@@ -86,12 +89,7 @@ async fn the_anthropic_python_sdk_works_through_the_gateway_on_an_openai_style_p
 
 #[tokio::test]
 async fn the_openai_python_sdk_works_on_an_anthropic_provider() {
-    if !sdk_available("openai") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have the openai SDK (see .ci/run)"
-        );
-        eprintln!("notice: python3 with the `openai` package not found; SDK test skipped");
+    if skip_without_sdk("openai") {
         return;
     }
     let mock = MockProvider::start(Profile::Anthropic).await;
