@@ -165,7 +165,10 @@ pub fn anthropic_stream(data: &[u8]) {
         let mut decoders: Vec<Box<dyn StreamDecoder>> =
             vec![Box::new(anthropic::MessageDecoder::default())];
         if let Some(a) = adapter(ProviderKind::Anthropic) {
-            decoders.push(a.stream_decoder(true));
+            decoders.push(a.stream_decoder(crate::providers::StreamMode {
+                passthrough: true,
+                client_usage: false,
+            }));
         }
         decoders
     });
@@ -178,7 +181,7 @@ pub fn openai_stream(data: &[u8]) {
         [ProviderKind::OpenAi, ProviderKind::Mistral]
             .into_iter()
             .filter_map(adapter)
-            .map(|a| a.stream_decoder(false))
+            .map(|a| a.stream_decoder(crate::providers::StreamMode::default()))
             .collect()
     });
 }

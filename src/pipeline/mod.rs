@@ -21,6 +21,7 @@ pub use context::{Attempt, RequestCtx};
 
 use crate::codec::Warnings;
 use crate::error::GatewayError;
+use crate::providers::StreamMode;
 use crate::providers::exec::{self, UpstreamEvents};
 use crate::routing::{self, Candidate, Live};
 use crate::schema::{
@@ -86,7 +87,10 @@ async fn chat_attempt(
     let resp = exec::send(p, up, true).await?;
     let mut events = UpstreamEvents::new(
         resp,
-        p.adapter.stream_decoder(passthrough.is_some()),
+        p.adapter.stream_decoder(StreamMode {
+            passthrough: passthrough.is_some(),
+            client_usage: req.stream_usage,
+        }),
         p.config.timeouts.idle,
         p.name(),
     );

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::sse::SseEvent;
 use super::{
-    Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, json_body, upstream_error,
+    Adapter, StreamDecoder, StreamMode, StreamStep, UpstreamRequest, bad_reply, json_body,
+    upstream_error,
 };
 use crate::codec::anthropic::{self, MessageDecoder};
 use crate::codec::{Warnings, passthrough};
@@ -78,10 +79,10 @@ impl Adapter for AnthropicAdapter {
         Ok(r.usage.as_ref().map(anthropic::decode_usage))
     }
 
-    fn stream_decoder(&self, passthrough: bool) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, mode: StreamMode) -> Box<dyn StreamDecoder> {
         Box::new(AnthropicStream {
             inner: MessageDecoder::default(),
-            raw: passthrough,
+            raw: mode.passthrough,
         })
     }
 
@@ -143,27 +144,10 @@ impl StreamDecoder for AnthropicStream {
         let step = self.inner.decode(ev)?;
         match step {
             StreamStep::Events(mut events) if self.raw => {
-                events.insert(0, StreamEvent::Raw(sse_bytes(ev)));
+                events.insert(0, StreamEvent::Raw(ev.to_bytes()));
                 Ok(StreamStep::Events(events))
             }
             step => Ok(step),
         }
     }
-}
-
-/// An SSE event written back as text.
-fn sse_bytes(ev: &SseEvent) -> bytes::Bytes {
-    let mut out = String::with_capacity(ev.data.len() + 32);
-    if let Some(name) = &ev.event {
-        out.push_str("event: ");
-        out.push_str(name);
-        out.push('\n');
-    }
-    for line in ev.data.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    bytes::Bytes::from(out)
 }

@@ -20,7 +20,7 @@ use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::openai::{OpenAiStream, openai_style_error};
-use super::{Adapter, StreamDecoder, UpstreamRequest, bad_reply, bearer, json_body};
+use super::{Adapter, StreamDecoder, StreamMode, UpstreamRequest, bad_reply, bearer, json_body};
 use crate::codec::openai_chat::wire::{OaiContent, OaiMessage, OaiPart, OaiThinkingItem};
 use crate::codec::openai_chat::{self, ChunkDecoder};
 use crate::codec::{Warnings, openai_embeddings};
@@ -146,7 +146,7 @@ impl Adapter for MistralAdapter {
         Ok(openai_chat::decode_response(w))
     }
 
-    fn stream_decoder(&self, _passthrough: bool) -> Box<dyn StreamDecoder> {
+    fn stream_decoder(&self, _mode: StreamMode) -> Box<dyn StreamDecoder> {
         Box::new(OpenAiStream {
             name: PROVIDER_KIND,
             inner: ChunkDecoder::default(),

@@ -49,6 +49,17 @@ pub enum StreamStep {
     Done,
 }
 
+/// How a stream is to be decoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamMode {
+    /// The request was the client's own body (same schema): the decoder relays the
+    /// provider's events raw (`StreamEvent::Raw`), with their usage and finish alongside.
+    pub passthrough: bool,
+    /// The client asked to see usage in the stream (Chat Completions `include_usage`); the
+    /// gateway always asks the provider for it.
+    pub client_usage: bool,
+}
+
 /// Per-stream decoding state (tool-call assembly and the like).
 pub trait StreamDecoder: Send {
     fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError>;
@@ -74,9 +85,8 @@ pub trait Adapter: Send + Sync {
         self.parse_chat(body).map(|r| r.usage)
     }
 
-    /// A decoder for one stream; `passthrough` when the request was the client's own body,
-    /// so that a decoder may relay the provider's events raw (`StreamEvent::Raw`).
-    fn stream_decoder(&self, passthrough: bool) -> Box<dyn StreamDecoder>;
+    /// A decoder for one stream.
+    fn stream_decoder(&self, mode: StreamMode) -> Box<dyn StreamDecoder>;
 
     fn build_embeddings(
         &self,

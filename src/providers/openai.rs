@@ -6,22 +6,24 @@
 //! `max_tokens`, `developer` sent as `system`, reasoning history as `reasoning_content`.
 //!
 //! A Chat Completions client's request is not translated at all but passed through (SPEC §3),
-//! except in the two cases above where the provider would reject what the client sent.
+//! except in the two cases above where the provider would reject what the client sent; its
+//! reply and stream come back as the provider wrote them, minus the usage chunk the gateway
+//! asked for on the client's behalf.
 
 use http::{HeaderName, HeaderValue};
 
 use super::sse::SseEvent;
 use super::{
-    Adapter, StreamDecoder, StreamStep, UpstreamRequest, bad_reply, bearer, json_body,
+    Adapter, StreamDecoder, StreamMode, StreamStep, UpstreamRequest, bad_reply, bearer, json_body,
     upstream_error,
 };
-use crate::codec::openai_chat::{self, ChunkDecoder, Decoded};
+use crate::codec::openai_chat::{self, ChunkDecoder, Decoded, passthrough};
 use crate::codec::{Warnings, openai_embeddings};
 use crate::config::{ProviderKind, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Message, Part, RawBody, Role,
-    Usage, WireSchema,
+    StreamEvent, Usage, WireSchema,
 };
 
 pub struct OpenAiAdapter {
@@ -107,9 +109,15 @@ impl Adapter for OpenAiAdapter {
         openai_chat::passthrough::reply_usage(body).map_err(|e| bad_reply(self.kind.as_str(), e))
     }
 
-    /// Streams are always translated: the gateway asks for usage the client may not want
-    /// to see, so the usage chunk must be filtered.
-    fn stream_decoder(&self, _passthrough: bool) -> Box<dyn StreamDecoder> {
+    /// A passthrough stream is relayed chunk for chunk, except the usage chunk the gateway
+    /// asked for and the client did not.
+    fn stream_decoder(&self, mode: StreamMode) -> Box<dyn StreamDecoder> {
+        if mode.passthrough {
+            return Box::new(OpenAiRawStream {
+                name: self.kind.as_str(),
+                client_usage: mode.client_usage,
+            });
+        }
         Box::new(OpenAiStream {
             name: self.kind.as_str(),
             inner: ChunkDecoder::default(),
@@ -160,6 +168,48 @@ pub(super) fn openai_style_error(
     )
 }
 
+/// Relays a Chat Completions stream to a Chat Completions client as it came, reading only
+/// each chunk's usage and finish reasons; `[DONE]` ends it.
+struct OpenAiRawStream {
+    name: &'static str,
+    client_usage: bool,
+}
+
+impl StreamDecoder for OpenAiRawStream {
+    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            return Ok(StreamStep::Done);
+        }
+        if data.is_empty() {
+            return Ok(StreamStep::Events(Vec::new()));
+        }
+        let meta = passthrough::chunk_meta(data).map_err(|e| bad_reply(self.name, e))?;
+        if (meta.error && meta.no_choices) || ev.event.as_deref() == Some("error") {
+            return Err(stream_error(self.name, data));
+        }
+        let mut events = Vec::with_capacity(2);
+        let forced_usage = meta.no_choices && meta.usage.is_some() && !self.client_usage;
+        if !forced_usage {
+            events.push(StreamEvent::Raw(ev.to_bytes()));
+        }
+        events.extend(meta.usage.map(StreamEvent::Usage));
+        events.extend(
+            meta.finishes
+                .into_iter()
+                .map(|(choice, reason)| StreamEvent::Finish { choice, reason }),
+        );
+        Ok(StreamStep::Events(events))
+    }
+}
+
+/// An error object in a stream, as the error that ends it.
+fn stream_error(name: &str, data: &str) -> GatewayError {
+    let msg = openai_chat::upstream_error_message(data.as_bytes())
+        .unwrap_or_else(|| "error event in stream".to_owned());
+    GatewayError::new(ErrorKind::UpstreamFailed, format!("{name}: {msg}"))
+}
+
 /// Decodes `data:` events of a Chat Completions stream; `[DONE]` ends it.
 pub(super) struct OpenAiStream {
     pub name: &'static str,
@@ -183,14 +233,7 @@ impl StreamDecoder for OpenAiStream {
             Decoded::Events(events) if ev.event.as_deref() != Some("error") => {
                 Ok(StreamStep::Events(events))
             }
-            _ => {
-                let msg = openai_chat::upstream_error_message(data.as_bytes())
-                    .unwrap_or_else(|| "error event in stream".to_owned());
-                Err(GatewayError::new(
-                    ErrorKind::UpstreamFailed,
-                    format!("{}: {msg}", self.name),
-                ))
-            }
+            _ => Err(stream_error(self.name, data)),
         }
     }
 }

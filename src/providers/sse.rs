@@ -12,6 +12,25 @@ pub struct SseEvent {
     pub data: String,
 }
 
+impl SseEvent {
+    /// The event written back as SSE text, for relaying it as it came.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        let mut out = String::with_capacity(self.data.len() + 32);
+        if let Some(name) = &self.event {
+            out.push_str("event: ");
+            out.push_str(name);
+            out.push('\n');
+        }
+        for line in self.data.split('\n') {
+            out.push_str("data: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+        bytes::Bytes::from(out)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: BytesMut,

@@ -127,3 +127,36 @@ async fn requests_the_provider_would_reject_are_translated_instead() {
     let sent = mock.last_request().body;
     assert!(sent["messages"][1].get("reasoning_content").is_none());
 }
+
+#[tokio::test]
+async fn a_streamed_passthrough_relays_the_providers_chunks_as_they_came() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    // Chunks with fields the gateway does not model, in the provider's own key order.
+    let events = [
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2026","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi","refusal":null},"logprobs":null,"finish_reason":null}],"obfuscation":"a1"}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2026","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"obfuscation":"b2"}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-2026","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#,
+    ];
+    for asked in [true, false] {
+        mock.push(Reply {
+            body: Body::Sse(events.iter().map(|e| (*e).to_owned()).collect()),
+            ..Reply::json(200, Value::Null)
+        });
+        let mut body = chat_req("m", true);
+        if asked {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let text = gw.chat(&body).await.text().await.unwrap();
+        let relayed: Vec<&str> = text
+            .split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .collect();
+        let expected: Vec<&str> = if asked {
+            events.iter().copied().chain(["[DONE]"]).collect()
+        } else {
+            events[..2].iter().copied().chain(["[DONE]"]).collect()
+        };
+        assert_eq!(relayed, expected, "include_usage asked: {asked}");
+    }
+}

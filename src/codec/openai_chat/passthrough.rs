@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::response::decode_usage;
 use super::wire::{OaiStreamOptions, OaiUsage};
 use crate::codec::passthrough::{Member, rewrite_members};
-use crate::schema::Usage;
+use crate::schema::{FinishReason, Usage};
 
 /// The client's request body with `model` set to the provider's model name; for a stream,
 /// `stream_options.include_usage` is also set (other stream options are kept).
@@ -35,6 +35,55 @@ pub fn request_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, serd
             }
         },
     )
+}
+
+/// What a relayed stream chunk means for accounting, read without decoding its content.
+#[derive(Debug, Default, PartialEq)]
+pub struct ChunkMeta {
+    pub usage: Option<Usage>,
+    /// (choice, reason) for each choice that finished in this chunk.
+    pub finishes: Vec<(u32, FinishReason)>,
+    /// The chunk has no choices: the usage chunk the gateway asked for, or an error.
+    pub no_choices: bool,
+    /// The chunk carries an `error` object.
+    pub error: bool,
+}
+
+/// Read a stream chunk's usage, finish reasons and error flag; strings and content are
+/// skipped, not decoded.
+pub fn chunk_meta(data: &str) -> Result<ChunkMeta, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct ChoiceIn<'a> {
+        #[serde(default)]
+        index: u32,
+        #[serde(default, borrow)]
+        finish_reason: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(Deserialize)]
+    struct ChunkIn<'a> {
+        #[serde(default, borrow)]
+        choices: Vec<ChoiceIn<'a>>,
+        #[serde(default)]
+        usage: Option<OaiUsage>,
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+    }
+    let c: ChunkIn<'_> = serde_json::from_str(data)?;
+    Ok(ChunkMeta {
+        usage: c.usage.as_ref().map(decode_usage),
+        no_choices: c.choices.is_empty(),
+        finishes: c
+            .choices
+            .iter()
+            .filter_map(|ch| {
+                Some((
+                    ch.index,
+                    FinishReason::from_openai(ch.finish_reason.as_deref()?),
+                ))
+            })
+            .collect(),
+        error: c.error.is_some(),
+    })
 }
 
 /// The usage of a non-streamed reply, reading nothing else (the reply must still be valid
