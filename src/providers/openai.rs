@@ -184,6 +184,9 @@ impl StreamDecoder for OpenAiRawStream {
         if data.is_empty() {
             return Ok(StreamStep::Events(Vec::new()));
         }
+        if ev.event.is_none() && !passthrough::may_carry_meta(data) {
+            return Ok(StreamStep::Events(vec![StreamEvent::Raw(ev.to_bytes())]));
+        }
         let meta = passthrough::chunk_meta(data).map_err(|e| bad_reply(self.name, e))?;
         if (meta.error && meta.no_choices) || ev.event.as_deref() == Some("error") {
             return Err(stream_error(self.name, data));

@@ -15,18 +15,21 @@ pub struct SseEvent {
 impl SseEvent {
     /// The event written back as SSE text, for relaying it as it came.
     pub fn to_bytes(&self) -> bytes::Bytes {
-        let mut out = String::with_capacity(self.data.len() + 32);
+        let mut out = Vec::with_capacity(self.data.len() + 32);
         if let Some(name) = &self.event {
-            out.push_str("event: ");
-            out.push_str(name);
-            out.push('\n');
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
         }
-        for line in self.data.split('\n') {
-            out.push_str("data: ");
-            out.push_str(line);
-            out.push('\n');
+        let data = self.data.as_bytes();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data).chain([data.len()]) {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&data[start..end]);
+            out.push(b'\n');
+            start = end + 1;
         }
-        out.push('\n');
+        out.push(b'\n');
         bytes::Bytes::from(out)
     }
 }

@@ -49,6 +49,33 @@ pub struct ChunkMeta {
     pub error: bool,
 }
 
+/// Whether a chunk may carry what [`chunk_meta`] reads: a `usage`, `finish_reason` or `error`
+/// key whose value is not `null`. Most chunks of a stream carry only content, and this scan
+/// (a few SIMD substring searches) lets them be relayed without parsing. Inside a string the
+/// quotes are escaped, so text never matches; a false positive (the same key nested deeper)
+/// only costs a parse.
+pub fn may_carry_meta(data: &str) -> bool {
+    use std::sync::LazyLock;
+    static KEYS: LazyLock<[memchr::memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+        [
+            memchr::memmem::Finder::new(br#""usage""#),
+            memchr::memmem::Finder::new(br#""finish_reason""#),
+            memchr::memmem::Finder::new(br#""error""#),
+        ]
+    });
+    let b = data.as_bytes();
+    KEYS.iter().any(|key| {
+        key.find_iter(b).any(|pos| {
+            let rest = &b[pos + key.needle().len()..];
+            let value = rest
+                .iter()
+                .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b':'))
+                .map_or(&b""[..], |i| &rest[i..]);
+            !value.starts_with(b"null")
+        })
+    })
+}
+
 /// Read a stream chunk's usage, finish reasons and error flag; strings and content are
 /// skipped, not decoded.
 pub fn chunk_meta(data: &str) -> Result<ChunkMeta, serde_json::Error> {
@@ -136,6 +163,24 @@ mod tests {
         let out = request_body(br#"{"a\"b":1,"model":"m"}"#, "n\"q", false).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v, json!({"a\"b":1,"model":"n\"q"}));
+    }
+
+    #[test]
+    fn only_chunks_with_a_non_null_usage_finish_or_error_need_reading() {
+        let content = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"say \"usage\": null"},"finish_reason":null}],"usage":null}"#;
+        assert!(!may_carry_meta(content));
+        assert!(!may_carry_meta(
+            r#"{"choices":[{"finish_reason": null}], "usage" : null}"#
+        ));
+        assert!(may_carry_meta(r#"{"choices":[{"finish_reason": "stop"}]}"#));
+        assert!(may_carry_meta(
+            r#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(may_carry_meta(r#"{"error":{"message":"x"}}"#));
+        // Key text inside content has its quotes escaped, so it never matches.
+        assert!(!may_carry_meta(
+            r#"{"choices":[{"delta":{"content":"\"error\": 1"}}]}"#
+        ));
     }
 
     #[test]
