@@ -177,13 +177,10 @@ struct OpenAiRawStream {
 
 impl StreamDecoder for OpenAiRawStream {
     fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError> {
-        let data = ev.data.trim();
-        if data == "[DONE]" {
-            return Ok(StreamStep::Done);
-        }
-        if data.is_empty() {
-            return Ok(StreamStep::Events(Vec::new()));
-        }
+        let data = match chunk_text(ev) {
+            Ok(data) => data,
+            Err(step) => return Ok(step),
+        };
         if ev.event.is_none() && !passthrough::may_carry_meta(data) {
             return Ok(StreamStep::Events(vec![StreamEvent::Raw(ev.to_bytes())]));
         }
@@ -206,6 +203,16 @@ impl StreamDecoder for OpenAiRawStream {
     }
 }
 
+/// A chunk's JSON text, or the step an event without one means (`[DONE]` ends the stream;
+/// an empty event is nothing).
+fn chunk_text(ev: &SseEvent) -> Result<&str, StreamStep> {
+    match ev.data.trim() {
+        "[DONE]" => Err(StreamStep::Done),
+        "" => Err(StreamStep::Events(Vec::new())),
+        data => Ok(data),
+    }
+}
+
 /// An error object in a stream, as the error that ends it.
 fn stream_error(name: &str, data: &str) -> GatewayError {
     let msg = openai_chat::upstream_error_message(data.as_bytes())
@@ -221,13 +228,10 @@ pub(super) struct OpenAiStream {
 
 impl StreamDecoder for OpenAiStream {
     fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError> {
-        let data = ev.data.trim();
-        if data == "[DONE]" {
-            return Ok(StreamStep::Done);
-        }
-        if data.is_empty() {
-            return Ok(StreamStep::Events(Vec::new()));
-        }
+        let data = match chunk_text(ev) {
+            Ok(data) => data,
+            Err(step) => return Ok(step),
+        };
         match self
             .inner
             .decode_json(data)
