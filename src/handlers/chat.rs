@@ -116,15 +116,12 @@ async fn serve_chat<S: ChatSchema>(
             add_ctx_headers(&mut r, &ctx);
             r
         }
-        Ok((ChatOutcome::Passthrough { body, .. }, _)) if body.schema == S::SCHEMA => {
-            let mut r = json_bytes_response(StatusCode::OK, body.bytes);
+        // Only a request in the client's own schema is passed through, so its reply is too.
+        Ok((ChatOutcome::Passthrough { body, .. }, _)) => {
+            let mut r = json_bytes_response(StatusCode::OK, body);
             add_ctx_headers(&mut r, &ctx);
             r
         }
-        Ok((ChatOutcome::Passthrough { .. }, _)) => S::error(
-            &GatewayError::internal("a passthrough reply in another schema"),
-            &ctx,
-        ),
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
             let record = StreamRecord::new(&ctx);
             let body = relay(live_stream, encoder, server.stream_keepalive, record);

@@ -14,6 +14,7 @@ pub mod relay;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout};
 
@@ -25,7 +26,7 @@ use crate::providers::StreamMode;
 use crate::providers::exec::{self, UpstreamEvents};
 use crate::routing::{self, Candidate, Live};
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage,
 };
 
 /// What the fallback loop produced for a chat request.
@@ -33,7 +34,7 @@ pub enum ChatOutcome {
     Complete(ChatResponse),
     /// The provider's reply in the client's own schema, relayed as it came (SPEC §3).
     Passthrough {
-        body: RawBody,
+        body: Bytes,
         usage: Option<Usage>,
     },
     Stream(LiveStream),
@@ -73,13 +74,8 @@ async fn chat_attempt(
     let passthrough = up.passthrough;
     if !req.stream {
         let body = exec::send_for_body(p, up).await?;
-        if let Some(schema) = passthrough {
+        if passthrough {
             let usage = p.adapter.reply_usage(&body)?;
-            let body = RawBody {
-                schema,
-                bytes: body,
-                headers: Vec::new(),
-            };
             return Ok(ChatOutcome::Passthrough { body, usage });
         }
         return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
@@ -88,7 +84,7 @@ async fn chat_attempt(
     let mut events = UpstreamEvents::new(
         resp,
         p.adapter.stream_decoder(StreamMode {
-            passthrough: passthrough.is_some(),
+            passthrough,
             client_usage: req.stream_usage,
         }),
         p.config.timeouts.idle,

@@ -53,7 +53,7 @@ impl Adapter for AnthropicAdapter {
                 path,
                 body,
                 headers: raw.headers.clone(),
-                passthrough: Some(WireSchema::AnthropicMessages),
+                passthrough: true,
             });
         }
         let body = anthropic::encode_request(req, model, warnings);
@@ -61,7 +61,7 @@ impl Adapter for AnthropicAdapter {
             path,
             body: json_body(&body)?,
             headers: Vec::new(),
-            passthrough: None,
+            passthrough: false,
         })
     }
 
@@ -112,7 +112,7 @@ impl Adapter for AnthropicAdapter {
             path: "/v1/messages/count_tokens".to_owned(),
             body,
             headers: raw.headers.clone(),
-            passthrough: Some(WireSchema::AnthropicMessages),
+            passthrough: true,
         })
     }
 

@@ -137,7 +137,7 @@ impl Adapter for MistralAdapter {
             path: "/chat/completions".to_owned(),
             body: json_body(&b)?,
             headers: Vec::new(),
-            passthrough: None,
+            passthrough: false,
         })
     }
 
@@ -181,7 +181,7 @@ impl Adapter for MistralAdapter {
             path: "/embeddings".to_owned(),
             body: json_body(&b)?,
             headers: Vec::new(),
-            passthrough: None,
+            passthrough: false,
         })
     }
 

@@ -23,7 +23,6 @@ use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
-    WireSchema,
 };
 use sse::SseEvent;
 
@@ -36,9 +35,9 @@ pub struct UpstreamRequest {
     /// Adapter-specific headers; auth and the provider's configured headers are added by the
     /// executor.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Set when the body is the client's own request (same schema, SPEC §3): the reply then
-    /// goes back to the client as the provider wrote it.
-    pub passthrough: Option<WireSchema>,
+    /// The body is the client's own request (same schema, SPEC §3): the reply then goes back
+    /// to the client as the provider wrote it.
+    pub passthrough: bool,
 }
 
 /// Result of decoding one upstream stream event.

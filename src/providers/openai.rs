@@ -34,9 +34,7 @@ impl OpenAiAdapter {
     pub fn new(kind: ProviderKind) -> Self {
         Self { kind }
     }
-}
 
-impl OpenAiAdapter {
     /// The client's own Chat Completions body, when it can go upstream as it is (SPEC §3):
     /// always, unless it holds something this provider is known to reject and the
     /// translation would fix (reasoning text in OpenAI's history; the `developer` role on a
@@ -72,7 +70,7 @@ impl Adapter for OpenAiAdapter {
                 path: "/chat/completions".to_owned(),
                 body,
                 headers: Vec::new(),
-                passthrough: Some(WireSchema::OpenAiChat),
+                passthrough: true,
             });
         }
         let mut body = openai_chat::encode_request(req, model, warnings);
@@ -96,7 +94,7 @@ impl Adapter for OpenAiAdapter {
             path: "/chat/completions".to_owned(),
             body: json_body(&body)?,
             headers: Vec::new(),
-            passthrough: None,
+            passthrough: false,
         })
     }
 
@@ -135,7 +133,7 @@ impl Adapter for OpenAiAdapter {
             path: "/embeddings".to_owned(),
             body: json_body(&body)?,
             headers: Vec::new(),
-            passthrough: None,
+            passthrough: false,
         })
     }
 

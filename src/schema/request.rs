@@ -33,7 +33,7 @@ pub struct ChatRequest {
     pub raw: Option<RawBody>,
 }
 
-/// A request or reply body in one client schema, kept as bytes.
+/// A client's request body in its own schema, kept as bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawBody {
     pub schema: WireSchema,

@@ -322,10 +322,7 @@ fn decode_block(b: AnthBlock, at: &dyn Fn() -> String) -> Result<Part, GatewayEr
         AnthBlock::Thinking {
             thinking,
             signature,
-        } => Part::Reasoning {
-            text: thinking,
-            signature: (!signature.is_empty()).then_some(signature),
-        },
+        } => reasoning_part(thinking, signature),
         AnthBlock::RedactedThinking { data } => Part::RedactedReasoning { data },
         AnthBlock::MidConvSystem { .. } => {
             return Err(GatewayError::invalid_param(
@@ -353,5 +350,13 @@ fn opaque(value: Value) -> Part {
     Part::Opaque {
         schema: WireSchema::AnthropicMessages,
         value,
+    }
+}
+
+/// A thinking block as a reasoning part; an empty signature (Anthropic's placeholder) is none.
+pub(super) fn reasoning_part(thinking: String, signature: String) -> Part {
+    Part::Reasoning {
+        text: thinking,
+        signature: (!signature.is_empty()).then_some(signature),
     }
 }

@@ -18,10 +18,7 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
             AnthBlock::Thinking {
                 thinking,
                 signature,
-            } => Part::Reasoning {
-                text: thinking,
-                signature: (!signature.is_empty()).then_some(signature),
-            },
+            } => super::request::reasoning_part(thinking, signature),
             AnthBlock::RedactedThinking { data } => Part::RedactedReasoning { data },
             AnthBlock::ToolUse {
                 id, name, input, ..
