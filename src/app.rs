@@ -17,20 +17,32 @@ use crate::pipeline::RequestCtx;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let openai = Router::new()
-        .route("/chat/completions", post(chat::chat_completions))
-        .route("/embeddings", post(embeddings::embeddings))
-        .route("/models", get(models::list_models));
+    // Flat paths, not `nest`: a nested router rewrites every request's URI to strip its
+    // prefix, an allocation and a URI parse per request on the hot path.
+    let mut app = Router::new();
+    for prefix in ["/v1", "/openai/v1"] {
+        app = app
+            .route(
+                &format!("{prefix}/chat/completions"),
+                post(chat::chat_completions),
+            )
+            .route(
+                &format!("{prefix}/embeddings"),
+                post(embeddings::embeddings),
+            )
+            .route(&format!("{prefix}/models"), get(models::list_models));
+    }
     // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
     // query strings such as `?beta=true` are accepted.
-    let anthropic = Router::new()
-        .route("/messages", post(chat::messages))
-        .route("/messages/count_tokens", post(count_tokens::count_tokens));
-    Router::new()
-        .nest("/v1", openai.clone().merge(anthropic.clone()))
-        .nest("/openai/v1", openai)
-        .nest("/anthropic/v1", anthropic)
-        .route("/healthz", get(health::healthz))
+    for prefix in ["/v1", "/anthropic/v1"] {
+        app = app
+            .route(&format!("{prefix}/messages"), post(chat::messages))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(count_tokens::count_tokens),
+            );
+    }
+    app.route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

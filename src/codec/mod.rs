@@ -10,6 +10,7 @@ pub(crate) mod extra;
 pub mod openai_chat;
 pub mod openai_embeddings;
 pub mod passthrough;
+pub mod scan;
 
 /// What every chat schema requires before anything else: a model name and a message.
 pub(crate) fn require_model_and_messages(

@@ -8,7 +8,6 @@
 //! translated by the Anthropic codec's upstream half.
 
 use http::{HeaderName, HeaderValue};
-use serde::Deserialize;
 
 use super::sse::SseEvent;
 use super::{
@@ -70,13 +69,12 @@ impl Adapter for AnthropicAdapter {
     }
 
     fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
-        #[derive(Deserialize)]
-        struct UsageOnly {
-            #[serde(default)]
-            usage: Option<anthropic::wire::AnthUsage>,
-        }
-        let r: UsageOnly = serde_json::from_slice(body).map_err(|e| bad_reply(NAME, e))?;
-        Ok(r.usage.as_ref().map(anthropic::decode_usage))
+        let usage =
+            crate::codec::scan::top_level_member(body, "usage").map_err(|e| bad_reply(NAME, e))?;
+        let Some(usage) = usage else { return Ok(None) };
+        let usage: Option<anthropic::wire::AnthUsage> =
+            serde_json::from_slice(usage).map_err(|e| bad_reply(NAME, e))?;
+        Ok(usage.as_ref().map(anthropic::decode_usage))
     }
 
     fn stream_decoder(&self, mode: StreamMode) -> Box<dyn StreamDecoder> {

@@ -116,13 +116,12 @@ pub fn chunk_meta(data: &str) -> Result<ChunkMeta, serde_json::Error> {
 /// The usage of a non-streamed reply, reading nothing else (the reply must still be valid
 /// JSON, or it is not relayed).
 pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct UsageOnly {
-        #[serde(default)]
-        usage: Option<OaiUsage>,
-    }
-    let r: UsageOnly = serde_json::from_slice(body)?;
-    Ok(r.usage.as_ref().map(decode_usage))
+    use serde::de::Error;
+    let usage =
+        crate::codec::scan::top_level_member(body, "usage").map_err(serde_json::Error::custom)?;
+    let Some(usage) = usage else { return Ok(None) };
+    let usage: Option<OaiUsage> = serde_json::from_slice(usage)?;
+    Ok(usage.as_ref().map(decode_usage))
 }
 
 #[cfg(test)]

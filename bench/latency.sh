@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The two one-connection latency figures, measured robustly on a noisy VM: the JSON p50 added
+# at one connection and the time to the first event of a stream (burst and paced 10 ms),
+# for the mock called directly, the plain nginx proxy and Gatehouse, interleaved round by
+# round so that the VM's drift hits all three alike. Each round's "added" figure is taken
+# against the direct call of the same round; the summary is the median over rounds.
+#
+#   bench/latency.sh                     # 7 rounds, ~6 min
+#   ROUNDS=3 DURATION=4 bench/latency.sh
+#
+# Uses ../shared/bench (mock, nginx-proxy config, wrk script, ttfb probe) with its CPU layout:
+# the gateway under test on CPU 0, wrk, the probe and the mock on CPU 1. Builds first
+# (BUILD=0 skips it); nothing is built while measuring.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HARNESS=${HARNESS:-$ROOT/../shared/bench}
+[[ -x $HARNESS/mock.sh ]] || { echo "latency: $HARNESS not found" >&2; exit 1; }
+ROUNDS=${ROUNDS:-7}
+DURATION=${DURATION:-5}
+BURST_N=${BURST_N:-100}
+PACED_N=${PACED_N:-20}
+KEY=sk-bench-1234
+MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100
+OUT=${OUT:-$ROOT/bench/results/latency-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT/nginx/tmp"
+[[ ${BUILD:-1} == 1 ]] && cargo build --release --manifest-path "$ROOT/Cargo.toml"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$HARNESS/mock.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+"$HARNESS/mock.sh" start "$MOCK_PORT" 1 >/dev/null
+sed -e "s#@PREFIX@#$OUT/nginx#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MOCK_PORT@#$MOCK_PORT#g" \
+  -e "s#@KEY@#$KEY#g" "$HARNESS/peers/nginx-proxy.conf.in" > "$OUT/nginx/nginx.conf"
+taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx.log" &
+pids+=($!)
+BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$GW_PORT GATEHOUSE_LOG=warn \
+  taskset -c 0 "$ROOT/target/release/gatehouse" serve --config "$ROOT/bench/gateway.toml" \
+  2>"$OUT/gatehouse.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break
+  sleep 0.1
+done
+
+declare -A url=(
+  [direct]=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
+  [nginx]=http://127.0.0.1:$NGINX_PORT/v1/chat/completions
+  [gatehouse]=http://127.0.0.1:$GW_PORT/v1/chat/completions
+)
+export BENCH_BODY=$HARNESS/payloads/chat.json BENCH_KEY=$KEY
+CSV=$OUT/rounds.csv
+echo "round,target,json_p50_ms,burst_first_ms,paced_first_ms" > "$CSV"
+p50_of() { # wrk --latency output -> p50 in ms
+  awk '/^ +50%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 } print v }'
+}
+first_of() { # the last ttfb.csv line -> first-event p50 (ms)
+  tail -1 "$1" | cut -d, -f8
+}
+for r in $(seq "$ROUNDS"); do
+  for t in direct nginx gatehouse; do
+    taskset -c 1 wrk -t1 -c1 -d1s -s "$HARNESS/lib/wrk-post.lua" "${url[$t]}" >/dev/null 2>&1 || true
+    p50=$(taskset -c 1 wrk -t1 -c1 -d"${DURATION}s" --latency -s "$HARNESS/lib/wrk-post.lua" \
+      "${url[$t]}" 2>&1 | p50_of)
+    tt=$OUT/ttfb-$t.csv
+    taskset -c 1 python3 "$HARNESS/lib/ttfb.py" "${url[$t]}" "$HARNESS/payloads/chat-stream.json" \
+      "$BURST_N" "$tt" "$t,burst" "$KEY" >/dev/null
+    burst=$(first_of "$tt")
+    taskset -c 1 python3 "$HARNESS/lib/ttfb.py" "${url[$t]}" "$HARNESS/payloads/chat-stream-paced.json" \
+      "$PACED_N" "$tt" "$t,paced" "$KEY" >/dev/null
+    paced=$(first_of "$tt")
+    echo "$r,$t,$p50,$burst,$paced" | tee -a "$CSV"
+  done
+done
+
+python3 - "$CSV" <<'EOF' | tee "$OUT/summary.md"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {}
+for r in rows:
+    by.setdefault(r["round"], {})[r["target"]] = r
+cols = [("json_p50_ms", "JSON p50, 1 conn"), ("burst_first_ms", "SSE first event, burst"),
+        ("paced_first_ms", "SSE first event, paced 10 ms")]
+print(f"median over {len(by)} interleaved rounds; added = target - direct of the same round (ms)\n")
+print("| | direct | nginx (added) | Gatehouse (added) |")
+print("| --- | ---: | ---: | ---: |")
+for key, label in cols:
+    med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
+    add = lambda t: statistics.median(float(v[t][key]) - float(v["direct"][key]) for v in by.values())
+    print(f"| {label} | {med('direct'):.3f} | {med('nginx'):.3f} (+{add('nginx'):.3f}) | {med('gatehouse'):.3f} (+{add('gatehouse'):.3f}) |")
+EOF
