@@ -7,14 +7,15 @@
 //! - [`providers`]: one pure adapter per provider kind, and the shared executor (`exec`).
 //! - [`routing`]: which provider and model serve a request; the live config snapshot.
 //! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
-//! - [`store`]: SQLite or PostgreSQL, opened at start, checked by `/readyz`.
+//! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`; virtual keys.
+//! - [`governance`]: virtual keys and model access (budgets and rate limits to come).
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
 //! # One request
 //! ```text
 //! client -> server (hyper, TCP_NODELAY) -> app (catch-panic) -> handler
-//!        -> read_json (limit, schema errors) -> codec::<schema>::decode_request -> ChatRequest
+//!        -> governance::authenticate (401) -> read_json (limit, schema errors) -> codec::<schema>::decode_request -> ChatRequest
 //!        -> pipeline::chat: routing::resolve -> for each candidate:
 //!               adapter.build_chat -> exec::send -> adapter.parse_chat | stream decoder
 //!               (retryable failure before the first event -> next candidate)
@@ -25,9 +26,11 @@
 
 pub mod app;
 pub mod codec;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fuzzing;
+pub mod governance;
 pub mod handlers;
 pub mod pipeline;
 pub mod providers;

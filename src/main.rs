@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// (every request allocates its parsed JSON and the bodies it builds).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use gatehouse::commands;
 use gatehouse::config::{self, Config, ConfigError, ProcessEnv};
 use gatehouse::server;
 use gatehouse::state::AppState;
@@ -48,6 +49,49 @@ enum Command {
         #[arg(long, env = "GATEHOUSE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Manage virtual keys in the store the config names.
+    Keys {
+        #[arg(long, env = "GATEHOUSE_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print it (it is shown this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A team defined in the config (`[teams.NAME]`).
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        /// Model globs this key may use, comma-separated (default: what its team may use).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// Lifetime, e.g. `30d`, `12h` (default: no expiry).
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<std::time::Duration>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never the keys themselves: a hint of each).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or name.
+    Revoke { key: String },
+}
+
+fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(s).ok_or_else(|| format!("invalid duration `{s}` (e.g. 30d, 12h, 90m)"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -74,6 +118,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Keys { config, action } => {
+            let cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(errors) => {
+                    report(&errors);
+                    return ExitCode::FAILURE;
+                }
+            };
+            match keys_command(&cfg, action) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve {
             config,
             listen,
@@ -91,17 +151,7 @@ fn main() -> ExitCode {
             if let Some(addr) = listen {
                 cfg.server.listen = addr;
             }
-            // No client authentication exists yet in this version: the gateway is open, so it
-            // may only listen on loopback unless the operator says otherwise (SPEC §1).
-            if !cfg.server.listen.ip().is_loopback() && !insecure_no_auth {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "error: refusing to listen on {} without client authentication; use a loopback address or pass --insecure-no-auth",
-                    cfg.server.listen
-                );
-                return ExitCode::FAILURE;
-            }
-            match serve(cfg, config.is_none()) {
+            match serve(cfg, config.is_none(), insecure_no_auth) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "error: {e}");
@@ -110,6 +160,78 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = Store::connect(&cfg.store.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = std::io::stdout().lock();
+        let now = gatehouse::governance::now_unix();
+        let result = match action {
+            KeysAction::Create {
+                name,
+                team,
+                user,
+                project,
+                models,
+                expires_in,
+                json,
+            } => {
+                let new = commands::NewKey {
+                    name,
+                    team,
+                    user,
+                    project,
+                    models,
+                    expires_in,
+                };
+                commands::create_key(cfg, &store, new)
+                    .await
+                    .map(|(row, key)| {
+                        if json {
+                            let mut j = commands::key_json(&row, now);
+                            j["key"] = serde_json::Value::String(key);
+                            let _ = writeln!(out, "{j}");
+                        } else {
+                            let _ = writeln!(out, "{key}");
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "created key {} ({}); it is shown only this once",
+                                row.id,
+                                row.name
+                            );
+                        }
+                    })
+            }
+            KeysAction::List { json } => match store.list_keys().await {
+                Ok(rows) if json => {
+                    let list: Vec<_> = rows.iter().map(|k| commands::key_json(k, now)).collect();
+                    let _ = writeln!(out, "{}", serde_json::Value::Array(list));
+                    Ok(())
+                }
+                Ok(rows) => {
+                    commands::write_key_table(&mut out, &rows, now).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            KeysAction::Revoke { key } => match store.revoke_key(&key, now).await {
+                Ok(Some(row)) => {
+                    let _ = writeln!(out, "revoked {} ({})", row.id, row.name);
+                    Ok(())
+                }
+                Ok(None) => Err(format!("no key with id or name `{key}`")),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        store.close().await;
+        result
+    })
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, Vec<ConfigError>> {
@@ -148,7 +270,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Run the gateway until SIGTERM; `embedded` says the config is the embedded default.
-fn serve(cfg: Config, embedded: bool) -> std::io::Result<()> {
+fn serve(cfg: Config, embedded: bool, insecure_no_auth: bool) -> std::io::Result<()> {
     // One worker per CPU by default (tokio follows the affinity mask, so a gateway pinned with
     // taskset gets one); `GATEHOUSE_WORKERS` overrides it, and 1 means a single-threaded runtime.
     let workers = std::env::var("GATEHOUSE_WORKERS")
@@ -169,6 +291,16 @@ fn serve(cfg: Config, embedded: bool) -> std::io::Result<()> {
     runtime.block_on(async move {
         // Fail fast with a clear error rather than start half-working.
         let store = Store::connect(&cfg.store.url).await.map_err(std::io::Error::other)?;
+        let state = AppState::new(cfg, store.clone()).await.map_err(std::io::Error::other)?;
+        let cfg = state.live().config.clone();
+        // With no key anywhere the gateway is open, so it may only listen on loopback unless
+        // the operator says otherwise (SPEC §1).
+        if state.governance().is_open() && !cfg.server.listen.ip().is_loopback() && !insecure_no_auth {
+            return Err(std::io::Error::other(format!(
+                "refusing to listen on {} without client authentication: create a key (`gatehouse keys create`), add [[keys]] to the config, use a loopback address, or pass --insecure-no-auth",
+                cfg.server.listen
+            )));
+        }
         let listener = tokio::net::TcpListener::bind(cfg.server.listen).await?;
         let addr = listener.local_addr()?;
         for p in &cfg.providers {
@@ -184,7 +316,7 @@ fn serve(cfg: Config, embedded: bool) -> std::io::Result<()> {
         }
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), store = store.backend(), "gatehouse listening");
         let drain = cfg.server.drain_timeout;
-        server::run(listener, AppState::new(cfg, store.clone()), drain, server::shutdown_signal()).await;
+        server::run(listener, state, drain, server::shutdown_signal()).await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -54,6 +54,17 @@ pub async fn run(
             tokio::time::sleep(TIMER_TICK).await;
         }
     });
+    // Keys created or revoked by another process (the CLI, another instance) are picked up.
+    let refresh = tokio::spawn({
+        let state = state.clone();
+        async move {
+            loop {
+                tokio::time::sleep(crate::governance::keys::REFRESH_INTERVAL).await;
+                let live = state.live();
+                state.governance().reload(&live.config, state.store()).await;
+            }
+        }
+    });
     let graceful = GracefulShutdown::new();
     // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
     // the tasks themselves to end.
@@ -83,6 +94,7 @@ pub async fn run(
     state.set_draining();
     drop(listener);
     tick.abort();
+    refresh.abort();
     tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
     tasks.close();
     if tokio::time::timeout(drain_timeout, graceful.shutdown())

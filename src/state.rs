@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::governance::Governance;
 use crate::routing::Live;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,17 +23,26 @@ struct Inner {
     draining: AtomicBool,
     /// The store's connection pool; closed by `main` after the server drained.
     store: Store,
+    /// Keys (and, as they land, budgets and rate limits).
+    governance: Governance,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store) -> Self {
-        Self {
+    /// Build the state; reads the store's keys.
+    pub async fn new(config: Config, store: Store) -> Result<Self, StoreError> {
+        let governance = Governance::load(&config, &store).await?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 live: ArcSwap::from_pointee(Live::new(config)),
                 draining: AtomicBool::new(false),
                 store,
+                governance,
             }),
-        }
+        })
+    }
+
+    pub fn governance(&self) -> &Governance {
+        &self.inner.governance
     }
 
     pub fn store(&self) -> &Store {

@@ -8,6 +8,7 @@
 //!
 //! Defaults are the `DEFAULT_*` consts below, each with its reason.
 
+mod governance;
 mod raw;
 mod secret;
 mod source;
@@ -19,7 +20,9 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use http::{HeaderName, HeaderValue, Uri};
+use indexmap::IndexMap;
 
+pub use governance::{MIN_STATIC_KEY_LEN, StaticKey, Team};
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
@@ -56,6 +59,9 @@ pub struct Config {
     /// In file order.
     pub providers: Vec<Arc<ProviderConfig>>,
     pub routes: Vec<Route>,
+    pub teams: IndexMap<String, Team>,
+    /// Static virtual keys (`[[keys]]`); more live in the store.
+    pub keys: Vec<StaticKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -441,7 +447,12 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .filter_map(|r| validate_route(src, r, &raw))
         .collect();
 
+    let teams = governance::teams(src, &raw.teams);
+    let keys = governance::keys(src, &raw.keys, &teams);
+
     Config {
+        teams,
+        keys,
         server: ServerConfig {
             listen,
             admin_token,

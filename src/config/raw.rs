@@ -22,6 +22,27 @@ pub struct RawConfig {
     pub providers: IndexMap<String, Spanned<RawProvider>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub teams: IndexMap<String, Spanned<RawTeam>>,
+    #[serde(default)]
+    pub keys: Vec<Spanned<RawKey>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTeam {
+    /// Model globs the team's keys may use.
+    pub models: Option<Vec<Str>>,
+}
+
+/// A static virtual key (`[[keys]]`).
+#[derive(Debug, Deserialize)]
+pub struct RawKey {
+    pub name: Str,
+    pub key: Str,
+    pub team: Option<Str>,
+    pub user: Option<Str>,
+    pub project: Option<Str>,
+    pub models: Option<Vec<Str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

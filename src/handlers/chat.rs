@@ -14,8 +14,8 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::{
-    add_ctx_headers, error_response, json_bytes_response, json_response, openai_error, parse_json,
-    read_body,
+    add_ctx_headers, authenticate, authorize_model, error_response, json_bytes_response,
+    json_response, openai_error, parse_json, read_body,
 };
 use crate::codec::{anthropic, openai_chat};
 use crate::error::GatewayError;
@@ -99,8 +99,10 @@ async fn serve_chat<S: ChatSchema>(
     let (parts, body) = req.into_parts();
     let server = &live.config.server;
     let result: Result<_, GatewayError> = async {
+        authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
         let mut creq = S::decode(parse_json(&bytes)?)?;
+        authorize_model(&live, &ctx, &creq.model)?;
         creq.raw = Some(RawBody {
             schema: S::SCHEMA,
             bytes,

@@ -13,7 +13,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::chat::{AnthropicMessages, ChatSchema, forwarded};
-use super::{add_ctx_headers, error_response, json_response, parse_json, read_body};
+use super::{
+    add_ctx_headers, authenticate, authorize_model, error_response, json_response, parse_json,
+    read_body,
+};
 use crate::codec::anthropic::{self, wire::AnthRequest};
 use crate::error::GatewayError;
 use crate::pipeline::RequestCtx;
@@ -28,6 +31,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     let live = state.live();
     let (parts, body) = req.into_parts();
     let result: Result<u64, GatewayError> = async {
+        authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let mut v: Value = parse_json(&bytes)?;
         // The count request is a Messages request without `max_tokens`.
@@ -37,6 +41,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
         let wire: AnthRequest = serde_json::from_value(v)
             .map_err(|e| GatewayError::invalid(format!("invalid count_tokens request: {e}")))?;
         let creq = anthropic::decode_request(wire)?;
+        authorize_model(&live, &ctx, &creq.model)?;
         let resolved = routing::resolve(&live, &creq.model)?;
         ctx.rule = resolved.rule;
         if let Some(c) = resolved.candidates.first() {

@@ -4,7 +4,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 
-use super::{add_ctx_headers, json_response, openai_error, read_json};
+use super::{
+    add_ctx_headers, authenticate, authorize_model, json_response, openai_error, read_json,
+};
 use crate::codec::openai_embeddings::{self, OaiEmbeddingRequest};
 use crate::pipeline::{self, RequestCtx};
 use crate::state::AppState;
@@ -14,9 +16,11 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
     let live = state.live();
     let (parts, body) = req.into_parts();
     let result = async {
+        authenticate(&state, &live, &parts, &mut ctx).await?;
         let wire: OaiEmbeddingRequest =
             read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let ereq = openai_embeddings::decode_request(wire)?;
+        authorize_model(&live, &ctx, &ereq.model)?;
         pipeline::embeddings(&live, &mut ctx, &ereq).await
     }
     .await;

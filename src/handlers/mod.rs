@@ -178,6 +178,35 @@ pub fn openai_error(e: &GatewayError, ctx: &RequestCtx) -> Response {
     error_response(e, &crate::codec::openai_chat::error_body(e), ctx)
 }
 
+/// Governance that needs only the request head: who is calling (401 otherwise). Runs before
+/// the body is read.
+pub async fn authenticate(
+    state: &crate::state::AppState,
+    live: &crate::routing::Live,
+    parts: &http::request::Parts,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
+    ctx.principal = state
+        .governance()
+        .authenticate(
+            &live.config,
+            state.store(),
+            &parts.headers,
+            parts.uri.query(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// May the caller use the model it asked for (403 otherwise)?
+pub fn authorize_model(
+    live: &crate::routing::Live,
+    ctx: &RequestCtx,
+    model: &str,
+) -> Result<(), GatewayError> {
+    crate::governance::authorize_model(&live.config, ctx.principal.as_deref(), model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

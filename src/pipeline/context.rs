@@ -1,17 +1,21 @@
 //! Per-request context shared by the pipeline stages (pingora's `CTX`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::codec::Warnings;
 use crate::error::GatewayError;
+use crate::governance::Principal;
 
 /// Everything the pipeline learns about one request; the handler turns it into response
 /// headers, and (with the request log) into the request's record.
 pub struct RequestCtx {
     pub id: String,
     pub started: Instant,
+    /// Who is calling (`None` when the gateway is open: no keys exist).
+    pub principal: Option<Arc<Principal>>,
     /// Index of the `[[routes]]` rule that chose the targets.
     pub rule: Option<usize>,
     pub attempts: Vec<Attempt>,
@@ -26,6 +30,7 @@ impl RequestCtx {
         Self {
             id: new_request_id(),
             started: Instant::now(),
+            principal: None,
             rule: None,
             attempts: Vec::new(),
             served: None,

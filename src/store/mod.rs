@@ -5,6 +5,11 @@
 //! keys, budgets and the request log keep their tables here as they land, each with its
 //! migrations. Writes never happen on the request path (STYLE §3.4).
 
+mod keys;
+
+pub use keys::KeyRow;
+
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,11 +35,46 @@ pub enum Store {
 /// Why the store could not be opened. The URL is never part of the message (a Postgres URL
 /// may carry a password).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the store ({backend}): {reason}")]
+#[error("store ({backend}): {reason}")]
 pub struct StoreError {
     backend: &'static str,
     reason: String,
 }
+
+impl StoreError {
+    /// A request the store cannot carry out as asked (not a failure of the store itself).
+    pub fn invalid(reason: String) -> Self {
+        Self {
+            backend: "request",
+            reason,
+        }
+    }
+}
+
+/// Run the same sqlx code on whichever pool the store has: `pool` is bound to a
+/// `SqlitePool` in one arm and a `PgPool` in the other.
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_store;
+
+/// Statements are written with Postgres placeholders (`$1`); SQLite spells them `?1`.
+pub(crate) fn sql<'a>(store: &Store, text: &'a str) -> Cow<'a, str> {
+    match store {
+        Store::Postgres(_) => Cow::Borrowed(text),
+        Store::Sqlite(_) => Cow::Owned(text.replace('$', "?")),
+    }
+}
+
+/// Migrations, embedded at build time and run at every start (already applied ones are
+/// skipped). Both backends have the same tables; only the column types differ.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -49,6 +89,13 @@ impl Store {
                 .connect(url)
                 .await
                 .map_err(err)?;
+            POSTGRES_MIGRATIONS
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError {
+                    backend: "postgres",
+                    reason: format!("migrating: {e}"),
+                })?;
             Ok(Store::Postgres(pool))
         } else {
             let err = |e: sqlx::Error| StoreError {
@@ -61,12 +108,29 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // Each connection to `sqlite::memory:` is its own database: keep exactly one.
+            let memory = url.contains(":memory:");
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(if memory { 1 } else { 4 })
+                .min_connections(u32::from(memory))
+                .idle_timeout(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_with(opts)
                 .await
                 .map_err(err)?;
+            SQLITE_MIGRATIONS.run(&pool).await.map_err(|e| StoreError {
+                backend: "sqlite",
+                reason: format!("migrating: {e}"),
+            })?;
             Ok(Store::Sqlite(pool))
         }
     }
@@ -89,12 +153,47 @@ impl Store {
         }
     }
 
+    /// A failed statement as an error that names the backend (never the URL).
+    pub(crate) fn error(&self, e: &sqlx::Error) -> StoreError {
+        StoreError {
+            backend: self.backend(),
+            reason: describe(e),
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(p) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// A fresh, empty Postgres schema on this machine's server (127.0.0.1:5432, database
+/// `test`) for one test, migrated. `None`, with a notice, where no server runs (a user's
+/// clone); CI always has one, so there it fails instead.
+#[cfg(test)]
+pub async fn test_postgres() -> Option<Store> {
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let admin = match PgPoolOptions::new().max_connections(1).connect(base).await {
+        Ok(p) => p,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("notice: PostgreSQL not reachable here ({e}); skipped");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL must be reachable in CI: {e}"),
+    };
+    let schema = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    Some(
+        Store::connect(&format!("{base}?options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap(),
+    )
 }
 
 /// A short cause without connection strings.

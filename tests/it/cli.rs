@@ -89,6 +89,8 @@ fn serve_refuses_a_public_address_without_auth() {
     let out = bin()
         .args(["serve", "--listen", "0.0.0.0:0"])
         .env_remove("GATEHOUSE_CONFIG")
+        // The embedded default opens `gatehouse.db` in the working directory.
+        .current_dir(write("x", "").parent().unwrap())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -13,6 +13,7 @@ mod chat;
 mod cli;
 mod clients;
 mod fallback;
+mod keys;
 mod lifecycle;
 mod limits;
 mod mistral;

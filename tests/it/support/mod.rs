@@ -39,7 +39,7 @@ impl Gateway {
         let drain = cfg.server.drain_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(cfg, store);
+        let state = AppState::new(cfg, store).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
         let done = tokio::spawn(async move {
