@@ -151,6 +151,7 @@ fn the_example_config_is_valid() {
         ("OPENAI_API_KEY", "sk-o"),
         ("MISTRAL_API_KEY", "sk-m"),
         ("GATEHOUSE_ADMIN_TOKEN", "t"),
+        ("ALICE_KEY", "sk-alice-0123456789abcdef"),
     ]);
     if let Err(errs) = parse("config/example.toml", text, &e) {
         panic!("{errs:#?}");

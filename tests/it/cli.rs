@@ -74,6 +74,7 @@ fn check_accepts_the_example_config() {
         .env("OPENAI_API_KEY", "x")
         .env("MISTRAL_API_KEY", "y")
         .env("GATEHOUSE_ADMIN_TOKEN", "z")
+        .env("ALICE_KEY", "sk-alice-0123456789abcdef")
         .output()
         .unwrap();
     assert!(
