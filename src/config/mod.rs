@@ -541,27 +541,12 @@ fn validate_provider(
     if api_keys.is_empty() && matches!(kind, ProviderKind::OpenAi | ProviderKind::Mistral) {
         src.error(&span, format!("provider `{name}` needs an api_key"));
     }
-    let models = match &p.models {
-        Some(list) => list
-            .iter()
-            .filter_map(|m| {
-                let text = src.expand(m);
-                ModelPattern::new(&text)
-                    .map_err(|e| {
-                        src.error(
-                            &m.span(),
-                            format!("invalid model pattern `{}`: {e}", m.get_ref()),
-                        )
-                    })
-                    .ok()
-            })
-            .collect(),
-        None => kind
-            .default_models()
+    let models = governance::model_list(src, &p.models).unwrap_or_else(|| {
+        kind.default_models()
             .iter()
             .filter_map(|m| ModelPattern::new(m).ok())
-            .collect(),
-    };
+            .collect()
+    });
     let mut timeouts = Timeouts::default();
     if let Some(t) = &p.timeouts {
         if let Some(d) = t.connect.as_ref().and_then(|v| src.duration(v)) {
