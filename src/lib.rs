@@ -40,3 +40,11 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tokens;
+
+/// Unix seconds now (0 if the clock is before 1970): the one reading of the wall clock for
+/// timestamps (`created` fields, key expiry).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -9,7 +9,6 @@
 pub mod keys;
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
@@ -19,11 +18,9 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::store::{Store, StoreError};
 pub use keys::{KeyRing, Principal, Refusal};
 
-/// Seconds since the Unix epoch.
+/// [`crate::unix_now`] as the store keeps times (signed seconds).
 pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    i64::try_from(crate::unix_now()).unwrap_or(i64::MAX)
 }
 
 pub struct Governance {
@@ -69,14 +66,18 @@ impl Governance {
         headers: &http::HeaderMap,
         query: Option<&str>,
     ) -> Result<Option<Arc<Principal>>, GatewayError> {
-        let ring = self.ring.load_full();
-        if ring.is_empty() {
-            return Ok(None);
-        }
-        let Some(presented) = keys::presented(headers, query) else {
-            return Err(refused(Refusal::Missing));
+        let first = {
+            let ring = self.ring.load();
+            if ring.is_empty() {
+                return Ok(None);
+            }
+            let Some(presented) = keys::presented(headers, query) else {
+                return Err(refused(Refusal::Missing));
+            };
+            (presented, ring.check(presented, now_unix()))
         };
-        match ring.check(presented, now_unix()) {
+        let (presented, checked) = first;
+        match checked {
             Ok(p) => Ok(Some(p)),
             // Perhaps a key created a moment ago by another process: look once more.
             Err(Refusal::Unknown) if self.may_reload_on_miss() => {

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::wire::*;
 use crate::schema::*;
+use crate::unix_now;
 
 /// Decode a provider's non-streamed reply (`Message`). Blocks keep their order; block types
 /// the model does not name (server tool calls and results, ...) are kept whole as
@@ -125,11 +126,4 @@ pub fn error_status(kind: &str) -> u16 {
         "overloaded_error" => 529,
         _ => 500,
     }
-}
-
-/// Unix seconds now (0 if the clock is before 1970).
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

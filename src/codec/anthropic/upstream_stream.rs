@@ -11,12 +11,13 @@
 //! Not carried: `redacted_thinking` blocks (the canonical stream has no event for them),
 //! citations, and server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...).
 
-use super::upstream_reply::{decode_usage, error_status, finish_reason, unix_now};
+use super::upstream_reply::{decode_usage, error_status, finish_reason};
 use super::wire::{AnthBlockStartIn, AnthStreamEventIn, AnthUsage};
 use crate::error::GatewayError;
 use crate::providers::sse::SseEvent;
 use crate::providers::{StreamDecoder, StreamStep, bad_reply};
 use crate::schema::{Delta, StreamEvent};
+use crate::unix_now;
 
 /// What a content block index holds, for routing its deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
