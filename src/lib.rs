@@ -8,7 +8,8 @@
 //! - [`routing`]: which provider and model serve a request; the live config snapshot.
 //! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
 //! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`; virtual keys.
-//! - [`governance`]: virtual keys and model access (budgets and rate limits to come).
+//! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
+//! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
@@ -33,6 +34,7 @@ pub mod fuzzing;
 pub mod governance;
 pub mod handlers;
 pub mod pipeline;
+pub mod pricing;
 pub mod providers;
 pub mod routing;
 pub mod schema;
@@ -47,4 +49,11 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Unix milliseconds now (0 if the clock is before 1970).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

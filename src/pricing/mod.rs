@@ -1,0 +1,1034 @@
+//! Model prices and what a request costs: the built-in price table (`builtin.toml`, embedded
+//! in the binary), the operator's `[pricing]` overrides, and the arithmetic from [`Usage`]
+//! to nano-USD.
+//!
+//! Where it sits: `config::load` builds one [`PriceTable`] (built-ins plus overrides) into
+//! the live config. Before a request runs, the budget stage reserves
+//! [`worst_case_nanos`]; when it ends (stream end or drop), accounting settles
+//! [`cost_nanos`] of the usage the provider reported.
+//!
+//! # Prices
+//! A [`Price`] is USD per million tokens for input, output, cache reads and cache writes;
+//! a missing cache price means the input price. An optional [`PriceTier`] replaces all four
+//! for the *whole* request when its input tokens (cache reads and writes included, see
+//! [`Usage`]) exceed `above_input_tokens`: Gemini 2.5 Pro and 3 Pro above 200k, Claude
+//! Sonnet 4 / 4.5 with the 1M context above 200k, GPT-5.4 / 5.5 above 272k.
+//!
+//! # Lookup rules
+//! [`PriceTable::lookup`] takes a model as the provider names it. Names are compared in
+//! ASCII lower case. The overrides are searched first, with every rule below, and only then
+//! the built-ins, so an override of `claude-sonnet-4-5` also prices
+//! `us.anthropic.claude-sonnet-4-5-20250929-v1:0`. Within one set, the name is tried as
+//! given and then after each of these steps in turn, stopping at the first hit:
+//! 1. a `provider/` prefix is dropped, up to the last `/` (`openai/gpt-4o`,
+//!    `models/gemini-2.5-pro`, a Bedrock ARN);
+//! 2. a Bedrock inference-profile prefix (`us.`, `us-gov.`, `eu.`, `apac.`, `au.`, `jp.`,
+//!    `ca.`, `global.`);
+//! 3. the `anthropic.` vendor prefix of Bedrock Claude ids;
+//! 4. a Vertex `@date` suffix (`claude-3-5-haiku@20241022`);
+//! 5. a Bedrock version suffix (`-v1:0`, `-v2:0`, `-v1:0:200k`, `-v2`);
+//! 6. a `-latest` suffix;
+//! 7. trailing all-digit segments of 2 to 8 digits, one at a time (`-20250929`,
+//!    `-2024-08-06`, `-2512`, `-001`): a dated id costs what its plain name costs unless the
+//!    table has an entry for the dated id itself (`gpt-4o-2024-05-13`, `mistral-large-2411`);
+//!    single digits are never stripped, so `claude-opus-4-9` does not become `claude-opus-4`;
+//! 8. a `-preview` or `-exp` suffix.
+//!
+//! At each step an exact entry wins over the globs, and among globs (`*`, `?`, `[…]`, `{…}`)
+//! the one with the most literal characters wins. Exact names live in a `HashMap` and the
+//! globs in a short `Vec` sorted longest-literal first, and the steps only re-slice the
+//! name, so a lookup allocates at most once (to lower-case a name that has capitals).
+//!
+//! # Arithmetic
+//! Costs are nano-USD (1e-9 dollars) in a `u64`, like the budget counters. Each price is
+//! turned into an exact integer of femto-USD per token (USD per million × 1e9, rounded: exact
+//! for any price with up to nine decimals), multiplied by the token counts in `u128`, summed,
+//! and rounded up to nano-USD once, saturating at `u64::MAX`. This is exact where `f64`
+//! arithmetic per component with a tolerance before the ceil would only be nearly so (3
+//! tokens at $0.10/M is 300 nano-USD, never 301), and it cannot overflow.
+//!
+//! Cost of a usage report: `(input − cache_read − cache_write, saturating) × input price +
+//! cache_read × cache-read price + cache_write × cache-write price + output × output price`,
+//! reasoning tokens being part of `output` already.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use globset::{Glob, GlobMatcher};
+use serde::Deserialize;
+
+use crate::schema::Usage;
+
+/// The built-in table; its header says where the prices come from and when they were checked.
+const BUILTIN_TOML: &str = include_str!("builtin.toml");
+
+/// Femto-USD per token for a price of one dollar per million tokens.
+const FEMTO_PER_TOKEN_PER_USD_PER_MILLION: f64 = 1e9;
+/// Femto-USD per nano-USD.
+const FEMTO_PER_NANO: u128 = 1_000_000;
+
+/// Bedrock inference-profile prefixes: geographic and global cross-region inference.
+const REGION_PREFIXES: &[&str] = &[
+    "us.", "us-gov.", "eu.", "apac.", "au.", "jp.", "ca.", "global.",
+];
+/// Bedrock's vendor prefix for Claude; other vendors' Bedrock prices differ from their own
+/// APIs', so their Bedrock ids have entries of their own and keep the prefix.
+const CLAUDE_VENDOR_PREFIX: &str = "anthropic.";
+/// Characters that make a table key a glob.
+const GLOB_META: &[char] = &['*', '?', '[', ']', '{', '}'];
+
+/// The price of one model, in USD per million tokens.
+///
+/// Deserialized from the built-in table and from the configuration's `[pricing]` entries
+/// (`input = 2.5`, `output = 10`, optional `cache_read`, `cache_write` and
+/// `tier = { above_input_tokens = 200000, input = …, output = … }`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    /// A prompt-cache hit; `None`: the input price.
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    /// A prompt-cache write (Anthropic's 5-minute cache); `None`: the input price.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    /// Higher prices for requests with more input tokens than the tier's threshold.
+    #[serde(default)]
+    pub tier: Option<PriceTier>,
+}
+
+/// The prices of a request whose input tokens exceed `above_input_tokens`; they apply to all
+/// of its tokens, output included. Missing cache prices mean the tier's input price.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PriceTier {
+    pub above_input_tokens: u64,
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+}
+
+// === impl Price ===
+
+impl Price {
+    /// Every price must be a finite number of dollars, zero or more, and a tier's threshold
+    /// above zero. The built-in table is checked when it is parsed; the config layer can call
+    /// this to report a bad override with its position ([`PriceTable::with_overrides`] skips
+    /// one with a warning).
+    pub fn validate(&self) -> Result<(), String> {
+        check_prices(
+            "",
+            self.input,
+            self.output,
+            self.cache_read,
+            self.cache_write,
+        )?;
+        if let Some(t) = &self.tier {
+            if t.above_input_tokens == 0 {
+                return Err("tier.above_input_tokens must be above 0".to_owned());
+            }
+            check_prices("tier.", t.input, t.output, t.cache_read, t.cache_write)?;
+        }
+        Ok(())
+    }
+
+    /// The rates for a request with `input_tokens` input tokens (the tier's if it exceeds
+    /// the threshold).
+    fn rates(&self, input_tokens: u64) -> Rates {
+        match &self.tier {
+            Some(t) if input_tokens > t.above_input_tokens => {
+                Rates::new(t.input, t.output, t.cache_read, t.cache_write)
+            }
+            _ => Rates::new(self.input, self.output, self.cache_read, self.cache_write),
+        }
+    }
+}
+
+fn check_prices(
+    prefix: &str,
+    input: f64,
+    output: f64,
+    cache_read: Option<f64>,
+    cache_write: Option<f64>,
+) -> Result<(), String> {
+    let fields = [
+        ("input", Some(input)),
+        ("output", Some(output)),
+        ("cache_read", cache_read),
+        ("cache_write", cache_write),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(format!(
+                "{prefix}{name} must be a finite number of dollars, 0 or more, not {v}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The prices that apply to one request, in femto-USD per token.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    input: u128,
+    output: u128,
+    cache_read: u128,
+    cache_write: u128,
+}
+
+impl Rates {
+    fn new(input: f64, output: f64, cache_read: Option<f64>, cache_write: Option<f64>) -> Self {
+        let input = femto_per_token(input);
+        Self {
+            input,
+            output: femto_per_token(output),
+            cache_read: cache_read.map_or(input, femto_per_token),
+            cache_write: cache_write.map_or(input, femto_per_token),
+        }
+    }
+}
+
+/// USD per million tokens -> femto-USD per token, rounded to the nearest integer. A NaN or
+/// negative price (rejected by [`Price::validate`]) counts as free; `as` saturates huge ones.
+fn femto_per_token(usd_per_million: f64) -> u128 {
+    let femto = (usd_per_million * FEMTO_PER_TOKEN_PER_USD_PER_MILLION).round();
+    if femto > 0.0 { femto as u128 } else { 0 }
+}
+
+fn femto(tokens: u64, rate: u128) -> u128 {
+    u128::from(tokens).saturating_mul(rate)
+}
+
+/// Femto-USD -> nano-USD, rounded up, saturating.
+fn nanos_ceil(femto: u128) -> u64 {
+    let nanos = femto / FEMTO_PER_NANO + u128::from(!femto.is_multiple_of(FEMTO_PER_NANO));
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
+/// The cost of `usage` at `price`, in nano-USD (1e-9 dollars), rounded up, saturating.
+///
+/// `usage.input_tokens` includes the cache reads and writes (see [`Usage`]): the rest is
+/// billed at the input price, the reads and writes at their own prices. The tier applies
+/// when `usage.input_tokens` exceeds its threshold.
+pub fn cost_nanos(price: &Price, usage: &Usage) -> u64 {
+    let rates = price.rates(usage.input_tokens);
+    let uncached = usage
+        .input_tokens
+        .saturating_sub(usage.cache_read_tokens)
+        .saturating_sub(usage.cache_write_tokens);
+    let total = femto(uncached, rates.input)
+        .saturating_add(femto(usage.cache_read_tokens, rates.cache_read))
+        .saturating_add(femto(usage.cache_write_tokens, rates.cache_write))
+        .saturating_add(femto(usage.output_tokens, rates.output));
+    nanos_ceil(total)
+}
+
+/// The worst-case cost of a request before it runs, in nano-USD, rounded up: `input_tokens`
+/// at the input price plus `max_output` at the output price, at the tier's prices if
+/// `input_tokens` exceeds its threshold.
+///
+/// Cache reads can only make the real cost lower; a cache write priced above the input
+/// (Anthropic's 1.25×) can make it up to a quarter of the input part higher, which the
+/// settlement with [`cost_nanos`] corrects.
+pub fn worst_case_nanos(price: &Price, input_tokens: u64, max_output: u64) -> u64 {
+    let rates = price.rates(input_tokens);
+    nanos_ceil(femto(input_tokens, rates.input).saturating_add(femto(max_output, rates.output)))
+}
+
+// === impl PriceTable ===
+
+/// Model prices: the built-in table plus overrides, with the forgiving lookup described in
+/// the module header.
+#[derive(Debug, Clone)]
+pub struct PriceTable {
+    /// Parsed from [`BUILTIN_TOML`] once per process and shared by every table (a config
+    /// reload builds a new table without parsing again); never changes.
+    builtin: Arc<Entries>,
+    /// The operator's `[pricing]` entries, searched before the built-ins.
+    overrides: Entries,
+}
+
+impl PriceTable {
+    /// The built-in table, parsed once from the embedded TOML. A parse failure is a bug that
+    /// the unit tests catch; should one ship, it is logged once and every model is unpriced
+    /// (an empty table) rather than the gateway failing to start.
+    pub fn builtin() -> Self {
+        static BUILTIN: OnceLock<Arc<Entries>> = OnceLock::new();
+        let builtin = BUILTIN.get_or_init(|| match parse_builtin(BUILTIN_TOML) {
+            Ok(entries) => Arc::new(entries),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "the built-in price table does not parse; no model has a built-in price"
+                );
+                Arc::new(Entries::default())
+            }
+        });
+        Self {
+            builtin: Arc::clone(builtin),
+            overrides: Entries::default(),
+        }
+    }
+
+    /// A table with no prices at all (tests, or pricing switched off).
+    pub fn empty() -> Self {
+        Self {
+            builtin: Arc::new(Entries::default()),
+            overrides: Entries::default(),
+        }
+    }
+
+    /// This table with `overrides` (a model name or glob -> its price) searched before the
+    /// built-ins. A later override of the same name replaces an earlier one. An override
+    /// whose price fails [`Price::validate`] or whose glob does not compile is skipped with
+    /// a warning.
+    pub fn with_overrides(mut self, overrides: Vec<(String, Price)>) -> Self {
+        for (name, price) in overrides {
+            if let Err(e) = price.validate() {
+                tracing::warn!(model = %name, error = %e, "pricing override skipped");
+                continue;
+            }
+            if let Err(e) = self.overrides.insert(&name, price) {
+                tracing::warn!(model = %name, error = %e, "pricing override skipped: bad glob");
+            }
+        }
+        self.overrides.sort_globs();
+        self
+    }
+
+    /// The price of `model` as a provider names it, or `None` if neither the overrides nor
+    /// the built-ins know it (rules in the module header).
+    pub fn lookup(&self, model: &str) -> Option<&Price> {
+        let model = model.trim();
+        let name: Cow<'_, str> = if model.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(model.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(model)
+        };
+        if !self.overrides.is_empty()
+            && let Some(price) = resolve(&name, |n| self.overrides.probe(n))
+        {
+            return Some(price);
+        }
+        resolve(&name, |n| self.builtin.probe(n))
+    }
+}
+
+/// One set of entries: exact names and globs.
+#[derive(Debug, Clone, Default)]
+struct Entries {
+    /// Lower-case names.
+    exact: HashMap<String, Price>,
+    /// Sorted by [`GlobEntry::literal_len`], longest first, so the first match is the most
+    /// specific (kept sorted by [`Entries::sort_globs`] after inserting).
+    globs: Vec<GlobEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct GlobEntry {
+    /// Lower case, as written (used to replace an entry of the same pattern).
+    pattern: String,
+    /// Characters of the pattern that are not glob syntax.
+    literal_len: usize,
+    matcher: GlobMatcher,
+    price: Price,
+}
+
+impl Entries {
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.globs.is_empty()
+    }
+
+    /// Adds or replaces `name`; `Ok(true)` if it replaced an entry. Call
+    /// [`Entries::sort_globs`] when done inserting.
+    fn insert(&mut self, name: &str, price: Price) -> Result<bool, globset::Error> {
+        let key = name.trim().to_ascii_lowercase();
+        if !key.contains(GLOB_META) {
+            return Ok(self.exact.insert(key, price).is_some());
+        }
+        let entry = GlobEntry {
+            literal_len: key.chars().filter(|c| !GLOB_META.contains(c)).count(),
+            matcher: Glob::new(&key)?.compile_matcher(),
+            pattern: key,
+            price,
+        };
+        if let Some(old) = self.globs.iter_mut().find(|g| g.pattern == entry.pattern) {
+            *old = entry;
+            return Ok(true);
+        }
+        self.globs.push(entry);
+        Ok(false)
+    }
+
+    fn sort_globs(&mut self) {
+        self.globs.sort_by(|a, b| {
+            b.literal_len
+                .cmp(&a.literal_len)
+                .then_with(|| a.pattern.cmp(&b.pattern))
+        });
+    }
+
+    /// The entry for exactly `name` (lower case), else the most specific glob matching it.
+    fn probe(&self, name: &str) -> Option<&Price> {
+        self.exact.get(name).or_else(|| {
+            self.globs
+                .iter()
+                .find(|g| g.matcher.is_match(name))
+                .map(|g| &g.price)
+        })
+    }
+}
+
+/// Tries `name` and then each normalisation step in the module header's order, returning
+/// the first price `probe` finds.
+fn resolve<'a>(name: &str, probe: impl Fn(&str) -> Option<&'a Price>) -> Option<&'a Price> {
+    const STEPS: [fn(&str) -> Option<&str>; 6] = [
+        strip_provider,
+        strip_region,
+        strip_claude_vendor,
+        strip_vertex_date,
+        strip_bedrock_version,
+        strip_latest,
+    ];
+    let mut name = name;
+    if let Some(price) = probe(name) {
+        return Some(price);
+    }
+    for step in STEPS {
+        if let Some(next) = step(name) {
+            name = next;
+            if let Some(price) = probe(name) {
+                return Some(price);
+            }
+        }
+    }
+    while let Some(next) = strip_numeric_segment(name) {
+        name = next;
+        if let Some(price) = probe(name) {
+            return Some(price);
+        }
+    }
+    strip_preview(name).and_then(probe)
+}
+
+fn strip_provider(s: &str) -> Option<&str> {
+    s.rfind('/').map(|i| &s[i + 1..])
+}
+
+fn strip_region(s: &str) -> Option<&str> {
+    REGION_PREFIXES.iter().find_map(|p| s.strip_prefix(p))
+}
+
+fn strip_claude_vendor(s: &str) -> Option<&str> {
+    s.strip_prefix(CLAUDE_VENDOR_PREFIX)
+}
+
+fn strip_vertex_date(s: &str) -> Option<&str> {
+    s.split_once('@').map(|(model, _)| model)
+}
+
+/// `-v1:0`, `-v2:0`, `-v1:0:200k`, `-v2`: `-v`, a digit, then digits, letters and colons.
+fn strip_bedrock_version(s: &str) -> Option<&str> {
+    let i = s.rfind("-v")?;
+    let rest = &s[i + 2..];
+    let starts_with_digit = rest.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    if starts_with_digit && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':') {
+        Some(&s[..i])
+    } else {
+        None
+    }
+}
+
+fn strip_latest(s: &str) -> Option<&str> {
+    s.strip_suffix("-latest")
+}
+
+/// One trailing `-` segment of 2 to 8 digits (a date or a snapshot number).
+fn strip_numeric_segment(s: &str) -> Option<&str> {
+    let i = s.rfind('-')?;
+    let segment = &s[i + 1..];
+    if (2..=8).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_digit()) {
+        Some(&s[..i])
+    } else {
+        None
+    }
+}
+
+fn strip_preview(s: &str) -> Option<&str> {
+    s.strip_suffix("-preview")
+        .or_else(|| s.strip_suffix("-exp"))
+}
+
+// === the built-in table ===
+
+/// `builtin.toml`: `[models."name"]` tables of a [`Price`] plus optional `aliases`.
+#[derive(Debug, Deserialize)]
+struct RawBuiltin {
+    models: HashMap<String, RawEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawEntry {
+    input: f64,
+    output: f64,
+    cache_read: Option<f64>,
+    cache_write: Option<f64>,
+    tier: Option<PriceTier>,
+    /// More names with the same price.
+    #[serde(default)]
+    aliases: Vec<String>,
+}
+
+/// Parses and checks the built-in table: unknown keys, invalid prices, bad globs and a name
+/// listed twice are all errors (the table is ours, so any of them is a bug).
+fn parse_builtin(text: &str) -> Result<Entries, String> {
+    let mut unknown = Vec::new();
+    let de = toml::de::Deserializer::parse(text).map_err(|e| e.to_string())?;
+    let raw: RawBuiltin = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = unknown.first() {
+        return Err(format!("unknown key `{path}`"));
+    }
+    let mut entries = Entries::default();
+    for (name, raw) in raw.models {
+        let price = Price {
+            input: raw.input,
+            output: raw.output,
+            cache_read: raw.cache_read,
+            cache_write: raw.cache_write,
+            tier: raw.tier,
+        };
+        price.validate().map_err(|e| format!("`{name}`: {e}"))?;
+        for n in std::iter::once(&name).chain(&raw.aliases) {
+            let replaced = entries
+                .insert(n, price.clone())
+                .map_err(|e| format!("`{n}`: {e}"))?;
+            if replaced {
+                return Err(format!("`{n}` is listed twice"));
+            }
+        }
+    }
+    entries.sort_globs();
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(input: f64, output: f64) -> Price {
+        Price {
+            input,
+            output,
+            cache_read: None,
+            cache_write: None,
+            tier: None,
+        }
+    }
+
+    fn usage(input: u64, cache_read: u64, cache_write: u64, output: u64) -> Usage {
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: cache_read,
+            cache_write_tokens: cache_write,
+            reasoning_tokens: 0,
+        }
+    }
+
+    fn all_entries(e: &Entries) -> Vec<(String, Price)> {
+        let mut v: Vec<_> = e
+            .exact
+            .iter()
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect();
+        v.extend(e.globs.iter().map(|g| (g.pattern.clone(), g.price.clone())));
+        v
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    // === the built-in table ===
+
+    #[test]
+    fn builtin_parses_and_every_price_is_positive() {
+        let entries = parse_builtin(BUILTIN_TOML).expect("builtin.toml parses");
+        let all = all_entries(&entries);
+        assert!(all.len() > 80, "{} entries", all.len());
+        for (name, p) in &all {
+            assert!(p.input > 0.0, "{name}: input");
+            // Embedding models have no output tokens; everything else must price them.
+            if name.contains("embed") {
+                assert!(p.output == 0.0, "{name}: output");
+            } else {
+                assert!(p.output > 0.0, "{name}: output");
+            }
+            if let Some(r) = p.cache_read {
+                assert!(r > 0.0 && r < p.input, "{name}: cache_read is a discount");
+            }
+            if let Some(w) = p.cache_write {
+                assert!(w >= p.input, "{name}: cache_write");
+            }
+            if let Some(t) = &p.tier {
+                assert!(t.above_input_tokens >= 100_000, "{name}: tier threshold");
+                assert!(
+                    t.input > p.input && t.output >= p.output,
+                    "{name}: tier prices"
+                );
+                assert_eq!(t.cache_read.is_some(), p.cache_read.is_some(), "{name}");
+                assert_eq!(t.cache_write.is_some(), p.cache_write.is_some(), "{name}");
+            }
+        }
+        // The shared table is the same one, parsed without error.
+        assert!(!PriceTable::builtin().builtin.is_empty());
+    }
+
+    #[test]
+    fn builtin_claude_cache_prices_follow_anthropic_multipliers() {
+        let entries = parse_builtin(BUILTIN_TOML).expect("parses");
+        let mut seen = 0;
+        for (name, p) in all_entries(&entries) {
+            // Claude 3 Haiku's page prices ($0.30 write, $0.03 read) are rounded from the
+            // multipliers ($0.3125, $0.025); the table keeps the page's figures.
+            if !name.contains("claude") || name == "claude-3-haiku" {
+                continue;
+            }
+            seen += 1;
+            let check = |input: f64, read: Option<f64>, write: Option<f64>| {
+                assert!(
+                    close(read.unwrap_or(0.0), input * 0.1),
+                    "{name}: cache_read"
+                );
+                assert!(
+                    close(write.unwrap_or(0.0), input * 1.25),
+                    "{name}: cache_write"
+                );
+            };
+            check(p.input, p.cache_read, p.cache_write);
+            if let Some(t) = &p.tier {
+                check(t.input, t.cache_read, t.cache_write);
+            }
+        }
+        assert!(seen >= 15, "{seen}");
+    }
+
+    #[test]
+    fn builtin_has_the_required_models() {
+        let t = PriceTable::builtin();
+        let required = [
+            "gpt-5.5",
+            "gpt-5.4",
+            "gpt-5.2",
+            "gpt-5.1",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o1",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "text-embedding-3-small",
+            "text-embedding-3-large",
+            "text-embedding-ada-002",
+            "claude-opus-4-5",
+            "claude-opus-4-1",
+            "claude-opus-4",
+            "claude-sonnet-4-5",
+            "claude-sonnet-4",
+            "claude-3-7-sonnet",
+            "claude-haiku-4-5",
+            "claude-3-5-haiku",
+            "claude-3-haiku",
+            "mistral-large-latest",
+            "mistral-medium",
+            "mistral-small",
+            "codestral",
+            "devstral-2512",
+            "devstral-medium",
+            "devstral-small",
+            "magistral-medium",
+            "magistral-small",
+            "ministral-8b",
+            "ministral-3b",
+            "open-mistral-nemo",
+            "pixtral-large",
+            "mistral-embed",
+            "gemini-3-pro-preview",
+            "gemini-3-pro",
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+            "gemini-2.0-flash",
+            "gemini-embedding-001",
+            "amazon.nova-pro-v1:0",
+            "amazon.nova-lite-v1:0",
+            "amazon.nova-micro-v1:0",
+            "meta.llama3-3-70b-instruct-v1:0",
+            "mistral.mistral-large-2407-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ];
+        for m in required {
+            assert!(t.lookup(m).is_some(), "{m}");
+        }
+    }
+
+    #[test]
+    fn parse_builtin_rejects_mistakes() {
+        let ok = "[models.\"a\"]\ninput = 1.0\noutput = 2.0\n";
+        assert!(parse_builtin(ok).is_ok());
+        let typo = "[models.\"a\"]\ninput = 1.0\noutput = 2.0\ncache_reed = 0.1\n";
+        assert!(parse_builtin(typo).unwrap_err().contains("cache_reed"));
+        let tier_typo = "[models.\"a\"]\ninput = 1.0\noutput = 2.0\n\
+                         tier = { above_input_tokens = 5, input = 2.0, output = 3.0, x = 1 }\n";
+        assert!(parse_builtin(tier_typo).is_err());
+        let twice = "[models.\"a\"]\ninput = 1.0\noutput = 2.0\n\
+                     [models.\"b\"]\ninput = 1.0\noutput = 2.0\naliases = [\"A\"]\n";
+        assert!(parse_builtin(twice).unwrap_err().contains("twice"));
+        let negative = "[models.\"a\"]\ninput = -1.0\noutput = 2.0\n";
+        assert!(parse_builtin(negative).is_err());
+        assert!(parse_builtin("[models.\"a[\"]\ninput = 1.0\noutput = 2.0\n").is_err());
+    }
+
+    // === lookup ===
+
+    #[test]
+    fn lookup_forgives_provider_spellings() {
+        let t = PriceTable::builtin();
+        let same = [
+            ("openai/gpt-4o", "gpt-4o"),
+            ("GPT-4o", "gpt-4o"),
+            (" gpt-4o ", "gpt-4o"),
+            ("gpt-4o-2024-08-06", "gpt-4o"),
+            ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+            ("gpt-4.1-2025-04-14", "gpt-4.1"),
+            ("gpt-5-2025-08-07", "gpt-5"),
+            ("gpt-5.1-chat-latest", "gpt-5.1"),
+            ("o3-mini-2025-01-31", "o3-mini"),
+            ("o1-2024-12-17", "o1"),
+            ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+            ("claude-opus-4-1-20250805", "claude-opus-4-1"),
+            ("claude-opus-4-20250514", "claude-opus-4"),
+            ("claude-sonnet-4-0", "claude-sonnet-4"),
+            ("claude-3-7-sonnet-latest", "claude-3-7-sonnet"),
+            ("anthropic/claude-haiku-4-5", "claude-haiku-4-5"),
+            ("claude-3-5-haiku@20241022", "claude-3-5-haiku"),
+            ("claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet"),
+            ("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+            (
+                "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "claude-3-5-haiku",
+            ),
+            (
+                "eu.anthropic.claude-sonnet-4-20250514-v1:0",
+                "claude-sonnet-4",
+            ),
+            (
+                "apac.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                "claude-3-7-sonnet",
+            ),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0:200k",
+                "claude-3-haiku",
+            ),
+            (
+                "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "claude-sonnet-4-5",
+            ),
+            (
+                "global.anthropic.claude-opus-4-5-20251101-v1:0",
+                "claude-opus-4-5",
+            ),
+            ("us.amazon.nova-pro-v1:0", "amazon.nova-pro"),
+            ("amazon.nova-micro-v1:0", "amazon.nova-micro"),
+            (
+                "us.meta.llama3-3-70b-instruct-v1:0",
+                "meta.llama3-3-70b-instruct",
+            ),
+            (
+                "mistral.mistral-large-2407-v1:0",
+                "mistral.mistral-large-2407",
+            ),
+            ("mistral-large-latest", "mistral-large"),
+            ("mistral-large-2512", "mistral-large"),
+            ("mistral/mistral-small-2506", "mistral-small"),
+            ("codestral-2508", "codestral"),
+            ("devstral-medium-2507", "devstral-medium"),
+            ("labs-devstral-small-2512", "devstral-small"),
+            ("magistral-medium-latest", "magistral-medium"),
+            ("ministral-8b-2512", "ministral-8b"),
+            ("models/gemini-2.5-pro", "gemini-2.5-pro"),
+            ("gemini-2.5-pro-preview-06-05", "gemini-2.5-pro"),
+            ("gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"),
+            (
+                "gemini-2.5-flash-lite-preview-06-17",
+                "gemini-2.5-flash-lite",
+            ),
+            ("gemini-2.0-flash-001", "gemini-2.0-flash"),
+            ("gemini-2.0-flash-exp", "gemini-2.0-flash"),
+            ("google/gemini-3-pro-preview", "gemini-3.1-pro-preview"),
+        ];
+        for (query, canonical) in same {
+            let want = t
+                .lookup(canonical)
+                .unwrap_or_else(|| panic!("{canonical} is priced"));
+            assert_eq!(t.lookup(query), Some(want), "{query} -> {canonical}");
+        }
+    }
+
+    #[test]
+    fn dated_entries_beat_date_stripping() {
+        let t = PriceTable::builtin();
+        assert_eq!(t.lookup("gpt-4o-2024-05-13").map(|p| p.input), Some(5.0));
+        assert_eq!(t.lookup("gpt-4o-2024-11-20").map(|p| p.input), Some(2.5));
+        assert_eq!(t.lookup("mistral-large-2411").map(|p| p.input), Some(2.0));
+        assert_eq!(t.lookup("mistral-large-2407").map(|p| p.input), Some(2.0));
+        assert_eq!(t.lookup("mistral-medium-2508").map(|p| p.input), Some(0.4));
+        assert_eq!(t.lookup("ministral-8b-2410").map(|p| p.input), Some(0.1));
+        assert_eq!(t.lookup("devstral-2512").map(|p| p.output), Some(2.0));
+    }
+
+    #[test]
+    fn bedrock_regional_endpoints_of_claude_4_5_cost_ten_percent_more() {
+        let t = PriceTable::builtin();
+        let direct = t.lookup("claude-sonnet-4-5").expect("priced");
+        let global = t
+            .lookup("global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .expect("priced");
+        let regional = t
+            .lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .expect("priced");
+        let in_region = t
+            .lookup("anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .expect("priced");
+        assert_eq!(global, direct);
+        assert_eq!(regional, in_region);
+        assert!(close(regional.input, 3.3) && close(regional.output, 16.5));
+        let haiku = t
+            .lookup("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
+            .expect("priced");
+        assert!(close(haiku.input, 1.1));
+        // Earlier generations cost the same everywhere.
+        assert_eq!(
+            t.lookup("us.anthropic.claude-sonnet-4-20250514-v1:0"),
+            t.lookup("claude-sonnet-4")
+        );
+    }
+
+    #[test]
+    fn unknown_models_have_no_price() {
+        let t = PriceTable::builtin();
+        for m in [
+            "",
+            "/",
+            "totally-unknown",
+            "gpt-4o-mini-transcribe",
+            "claude-opus-4-9",
+            "claude-sonnet-9",
+            "gpt-4-0613",
+            "llama-3.3-70b",
+            "us.",
+            "-v1:0",
+        ] {
+            assert_eq!(t.lookup(m), None, "{m}");
+        }
+        assert_eq!(PriceTable::empty().lookup("gpt-4o"), None);
+    }
+
+    #[test]
+    fn normalisation_steps() {
+        assert_eq!(strip_bedrock_version("a-v1:0"), Some("a"));
+        assert_eq!(strip_bedrock_version("a-v1:0:200k"), Some("a"));
+        assert_eq!(strip_bedrock_version("a-v2"), Some("a"));
+        assert_eq!(strip_bedrock_version("gpt-4-vision"), None);
+        assert_eq!(strip_bedrock_version("a-v"), None);
+        assert_eq!(strip_numeric_segment("x-20250929"), Some("x"));
+        assert_eq!(strip_numeric_segment("x-001"), Some("x"));
+        assert_eq!(strip_numeric_segment("gpt-5"), None);
+        assert_eq!(strip_numeric_segment("x-123456789"), None);
+        assert_eq!(strip_numeric_segment("ministral-8b"), None);
+        assert_eq!(strip_region("global.anthropic.x"), Some("anthropic.x"));
+        assert_eq!(strip_provider("a/b/c"), Some("c"));
+    }
+
+    // === overrides ===
+
+    #[test]
+    fn overrides_win_over_builtins() {
+        let t = PriceTable::builtin().with_overrides(vec![
+            ("gpt-4o".to_owned(), price(1.0, 2.0)),
+            ("claude-sonnet-4-5".to_owned(), price(7.0, 8.0)),
+            ("acme-*".to_owned(), price(3.0, 4.0)),
+            ("acme-large-*".to_owned(), price(5.0, 6.0)),
+        ]);
+        assert_eq!(t.lookup("gpt-4o"), Some(&price(1.0, 2.0)));
+        assert_eq!(t.lookup("openai/gpt-4o-2024-08-06"), Some(&price(1.0, 2.0)));
+        // An override reaches the Bedrock ids too, ahead of the built-in Bedrock globs.
+        assert_eq!(
+            t.lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            Some(&price(7.0, 8.0))
+        );
+        assert_eq!(t.lookup("acme-small"), Some(&price(3.0, 4.0)));
+        assert_eq!(
+            t.lookup("acme-large-2"),
+            Some(&price(5.0, 6.0)),
+            "longest literal"
+        );
+        // Untouched models keep their built-in price.
+        assert_eq!(
+            t.lookup("gpt-4o-mini"),
+            PriceTable::builtin().lookup("gpt-4o-mini")
+        );
+    }
+
+    #[test]
+    fn bad_overrides_are_skipped_and_later_ones_replace_earlier() {
+        let mut nan = price(1.0, 1.0);
+        nan.cache_read = Some(f64::NAN);
+        let t = PriceTable::empty().with_overrides(vec![
+            ("a".to_owned(), price(1.0, 1.0)),
+            ("A".to_owned(), price(2.0, 2.0)),
+            ("b".to_owned(), nan),
+            ("c[".to_owned(), price(1.0, 1.0)),
+            ("c*".to_owned(), price(1.0, 1.0)),
+            ("c*".to_owned(), price(9.0, 9.0)),
+        ]);
+        assert_eq!(t.lookup("a"), Some(&price(2.0, 2.0)));
+        assert_eq!(t.lookup("b"), None);
+        assert_eq!(t.lookup("cx"), Some(&price(9.0, 9.0)));
+        assert_eq!(t.overrides.globs.len(), 1);
+    }
+
+    #[test]
+    fn price_deserializes_with_a_tier_and_validates() {
+        let p: Price = toml::from_str(
+            "input = 1.25\noutput = 10\ncache_read = 0.125\n\
+             tier = { above_input_tokens = 200000, input = 2.5, output = 15 }\n",
+        )
+        .expect("parses");
+        assert_eq!(p.tier.as_ref().map(|t| t.above_input_tokens), Some(200_000));
+        assert!(p.validate().is_ok());
+        let mut bad = p.clone();
+        bad.input = -1.0;
+        assert!(bad.validate().is_err());
+        let mut bad = p.clone();
+        bad.output = f64::INFINITY;
+        assert!(bad.validate().is_err());
+        let mut bad = p;
+        if let Some(t) = bad.tier.as_mut() {
+            t.above_input_tokens = 0;
+        }
+        assert!(bad.validate().is_err());
+    }
+
+    // === arithmetic ===
+
+    #[test]
+    fn cost_is_exact_for_typical_prices() {
+        let t = PriceTable::builtin();
+        let gpt_4o = t.lookup("gpt-4o").expect("priced");
+        assert_eq!(
+            cost_nanos(gpt_4o, &usage(1_000_000, 0, 0, 0)),
+            2_500_000_000
+        );
+        assert_eq!(
+            cost_nanos(gpt_4o, &usage(0, 0, 0, 1_000_000)),
+            10_000_000_000
+        );
+        let small = t.lookup("text-embedding-3-small").expect("priced");
+        assert_eq!(cost_nanos(small, &usage(1, 0, 0, 0)), 20);
+        // Float noise would make these 301 and 526 with a plain f64 ceil.
+        assert_eq!(cost_nanos(&price(0.1, 0.0), &usage(3, 0, 0, 0)), 300);
+        assert_eq!(cost_nanos(&price(0.075, 0.0), &usage(7, 0, 0, 0)), 525);
+        // A fraction of a nano-USD is rounded up, once for the whole request.
+        assert_eq!(cost_nanos(&price(0.0001, 0.0001), &usage(1, 0, 0, 1)), 1);
+        assert_eq!(cost_nanos(&price(0.0001, 0.0), &usage(10, 0, 0, 0)), 1);
+        assert_eq!(cost_nanos(&price(0.0001, 0.0), &usage(11, 0, 0, 0)), 2);
+        assert_eq!(cost_nanos(&price(1.0, 1.0), &Usage::default()), 0);
+    }
+
+    #[test]
+    fn cache_reads_and_writes_are_priced_apart() {
+        let t = PriceTable::builtin();
+        let sonnet = t.lookup("claude-sonnet-4-5-20250929").expect("priced");
+        // 10k input of which 8k read from and 1k written to the cache, 500 output:
+        // 1k x $3 + 8k x $0.30 + 1k x $3.75 + 500 x $15 (per million).
+        let u = usage(10_000, 8_000, 1_000, 500);
+        assert_eq!(
+            cost_nanos(sonnet, &u),
+            3_000_000 + 2_400_000 + 3_750_000 + 7_500_000
+        );
+        // The discount: all 10k read from the cache costs a tenth of 10k uncached.
+        assert_eq!(cost_nanos(sonnet, &usage(10_000, 10_000, 0, 0)), 3_000_000);
+        assert_eq!(cost_nanos(sonnet, &usage(10_000, 0, 0, 0)), 30_000_000);
+        // No cache prices: cache tokens cost the input price.
+        let p = price(2.0, 0.0);
+        assert_eq!(
+            cost_nanos(&p, &usage(1_000, 600, 400, 0)),
+            cost_nanos(&p, &usage(1_000, 0, 0, 0))
+        );
+        // A report with more cache tokens than input does not underflow.
+        assert_eq!(cost_nanos(&p, &usage(10, 20, 0, 0)), 40_000);
+    }
+
+    #[test]
+    fn the_tier_applies_above_its_threshold() {
+        let t = PriceTable::builtin();
+        let pro = t.lookup("gemini-2.5-pro").expect("priced");
+        // At the threshold: base prices ($1.25 in, $10 out).
+        assert_eq!(cost_nanos(pro, &usage(200_000, 0, 0, 0)), 250_000_000);
+        // Above: every token at the higher prices ($2.50 in, $15 out), not just the excess.
+        assert_eq!(
+            cost_nanos(pro, &usage(300_000, 0, 0, 1_000)),
+            750_000_000 + 15_000_000
+        );
+        // Cache reads count towards the threshold and take the tier's cache price ($0.25).
+        assert_eq!(
+            cost_nanos(pro, &usage(300_000, 100_000, 0, 0)),
+            500_000_000 + 25_000_000
+        );
+        assert_eq!(
+            worst_case_nanos(pro, 200_000, 1_000),
+            250_000_000 + 10_000_000
+        );
+        assert_eq!(
+            worst_case_nanos(pro, 200_001, 1_000),
+            500_002_500 + 15_000_000
+        );
+        let sonnet = t.lookup("claude-sonnet-4").expect("priced");
+        assert_eq!(cost_nanos(sonnet, &usage(250_000, 0, 0, 0)), 1_500_000_000);
+    }
+
+    #[test]
+    fn worst_case_prices_input_and_max_output() {
+        let gpt_4o = PriceTable::builtin()
+            .lookup("gpt-4o")
+            .cloned()
+            .expect("priced");
+        assert_eq!(worst_case_nanos(&gpt_4o, 1_000, 500), 2_500_000 + 5_000_000);
+        assert_eq!(worst_case_nanos(&gpt_4o, 0, 0), 0);
+    }
+
+    #[test]
+    fn costs_saturate_instead_of_overflowing() {
+        let p = price(1_000_000.0, 1_000_000.0);
+        let max = u64::MAX;
+        assert_eq!(cost_nanos(&p, &usage(max, max, max, max)), u64::MAX);
+        assert_eq!(worst_case_nanos(&p, max, max), u64::MAX);
+        let mut huge = price(f64::MAX, 1.0);
+        assert_eq!(worst_case_nanos(&huge, 1, 0), u64::MAX);
+        huge.input = f64::NAN;
+        assert_eq!(worst_case_nanos(&huge, 1, 0), 0);
+    }
+}
