@@ -12,7 +12,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::codec::anthropic;
 use crate::error::{ErrorKind, GatewayError};
-use crate::handlers::{self, chat, count_tokens, embeddings, health, models};
+use crate::handlers::{self, chat, count_tokens, embeddings, health, models, usage};
 use crate::pipeline::RequestCtx;
 use crate::state::AppState;
 
@@ -30,7 +30,8 @@ pub fn router(state: AppState) -> Router {
                 &format!("{prefix}/embeddings"),
                 post(embeddings::embeddings),
             )
-            .route(&format!("{prefix}/models"), get(models::list_models));
+            .route(&format!("{prefix}/models"), get(models::list_models))
+            .route(&format!("{prefix}/usage"), get(usage::usage));
     }
     // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
     // query strings such as `?beta=true` are accepted.

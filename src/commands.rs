@@ -1,15 +1,18 @@
-//! `gatehouse keys create|list|revoke`: virtual keys managed from the command line, against
-//! the store the config names (SPEC §1). A running gateway picks changes up within a second
-//! for a new key (on its first use) and within `keys::REFRESH_INTERVAL` for a revocation.
+//! `gatehouse keys create|list|revoke` and `gatehouse usage`: virtual keys and usage reports
+//! from the command line, against the store the config names (SPEC §1). A running gateway
+//! picks key changes up within a second for a new key (on its first use) and within
+//! `keys::REFRESH_INTERVAL` for a revocation.
 
 use std::io::Write;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::config::{Config, ModelPattern};
+use crate::config::{
+    Config, ModelPattern, NANOS_PER_USD, Period, RateLimit, StoredBudget, StoredPolicy,
+};
 use crate::governance::{keys, now_unix};
-use crate::store::{KeyRow, Store};
+use crate::store::{GroupBy, KeyRow, ReportRow, Store};
 
 /// What `keys create` was asked for.
 #[derive(Debug, Default)]
@@ -20,6 +23,8 @@ pub struct NewKey {
     pub project: Option<String>,
     pub models: Option<Vec<String>>,
     pub expires_in: Option<Duration>,
+    /// The key's own budgets and rate limit (JSON of [`crate::config::StoredPolicy`]).
+    pub policy: Option<String>,
 }
 
 /// Create a key; returns the stored row and the key itself, which is shown once and never
@@ -58,6 +63,7 @@ pub async fn create_key(
             .expires_in
             .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
         revoked_at: None,
+        policy: new.policy,
     };
     store.insert_key(&row).await.map_err(|e| e.to_string())?;
     Ok((row, key))
@@ -76,6 +82,7 @@ pub fn key_json(k: &KeyRow, now: i64) -> serde_json::Value {
         "id": k.id, "name": k.name, "key": k.hint, "status": status,
         "user": k.user, "team": k.team, "project": k.project, "models": k.models,
         "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at,
+        "limits": k.policy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
     })
 }
 
@@ -98,6 +105,117 @@ pub fn write_key_table(out: &mut impl Write, rows: &[KeyRow], now: i64) -> std::
             k.team.as_deref().unwrap_or("-"),
             k.user.as_deref().unwrap_or("-"),
             k.models.as_ref().map_or("*".to_owned(), |m| m.join(",")),
+        )?;
+    }
+    Ok(())
+}
+
+/// A key's own limits as `keys create` takes them.
+#[derive(Debug, Default)]
+pub struct KeyLimits {
+    /// `5usd/daily`, `200000tokens/monthly`.
+    pub budgets: Vec<String>,
+    pub timezone: Option<String>,
+    pub route_to: Option<String>,
+    pub rate_limit: RateLimit,
+}
+
+/// `5usd/daily` as a stored budget.
+pub fn parse_budget(spec: &str) -> Result<StoredBudget, String> {
+    let bad =
+        || format!("invalid budget `{spec}`: expected e.g. `5usd/daily` or `200000tokens/monthly`");
+    let (amount, period) = spec.split_once('/').ok_or_else(bad)?;
+    let period = Period::parse(period.trim()).ok_or_else(bad)?;
+    let amount = amount.trim();
+    let (usd, tokens) = if let Some(n) = amount.strip_suffix("usd") {
+        (Some(n.trim().parse::<f64>().map_err(|_| bad())?), None)
+    } else if let Some(n) = amount.strip_suffix("tokens") {
+        (None, Some(n.trim().parse::<u64>().map_err(|_| bad())?))
+    } else {
+        return Err(bad());
+    };
+    Ok(StoredBudget {
+        usd,
+        tokens,
+        period,
+        timezone: None,
+        route_to: None,
+    })
+}
+
+/// The stored JSON of a key's limits (`None` when it has none), checked like the config's.
+pub fn policy_json(config: &Config, limits: &KeyLimits) -> Result<Option<String>, String> {
+    let mut budgets = Vec::new();
+    for spec in &limits.budgets {
+        let mut b = parse_budget(spec)?;
+        b.timezone.clone_from(&limits.timezone);
+        b.route_to.clone_from(&limits.route_to);
+        budgets.push(b);
+    }
+    if let Some(t) = &limits.route_to {
+        let provider = t.split_once('/').map_or(t.as_str(), |(p, _)| p);
+        if config.provider(provider).is_none() {
+            return Err(format!(
+                "route_to `{t}` names unknown provider `{provider}`"
+            ));
+        }
+    }
+    let stored = StoredPolicy {
+        budgets,
+        rate_limit: limits.rate_limit,
+    };
+    stored.to_policy()?;
+    if stored == StoredPolicy::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(&stored)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// A usage report as JSON (dollars, not nano-dollars).
+pub fn report_json(by: GroupBy, rows: &[ReportRow]) -> serde_json::Value {
+    let list: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "group": r.group, "requests": r.requests, "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens, "cost_usd": r.cost_nanos as f64 / NANOS_PER_USD,
+            })
+        })
+        .collect();
+    json!({"by": by, "rows": list})
+}
+
+/// A usage report as a table, most expensive first.
+pub fn write_report(out: &mut impl Write, by: GroupBy, rows: &[ReportRow]) -> std::io::Result<()> {
+    let head = serde_json::to_value(by)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_uppercase))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{:<32} {:>9} {:>14} {:>14} {:>12}",
+        head, "REQUESTS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD"
+    )?;
+    for r in rows {
+        let group = if by == GroupBy::Day {
+            r.group
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| jiff::Timestamp::from_second(s).ok())
+                .map_or_else(|| r.group.clone(), |t| t.strftime("%Y-%m-%d").to_string())
+        } else {
+            r.group.clone()
+        };
+        writeln!(
+            out,
+            "{:<32} {:>9} {:>14} {:>14} {:>12.6}",
+            group,
+            r.requests,
+            r.input_tokens,
+            r.output_tokens,
+            r.cost_nanos as f64 / NANOS_PER_USD
         )?;
     }
     Ok(())

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// Rate limited, by us or by every provider we tried (429).
     RateLimited,
+    /// A budget that applies to the caller is spent (429, `Retry-After` at the period's end).
+    BudgetExhausted,
+    /// Budgets cannot be checked (their shared counters are unreachable): fail closed (503).
+    BudgetUnavailable,
     /// The provider rejected the request as the caller's fault (its own 4xx, kept as is).
     UpstreamRejected,
     /// The provider failed (5xx or an unreadable reply) after every allowed fallback (502).
@@ -117,6 +121,11 @@ impl GatewayError {
         self
     }
 
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
         self
@@ -151,7 +160,8 @@ impl GatewayError {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimited | ErrorKind::BudgetExhausted => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::BudgetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::UpstreamRejected => self
                 .upstream_status
                 .and_then(|s| StatusCode::from_u16(s).ok())
@@ -179,6 +189,8 @@ impl GatewayError {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::BudgetExhausted => "budget_exceeded",
+            ErrorKind::BudgetUnavailable => "budget_unavailable",
             ErrorKind::UpstreamRejected => "upstream_rejected",
             ErrorKind::UpstreamFailed => "upstream_failed",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",

@@ -63,6 +63,7 @@ fn adapter(kind: ProviderKind) -> Option<&'static Arc<dyn Adapter>> {
         .into_iter()
         .map(|kind| {
             let config = Arc::new(ProviderConfig {
+                budgets: Vec::new(),
                 name: kind.as_str().to_owned(),
                 kind,
                 base_url: String::new(),

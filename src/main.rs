@@ -15,7 +15,7 @@ use gatehouse::commands;
 use gatehouse::config::{self, Config, ConfigError, ProcessEnv};
 use gatehouse::server;
 use gatehouse::state::AppState;
-use gatehouse::store::Store;
+use gatehouse::store::{GroupBy, Store};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 enum Command {
     /// Run the gateway.
     Serve {
@@ -56,9 +57,31 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Spend and tokens from the store's usage records, grouped.
+    Usage {
+        #[arg(long, env = "GATEHOUSE_CONFIG")]
+        config: Option<PathBuf>,
+        /// key, team, user, project, model, provider, tag or day.
+        #[arg(long, default_value = "key", value_parser = parse_group)]
+        by: GroupBy,
+        /// How far back, e.g. `7d`, `24h`.
+        #[arg(long, default_value = "7d", value_parser = parse_lifetime)]
+        since: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_group(s: &str) -> Result<GroupBy, String> {
+    GroupBy::parse(s).ok_or_else(|| {
+        format!(
+            "unknown grouping `{s}`: expected key, team, user, project, model, provider, tag or day"
+        )
+    })
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 enum KeysAction {
     /// Create a key and print it (it is shown this once).
     Create {
@@ -77,6 +100,25 @@ enum KeysAction {
         /// Lifetime, e.g. `30d`, `12h` (default: no expiry).
         #[arg(long, value_parser = parse_lifetime)]
         expires_in: Option<std::time::Duration>,
+        /// A budget of the key's own, e.g. `5usd/daily`, `200000tokens/monthly`; repeat for
+        /// several.
+        #[arg(long = "budget")]
+        budgets: Vec<String>,
+        /// Time zone of the budgets' periods (default UTC).
+        #[arg(long)]
+        budget_timezone: Option<String>,
+        /// Where requests go once a budget is spent, `provider/model` (default: refused).
+        #[arg(long)]
+        budget_route_to: Option<String>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u64>,
+        /// Tokens per minute (reserved up front: input plus max_tokens).
+        #[arg(long)]
+        tpm: Option<u64>,
+        /// Concurrent requests.
+        #[arg(long)]
+        concurrent: Option<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -134,6 +176,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Usage {
+            config,
+            by,
+            since,
+            json,
+        } => {
+            let cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(errors) => {
+                    report(&errors);
+                    return ExitCode::FAILURE;
+                }
+            };
+            match usage_command(&cfg, by, since, json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve {
             config,
             listen,
@@ -181,8 +244,24 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                 project,
                 models,
                 expires_in,
+                budgets,
+                budget_timezone,
+                budget_route_to,
+                rpm,
+                tpm,
+                concurrent,
                 json,
             } => {
+                let limits = commands::KeyLimits {
+                    budgets,
+                    timezone: budget_timezone,
+                    route_to: budget_route_to,
+                    rate_limit: config::RateLimit {
+                        rpm,
+                        tpm,
+                        concurrent,
+                    },
+                };
                 let new = commands::NewKey {
                     name,
                     team,
@@ -190,24 +269,31 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                     project,
                     models,
                     expires_in,
+                    policy: None,
                 };
-                commands::create_key(cfg, &store, new)
-                    .await
-                    .map(|(row, key)| {
-                        if json {
-                            let mut j = commands::key_json(&row, now);
-                            j["key"] = serde_json::Value::String(key);
-                            let _ = writeln!(out, "{j}");
-                        } else {
-                            let _ = writeln!(out, "{key}");
-                            let _ = writeln!(
-                                std::io::stderr(),
-                                "created key {} ({}); it is shown only this once",
-                                row.id,
-                                row.name
-                            );
-                        }
-                    })
+                async {
+                    let new = commands::NewKey {
+                        policy: commands::policy_json(cfg, &limits)?,
+                        ..new
+                    };
+                    commands::create_key(cfg, &store, new).await
+                }
+                .await
+                .map(|(row, key)| {
+                    if json {
+                        let mut j = commands::key_json(&row, now);
+                        j["key"] = serde_json::Value::String(key);
+                        let _ = writeln!(out, "{j}");
+                    } else {
+                        let _ = writeln!(out, "{key}");
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "created key {} ({}); it is shown only this once",
+                            row.id,
+                            row.name
+                        );
+                    }
+                })
             }
             KeysAction::List { json } => match store.list_keys().await {
                 Ok(rows) if json => {
@@ -231,6 +317,41 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
         };
         store.close().await;
         result
+    })
+}
+
+fn usage_command(
+    cfg: &Config,
+    by: GroupBy,
+    since: std::time::Duration,
+    json: bool,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = Store::connect(&cfg.store.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = gatehouse::governance::now_unix();
+        let filter = gatehouse::store::UsageFilter {
+            since: now.saturating_sub(i64::try_from(since.as_secs()).unwrap_or(i64::MAX)),
+            ..Default::default()
+        };
+        let rows = store
+            .usage_report(by, &filter)
+            .await
+            .map_err(|e| e.to_string());
+        store.close().await;
+        let rows = rows?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            let _ = writeln!(out, "{}", commands::report_json(by, &rows));
+        } else {
+            commands::write_report(&mut out, by, &rows).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     })
 }
 

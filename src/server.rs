@@ -58,10 +58,18 @@ pub async fn run(
     let refresh = tokio::spawn({
         let state = state.clone();
         async move {
+            let mut n: u64 = 0;
             loop {
                 tokio::time::sleep(crate::governance::keys::REFRESH_INTERVAL).await;
                 let live = state.live();
                 state.governance().reload(&live.config, state.store()).await;
+                // Hourly: drop budget counters of periods long gone.
+                n += 1;
+                if n.is_multiple_of(360)
+                    && let Err(e) = state.store().budget_gc(crate::governance::now_unix()).await
+                {
+                    tracing::warn!(error = %e, "could not clean up old budget counters");
+                }
             }
         }
     });
@@ -102,6 +110,15 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("drain timeout reached; closing the remaining connections");
+    }
+    // Every finished request's settlement and usage record reach the store before exit.
+    if !state
+        .governance()
+        .enforcer()
+        .flush(Duration::from_secs(10))
+        .await
+    {
+        tracing::error!("usage records still unwritten at exit");
     }
 }
 

@@ -30,7 +30,16 @@ struct Inner {
 impl AppState {
     /// Build the state; reads the store's keys.
     pub async fn new(config: Config, store: Store) -> Result<Self, StoreError> {
-        let governance = Governance::load(&config, &store).await?;
+        Self::with_clock(config, store, crate::governance::Clock::System).await
+    }
+
+    /// Build the state with the clock budgets and rate limits read (tests move it).
+    pub async fn with_clock(
+        config: Config,
+        store: Store,
+        clock: crate::governance::Clock,
+    ) -> Result<Self, StoreError> {
+        let governance = Governance::load(&config, &store, clock).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 live: ArcSwap::from_pointee(Live::new(config)),

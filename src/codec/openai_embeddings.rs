@@ -162,3 +162,12 @@ pub fn encode_response(r: &EmbeddingResponse) -> OaiEmbeddingResponse {
         },
     }
 }
+/// A cheap upper estimate of an embeddings request's input tokens, for admission: a token
+/// per three bytes of text, or the token ids as given.
+pub fn estimate_input(req: &EmbeddingRequest) -> u64 {
+    match &req.input {
+        EmbeddingInput::Text(t) => t.len().div_ceil(3) as u64,
+        EmbeddingInput::Texts(ts) => ts.iter().map(|t| t.len().div_ceil(3) as u64).sum(),
+        EmbeddingInput::Tokens(ids) => ids.iter().map(|v| v.len() as u64).sum(),
+    }
+}

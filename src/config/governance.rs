@@ -2,9 +2,14 @@
 
 use indexmap::IndexMap;
 
+use super::policy::{self, Holder, Policy};
 use super::raw::{RawKey, RawTeam, Str};
 use super::source::Source;
-use super::{ModelPattern, Secret};
+use super::{ModelPattern, Secret, Target};
+
+/// Parses a `route_to` target (the caller owns the raw config it is checked against).
+pub(super) type TargetFn<'a> =
+    dyn FnMut(&mut Source<'_>, &toml::Spanned<String>) -> Option<Target> + 'a;
 
 /// Shortest static key accepted: anything shorter is guessable.
 pub const MIN_STATIC_KEY_LEN: usize = 16;
@@ -13,6 +18,7 @@ pub const MIN_STATIC_KEY_LEN: usize = 16;
 pub struct Team {
     /// Model globs the team's keys may use; `None` = every model.
     pub models: Option<Vec<ModelPattern>>,
+    pub policy: Policy,
 }
 
 /// A key written in the config file.
@@ -24,6 +30,7 @@ pub struct StaticKey {
     pub user: Option<String>,
     pub project: Option<String>,
     pub models: Option<Vec<ModelPattern>>,
+    pub policy: Policy,
 }
 
 pub(super) fn model_list(
@@ -51,15 +58,20 @@ pub(super) fn model_list(
 pub(super) fn teams(
     src: &mut Source<'_>,
     raw: &IndexMap<String, toml::Spanned<RawTeam>>,
+    target: &mut TargetFn<'_>,
 ) -> IndexMap<String, Team> {
     raw.iter()
         .map(|(name, t)| {
-            (
-                name.clone(),
-                Team {
-                    models: model_list(src, &t.get_ref().models),
+            let span = t.span();
+            let t = t.get_ref();
+            let team = Team {
+                models: model_list(src, &t.models),
+                policy: Policy {
+                    budgets: policy::budgets(src, &span, t.budget.as_ref(), Holder::Caller, target),
+                    rate_limit: policy::rate_limit(src, t.rate_limit.as_ref()),
                 },
-            )
+            };
+            (name.clone(), team)
         })
         .collect()
 }
@@ -68,6 +80,7 @@ pub(super) fn keys(
     src: &mut Source<'_>,
     raw: &[toml::Spanned<RawKey>],
     teams: &IndexMap<String, Team>,
+    target: &mut TargetFn<'_>,
 ) -> Vec<StaticKey> {
     let mut out: Vec<StaticKey> = Vec::new();
     for k in raw {
@@ -103,6 +116,10 @@ pub(super) fn keys(
         let user = k.user.as_ref().map(|u| src.expand(u));
         let project = k.project.as_ref().map(|p| src.expand(p));
         let models = model_list(src, &k.models);
+        let policy = Policy {
+            budgets: policy::budgets(src, &span, k.budget.as_ref(), Holder::Caller, target),
+            rate_limit: policy::rate_limit(src, k.rate_limit.as_ref()),
+        };
         out.push(StaticKey {
             name,
             key,
@@ -110,6 +127,7 @@ pub(super) fn keys(
             user,
             project,
             models,
+            policy,
         });
     }
     out

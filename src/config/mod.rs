@@ -9,6 +9,7 @@
 //! Defaults are the `DEFAULT_*` consts below, each with its reason.
 
 mod governance;
+mod policy;
 mod raw;
 mod secret;
 mod source;
@@ -23,6 +24,10 @@ use http::{HeaderName, HeaderValue, Uri};
 use indexmap::IndexMap;
 
 pub use governance::{MIN_STATIC_KEY_LEN, StaticKey, Team};
+pub use policy::{
+    Budget, BudgetUnit, NANOS_PER_USD, OnExhausted, Period, Policy, RateLimit, StoredBudget,
+    StoredPolicy,
+};
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
@@ -60,6 +65,15 @@ pub struct Config {
     pub providers: Vec<Arc<ProviderConfig>>,
     pub routes: Vec<Route>,
     pub teams: IndexMap<String, Team>,
+    /// `[users.NAME]`: limits of end users (keys say which user they belong to).
+    pub users: IndexMap<String, Policy>,
+    /// `[projects.NAME]`: limits of projects.
+    pub projects: IndexMap<String, Policy>,
+    /// The built-in prices with the file's `[pricing]` overrides.
+    pub pricing: Arc<crate::pricing::PriceTable>,
+    pub redis: Option<RedisConfig>,
+    /// Where budget alerts go besides the log.
+    pub alert_webhook: Option<String>,
     /// Static virtual keys (`[[keys]]`); more live in the store.
     pub keys: Vec<StaticKey>,
 }
@@ -76,6 +90,17 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: String,
+}
+
+/// Default time one Redis operation may take before Redis counts as down (RELIABILITY 7).
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// `[redis]`: budget and rate-limit counters shared by every instance.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: Secret,
+    pub timeout: Duration,
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +204,8 @@ pub struct ProviderConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Per-model accepted reasoning-effort levels, consulted before the adapter's own table.
     pub reasoning_effort: Vec<(GlobMatcher, Vec<ReasoningEffort>)>,
+    /// Provider-wide caps: when one is spent, routing skips this provider.
+    pub budgets: Vec<Budget>,
 }
 
 impl ProviderConfig {
@@ -437,7 +464,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
 
     let mut providers = Vec::new();
     for (name, p) in &raw.providers {
-        if let Some(pc) = validate_provider(src, name, p) {
+        if let Some(pc) = validate_provider(src, name, p, &raw) {
             providers.push(Arc::new(pc));
         }
     }
@@ -447,12 +474,57 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .filter_map(|r| validate_route(src, r, &raw))
         .collect();
 
-    let teams = governance::teams(src, &raw.teams);
-    let keys = governance::keys(src, &raw.keys, &teams);
+    let mut target = |src: &mut Source<'_>, t: &Str| parse_target(src, t, &raw);
+    let teams = governance::teams(src, &raw.teams, &mut target);
+    let keys = governance::keys(src, &raw.keys, &teams, &mut target);
+    let users = policy::members(src, &raw.users, &mut target);
+    let projects = policy::members(src, &raw.projects, &mut target);
+    let pricing = Arc::new(
+        crate::pricing::PriceTable::builtin().with_overrides(
+            raw.pricing
+                .iter()
+                .map(|(m, p)| (m.clone(), p.get_ref().clone()))
+                .collect(),
+        ),
+    );
+    let redis = raw.redis.as_ref().map(|r| RedisConfig {
+        url: Secret::new(src.expand(&r.url)),
+        timeout: r
+            .timeout
+            .as_ref()
+            .and_then(|t| src.duration(t))
+            .unwrap_or(DEFAULT_REDIS_TIMEOUT),
+        prefix: r
+            .prefix
+            .as_ref()
+            .map_or_else(|| "gatehouse".to_owned(), |p| src.expand(p)),
+    });
+    if let Some(r) = &raw.redis
+        && !(r.url.get_ref().starts_with("redis://")
+            || r.url.get_ref().starts_with("rediss://")
+            || r.url.get_ref().starts_with("${"))
+    {
+        src.error(
+            &r.url.span(),
+            "redis.url must start with redis:// or rediss://",
+        );
+    }
+    let alert_webhook = raw.alerts.webhook.as_ref().map(|w| {
+        let url = src.expand(w);
+        if let Err(msg) = check_base_url(&url) {
+            src.error(&w.span(), format!("invalid alerts.webhook: {msg}"));
+        }
+        url
+    });
 
     Config {
         teams,
         keys,
+        users,
+        projects,
+        pricing,
+        redis,
+        alert_webhook,
         server: ServerConfig {
             listen,
             admin_token,
@@ -474,6 +546,7 @@ fn validate_provider(
     src: &mut Source<'_>,
     name: &str,
     p: &toml::Spanned<RawProvider>,
+    raw: &RawConfig,
 ) -> Option<ProviderConfig> {
     let span = p.span();
     let p = p.get_ref();
@@ -598,7 +671,15 @@ fn validate_provider(
         parsed.sort();
         reasoning_effort.push((m, parsed));
     }
+    let budgets = policy::budgets(
+        src,
+        &span,
+        p.budget.as_ref(),
+        policy::Holder::Provider,
+        &mut |src, t| parse_target(src, t, raw),
+    );
     Some(ProviderConfig {
+        budgets,
         name: name.to_owned(),
         kind,
         base_url,

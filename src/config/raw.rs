@@ -26,12 +26,147 @@ pub struct RawConfig {
     pub teams: IndexMap<String, Spanned<RawTeam>>,
     #[serde(default)]
     pub keys: Vec<Spanned<RawKey>>,
+    /// End users (`[users.NAME]`), named by keys: their own budgets and rate limits.
+    #[serde(default)]
+    pub users: IndexMap<String, Spanned<RawMember>>,
+    /// Projects (`[projects.NAME]`), named by keys.
+    #[serde(default)]
+    pub projects: IndexMap<String, Spanned<RawMember>>,
+    /// Price overrides: model name or glob -> USD per million tokens.
+    #[serde(default)]
+    pub pricing: IndexMap<String, Spanned<crate::pricing::Price>>,
+    pub redis: Option<RawRedis>,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+}
+
+/// A user or project: limits only (membership is on the keys).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMember {
+    pub budget: Option<OneOrMany<RawBudget>>,
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRedis {
+    pub url: Str,
+    /// How long one Redis operation may take before the gateway treats Redis as down.
+    pub timeout: Option<Str>,
+    /// Prefix of every key Gatehouse writes (several deployments may share one Redis).
+    pub prefix: Option<Str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAlerts {
+    /// URL that budget alerts are POSTed to as JSON.
+    pub webhook: Option<Str>,
+}
+
+/// `budget = {...}` or `budget = [{...}, {...}]` (several at once, e.g. a daily cap under a
+/// monthly budget). Written by hand rather than `#[serde(untagged)]`, which would buffer the
+/// table and hide its unknown keys from `serde_ignored`.
+#[derive(Debug)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        match self {
+            OneOrMany::One(t) => std::slice::from_ref(t).iter(),
+            OneOrMany::Many(v) => v.iter(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table or an array of tables")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One budget: `{ usd = 5, period = "daily" }` or `{ tokens = 100000, period = "monthly" }`.
+#[derive(Debug, Deserialize)]
+pub struct RawBudget {
+    pub usd: Option<Spanned<f64>>,
+    pub tokens: Option<Spanned<u64>>,
+    pub period: Option<Str>,
+    /// IANA time zone the calendar period is aligned to (default UTC).
+    pub timezone: Option<Str>,
+    pub on_exhausted: Option<RawOnExhausted>,
+}
+
+/// `"block"` or `{ route_to = "provider/model" }`.
+#[derive(Debug)]
+pub enum RawOnExhausted {
+    Word(String),
+    RouteTo(RawRouteTo),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRouteTo {
+    pub route_to: Str,
+}
+
+impl<'de> Deserialize<'de> for RawOnExhausted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawOnExhausted;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"block\" or { route_to = \"provider/model\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(RawOnExhausted::Word(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawRouteTo::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawOnExhausted::RouteTo)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `rate_limit = { rpm = 600, tpm = 2000000, concurrent = 20 }`.
+#[derive(Debug, Deserialize)]
+pub struct RawRateLimit {
+    pub rpm: Option<Spanned<u64>>,
+    pub tpm: Option<Spanned<u64>>,
+    pub concurrent: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawTeam {
     /// Model globs the team's keys may use.
     pub models: Option<Vec<Str>>,
+    pub budget: Option<OneOrMany<RawBudget>>,
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
 }
 
 /// A static virtual key (`[[keys]]`).
@@ -43,6 +178,8 @@ pub struct RawKey {
     pub user: Option<Str>,
     pub project: Option<Str>,
     pub models: Option<Vec<Str>>,
+    pub budget: Option<OneOrMany<RawBudget>>,
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +209,8 @@ pub struct RawProvider {
     pub headers: Option<IndexMap<String, Str>>,
     /// Reasoning-effort levels each model accepts: model glob -> levels.
     pub reasoning_effort: Option<IndexMap<String, Vec<Str>>>,
+    /// Provider-wide caps: when one is spent, routing skips this provider.
+    pub budget: Option<OneOrMany<RawBudget>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

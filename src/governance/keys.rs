@@ -88,6 +88,8 @@ pub struct Principal {
     pub user: Option<String>,
     pub team: Option<String>,
     pub project: Option<String>,
+    /// The key's own budgets and rate limit.
+    pub policy: crate::config::Policy,
     /// Models this key may use (`None`: no limit of its own).
     models: Option<Vec<ModelPattern>>,
     /// Unix seconds.
@@ -147,6 +149,7 @@ impl KeyRing {
                     user: k.user.clone(),
                     team: k.team.clone(),
                     project: k.project.clone(),
+                    policy: k.policy.clone(),
                     models: k.models.clone(),
                     expires_at: None,
                     revoked: false,
@@ -163,8 +166,22 @@ impl KeyRing {
                     .filter_map(|m| ModelPattern::new(m).ok())
                     .collect::<Vec<_>>()
             });
+            let policy = match row.policy.as_deref().map(|text| {
+                serde_json::from_str::<crate::config::StoredPolicy>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| p.to_policy())
+            }) {
+                None => crate::config::Policy::default(),
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
+                    // Fail closed: a key whose limits cannot be read is not accepted.
+                    tracing::error!(key_id = %row.id, error = %e, "stored key has unreadable limits; refused until fixed");
+                    continue;
+                }
+            };
             by_digest.entry(d).or_insert_with(|| {
                 Arc::new(Principal {
+                    policy,
                     key_id: row.id.clone(),
                     key_name: row.name.clone(),
                     user: row.user.clone(),

@@ -1,13 +1,25 @@
-//! Governance: who may call the gateway and what for (issue #3).
+//! Governance: who may call the gateway, what for, and how much (issue #3).
 //!
-//! Today: virtual keys ([`keys`]) and model access per key and team. Every inference request
-//! goes through [`Governance::authenticate`] before its body is read (401 for a missing,
-//! unknown, revoked or expired key) and through [`authorize_model`] once its model is known
-//! (403). With no key at all (none in the config, none in the store) the gateway is open, which
-//! `serve` allows on loopback only (SPEC §1). Budgets and rate limits join here as stages.
+//! - [`keys`]: virtual keys. Every inference request goes through
+//!   [`Governance::authenticate`] before its body is read (401 for a missing, unknown,
+//!   revoked or expired key) and through [`authorize_model`] once its model is known (403).
+//!   With no key at all the gateway is open, which `serve` allows on loopback only (SPEC §1).
+//! - [`admission`]: budgets ([`budget`], [`period`], counted by the [`ledger`]) and rate
+//!   limits ([`limits`]) admit the request before any provider is contacted, and settle it
+//!   when it ends; the [`recorder`] writes its usage record, [`alerts`] watch the budgets.
+//! - [`shared`]: the Redis counters that several instances share.
 
+pub mod admission;
+pub mod alerts;
+pub mod budget;
 pub mod keys;
+pub mod ledger;
+pub mod limits;
+pub mod period;
+pub mod recorder;
+pub mod shared;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -16,7 +28,37 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::store::{Store, StoreError};
+pub use admission::{Admission, Ask, Enforcer, Outcome};
 pub use keys::{KeyRing, Principal, Refusal};
+
+/// The wall clock of budgets and rate limits; tests drive a manual one across period ends.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Unix milliseconds, set by the test.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    pub fn manual(unix_ms: u64) -> Self {
+        Clock::Manual(Arc::new(AtomicU64::new(unix_ms)))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => crate::unix_now_ms(),
+            Clock::Manual(t) => t.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Move a manual clock (no effect on the system clock).
+    pub fn set_ms(&self, unix_ms: u64) {
+        if let Clock::Manual(t) = self {
+            t.store(unix_ms, Ordering::Relaxed);
+        }
+    }
+}
 
 /// [`crate::unix_now`] as the store keeps times (signed seconds).
 pub fn now_unix() -> i64 {
@@ -25,16 +67,50 @@ pub fn now_unix() -> i64 {
 
 pub struct Governance {
     ring: ArcSwap<KeyRing>,
+    enforcer: Arc<Enforcer>,
+    shared: Option<Arc<shared::Shared>>,
     last_load: Mutex<Instant>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Governance {
-    /// Build the key ring from the config's static keys and the store's keys.
-    pub async fn load(config: &Config, store: &Store) -> Result<Self, StoreError> {
+    /// Build the key ring from the config's static keys and the store's keys, and the
+    /// budget and rate-limit machinery (with Redis when `[redis]` is configured; a Redis that
+    /// does not answer leaves the gateway running degraded, as the log says).
+    pub async fn load(config: &Config, store: &Store, clock: Clock) -> Result<Self, StoreError> {
         let stored = store.list_keys().await?;
+        let shared = match &config.redis {
+            Some(r) => {
+                let s = shared::Shared::new(r)
+                    .map_err(|e| StoreError::invalid(format!("redis: {e}")))?;
+                if !s.probe().await {
+                    tracing::error!(
+                        "Redis does not answer at start: budgets refuse requests (503) and rate limits are local until it does"
+                    );
+                }
+                s.spawn_health();
+                Some(s)
+            }
+            None => None,
+        };
+        let ledger = match &shared {
+            Some(s) => ledger::Ledger::Redis {
+                shared: Arc::clone(s),
+                store: store.clone(),
+            },
+            None => ledger::Ledger::Store(store.clone()),
+        };
+        let enforcer = Arc::new(Enforcer::new(
+            ledger,
+            limits::Limiter::new(shared.clone()),
+            recorder::Recorder::new(store.clone()),
+            alerts::Alerts::new(config.alert_webhook.as_deref()),
+            clock,
+        ));
         Ok(Self {
+            enforcer,
+            shared,
             ring: ArcSwap::from_pointee(KeyRing::build(config, &stored)),
             last_load: Mutex::new(Instant::now()),
             reloading: tokio::sync::Mutex::new(()),
@@ -51,6 +127,15 @@ impl Governance {
         if let Ok(mut t) = self.last_load.lock() {
             *t = Instant::now();
         }
+    }
+
+    pub fn enforcer(&self) -> &Arc<Enforcer> {
+        &self.enforcer
+    }
+
+    /// `None` without `[redis]`; otherwise whether Redis answers.
+    pub fn redis_up(&self) -> Option<bool> {
+        self.shared.as_ref().map(|s| s.is_up())
     }
 
     /// True when no key exists: the gateway is open.

@@ -14,8 +14,8 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::{
-    add_ctx_headers, authenticate, authorize_model, error_response, json_bytes_response,
-    json_response, openai_error, parse_json, read_body,
+    Size, add_ctx_headers, admit, authenticate, authorize_model, error_response,
+    json_bytes_response, json_response, openai_error, parse_json, read_body, settle,
 };
 use crate::codec::{anthropic, openai_chat};
 use crate::error::GatewayError;
@@ -103,6 +103,14 @@ async fn serve_chat<S: ChatSchema>(
         let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
         let mut creq = S::decode(parse_json(&bytes)?)?;
         authorize_model(&live, &ctx, &creq.model)?;
+        let choices = u64::from(creq.sampling.n.unwrap_or(1).max(1));
+        let size = Size {
+            input_tokens: crate::tokens::quick_estimate(&creq),
+            max_output: creq.max_output_tokens.map(|m| m.saturating_mul(choices)),
+            has_output: true,
+            user: creq.user.clone(),
+        };
+        admit(&state, &live, &mut ctx, &parts.headers, &creq.model, size).await?;
         creq.raw = Some(RawBody {
             schema: S::SCHEMA,
             bytes,
@@ -116,16 +124,18 @@ async fn serve_chat<S: ChatSchema>(
         Ok((ChatOutcome::Complete(resp), _)) => {
             let mut r = S::reply(&resp);
             add_ctx_headers(&mut r, &ctx);
+            settle(&mut ctx, resp.usage.unwrap_or_default(), "ok");
             r
         }
         // Only a request in the client's own schema is passed through, so its reply is too.
-        Ok((ChatOutcome::Passthrough { body, .. }, _)) => {
+        Ok((ChatOutcome::Passthrough { body, usage }, _)) => {
             let mut r = json_bytes_response(StatusCode::OK, body);
             add_ctx_headers(&mut r, &ctx);
+            settle(&mut ctx, usage.unwrap_or_default(), "ok");
             r
         }
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
-            let record = StreamRecord::new(&ctx);
+            let record = StreamRecord::new(&mut ctx);
             let body = relay(live_stream, encoder, server.stream_keepalive, record);
             let mut r = sse_response(Body::from_stream(body));
             add_ctx_headers(&mut r, &ctx);

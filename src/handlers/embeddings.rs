@@ -5,7 +5,8 @@ use axum::response::Response;
 use http::StatusCode;
 
 use super::{
-    add_ctx_headers, authenticate, authorize_model, json_response, openai_error, read_json,
+    Size, add_ctx_headers, admit, authenticate, authorize_model, json_response, openai_error,
+    read_json, settle,
 };
 use crate::codec::openai_embeddings::{self, OaiEmbeddingRequest};
 use crate::pipeline::{self, RequestCtx};
@@ -21,6 +22,13 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
             read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let ereq = openai_embeddings::decode_request(wire)?;
         authorize_model(&live, &ctx, &ereq.model)?;
+        let size = Size {
+            input_tokens: openai_embeddings::estimate_input(&ereq),
+            max_output: None,
+            has_output: false,
+            user: ereq.user.clone(),
+        };
+        admit(&state, &live, &mut ctx, &parts.headers, &ereq.model, size).await?;
         pipeline::embeddings(&live, &mut ctx, &ereq).await
     }
     .await;
@@ -28,6 +36,11 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
         Ok(resp) => {
             let mut r = json_response(StatusCode::OK, &openai_embeddings::encode_response(&resp));
             add_ctx_headers(&mut r, &ctx);
+            let usage = crate::schema::Usage {
+                input_tokens: resp.input_tokens,
+                ..Default::default()
+            };
+            settle(&mut ctx, usage, "ok");
             r
         }
         Err(e) => openai_error(&e, &ctx),

@@ -9,6 +9,7 @@ pub mod count_tokens;
 pub mod embeddings;
 pub mod health;
 pub mod models;
+pub mod usage;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -145,6 +146,11 @@ pub fn add_ctx_headers(resp: &mut Response, ctx: &RequestCtx) {
     {
         h.insert(WARNINGS, v);
     }
+    for (name, value) in &ctx.rate_headers {
+        if let Ok(v) = HeaderValue::try_from(value.as_str()) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
 }
 
 /// Header values must be visible ASCII (`HeaderValue::from_str` also lets through bytes we
@@ -196,6 +202,95 @@ pub async fn authenticate(
         )
         .await?;
     Ok(())
+}
+
+/// What a request asks of admission, besides its model.
+pub struct Size {
+    pub input_tokens: u64,
+    pub max_output: Option<u64>,
+    pub has_output: bool,
+    /// The end user the body names (OpenAI `user`, Anthropic `metadata.user_id`).
+    pub user: Option<String>,
+}
+
+/// Most tags kept per request, and longest tag.
+const MAX_TAGS: usize = 16;
+const MAX_TAG_LEN: usize = 128;
+
+/// `x-gatehouse-tags: feature=search,env=prod` as `["feature=search", "env=prod"]`.
+pub fn tags(headers: &HeaderMap) -> Vec<String> {
+    let Some(v) = headers
+        .get("x-gatehouse-tags")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let t: String = t.chars().take(MAX_TAG_LEN).collect();
+        if !out.contains(&t) && out.len() < MAX_TAGS {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Budgets and rate limits (429, or 503 when budgets cannot be checked), once the model and
+/// the request's size are known and before any provider is contacted.
+pub async fn admit(
+    state: &crate::state::AppState,
+    live: &crate::routing::Live,
+    ctx: &mut RequestCtx,
+    headers: &HeaderMap,
+    model: &str,
+    size: Size,
+) -> Result<(), GatewayError> {
+    // Prices matter only to a caller with budgets: resolve the targets only then.
+    let candidates = match &ctx.principal {
+        Some(_) => crate::routing::resolve(live, model)
+            .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let end_user = headers
+        .get("x-gatehouse-user")
+        .and_then(|v| v.to_str().ok())
+        .map(|u| u.chars().take(256).collect())
+        .or(size.user);
+    let adm = state
+        .governance()
+        .enforcer()
+        .admit(
+            &live.config,
+            ctx.principal.clone(),
+            &ctx.id,
+            crate::governance::Ask {
+                model,
+                input_tokens: size.input_tokens,
+                max_output: size.max_output,
+                has_output: size.has_output,
+                candidates,
+                tags: tags(headers),
+                end_user,
+            },
+        )
+        .await?;
+    ctx.rate_headers = adm.rate_headers();
+    ctx.admission = Some(adm);
+    Ok(())
+}
+
+/// Settle the request's admission with what served and the usage it reported.
+pub fn settle(ctx: &mut RequestCtx, usage: crate::schema::Usage, status: &'static str) {
+    if let Some(adm) = ctx.admission.take() {
+        let (provider, model) = ctx.served.clone().unzip();
+        adm.finish(crate::governance::Outcome {
+            provider,
+            model,
+            usage,
+            status,
+        });
+    }
 }
 
 /// May the caller use the model it asked for (403 otherwise)?

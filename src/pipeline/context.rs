@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::codec::Warnings;
 use crate::error::GatewayError;
-use crate::governance::Principal;
+use crate::governance::{Admission, Principal};
 
 /// Everything the pipeline learns about one request; the handler turns it into response
 /// headers, and (with the request log) into the request's record.
@@ -23,6 +23,11 @@ pub struct RequestCtx {
     pub served: Option<(String, String)>,
     /// Translation notes of the attempt that served (or failed last).
     pub warnings: Warnings,
+    /// Budget reservations and rate-limit leases, settled when the request ends (dropping it
+    /// settles it as a failure).
+    pub admission: Option<Admission>,
+    /// `x-ratelimit-*` headers for the reply.
+    pub rate_headers: Vec<(&'static str, String)>,
 }
 
 impl RequestCtx {
@@ -35,6 +40,8 @@ impl RequestCtx {
             attempts: Vec::new(),
             served: None,
             warnings: Warnings::default(),
+            admission: None,
+            rate_headers: Vec::new(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The request pipeline: explicit stages, in order, for every inference request
-//! (STYLE §3.3). Today: resolve the route, then the fallback loop. Governance (authz,
-//! limits), the cache and guardrails plug in as stages here, before and after the loop.
+//! (STYLE §3.3): resolve the route (or the fallback target of a spent budget), then the
+//! fallback loop, which reserves on each provider's own budget before trying it. Admission
+//! (budgets, rate limits) runs before, in the handler; the cache and guardrails plug in as
+//! stages here, before and after the loop.
 //!
 //! The fallback loop tries each candidate in turn. A retryable failure (connect error,
 //! timeout, 429, 5xx) moves to the next; any other failure is returned at once. For a stream,
@@ -132,11 +134,26 @@ async fn fallback<'a, T>(
     model: &str,
     mut attempt: impl FnMut(Candidate) -> BoxFuture<'a, (Result<T, GatewayError>, Warnings)>,
 ) -> Result<T, GatewayError> {
-    let resolved = routing::resolve(live, model)?;
+    let route_to = ctx.admission.as_ref().and_then(|a| a.route_to.clone());
+    let resolved = match &route_to {
+        // A spent budget routes this request to its fallback target.
+        Some(t) => routing::resolve_target(live, t, model)?,
+        None => routing::resolve(live, model)?,
+    };
     ctx.rule = resolved.rule;
     let mut last = None;
     for c in resolved.candidates {
         let started = Instant::now();
+        if let Some(adm) = ctx.admission.as_mut()
+            && let Err(e) = adm.provider(&c.provider.config, &c.model).await
+        {
+            // This provider's own budget is spent: skip it.
+            match record::<T>(ctx, &c, started, Warnings::default(), Err(e)) {
+                ControlFlow::Break(r) => return r,
+                ControlFlow::Continue(e) => last = Some(e),
+            }
+            continue;
+        }
         let (result, warnings) = attempt(c.clone()).await;
         match record(ctx, &c, started, warnings, result) {
             ControlFlow::Break(r) => return r,

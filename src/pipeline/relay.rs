@@ -7,6 +7,12 @@
 //! its terminator) becomes the schema's error event and ends the stream, never a normal stop.
 //! Dropping the body (the client disconnected) drops the upstream stream, which closes the
 //! provider connection, and the [`StreamRecord`] notes the cancellation.
+//!
+//! When the stream ends, however it ends, the record settles the request's admission with
+//! the usage the provider reported. A stream cut before the provider's final usage (client
+//! gone, provider failure) is charged for what was delivered: output tokens counted from the
+//! text sent (o200k_base, plus 20 % for other vendors' tokenizers, and at least one token per
+//! content event), input tokens as estimated at admission unless the provider said.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -17,6 +23,7 @@ use tokio::time::{Instant, timeout};
 
 use super::LiveStream;
 use crate::error::GatewayError;
+use crate::governance::{Admission, Outcome};
 use crate::providers::exec::UpstreamEvents;
 use crate::schema::{FinishReason, StreamEvent, Usage};
 
@@ -74,11 +81,22 @@ pub struct StreamRecord {
     pub usage: Usage,
     pub finish: Option<FinishReason>,
     pub outcome: Option<Result<(), GatewayError>>,
+    /// Settled when the record drops.
+    pub admission: Option<Admission>,
+    /// Text sent to the client (up to [`MAX_COUNTED_TEXT`] bytes), and how many content
+    /// events carried it, for a stream cut before its usage came.
+    delivered: String,
+    delivered_bytes: u64,
+    content_events: u64,
 }
 
+/// Text kept to count a cut stream's tokens; beyond it the count is extrapolated.
+const MAX_COUNTED_TEXT: usize = 64 * 1024;
+
 impl StreamRecord {
-    /// A record for the stream a request is about to relay.
-    pub fn new(ctx: &super::RequestCtx) -> Self {
+    /// A record for the stream a request is about to relay; it takes over the request's
+    /// admission.
+    pub fn new(ctx: &mut super::RequestCtx) -> Self {
         let (provider, model) = ctx.served.clone().unwrap_or_default();
         Self {
             request_id: ctx.id.clone(),
@@ -89,20 +107,74 @@ impl StreamRecord {
             usage: Usage::default(),
             finish: None,
             outcome: None,
+            admission: ctx.admission.take(),
+            delivered: String::new(),
+            delivered_bytes: 0,
+            content_events: 0,
         }
     }
 
     fn observe(&mut self, ev: &StreamEvent) {
+        use crate::schema::Delta;
         match ev {
             StreamEvent::Usage(u) => self.usage.merge(u),
             StreamEvent::Finish { reason, .. } => self.finish = Some(reason.clone()),
+            StreamEvent::Delta { delta, .. } => {
+                let text = match delta {
+                    Delta::Text(t) | Delta::Refusal(t) | Delta::Reasoning(t) => t,
+                    Delta::ToolCallArgs { fragment, .. } => fragment,
+                    Delta::ToolCallStart { name, .. } => name,
+                    Delta::ReasoningSignature(_) => return,
+                };
+                self.content_events += 1;
+                self.delivered_bytes += text.len() as u64;
+                if self.delivered.len() + text.len() <= MAX_COUNTED_TEXT {
+                    self.delivered.push_str(text);
+                }
+            }
+            // A raw chunk (OpenAI passthrough) carries about one token.
+            StreamEvent::Raw(_) if self.admission.is_some() => self.content_events += 1,
             _ => {}
         }
+    }
+
+    /// The usage to charge: the provider's, completed from what was delivered where the
+    /// provider did not say.
+    fn charged_usage(&self) -> Usage {
+        let mut u = self.usage;
+        if u.output_tokens == 0 && self.content_events > 0 {
+            let counted = crate::tokens::count_text(&self.delivered).unwrap_or(0);
+            let extrapolated = if self.delivered.is_empty() {
+                0
+            } else {
+                counted * self.delivered_bytes / self.delivered.len() as u64
+            };
+            u.output_tokens = (extrapolated * 6).div_ceil(5).max(self.content_events);
+        }
+        if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.is_none()) {
+            u.input_tokens = self.admission.as_ref().map_or(0, Admission::input_estimate);
+        }
+        u
     }
 }
 
 impl Drop for StreamRecord {
     fn drop(&mut self) {
+        if self.admission.is_some() {
+            let usage = self.charged_usage();
+            if let Some(adm) = self.admission.take() {
+                adm.finish(Outcome {
+                    provider: Some(self.provider.clone()),
+                    model: Some(self.model.clone()),
+                    usage,
+                    status: match &self.outcome {
+                        Some(Ok(())) => "ok",
+                        Some(Err(_)) => "error",
+                        None => "cancelled",
+                    },
+                });
+            }
+        }
         let elapsed = self.started.elapsed();
         let u = &self.usage;
         match &self.outcome {

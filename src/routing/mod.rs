@@ -108,6 +108,31 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
     }
 }
 
+/// The one candidate of an explicit target (a spent budget's `route_to`): its provider,
+/// with the target's model or else the requested one.
+pub fn resolve_target(
+    live: &Live,
+    target: &crate::config::Target,
+    requested: &str,
+) -> Result<Resolved, GatewayError> {
+    let provider = live.provider(&target.provider).ok_or_else(|| {
+        GatewayError::new(
+            ErrorKind::ModelNotFound,
+            format!(
+                "budget fallback target `{}` is not a configured provider",
+                target.provider
+            ),
+        )
+    })?;
+    Ok(Resolved {
+        candidates: vec![Candidate {
+            provider: provider.clone(),
+            model: target.model.clone().unwrap_or_else(|| requested.to_owned()),
+        }],
+        rule: None,
+    })
+}
+
 /// Model names to list in `/v1/models`: literal route patterns and provider model lists.
 pub fn listed_models(live: &Live) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();

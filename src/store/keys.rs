@@ -25,10 +25,11 @@ pub struct KeyRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The key's own budgets and rate limit, as JSON (`governance::policy` reads it).
+    pub policy: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, name, hash, hint, user_name, team, project, models, created_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, name, hash, hint, user_name, team, project, models, created_at, expires_at, revoked_at, policy";
 
 /// A `virtual_keys` row (any backend) as a [`KeyRow`].
 macro_rules! key_row {
@@ -54,6 +55,7 @@ macro_rules! key_row {
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 revoked_at: r.try_get("revoked_at")?,
+                policy: r.try_get("policy")?,
             })
         })()
     }};
@@ -66,7 +68,7 @@ impl Store {
             .as_ref()
             .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
         let insert = format!(
-            "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
         );
         let text = sql(self, &insert);
         on_store!(self, pool => {
@@ -82,6 +84,7 @@ impl Store {
                 .bind(k.created_at)
                 .bind(k.expires_at)
                 .bind(k.revoked_at)
+                .bind(&k.policy)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -157,6 +160,7 @@ mod tests {
             created_at: 1_700_000_000,
             expires_at: Some(1_800_000_000),
             revoked_at: None,
+            policy: Some(r#"{"rate_limit":{"rpm":5}}"#.to_owned()),
         }
     }
 

@@ -1,13 +1,17 @@
 //! The store: SQLite by default (one file, WAL mode, created on first start) or PostgreSQL
 //! when `store.url` says so.
 //!
-//! Today the gateway only opens it and reports whether it is reachable (`/readyz`); virtual
-//! keys, budgets and the request log keep their tables here as they land, each with its
-//! migrations. Writes never happen on the request path (STYLE §3.4).
+//! It holds virtual keys ([`keys`]), usage records ([`usage`], written in batches off the
+//! request path) and, when no Redis is configured, the budget counters ([`budgets`]): the
+//! one write on the request path, because admission must be atomic across instances.
 
+mod budgets;
 mod keys;
+mod usage;
 
+pub use budgets::{COUNTER_RETENTION, CounterRef, CounterState};
 pub use keys::KeyRow;
+pub use usage::{GroupBy, ReportRow, UsageFilter, UsageRecord};
 
 use std::borrow::Cow;
 use std::str::FromStr;

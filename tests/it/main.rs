@@ -9,6 +9,7 @@
 
 mod anthropic;
 mod anthropic_provider;
+mod budgets;
 mod chat;
 mod cli;
 mod clients;

@@ -317,6 +317,7 @@ fn decode_openai(body: &Value) -> ChatRequest {
 
 fn openai_adapter() -> Arc<dyn Adapter> {
     adapter_for(&Arc::new(ProviderConfig {
+        budgets: Vec::new(),
         name: "openai".to_owned(),
         kind: ProviderKind::OpenAi,
         base_url: "https://api.openai.com/v1".to_owned(),

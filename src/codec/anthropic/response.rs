@@ -136,11 +136,12 @@ pub fn error_body(e: &GatewayError) -> Value {
         ErrorKind::Forbidden => "permission_error",
         ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found_error",
         ErrorKind::PayloadTooLarge => "request_too_large",
-        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::RateLimited | ErrorKind::BudgetExhausted => "rate_limit_error",
         ErrorKind::Unavailable | ErrorKind::UpstreamUnavailable => "overloaded_error",
         ErrorKind::UpstreamFailed
         | ErrorKind::UpstreamTimeout
         | ErrorKind::LoopDetected
+        | ErrorKind::BudgetUnavailable
         | ErrorKind::Internal => "api_error",
         _ => "invalid_request_error",
     };

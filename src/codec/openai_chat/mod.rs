@@ -19,11 +19,12 @@ pub fn error_body(e: &GatewayError) -> OaiErrorBody {
     let kind = match e.kind {
         ErrorKind::Unauthorized => "authentication_error",
         ErrorKind::Forbidden => "permission_error",
-        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::RateLimited | ErrorKind::BudgetExhausted => "rate_limit_error",
         ErrorKind::UpstreamFailed
         | ErrorKind::UpstreamUnavailable
         | ErrorKind::UpstreamTimeout
         | ErrorKind::Unavailable
+        | ErrorKind::BudgetUnavailable
         | ErrorKind::LoopDetected => "api_error",
         ErrorKind::Internal => "server_error",
         _ => "invalid_request_error",

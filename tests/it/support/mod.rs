@@ -23,6 +23,15 @@ impl Gateway {
     /// Start with a config text; `{mock}` placeholders are replaced by the given base URLs in
     /// order (`{mock0}`, `{mock1}`, ...).
     pub async fn start(config_text: &str, mocks: &[&MockProvider]) -> Self {
+        Self::start_with(config_text, mocks, gatehouse::governance::Clock::System).await
+    }
+
+    /// Start with the clock budgets and rate limits read (tests move a manual one).
+    pub async fn start_with(
+        config_text: &str,
+        mocks: &[&MockProvider],
+        clock: gatehouse::governance::Clock,
+    ) -> Self {
         let mut text = config_text.to_owned();
         for (i, m) in mocks.iter().enumerate() {
             text = text.replace(&format!("{{mock{i}}}"), &m.base_url());
@@ -39,7 +48,7 @@ impl Gateway {
         let drain = cfg.server.drain_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(cfg, store).await.unwrap();
+        let state = AppState::with_clock(cfg, store, clock).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
         let done = tokio::spawn(async move {
@@ -106,4 +115,66 @@ pub fn sse_frames(body: &str) -> Vec<String> {
         .filter(|f| !f.trim().is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// A Postgres URL with a fresh, empty schema on this machine's server (database `test`), or
+/// `None` with a notice where no server runs (a user's clone); CI always has one.
+pub async fn fresh_postgres() -> Option<String> {
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let admin = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(base)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("notice: PostgreSQL not reachable here ({e}); skipped");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL must be reachable in CI: {e}"),
+    };
+    let schema = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    Some(format!("{base}?options=-c%20search_path%3D{schema}"))
+}
+
+/// A `[redis]` section with a prefix of its own (tests share the one server), or `None`
+/// with a notice where no Redis runs.
+pub async fn fresh_redis() -> Option<String> {
+    let ok = tokio::net::TcpStream::connect("127.0.0.1:6379")
+        .await
+        .is_ok();
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("Redis must be reachable in CI on 127.0.0.1:6379");
+        }
+        eprintln!("notice: Redis not reachable here; skipped");
+        return None;
+    }
+    Some(format!(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"gh-test-{}\"\n",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Poll `f` every 20 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

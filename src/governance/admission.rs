@@ -1,0 +1,633 @@
+//! Admission and settlement: the budget and rate-limit stage of every inference request.
+//!
+//! [`Enforcer::admit`] runs once the model is known, before any provider is contacted:
+//! 1. rate limits of the key, user, team and project (all counted or none; 429 with
+//!    `Retry-After` otherwise);
+//! 2. budgets of the same scopes: the request's worst case (input estimate plus
+//!    `max_tokens`, at the highest price among its targets) is reserved on every budget
+//!    that applies, all or nothing. A budget is open while `spent + reserved < limit`, so
+//!    spend can pass a budget by at most one request's worst case, whatever the concurrency.
+//!    A spent budget blocks (429 naming it, `Retry-After` at its period's end) or, with
+//!    `on_exhausted = { route_to }`, sends the request to that target instead.
+//!
+//! Provider budgets are reserved per attempt by the fallback loop ([`Admission::provider`]);
+//! a spent provider is skipped. The returned [`Admission`] travels with the request and is
+//! settled exactly once when the request ends (reply sent, stream finished or cut, client
+//! gone, failure): the reservations become the actual cost, rate-limit leases are released,
+//! the usage record is written and the 50/80/100 % alerts go out. Dropping an unsettled
+//! admission settles it as a failure with no usage, so nothing stays reserved.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Clock;
+use super::alerts::Alerts;
+use super::budget::{self, Line, Scope, ScopeKind};
+use super::ledger::{self, Ledger};
+use super::limits::{self, Check, Hold, Limiter};
+use super::recorder::Recorder;
+use crate::config::{BudgetUnit, Config, OnExhausted, Target};
+use crate::error::{ErrorKind, GatewayError};
+use crate::governance::Principal;
+use crate::pricing::PriceTable;
+use crate::schema::Usage;
+use crate::store::UsageRecord;
+
+/// Output tokens assumed for the worst case when a request sets no `max_tokens`.
+pub const DEFAULT_MAX_OUTPUT: u64 = 16_384;
+
+/// The budget and rate-limit machinery shared by every request.
+pub struct Enforcer {
+    pub(super) ledger: Ledger,
+    pub(super) limiter: Limiter,
+    pub(super) recorder: Recorder,
+    pub(super) alerts: Alerts,
+    pub(super) clock: Clock,
+    /// Settlements under way (spawned, not finished).
+    settling: AtomicU64,
+}
+
+/// What the caller asks for, as far as admission cares.
+pub struct Ask<'a> {
+    pub model: &'a str,
+    pub input_tokens: u64,
+    /// `None`: the request sets no limit ([`DEFAULT_MAX_OUTPUT`] is assumed).
+    pub max_output: Option<u64>,
+    /// Embeddings produce no output tokens.
+    pub has_output: bool,
+    /// Models the request may be served by (its route's targets).
+    pub candidates: Vec<String>,
+    pub tags: Vec<String>,
+    pub end_user: Option<String>,
+}
+
+/// How the request ended, for its settlement.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub usage: Usage,
+    pub status: &'static str,
+}
+
+/// One admitted request's reservations and leases, settled once.
+pub struct Admission {
+    enforcer: Arc<Enforcer>,
+    pricing: Arc<PriceTable>,
+    request_id: String,
+    created_at: i64,
+    principal: Option<Arc<Principal>>,
+    requested_model: String,
+    tags: Vec<String>,
+    end_user: Option<String>,
+    /// Caller budgets reserved on.
+    lines: Vec<Line>,
+    /// Provider budgets reserved on by attempts.
+    provider_lines: Vec<Line>,
+    hold: Option<Hold>,
+    input_tokens: u64,
+    max_output: u64,
+    /// A spent budget sends the request here instead.
+    pub route_to: Option<Target>,
+    settled: bool,
+}
+
+impl Enforcer {
+    pub fn new(
+        ledger: Ledger,
+        limiter: Limiter,
+        recorder: Recorder,
+        alerts: Alerts,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            ledger,
+            limiter,
+            recorder,
+            alerts,
+            clock,
+            settling: AtomicU64::new(0),
+        }
+    }
+
+    /// Wait until every settlement and usage record is written (at most `limit`).
+    pub async fn flush(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.settling.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.recorder
+            .flush(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Admit a request, or refuse it with 429 (limit or budget) or 503 (budgets cannot be
+    /// checked).
+    pub async fn admit(
+        self: &Arc<Self>,
+        config: &Config,
+        principal: Option<Arc<Principal>>,
+        request_id: &str,
+        ask: Ask<'_>,
+    ) -> Result<Admission, GatewayError> {
+        let now_ms = self.clock.now_ms();
+        let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        let max_output = if ask.has_output {
+            ask.max_output.unwrap_or(DEFAULT_MAX_OUTPUT)
+        } else {
+            0
+        };
+        let mut adm = Admission {
+            enforcer: Arc::clone(self),
+            pricing: Arc::clone(&config.pricing),
+            request_id: request_id.to_owned(),
+            created_at: now,
+            principal: principal.clone(),
+            requested_model: ask.model.to_owned(),
+            tags: ask.tags,
+            end_user: ask.end_user,
+            lines: Vec::new(),
+            provider_lines: Vec::new(),
+            hold: None,
+            input_tokens: ask.input_tokens,
+            max_output,
+            route_to: None,
+            settled: false,
+        };
+        let Some(p) = principal.as_deref() else {
+            return Ok(adm);
+        };
+        let scopes = budget::caller_scopes(p, config);
+        if scopes.is_empty() {
+            return Ok(adm);
+        }
+        let worst_tokens = ask.input_tokens.saturating_add(max_output);
+
+        // 1. Rate limits.
+        if budget::any_rate_limit(&scopes) {
+            let mut checks = Vec::new();
+            for (scope, policy) in &scopes {
+                let r = policy.rate_limit;
+                let label = format!("{} `{}`", scope.kind.as_str(), scope.label);
+                let mut push = |kind, limit: Option<u64>, cost| {
+                    if let Some(limit) = limit {
+                        checks.push(Check {
+                            kind,
+                            scope: scope.id(),
+                            label: label.clone(),
+                            limit,
+                            cost,
+                        });
+                    }
+                };
+                push(limits::Kind::Rpm, r.rpm, 1);
+                push(limits::Kind::Tpm, r.tpm, worst_tokens);
+                push(limits::Kind::Concurrent, r.concurrent, 1);
+            }
+            match self.limiter.acquire(request_id, checks, now_ms).await {
+                Ok(hold) => adm.hold = Some(hold),
+                Err(refusal) => {
+                    adm.discard();
+                    let mut e = GatewayError::new(ErrorKind::RateLimited, refusal.message);
+                    e.retry_after = Some(refusal.retry_after);
+                    return Err(e);
+                }
+            }
+        }
+
+        // 2. Budgets.
+        let worst_cost = ask
+            .candidates
+            .iter()
+            .map(|m| {
+                adm.pricing.lookup(m).map_or(0, |p| {
+                    crate::pricing::worst_case_nanos(p, ask.input_tokens, max_output)
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        let mut lines: Vec<Line> = scopes
+            .iter()
+            .flat_map(|(scope, policy)| policy.budgets.iter().map(move |b| (scope, b)))
+            .map(|(scope, b)| {
+                let mut l = Line::new(scope, b, now);
+                l.amount = match b.unit {
+                    BudgetUnit::Usd => worst_cost,
+                    BudgetUnit::Tokens => worst_tokens,
+                };
+                l
+            })
+            .collect();
+        ledger::sort(&mut lines);
+        loop {
+            match self.ledger.reserve(request_id, &lines, now).await {
+                Ok(None) => break,
+                Ok(Some(i)) => {
+                    let spent = lines.remove(i);
+                    match &spent.budget.on_exhausted {
+                        OnExhausted::RouteTo(t)
+                            if adm.route_to.is_none() || adm.route_to.as_ref() == Some(t) =>
+                        {
+                            tracing::info!(request_id, budget = %spent.describe(), target = %format!("{}/{}", t.provider, t.model.as_deref().unwrap_or(ask.model)), "budget spent; routing to its fallback target");
+                            adm.route_to = Some(t.clone());
+                        }
+                        _ => {
+                            let mut e = GatewayError::new(
+                                ErrorKind::BudgetExhausted,
+                                format!(
+                                    "budget exceeded: the {} is spent for this period; it resets in {}",
+                                    spent.describe(),
+                                    human_duration(spent.window.seconds_left(now))
+                                ),
+                            );
+                            e.retry_after = Some(spent.window.seconds_left(now));
+                            adm.discard();
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    adm.discard();
+                    tracing::error!(request_id, error = %e, "budgets cannot be checked; refusing (fail closed)");
+                    return Err(GatewayError::new(
+                        ErrorKind::BudgetUnavailable,
+                        "budgets cannot be checked right now (their counters are unreachable); try again shortly",
+                    )
+                    .with_retry_after(1));
+                }
+            }
+        }
+        adm.lines = lines;
+        Ok(adm)
+    }
+}
+
+/// `3h 12m`, `45s`.
+fn human_duration(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+impl Admission {
+    /// Reserve on `provider`'s budgets before an attempt. `Err` (retryable): the provider's
+    /// budget is spent or cannot be checked, so the fallback loop moves on.
+    pub async fn provider(
+        &mut self,
+        provider: &crate::config::ProviderConfig,
+        model: &str,
+    ) -> Result<(), GatewayError> {
+        if provider.budgets.is_empty() {
+            return Ok(());
+        }
+        let now = i64::try_from(self.enforcer.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+        let scope = Scope::new(ScopeKind::Provider, &provider.name, &provider.name);
+        let worst_cost = self.pricing.lookup(model).map_or(0, |p| {
+            crate::pricing::worst_case_nanos(p, self.input_tokens, self.max_output)
+        });
+        let mut lines: Vec<Line> = provider
+            .budgets
+            .iter()
+            .map(|b| {
+                let mut l = Line::new(&scope, b, now);
+                l.amount = match b.unit {
+                    BudgetUnit::Usd => worst_cost,
+                    BudgetUnit::Tokens => self.input_tokens.saturating_add(self.max_output),
+                };
+                l
+            })
+            .collect();
+        ledger::sort(&mut lines);
+        match self
+            .enforcer
+            .ledger
+            .reserve(&self.request_id, &lines, now)
+            .await
+        {
+            Ok(None) => {
+                self.provider_lines.extend(lines);
+                Ok(())
+            }
+            Ok(Some(i)) => {
+                let what = lines.get(i).map(Line::describe).unwrap_or_default();
+                Err(GatewayError::new(
+                    ErrorKind::RateLimited,
+                    format!("provider budget spent: the {what} is spent for this period"),
+                )
+                .retryable(true))
+            }
+            Err(e) => Err(GatewayError::new(
+                ErrorKind::BudgetUnavailable,
+                format!("provider budgets cannot be checked: {e}"),
+            )
+            .retryable(true)),
+        }
+    }
+
+    /// `x-ratelimit-*` headers for the reply: the tightest request and token limits.
+    pub fn rate_headers(&self) -> Vec<(&'static str, String)> {
+        let Some(hold) = &self.hold else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (kind, names) in [
+            (
+                limits::Kind::Rpm,
+                (
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                ),
+            ),
+            (
+                limits::Kind::Tpm,
+                (
+                    "x-ratelimit-limit-tokens",
+                    "x-ratelimit-remaining-tokens",
+                    "x-ratelimit-reset-tokens",
+                ),
+            ),
+        ] {
+            if let Some((_, limit, left)) = hold
+                .remaining
+                .iter()
+                .filter(|(k, _, _)| *k == kind)
+                .min_by_key(|(_, _, left)| *left)
+            {
+                out.push((names.0, limit.to_string()));
+                out.push((names.1, left.to_string()));
+                out.push((names.2, format!("{}s", hold.reset_secs)));
+            }
+        }
+        out
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The input tokens assumed at admission (for a stream cut before the provider said).
+    pub fn input_estimate(&self) -> u64 {
+        self.input_tokens
+    }
+
+    /// Admission refused the request: nothing was reserved on budgets; the rate-limit
+    /// counts stay (a refused request is still a request) but its leases and reserved
+    /// tokens are released. No usage record: the request never ran.
+    fn discard(&mut self) {
+        self.settled = true;
+        if let Some(hold) = self.hold.take() {
+            let enforcer = Arc::clone(&self.enforcer);
+            let id = std::mem::take(&mut self.request_id);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { enforcer.limiter.release(&id, hold, 0).await });
+            }
+        }
+    }
+
+    /// Settle now (in the background): the request ended with `outcome`.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.settle(outcome);
+    }
+
+    fn settle(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        Settlement {
+            enforcer: Arc::clone(&self.enforcer),
+            pricing: Arc::clone(&self.pricing),
+            request_id: std::mem::take(&mut self.request_id),
+            created_at: self.created_at,
+            principal: self.principal.take(),
+            requested_model: std::mem::take(&mut self.requested_model),
+            tags: std::mem::take(&mut self.tags),
+            end_user: self.end_user.take(),
+            lines: std::mem::take(&mut self.lines),
+            provider_lines: std::mem::take(&mut self.provider_lines),
+            hold: self.hold.take(),
+            outcome,
+        }
+        .spawn();
+    }
+}
+
+impl Drop for Admission {
+    /// Never settled (an error before or during the attempts): release everything, record
+    /// the request as failed with no usage.
+    fn drop(&mut self) {
+        self.settle(Outcome {
+            status: "error",
+            ..Outcome::default()
+        });
+    }
+}
+
+struct Settlement {
+    enforcer: Arc<Enforcer>,
+    pricing: Arc<PriceTable>,
+    request_id: String,
+    created_at: i64,
+    principal: Option<Arc<Principal>>,
+    requested_model: String,
+    tags: Vec<String>,
+    end_user: Option<String>,
+    lines: Vec<Line>,
+    provider_lines: Vec<Line>,
+    hold: Option<Hold>,
+    outcome: Outcome,
+}
+
+impl Settlement {
+    fn spawn(self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(request_id = %self.request_id, "no runtime to settle a request on; its reservations expire with their lease");
+            return;
+        };
+        self.enforcer.settling.fetch_add(1, Ordering::AcqRel);
+        rt.spawn(async move {
+            let enforcer = Arc::clone(&self.enforcer);
+            self.run().await;
+            enforcer.settling.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    async fn run(self) {
+        let u = self.outcome.usage;
+        let cost = match self.outcome.model.as_deref() {
+            Some(m) if u.total() > 0 => match self.pricing.lookup(m) {
+                Some(p) => crate::pricing::cost_nanos(p, &u),
+                None => {
+                    warn_unpriced(m);
+                    0
+                }
+            },
+            _ => 0,
+        };
+        let tokens = u.total();
+        let e = &self.enforcer;
+        // Budgets: the caller's all get the actual amount; a provider's only if it served.
+        let mut lines = self.lines;
+        let served = self.outcome.provider.as_deref();
+        let mut actual: Vec<u64> = lines.iter().map(|l| l.actual(tokens, cost)).collect();
+        for l in self.provider_lines {
+            actual.push(if Some(l.scope.name.as_str()) == served {
+                l.actual(tokens, cost)
+            } else {
+                0
+            });
+            lines.push(l);
+        }
+        if !lines.is_empty() {
+            // Same counter order as admission.
+            let mut pairs: Vec<(Line, u64)> = lines.into_iter().zip(actual).collect();
+            pairs.sort_by(|a, b| a.0.counter.cmp(&b.0.counter));
+            let (lines, actual): (Vec<Line>, Vec<u64>) = pairs.into_iter().unzip();
+            match e.ledger.settle(&self.request_id, &lines, &actual).await {
+                Ok(spent) => {
+                    let now = i64::try_from(e.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+                    for ((l, after), a) in lines.iter().zip(spent).zip(&actual) {
+                        e.alerts
+                            .check(&e.ledger, l, after.saturating_sub(*a), after, now)
+                            .await;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(request_id = %self.request_id, error = %err, "could not settle budgets; the reservation is released when its lease ends")
+                }
+            }
+        }
+        if let Some(hold) = self.hold {
+            e.limiter.release(&self.request_id, hold, tokens).await;
+        }
+        let p = self.principal.as_deref();
+        e.recorder.record(UsageRecord {
+            request_id: self.request_id,
+            created_at: self.created_at,
+            key_id: p.map(|p| p.key_id.clone()),
+            key_name: p.map(|p| p.key_name.clone()),
+            user: p.and_then(|p| p.user.clone()),
+            team: p.and_then(|p| p.team.clone()),
+            project: p.and_then(|p| p.project.clone()),
+            end_user: self.end_user,
+            provider: self.outcome.provider,
+            model: self.outcome.model,
+            requested_model: self.requested_model,
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
+            cost_nanos: cost,
+            status: if self.outcome.status.is_empty() {
+                "ok"
+            } else {
+                self.outcome.status
+            },
+            tags: self.tags,
+        });
+    }
+}
+
+/// An unknown model costs 0; say so once per model, not once per request.
+fn warn_unpriced(model: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if seen
+        .get_or_insert_with(HashSet::new)
+        .insert(model.to_owned())
+    {
+        tracing::warn!(
+            model,
+            "no price known for this model: its requests cost 0; add it under [pricing]"
+        );
+    }
+}
+
+/// One budget as `/v1/usage` and the admin API show it.
+#[derive(Debug, serde::Serialize)]
+pub struct BudgetStatus {
+    pub scope: &'static str,
+    pub name: String,
+    pub unit: &'static str,
+    pub period: &'static str,
+    pub timezone: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    /// In the unit: dollars or tokens.
+    pub limit: f64,
+    pub spent: f64,
+    pub reserved: f64,
+    pub remaining: f64,
+    pub exhausted: bool,
+    /// `block`, or the `provider/model` a spent budget routes to.
+    pub on_exhausted: String,
+}
+
+impl Enforcer {
+    /// Every budget that applies to `principal`, in its current period.
+    pub async fn budget_status(
+        &self,
+        config: &Config,
+        principal: &Principal,
+    ) -> Result<Vec<BudgetStatus>, ledger::LedgerError> {
+        let now = i64::try_from(self.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+        let lines: Vec<Line> = budget::caller_scopes(principal, config)
+            .iter()
+            .flat_map(|(scope, policy)| {
+                policy.budgets.iter().map(move |b| Line::new(scope, b, now))
+            })
+            .collect();
+        let states = self.ledger.read(&lines).await?;
+        Ok(lines
+            .iter()
+            .zip(states)
+            .map(|(l, st)| {
+                let v = |x: u64| match l.budget.unit {
+                    BudgetUnit::Usd => x as f64 / crate::config::NANOS_PER_USD,
+                    BudgetUnit::Tokens => x as f64,
+                };
+                BudgetStatus {
+                    scope: l.scope.kind.as_str(),
+                    name: l.scope.label.clone(),
+                    unit: l.budget.unit.as_str(),
+                    period: l.budget.period.as_str(),
+                    timezone: l.budget.timezone.clone(),
+                    period_start: l.window.start,
+                    period_end: l.window.end,
+                    limit: l.budget.limit_display(),
+                    spent: v(st.spent),
+                    reserved: v(st.reserved),
+                    remaining: v(l
+                        .budget
+                        .limit
+                        .saturating_sub(st.spent.saturating_add(st.reserved))),
+                    exhausted: st.spent.saturating_add(st.reserved) >= l.budget.limit,
+                    on_exhausted: match &l.budget.on_exhausted {
+                        OnExhausted::Block => "block".to_owned(),
+                        OnExhausted::RouteTo(t) => match &t.model {
+                            Some(m) => format!("{}/{m}", t.provider),
+                            None => t.provider.clone(),
+                        },
+                    },
+                }
+            })
+            .collect())
+    }
+}

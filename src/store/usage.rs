@@ -1,0 +1,273 @@
+//! Usage records: one row per admitted request with its tokens and cost, written in batches
+//! by the usage writer (never on the request path), and the reports read from them
+//! (`gatehouse usage`, `GET /v1/usage`, the admin API).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, on_store, sql};
+
+/// One request's usage, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsageRecord {
+    pub request_id: String,
+    /// Unix seconds when the request was admitted.
+    pub created_at: i64,
+    pub key_id: Option<String>,
+    pub key_name: Option<String>,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub project: Option<String>,
+    /// `x-gatehouse-user`: the end user the caller names, for attribution only.
+    pub end_user: Option<String>,
+    /// What served (`None` when nothing did).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub requested_model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_nanos: u64,
+    /// `ok`, `error` or `cancelled`.
+    pub status: &'static str,
+    /// `name=value` tags from `x-gatehouse-tags`.
+    pub tags: Vec<String>,
+}
+
+/// How a report groups usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Key,
+    Team,
+    User,
+    Project,
+    Model,
+    Provider,
+    Tag,
+    Day,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "key" => Self::Key,
+            "team" => Self::Team,
+            "user" => Self::User,
+            "project" => Self::Project,
+            "model" => Self::Model,
+            "provider" => Self::Provider,
+            "tag" => Self::Tag,
+            "day" => Self::Day,
+            _ => return None,
+        })
+    }
+
+    /// The grouping expression: a fixed identifier per variant, never user input.
+    fn expr(self) -> &'static str {
+        match self {
+            Self::Key => "COALESCE(u.key_name, u.key_id, '-')",
+            Self::Team => "COALESCE(u.team, '-')",
+            Self::User => "COALESCE(u.user_name, '-')",
+            Self::Project => "COALESCE(u.project, '-')",
+            Self::Model => "COALESCE(u.model, u.requested_model)",
+            Self::Provider => "COALESCE(u.provider, '-')",
+            Self::Tag => "t.tag",
+            // Integer division: the UTC day's first second.
+            Self::Day => "(u.created_at / 86400) * 86400",
+        }
+    }
+}
+
+/// One line of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    pub group: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_nanos: u64,
+}
+
+/// Only rows matching every set field are counted.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub since: i64,
+    pub until: Option<i64>,
+    pub key_id: Option<String>,
+    pub team: Option<String>,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl Store {
+    /// Write a batch of records in one transaction. A record already written (same request
+    /// id) is left as it is.
+    pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let row = sql(
+            self,
+            "INSERT INTO usage_records (request_id, created_at, key_id, key_name, user_name, team, project, \
+             end_user, provider, model, requested_model, input_tokens, output_tokens, cache_read_tokens, \
+             cache_write_tokens, cost_nanos, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (request_id) DO NOTHING",
+        );
+        let tag = sql(
+            self,
+            "INSERT INTO usage_tags (request_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        );
+        let run = async {
+            on_store!(self, pool => {
+                let mut tx = pool.begin().await?;
+                for r in records {
+                    sqlx::query(&row)
+                        .bind(&r.request_id)
+                        .bind(r.created_at)
+                        .bind(&r.key_id)
+                        .bind(&r.key_name)
+                        .bind(&r.user)
+                        .bind(&r.team)
+                        .bind(&r.project)
+                        .bind(&r.end_user)
+                        .bind(&r.provider)
+                        .bind(&r.model)
+                        .bind(&r.requested_model)
+                        .bind(to_i64(r.input_tokens))
+                        .bind(to_i64(r.output_tokens))
+                        .bind(to_i64(r.cache_read_tokens))
+                        .bind(to_i64(r.cache_write_tokens))
+                        .bind(to_i64(r.cost_nanos))
+                        .bind(r.status)
+                        .execute(&mut *tx)
+                        .await?;
+                    for t in &r.tags {
+                        sqlx::query(&tag).bind(&r.request_id).bind(t).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await
+            })
+        };
+        run.await.map_err(|e| self.error(&e))
+    }
+
+    /// Usage grouped by `by`, most expensive first.
+    pub async fn usage_report(
+        &self,
+        by: GroupBy,
+        filter: &UsageFilter,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let join = if by == GroupBy::Tag {
+            " JOIN usage_tags t ON t.request_id = u.request_id"
+        } else {
+            ""
+        };
+        // CAST: SUM of BIGINT is NUMERIC on Postgres; the group of `day` is an integer.
+        let text = format!(
+            "SELECT CAST({g} AS TEXT) AS grp, COUNT(*) AS n, \
+             CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS i, \
+             CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS o, \
+             CAST(COALESCE(SUM(u.cost_nanos), 0) AS BIGINT) AS c \
+             FROM usage_records u{join} \
+             WHERE u.created_at >= $1 AND u.created_at < $2 \
+             AND ($3 IS NULL OR u.key_id = $3) AND ($4 IS NULL OR u.team = $4) \
+             GROUP BY {g} ORDER BY c DESC, grp",
+            g = by.expr()
+        );
+        let q = sql(self, &text);
+        let until = filter.until.unwrap_or(i64::MAX);
+        let rows = on_store!(self, pool => {
+            sqlx::query(&q)
+                .bind(filter.since)
+                .bind(until)
+                .bind(&filter.key_id)
+                .bind(&filter.team)
+                .fetch_all(pool)
+                .await
+                .and_then(|rows| rows.iter().map(|r| -> Result<ReportRow, sqlx::Error> {
+                    Ok(ReportRow {
+                        group: r.try_get("grp")?,
+                        requests: to_u64(r.try_get("n")?),
+                        input_tokens: to_u64(r.try_get("i")?),
+                        output_tokens: to_u64(r.try_get("o")?),
+                        cost_nanos: to_u64(r.try_get("c")?),
+                    })
+                }).collect())
+        });
+        rows.map_err(|e| self.error(&e))
+    }
+
+    /// Spend (nano-USD) or tokens of one scope over `[since, until)`; `column` is a fixed
+    /// identifier (`governance::budget::ScopeKind::column`), never user input.
+    pub async fn usage_sum(
+        &self,
+        column: &'static str,
+        name: &str,
+        unit: crate::config::BudgetUnit,
+        filter: &UsageFilter,
+    ) -> Result<u64, StoreError> {
+        let amount = match unit {
+            crate::config::BudgetUnit::Usd => "cost_nanos",
+            crate::config::BudgetUnit::Tokens => "input_tokens + output_tokens",
+        };
+        let text = format!(
+            "SELECT CAST(COALESCE(SUM({amount}), 0) AS BIGINT) FROM usage_records \
+             WHERE {column} = $1 AND created_at >= $2 AND created_at < $3"
+        );
+        let q = sql(self, &text);
+        let v: Result<i64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
+            .bind(name)
+            .bind(filter.since)
+            .bind(filter.until.unwrap_or(i64::MAX))
+            .fetch_one(pool)
+            .await
+            .and_then(|r| r.try_get(0)));
+        v.map(to_u64).map_err(|e| self.error(&e))
+    }
+
+    /// Every record with this request id (0 or 1), for tests and the request log.
+    pub async fn usage_record(&self, request_id: &str) -> Result<Option<UsageRecord>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT created_at, key_id, provider, model, requested_model, input_tokens, output_tokens, \
+             cache_read_tokens, cache_write_tokens, cost_nanos, status FROM usage_records WHERE request_id = $1",
+        );
+        let rec: Result<Option<UsageRecord>, sqlx::Error> = on_store!(self, pool => async {
+            match sqlx::query(&q).bind(request_id).fetch_optional(pool).await? {
+                None => Ok(None),
+                Some(r) => {
+                    let status: String = r.try_get("status")?;
+                    Ok(Some(UsageRecord {
+                        request_id: request_id.to_owned(),
+                        created_at: r.try_get("created_at")?,
+                        key_id: r.try_get("key_id")?,
+                        provider: r.try_get("provider")?,
+                        model: r.try_get("model")?,
+                        requested_model: r.try_get("requested_model")?,
+                        input_tokens: to_u64(r.try_get("input_tokens")?),
+                        output_tokens: to_u64(r.try_get("output_tokens")?),
+                        cache_read_tokens: to_u64(r.try_get("cache_read_tokens")?),
+                        cache_write_tokens: to_u64(r.try_get("cache_write_tokens")?),
+                        cost_nanos: to_u64(r.try_get("cost_nanos")?),
+                        status: match status.as_str() {
+                            "ok" => "ok",
+                            "cancelled" => "cancelled",
+                            _ => "error",
+                        },
+                        ..UsageRecord::default()
+                    }))
+                }
+            }
+        }.await);
+        rec.map_err(|e| self.error(&e))
+    }
+}
