@@ -157,3 +157,94 @@ fn the_example_config_is_valid() {
         panic!("{errs:#?}");
     }
 }
+
+const GOVERNED: &str = r#"
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8081/v1"
+budget = { tokens = 100000, period = "daily" }
+
+[pricing."my-model"]
+input = 1.5
+output = 6
+
+[teams.platform]
+budget = [{ usd = 500, period = "monthly" }, { usd = 50, period = "daily", timezone = "Europe/Paris" }]
+rate_limit = { rpm = 600, tpm = 2000000 }
+
+[users."alice@example.com"]
+rate_limit = { concurrent = 4 }
+
+[projects.search]
+budget = { tokens = 5000000, period = "weekly" }
+
+[[keys]]
+name = "alice"
+key = "sk-alice-0123456789abcdef"
+team = "platform"
+budget = { usd = 5, period = "daily", on_exhausted = { route_to = "local/qwen2.5-coder" } }
+"#;
+
+#[test]
+fn budgets_and_rate_limits_parse_into_integers() {
+    let cfg = parse("g.toml", GOVERNED, &env(&[])).unwrap();
+    let team = &cfg.teams["platform"].policy;
+    assert_eq!(team.budgets.len(), 2);
+    assert_eq!(team.budgets[0].unit, BudgetUnit::Usd);
+    assert_eq!(team.budgets[0].limit, 500_000_000_000);
+    assert_eq!(team.budgets[1].timezone, "Europe/Paris");
+    assert_eq!(team.rate_limit.rpm, Some(600));
+    assert_eq!(
+        cfg.users["alice@example.com"].rate_limit.concurrent,
+        Some(4)
+    );
+    assert_eq!(cfg.projects["search"].budgets[0].period, Period::Weekly);
+    assert_eq!(cfg.providers[0].budgets[0].limit, 100_000);
+    let key = &cfg.keys[0].policy.budgets[0];
+    assert_eq!(key.limit, 5_000_000_000);
+    assert_eq!(
+        key.on_exhausted,
+        OnExhausted::RouteTo(Target {
+            provider: "local".into(),
+            model: Some("qwen2.5-coder".into())
+        })
+    );
+    assert_eq!(cfg.pricing.lookup("my-model").map(|p| p.output), Some(6.0));
+}
+
+#[test]
+fn budget_mistakes_are_reported_with_positions() {
+    let text = r#"
+[providers.p]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+budget = { tokens = 10, period = "daily", on_exhausted = { route_to = "p/x" } }
+
+[teams.t]
+budget = { usd = 5, period = "fortnightly", cap = 3 }
+rate_limit = { rpm = 0, burst = 2 }
+
+[[keys]]
+name = "k"
+key = "sk-0123456789abcdef"
+budget = [{ usd = 1, tokens = 5, period = "daily" }, { tokens = 9, period = "daily", timezone = "Mars/Olympus" }]
+"#;
+    let errs = parse("b.toml", text, &env(&[])).unwrap_err();
+    let all = errs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for want in [
+        "provider budget cannot route elsewhere",
+        "unknown key `teams.t.budget.cap`",
+        "unknown period `fortnightly`",
+        "unknown key `teams.t.rate_limit.burst`",
+        "rate_limit rpm must be greater than 0",
+        "in usd or in tokens, not both",
+        "unknown time zone `Mars/Olympus`",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+    assert!(errs.iter().all(|e| e.line > 0), "{all}");
+}

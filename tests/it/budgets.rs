@@ -468,3 +468,95 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[tokio::test]
+async fn cli_keys_carry_budgets_and_usage_reports_the_spend() {
+    let dir = tempdir();
+    let db = dir.join("u.db");
+    let cfg_path = dir.join("u.toml");
+    let text = format!(
+        "[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\n\
+         [pricing.m]\ninput = 500\noutput = 500\n[store]\nurl = \"sqlite://{}\"\n",
+        db.display()
+    );
+    std::fs::write(&cfg_path, text.replace("{mock0}", "http://127.0.0.1:9/v1")).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let created: Value = serde_json::from_str(&run(&[
+        "keys",
+        "create",
+        "--name",
+        "ci",
+        "--budget",
+        "0.02usd/daily",
+        "--budget",
+        "1000tokens/monthly",
+        "--rpm",
+        "100",
+        "--json",
+    ]))
+    .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(created["limits"]["rate_limit"]["rpm"], 100);
+    assert_eq!(created["limits"]["budgets"][0]["usd"], 0.02);
+
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    mock.respond_with(|_| Reply::json(200, chat_body("ok", 10, 10)));
+    let gw = Gateway::start(&text, &[&mock]).await;
+    let send = || {
+        client()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("x-gatehouse-tags", "feature=search, env=ci")
+            .json(&req())
+            .send()
+    };
+    for _ in 0..2 {
+        let r = send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit-requests"], "100");
+        assert!(
+            gw.state
+                .governance()
+                .enforcer()
+                .flush(Duration::from_secs(5))
+                .await
+        );
+    }
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let b: Value = r.json().await.unwrap();
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key `ci` daily budget of $0.02"),
+        "{b}"
+    );
+
+    let report: Value = serde_json::from_str(&run(&["usage", "--by", "tag", "--json"])).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    assert!(
+        rows.iter()
+            .all(|r| r["requests"] == 2 && r["cost_usd"] == 0.02),
+        "{report}"
+    );
+    let table = run(&["usage", "--by", "key", "--since", "1d"]);
+    assert!(
+        table.contains("ci") && table.contains("0.020000"),
+        "{table}"
+    );
+}

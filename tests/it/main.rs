@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod mistral;
 mod passthrough;
+mod ratelimits;
 mod sdk;
 mod spec_conformance;
 mod streaming;
