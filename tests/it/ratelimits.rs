@@ -6,7 +6,9 @@
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use gatehouse::governance::Clock;
 use serde_json::{Value, json};
