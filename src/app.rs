@@ -43,7 +43,8 @@ pub fn router(state: AppState) -> Router {
                 post(count_tokens::count_tokens),
             );
     }
-    app.route("/healthz", get(health::healthz))
+    app.merge(crate::admin::router())
+        .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

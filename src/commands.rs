@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::config::{
     Config, ModelPattern, NANOS_PER_USD, Period, RateLimit, StoredBudget, StoredPolicy,
 };
+use crate::governance::keys::ROLE_TEAM_ADMIN;
 use crate::governance::{keys, now_unix};
 use crate::store::{GroupBy, KeyRow, ReportRow, Store};
 
@@ -25,6 +26,8 @@ pub struct NewKey {
     pub expires_in: Option<Duration>,
     /// The key's own budgets and rate limit (JSON of [`crate::config::StoredPolicy`]).
     pub policy: Option<String>,
+    /// `team_admin` to let the key administer its team.
+    pub role: Option<String>,
 }
 
 /// Create a key; returns the stored row and the key itself, which is shown once and never
@@ -40,9 +43,25 @@ pub async fn create_key(
     if let Some(team) = &new.team
         && !config.teams.contains_key(team)
     {
+        let stored = store
+            .list_entities(crate::store::Entity::Team)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !stored.iter().any(|t| &t.name == team) {
+            return Err(format!(
+                "unknown team `{team}`: define it in the config with [teams.{team}] or create it through the admin API"
+            ));
+        }
+    }
+    if let Some(role) = &new.role
+        && role != ROLE_TEAM_ADMIN
+    {
         return Err(format!(
-            "unknown team `{team}`: define it in the config with [teams.{team}]"
+            "unknown role `{role}`: the only role is `{ROLE_TEAM_ADMIN}`"
         ));
+    }
+    if new.role.is_some() && new.team.is_none() {
+        return Err("a team admin key needs a team".to_owned());
     }
     for m in new.models.iter().flatten() {
         ModelPattern::new(m).map_err(|e| format!("invalid model pattern `{m}`: {e}"))?;
@@ -64,6 +83,7 @@ pub async fn create_key(
             .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
         revoked_at: None,
         policy: new.policy,
+        role: new.role,
     };
     store.insert_key(&row).await.map_err(|e| e.to_string())?;
     Ok((row, key))
@@ -82,6 +102,7 @@ pub fn key_json(k: &KeyRow, now: i64) -> serde_json::Value {
         "id": k.id, "name": k.name, "key": k.hint, "status": status,
         "user": k.user, "team": k.team, "project": k.project, "models": k.models,
         "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at,
+        "role": k.role,
         "limits": k.policy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
     })
 }

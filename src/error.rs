@@ -26,6 +26,8 @@ pub enum ErrorKind {
     NotFound,
     /// Method not allowed on this path (405).
     MethodNotAllowed,
+    /// The name is taken, or the thing is not ours to change (409, admin API).
+    Conflict,
     /// Body over the configured limit (413), refused before any provider is contacted.
     PayloadTooLarge,
     /// Unsupported media type (415).
@@ -158,6 +160,7 @@ impl GatewayError {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited | ErrorKind::BudgetExhausted => StatusCode::TOO_MANY_REQUESTS,
@@ -186,6 +189,7 @@ impl GatewayError {
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::RateLimited => "rate_limited",

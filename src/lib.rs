@@ -11,6 +11,7 @@
 //! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
+//! - [`admin`]: the admin JSON API (keys, teams, users, projects, budgets, usage) and its roles.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
 //! # One request
@@ -25,6 +26,7 @@
 //! The dependency rule is one-way: `schema` <- `codec`/`providers` <- `routing` <-
 //! `pipeline` <- `handlers` <- `app`.
 
+pub mod admin;
 pub mod app;
 pub mod codec;
 pub mod commands;

@@ -270,6 +270,7 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                     models,
                     expires_in,
                     policy: None,
+                    role: None,
                 };
                 async {
                     let new = commands::NewKey {

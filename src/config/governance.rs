@@ -31,6 +31,8 @@ pub struct StaticKey {
     pub project: Option<String>,
     pub models: Option<Vec<ModelPattern>>,
     pub policy: Policy,
+    /// Administers its team through the admin API (`role = "team_admin"`).
+    pub team_admin: bool,
 }
 
 pub(super) fn model_list(
@@ -120,7 +122,30 @@ pub(super) fn keys(
             budgets: policy::budgets(src, &span, k.budget.as_ref(), Holder::Caller, target),
             rate_limit: policy::rate_limit(src, k.rate_limit.as_ref()),
         };
+        let team_admin = match &k.role {
+            None => false,
+            Some(r) if r.get_ref() == "team_admin" => {
+                if team.is_none() {
+                    src.error(
+                        &r.span(),
+                        format!("key `{name}` is a team admin but has no team"),
+                    );
+                }
+                true
+            }
+            Some(r) => {
+                src.error(
+                    &r.span(),
+                    format!(
+                        "unknown role `{}`: the only role is \"team_admin\"",
+                        r.get_ref()
+                    ),
+                );
+                false
+            }
+        };
         out.push(StaticKey {
+            team_admin,
             name,
             key,
             team,

@@ -180,6 +180,8 @@ pub struct RawKey {
     pub models: Option<Vec<Str>>,
     pub budget: Option<OneOrMany<RawBudget>>,
     pub rate_limit: Option<Spanned<RawRateLimit>>,
+    /// `"team_admin"`: the key administers its team through the admin API.
+    pub role: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]

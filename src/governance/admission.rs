@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Clock;
 use super::alerts::Alerts;
 use super::budget::{self, Line, Scope, ScopeKind};
+use super::directory::Directory;
 use super::ledger::{self, Ledger};
 use super::limits::{self, Check, Hold, Limiter};
 use super::recorder::Recorder;
@@ -137,6 +138,7 @@ impl Enforcer {
     pub async fn admit(
         self: &Arc<Self>,
         config: &Config,
+        directory: &Directory,
         principal: Option<Arc<Principal>>,
         request_id: &str,
         ask: Ask<'_>,
@@ -168,7 +170,7 @@ impl Enforcer {
         let Some(p) = principal.as_deref() else {
             return Ok(adm);
         };
-        let scopes = budget::caller_scopes(p, config);
+        let scopes = budget::caller_scopes(p, directory);
         if scopes.is_empty() {
             return Ok(adm);
         }
@@ -584,15 +586,31 @@ impl Enforcer {
     /// Every budget that applies to `principal`, in its current period.
     pub async fn budget_status(
         &self,
-        config: &Config,
+        directory: &Directory,
         principal: &Principal,
     ) -> Result<Vec<BudgetStatus>, ledger::LedgerError> {
+        let scoped: Vec<(Scope, crate::config::Budget)> =
+            budget::caller_scopes(principal, directory)
+                .into_iter()
+                .flat_map(|(scope, policy)| {
+                    policy
+                        .budgets
+                        .iter()
+                        .map(move |b| (scope.clone(), b.clone()))
+                })
+                .collect();
+        self.statuses(&scoped).await
+    }
+
+    /// The state of these budgets in their current periods.
+    pub async fn statuses(
+        &self,
+        scoped: &[(Scope, crate::config::Budget)],
+    ) -> Result<Vec<BudgetStatus>, ledger::LedgerError> {
         let now = i64::try_from(self.clock.now_ms() / 1000).unwrap_or(i64::MAX);
-        let lines: Vec<Line> = budget::caller_scopes(principal, config)
+        let lines: Vec<Line> = scoped
             .iter()
-            .flat_map(|(scope, policy)| {
-                policy.budgets.iter().map(move |b| Line::new(scope, b, now))
-            })
+            .map(|(scope, b)| Line::new(scope, b, now))
             .collect();
         let states = self.ledger.read(&lines).await?;
         Ok(lines

@@ -6,6 +6,7 @@
 //! period is simply a new counter.
 
 use crate::config::{Budget, BudgetUnit, Policy, RateLimit};
+use crate::governance::directory::Directory;
 use crate::governance::period::{self, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,7 +138,7 @@ impl Line {
 /// The scopes a caller belongs to, most specific first, each with its limits.
 pub fn caller_scopes<'a>(
     principal: &'a crate::governance::Principal,
-    config: &'a crate::config::Config,
+    directory: &'a Directory,
 ) -> Vec<(Scope, &'a Policy)> {
     let mut out = Vec::with_capacity(4);
     if !principal.policy.is_empty() {
@@ -156,7 +157,11 @@ pub fn caller_scopes<'a>(
     push(
         ScopeKind::User,
         &principal.user,
-        principal.user.as_ref().and_then(|u| config.users.get(u)),
+        principal
+            .user
+            .as_ref()
+            .and_then(|u| directory.users.get(u))
+            .map(|u| &u.policy),
     );
     push(
         ScopeKind::Team,
@@ -164,7 +169,7 @@ pub fn caller_scopes<'a>(
         principal
             .team
             .as_ref()
-            .and_then(|t| config.teams.get(t))
+            .and_then(|t| directory.teams.get(t))
             .map(|t| &t.policy),
     );
     push(
@@ -173,7 +178,8 @@ pub fn caller_scopes<'a>(
         principal
             .project
             .as_ref()
-            .and_then(|p| config.projects.get(p)),
+            .and_then(|p| directory.projects.get(p))
+            .map(|p| &p.policy),
     );
     out
 }

@@ -25,6 +25,8 @@ use crate::store::KeyRow;
 pub const KEY_PREFIX: &str = "sk-gate-";
 /// 43 base62 characters carry 256 bits.
 const KEY_BODY_LEN: usize = 43;
+/// The role of a key that administers its team through the admin API.
+pub const ROLE_TEAM_ADMIN: &str = "team_admin";
 /// How often the ring is reloaded from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 /// An unknown key reloads the ring at most this often (so guessing keys cannot hammer the
@@ -90,6 +92,8 @@ pub struct Principal {
     pub project: Option<String>,
     /// The key's own budgets and rate limit.
     pub policy: crate::config::Policy,
+    /// The key administers its team through the admin API.
+    pub team_admin: bool,
     /// Models this key may use (`None`: no limit of its own).
     models: Option<Vec<ModelPattern>>,
     /// Unix seconds.
@@ -99,10 +103,32 @@ pub struct Principal {
 
 impl Principal {
     /// May this key call `model`? Both the key's own list and its team's must allow it.
+    /// The key's own model list (`None`: whatever its team may use).
+    pub fn models(&self) -> Option<&[ModelPattern]> {
+        self.models.as_deref()
+    }
+
     pub fn allows(&self, model: &str, team_models: Option<&[ModelPattern]>) -> bool {
         let ok =
             |list: Option<&[ModelPattern]>| list.is_none_or(|l| l.iter().any(|p| p.matches(model)));
         ok(self.models.as_deref()) && ok(team_models)
+    }
+}
+
+/// A principal for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub fn test_principal(models: Option<&[&str]>, policy: crate::config::Policy) -> Principal {
+    Principal {
+        key_id: "key_test".into(),
+        key_name: "test".into(),
+        user: None,
+        team: Some("t".into()),
+        project: None,
+        policy,
+        team_admin: true,
+        models: models.map(|l| l.iter().filter_map(|m| ModelPattern::new(m).ok()).collect()),
+        expires_at: None,
+        revoked: false,
     }
 }
 
@@ -150,6 +176,7 @@ impl KeyRing {
                     team: k.team.clone(),
                     project: k.project.clone(),
                     policy: k.policy.clone(),
+                    team_admin: k.team_admin,
                     models: k.models.clone(),
                     expires_at: None,
                     revoked: false,
@@ -182,6 +209,7 @@ impl KeyRing {
             by_digest.entry(d).or_insert_with(|| {
                 Arc::new(Principal {
                     policy,
+                    team_admin: row.role.as_deref() == Some(ROLE_TEAM_ADMIN) && row.team.is_some(),
                     key_id: row.id.clone(),
                     key_name: row.name.clone(),
                     user: row.user.clone(),
@@ -194,6 +222,11 @@ impl KeyRing {
             });
         }
         Self { by_digest }
+    }
+
+    /// Every usable key (not revoked), for reports over all keys.
+    pub fn principals(&self) -> impl Iterator<Item = &Arc<Principal>> {
+        self.by_digest.values().filter(|p| !p.revoked)
     }
 
     /// No key exists at all: on loopback the gateway is then open (SPEC §1).

@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod alerts;
 pub mod budget;
+pub mod directory;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
@@ -67,6 +68,7 @@ pub fn now_unix() -> i64 {
 
 pub struct Governance {
     ring: ArcSwap<KeyRing>,
+    directory: ArcSwap<directory::Directory>,
     enforcer: Arc<Enforcer>,
     shared: Option<Arc<shared::Shared>>,
     last_load: Mutex<Instant>,
@@ -80,6 +82,7 @@ impl Governance {
     /// does not answer leaves the gateway running degraded, as the log says).
     pub async fn load(config: &Config, store: &Store, clock: Clock) -> Result<Self, StoreError> {
         let stored = store.list_keys().await?;
+        let entities = directory::StoredEntities::read(store).await?;
         let shared = match &config.redis {
             Some(r) => {
                 let s = shared::Shared::new(r)
@@ -112,21 +115,46 @@ impl Governance {
             enforcer,
             shared,
             ring: ArcSwap::from_pointee(KeyRing::build(config, &stored)),
+            directory: ArcSwap::from_pointee(directory::Directory::build(config, &entities)),
             last_load: Mutex::new(Instant::now()),
             reloading: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Re-read the store's keys. On failure the current ring stays (and the error is logged).
+    /// Re-read the store's keys, teams, users and projects. On failure the current ones
+    /// stay (and the error is logged).
     pub async fn reload(&self, config: &Config, store: &Store) {
         let _one = self.reloading.lock().await;
         match store.list_keys().await {
             Ok(stored) => self.ring.store(Arc::new(KeyRing::build(config, &stored))),
             Err(e) => tracing::warn!(error = %e, "could not reload keys; keeping the ones loaded"),
         }
+        match directory::StoredEntities::read(store).await {
+            Ok(stored) => self
+                .directory
+                .store(Arc::new(directory::Directory::build(config, &stored))),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload teams and users; keeping the ones loaded")
+            }
+        }
         if let Ok(mut t) = self.last_load.lock() {
             *t = Instant::now();
         }
+    }
+
+    /// The current teams, users and projects.
+    pub fn directory(&self) -> Arc<directory::Directory> {
+        self.directory.load_full()
+    }
+
+    /// Every usable key.
+    pub fn principals(&self) -> Vec<Arc<Principal>> {
+        self.ring.load().principals().cloned().collect()
+    }
+
+    /// Check a presented credential against the key ring (no reload on a miss).
+    pub fn principal(&self, presented: &str) -> Option<Arc<Principal>> {
+        self.ring.load().check(presented, now_unix()).ok()
     }
 
     pub fn enforcer(&self) -> &Arc<Enforcer> {
@@ -189,19 +217,20 @@ fn refused(r: Refusal) -> GatewayError {
     GatewayError::new(ErrorKind::Unauthorized, r.message())
 }
 
-/// May the caller use `model` (the name the client asked for)? 403 if not.
+/// May the caller use `model` (the name the client asked for)? 403 if not. A key whose team
+/// is gone from the directory may use nothing.
 pub fn authorize_model(
-    config: &Config,
+    directory: &directory::Directory,
     principal: Option<&Principal>,
     model: &str,
 ) -> Result<(), GatewayError> {
     let Some(p) = principal else { return Ok(()) };
-    let team_models = p
-        .team
-        .as_ref()
-        .and_then(|t| config.teams.get(t))
-        .and_then(|t| t.models.as_deref());
-    if p.allows(model, team_models) {
+    let allowed = match p.team.as_ref().map(|t| directory.teams.get(t)) {
+        None => p.allows(model, None),
+        Some(Some(team)) => p.allows(model, team.models.as_deref()),
+        Some(None) => false,
+    };
+    if allowed {
         Ok(())
     } else {
         Err(GatewayError::new(

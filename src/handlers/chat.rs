@@ -102,7 +102,7 @@ async fn serve_chat<S: ChatSchema>(
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
         let mut creq = S::decode(parse_json(&bytes)?)?;
-        authorize_model(&live, &ctx, &creq.model)?;
+        authorize_model(&state, &ctx, &creq.model)?;
         let choices = u64::from(creq.sampling.n.unwrap_or(1).max(1));
         let size = Size {
             input_tokens: crate::tokens::quick_estimate(&creq),

@@ -41,7 +41,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
         let wire: AnthRequest = serde_json::from_value(v)
             .map_err(|e| GatewayError::invalid(format!("invalid count_tokens request: {e}")))?;
         let creq = anthropic::decode_request(wire)?;
-        authorize_model(&live, &ctx, &creq.model)?;
+        authorize_model(&state, &ctx, &creq.model)?;
         let resolved = routing::resolve(&live, &creq.model)?;
         ctx.rule = resolved.rule;
         if let Some(c) = resolved.candidates.first() {

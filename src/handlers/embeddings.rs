@@ -21,7 +21,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
         let wire: OaiEmbeddingRequest =
             read_json(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let ereq = openai_embeddings::decode_request(wire)?;
-        authorize_model(&live, &ctx, &ereq.model)?;
+        authorize_model(&state, &ctx, &ereq.model)?;
         let size = Size {
             input_tokens: openai_embeddings::estimate_input(&ereq),
             max_output: None,

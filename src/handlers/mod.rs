@@ -262,6 +262,7 @@ pub async fn admit(
         .enforcer()
         .admit(
             &live.config,
+            &state.governance().directory(),
             ctx.principal.clone(),
             &ctx.id,
             crate::governance::Ask {
@@ -295,11 +296,15 @@ pub fn settle(ctx: &mut RequestCtx, usage: crate::schema::Usage, status: &'stati
 
 /// May the caller use the model it asked for (403 otherwise)?
 pub fn authorize_model(
-    live: &crate::routing::Live,
+    state: &crate::state::AppState,
     ctx: &RequestCtx,
     model: &str,
 ) -> Result<(), GatewayError> {
-    crate::governance::authorize_model(&live.config, ctx.principal.as_deref(), model)
+    crate::governance::authorize_model(
+        &state.governance().directory(),
+        ctx.principal.as_deref(),
+        model,
+    )
 }
 
 #[cfg(test)]

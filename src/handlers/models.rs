@@ -20,7 +20,7 @@ pub async fn list_models(State(state): State<AppState>, req: Request) -> Respons
     // Only the models this key may use (SPEC §3).
     let data: Vec<_> = routing::listed_models(&live)
         .into_iter()
-        .filter(|(id, _)| authorize_model(&live, &ctx, id).is_ok())
+        .filter(|(id, _)| authorize_model(&state, &ctx, id).is_ok())
         .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))

@@ -61,11 +61,12 @@ pub async fn usage(State(state): State<AppState>, req: Request) -> Response {
         }
         let (key, budgets, rate_limits) = match ctx.principal.as_deref() {
             Some(p) => {
+                let directory = state.governance().directory();
                 let budgets = enforcer
-                    .budget_status(&live.config, p)
+                    .budget_status(&directory, p)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                let limits: Vec<_> = crate::governance::budget::caller_scopes(p, &live.config)
+                let limits: Vec<_> = crate::governance::budget::caller_scopes(p, &directory)
                     .into_iter()
                     .filter(|(_, pol)| !pol.rate_limit.is_empty())
                     .map(|(s, pol)| json!({"scope": s.kind.as_str(), "name": s.label, "limits": pol.rate_limit}))

@@ -25,11 +25,13 @@ pub struct KeyRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
-    /// The key's own budgets and rate limit, as JSON (`governance::policy` reads it).
+    /// The key's own budgets and rate limit, as JSON (`config::StoredPolicy`).
     pub policy: Option<String>,
+    /// `team_admin`, or `None` for an ordinary key.
+    pub role: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, hash, hint, user_name, team, project, models, created_at, expires_at, revoked_at, policy";
+const COLUMNS: &str = "id, name, hash, hint, user_name, team, project, models, created_at, expires_at, revoked_at, policy, role";
 
 /// A `virtual_keys` row (any backend) as a [`KeyRow`].
 macro_rules! key_row {
@@ -56,6 +58,7 @@ macro_rules! key_row {
                 expires_at: r.try_get("expires_at")?,
                 revoked_at: r.try_get("revoked_at")?,
                 policy: r.try_get("policy")?,
+                role: r.try_get("role")?,
             })
         })()
     }};
@@ -68,7 +71,7 @@ impl Store {
             .as_ref()
             .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
         let insert = format!(
-            "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
         );
         let text = sql(self, &insert);
         on_store!(self, pool => {
@@ -85,6 +88,7 @@ impl Store {
                 .bind(k.expires_at)
                 .bind(k.revoked_at)
                 .bind(&k.policy)
+                .bind(&k.role)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -161,6 +165,7 @@ mod tests {
             expires_at: Some(1_800_000_000),
             revoked_at: None,
             policy: Some(r#"{"rate_limit":{"rpm":5}}"#.to_owned()),
+            role: None,
         }
     }
 

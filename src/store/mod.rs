@@ -6,10 +6,12 @@
 //! one write on the request path, because admission must be atomic across instances.
 
 mod budgets;
+mod directory;
 mod keys;
 mod usage;
 
 pub use budgets::{COUNTER_RETENTION, CounterRef, CounterState};
+pub use directory::{DUPLICATE, Entity, EntityRow};
 pub use keys::KeyRow;
 pub use usage::{GroupBy, ReportRow, UsageFilter, UsageRecord};
 
@@ -52,6 +54,11 @@ impl StoreError {
             backend: "request",
             reason,
         }
+    }
+
+    /// The name is taken (see [`DUPLICATE`]).
+    pub fn is_duplicate(&self) -> bool {
+        self.backend == "request" && self.reason == DUPLICATE
     }
 }
 

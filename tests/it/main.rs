@@ -7,6 +7,7 @@
     reason = "test helpers fail loudly"
 )]
 
+mod admin;
 mod anthropic;
 mod anthropic_provider;
 mod budgets;

@@ -1,0 +1,238 @@
+//! `/admin/api/keys`: list, create (the key is in the reply, once), read and revoke stored
+//! keys. Keys written in the config file are managed there, not here.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::{
+    AdminResult, Caller, body, check_name, conflict, forbidden, json, manager, not_found, respond,
+    store_failed,
+};
+use crate::commands::{self, NewKey};
+use crate::config::{ModelPattern, RateLimit, StoredBudget, StoredPolicy};
+use crate::error::GatewayError;
+use crate::governance::keys::ROLE_TEAM_ADMIN;
+use crate::governance::now_unix;
+use crate::state::AppState;
+use crate::store::KeyRow;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    pub name: String,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub project: Option<String>,
+    pub models: Option<Vec<String>>,
+    /// e.g. `30d`.
+    pub expires_in: Option<String>,
+    #[serde(default)]
+    pub budgets: Vec<StoredBudget>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// `team_admin` (the admin only).
+    pub role: Option<String>,
+}
+
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, GatewayError> {
+    let rows = state
+        .store()
+        .list_keys()
+        .await
+        .map_err(|e| store_failed(&e))?;
+    rows.into_iter()
+        .find(|k| k.id == id && caller.may_manage(k.team.as_deref()))
+        .ok_or_else(|| not_found("key"))
+}
+
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(
+        async {
+            let caller = manager(&state, &headers)?;
+            let now = now_unix();
+            let rows = state
+                .store()
+                .list_keys()
+                .await
+                .map_err(|e| store_failed(&e))?;
+            let list: Vec<_> = rows
+                .iter()
+                .filter(|k| caller.may_manage(k.team.as_deref()))
+                .map(|k| commands::key_json(k, now))
+                .collect();
+            Ok(json(StatusCode::OK, &serde_json::json!({"data": list})))
+        }
+        .await,
+    )
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = manager(&state, &headers)?;
+            let row = visible(&state, &caller, &id).await?;
+            Ok(json(StatusCode::OK, &commands::key_json(&row, now_unix())))
+        }
+        .await,
+    )
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = manager(&state, &headers)?;
+            let row = visible(&state, &caller, &id).await?;
+            let now = now_unix();
+            let row = state
+                .store()
+                .revoke_key(&row.id, now)
+                .await
+                .map_err(|e| store_failed(&e))?
+                .ok_or_else(|| not_found("key"))?;
+            super::reload(&state).await;
+            Ok(json(StatusCode::OK, &commands::key_json(&row, now)))
+        }
+        .await,
+    )
+}
+
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Response {
+    respond(create_inner(&state, &headers, &bytes).await)
+}
+
+async fn create_inner(state: &AppState, headers: &HeaderMap, bytes: &Bytes) -> AdminResult {
+    let caller = manager(state, headers)?;
+    let b: NewKeyBody = body(bytes)?;
+    check_name("name", &b.name)?;
+    for (what, v) in [
+        ("team", &b.team),
+        ("user", &b.user),
+        ("project", &b.project),
+    ] {
+        if let Some(v) = v {
+            check_name(what, v)?;
+        }
+    }
+    let directory = state.governance().directory();
+    let team = match (&caller, &b.team) {
+        (Caller::TeamAdmin { team, .. }, None) => Some(team.clone()),
+        (Caller::TeamAdmin { team, .. }, Some(t)) if t == team => Some(t.clone()),
+        (Caller::TeamAdmin { .. }, Some(_)) => {
+            return Err(forbidden("you may only create keys for your own team"));
+        }
+        (_, t) => t.clone(),
+    };
+    if let Some(t) = &team
+        && !directory.teams.contains_key(t)
+    {
+        return Err(GatewayError::invalid_param(
+            "team",
+            format!("unknown team `{t}`"),
+        ));
+    }
+    if let Some(role) = &b.role {
+        if !matches!(caller, Caller::Admin) {
+            return Err(forbidden("only the admin may give a key a role"));
+        }
+        if role != ROLE_TEAM_ADMIN || team.is_none() {
+            return Err(GatewayError::invalid_param(
+                "role",
+                format!("role must be `{ROLE_TEAM_ADMIN}`, on a key with a team"),
+            ));
+        }
+    }
+    // A key never moves a user or project to another team.
+    for (what, name, map) in [
+        ("user", &b.user, &directory.users),
+        ("project", &b.project, &directory.projects),
+    ] {
+        if let Some(n) = name
+            && let Some(e) = map.get(n)
+            && e.team.is_some()
+            && e.team != team
+        {
+            return Err(conflict(format!("{what} `{n}` belongs to another team")));
+        }
+        if let (Some(n), Caller::TeamAdmin { .. }) = (name, &caller)
+            && map.get(n).is_some_and(|e| e.team.is_none())
+        {
+            return Err(forbidden(format!("{what} `{n}` is not in your team")));
+        }
+    }
+    for m in b.models.iter().flatten() {
+        ModelPattern::new(m).map_err(|e| {
+            GatewayError::invalid_param("models", format!("invalid model pattern `{m}`: {e}"))
+        })?;
+    }
+    let stored = StoredPolicy {
+        budgets: b.budgets.clone(),
+        rate_limit: b.rate_limit,
+    };
+    let policy = stored
+        .to_policy()
+        .map_err(|e| GatewayError::invalid_param("budgets", e))?;
+    for budget in &stored.budgets {
+        if let Some(t) = &budget.route_to {
+            let provider = t.split_once('/').map_or(t.as_str(), |(p, _)| p);
+            if state.live().config.provider(provider).is_none() {
+                return Err(GatewayError::invalid_param(
+                    "budgets",
+                    format!("route_to `{t}` names unknown provider `{provider}`"),
+                ));
+            }
+        }
+    }
+    if let Caller::TeamAdmin { key, team: own } = &caller {
+        let entry = directory
+            .teams
+            .get(own)
+            .ok_or_else(|| forbidden("your team no longer exists"))?;
+        super::grants::check(key, entry, b.models.as_deref(), &policy).map_err(forbidden)?;
+    }
+    let expires_in = match &b.expires_in {
+        Some(text) => Some(crate::config::parse_duration(text).ok_or_else(|| {
+            GatewayError::invalid_param(
+                "expires_in",
+                format!("invalid duration `{text}` (e.g. 30d)"),
+            )
+        })?),
+        None => None,
+    };
+    let policy_json = if stored == StoredPolicy::default() {
+        None
+    } else {
+        serde_json::to_string(&stored).ok()
+    };
+    let live = state.live();
+    let (row, key) = commands::create_key(
+        &live.config,
+        state.store(),
+        NewKey {
+            name: b.name,
+            team,
+            user: b.user,
+            project: b.project,
+            models: b.models,
+            expires_in,
+            policy: policy_json,
+            role: b.role,
+        },
+    )
+    .await
+    .map_err(GatewayError::invalid)?;
+    super::reload(state).await;
+    let mut out = commands::key_json(&row, now_unix());
+    out["key"] = serde_json::Value::String(key);
+    Ok(json(StatusCode::CREATED, &out))
+}

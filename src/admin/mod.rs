@@ -1,0 +1,241 @@
+//! The admin API under `/admin/api/` (SPEC §3): keys, teams, users, projects, budgets and
+//! usage, as JSON, described by the OpenAPI document at `/admin/api/openapi.json`.
+//!
+//! Who may do what ([`Caller`]):
+//! - the **admin** (`Authorization: Bearer <server.admin_token>`) sees and manages all;
+//! - a **team admin** (a key with `role = "team_admin"`) sees and manages its own team's
+//!   keys, users and projects, and never grants more than it holds ([`grants`]);
+//! - any other key may read `GET /admin/api/me` only (403 elsewhere);
+//! - no credential, or an unknown one: 401.
+//!
+//! Every parameter is validated before it reaches the store (names: 1 to 128 characters of
+//! letters, digits and `._@+-`), and every statement is parameterized, so hostile input
+//! gets a clean 4xx. Changes apply on this instance at once and on others within the key
+//! ring's refresh interval.
+
+mod entities;
+pub mod grants;
+mod keys;
+pub mod openapi;
+mod reports;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::response::Response;
+use axum::routing::get;
+use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ErrorKind, GatewayError};
+use crate::governance::Principal;
+use crate::pipeline::RequestCtx;
+use crate::state::AppState;
+
+/// Who is calling the admin API.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Admin,
+    TeamAdmin { team: String, key: Arc<Principal> },
+    Member(Arc<Principal>),
+}
+
+impl Caller {
+    /// The team this caller is confined to (`None`: the admin, who sees all).
+    pub fn team(&self) -> Option<&str> {
+        match self {
+            Caller::Admin => None,
+            Caller::TeamAdmin { team, .. } => Some(team),
+            Caller::Member(p) => Some(p.team.as_deref().unwrap_or("")),
+        }
+    }
+
+    /// May this caller see or manage something of `team`?
+    pub fn may_manage(&self, team: Option<&str>) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::TeamAdmin { team: own, .. } => team == Some(own.as_str()),
+            Caller::Member(_) => false,
+        }
+    }
+
+    fn role(&self) -> &'static str {
+        match self {
+            Caller::Admin => "admin",
+            Caller::TeamAdmin { .. } => "team_admin",
+            Caller::Member(_) => "member",
+        }
+    }
+}
+
+pub type AdminResult = Result<Response, GatewayError>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/api/openapi.json", get(openapi::document))
+        .route("/admin/api/me", get(me))
+        .route("/admin/api/keys", get(keys::list).post(keys::create))
+        .route(
+            "/admin/api/keys/{id}",
+            get(keys::get_one).delete(keys::revoke),
+        )
+        .route(
+            "/admin/api/teams",
+            get(entities::list_teams).post(entities::create_team),
+        )
+        .route(
+            "/admin/api/teams/{name}",
+            get(entities::get_team)
+                .put(entities::update_team)
+                .delete(entities::delete_team),
+        )
+        .route(
+            "/admin/api/users",
+            get(entities::list_users).post(entities::create_user),
+        )
+        .route(
+            "/admin/api/users/{name}",
+            get(entities::get_user).delete(entities::delete_user),
+        )
+        .route(
+            "/admin/api/projects",
+            get(entities::list_projects).post(entities::create_project),
+        )
+        .route(
+            "/admin/api/projects/{name}",
+            get(entities::get_project).delete(entities::delete_project),
+        )
+        .route("/admin/api/budgets", get(reports::budgets))
+        .route("/admin/api/usage", get(reports::usage))
+}
+
+/// Render an admin handler's result: JSON, or the error in OpenAI's shape.
+pub fn respond(r: AdminResult) -> Response {
+    r.unwrap_or_else(|e| crate::handlers::openai_error(&e, &RequestCtx::new()))
+}
+
+/// The caller, from `Authorization: Bearer`. 401 without a valid credential.
+pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    let unauthorized = |m: &str| GatewayError::new(ErrorKind::Unauthorized, m);
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let v = v.trim();
+            v.get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map(|_| v[7..].trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            unauthorized("missing credential: send `Authorization: Bearer <admin token or key>`")
+        })?;
+    let live = state.live();
+    if let Some(admin) = &live.config.server.admin_token {
+        let a: [u8; 32] = Sha256::digest(admin.expose().as_bytes()).into();
+        let t: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if bool::from(a.ct_eq(&t)) {
+            return Ok(Caller::Admin);
+        }
+    }
+    match state.governance().principal(token) {
+        Some(p) if p.team_admin => match p.team.clone() {
+            Some(team) => Ok(Caller::TeamAdmin { team, key: p }),
+            None => Ok(Caller::Member(p)),
+        },
+        Some(p) => Ok(Caller::Member(p)),
+        None => Err(unauthorized("invalid credential")),
+    }
+}
+
+/// 403 unless the caller is the admin or a team admin.
+pub fn manager(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    let c = caller(state, headers)?;
+    if matches!(c, Caller::Member(_)) {
+        return Err(forbidden("this key may not use the admin API"));
+    }
+    Ok(c)
+}
+
+/// 403 unless the caller is the admin.
+pub fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    let c = caller(state, headers)?;
+    if !matches!(c, Caller::Admin) {
+        return Err(forbidden("only the admin may do this"));
+    }
+    Ok(c)
+}
+
+pub fn forbidden(m: impl Into<String>) -> GatewayError {
+    GatewayError::new(ErrorKind::Forbidden, m)
+}
+
+pub fn not_found(what: &str) -> GatewayError {
+    GatewayError::new(ErrorKind::NotFound, format!("no such {what}"))
+}
+
+pub fn conflict(m: impl Into<String>) -> GatewayError {
+    GatewayError::new(ErrorKind::Conflict, m)
+}
+
+pub fn store_failed(e: &crate::store::StoreError) -> GatewayError {
+    tracing::error!(error = %e, "admin API: store failure");
+    GatewayError::new(
+        ErrorKind::Unavailable,
+        "the store cannot be reached right now",
+    )
+}
+
+/// Parse a JSON body, naming the field at fault.
+pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, GatewayError> {
+    crate::handlers::parse_json(bytes)
+}
+
+/// Names of keys, teams, users and projects: 1 to 128 of `[A-Za-z0-9._@+-]`.
+pub fn check_name(what: &str, name: &str) -> Result<(), GatewayError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GatewayError::invalid_param(
+            what,
+            format!("invalid {what}: use 1 to 128 letters, digits and . _ @ + -"),
+        ))
+    }
+}
+
+pub fn json(status: StatusCode, v: &serde_json::Value) -> Response {
+    crate::handlers::json_response(status, v)
+}
+
+async fn me(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    respond((|| {
+        let c = caller(&state, &headers)?;
+        let key = match &c {
+            Caller::Admin => serde_json::Value::Null,
+            Caller::TeamAdmin { key, .. } | Caller::Member(key) => serde_json::json!({
+                "id": key.key_id, "name": key.key_name, "user": key.user, "team": key.team, "project": key.project,
+            }),
+        };
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({"role": c.role(), "team": c.team(), "key": key}),
+        ))
+    })())
+}
+
+/// Apply a change on this instance at once (others pick it up within the refresh interval).
+pub async fn reload(state: &AppState) {
+    let live = state.live();
+    state.governance().reload(&live.config, state.store()).await;
+}
