@@ -274,6 +274,9 @@ impl ModelPattern {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub model: Option<ModelPattern>,
+    /// `Some(true)`: the rule applies only to a caller whose budget is spent (instead of
+    /// refusing it); `Some(false)`: only to one whose budgets are not.
+    pub budget_exhausted: Option<bool>,
     pub action: RouteAction,
 }
 
@@ -755,7 +758,11 @@ fn validate_route(
             return None;
         }
     };
-    Some(Route { model, action })
+    Some(Route {
+        model,
+        budget_exhausted: r.matcher.budget_exhausted,
+        action,
+    })
 }
 
 fn parse_target(src: &mut Source<'_>, t: &Str, raw: &RawConfig) -> Option<Target> {

@@ -233,4 +233,6 @@ pub struct RawRoute {
 #[derive(Debug, Deserialize)]
 pub struct RawMatch {
     pub model: Option<Str>,
+    /// Match only requests whose caller's budget is spent (or, `false`, is not).
+    pub budget_exhausted: Option<bool>,
 }

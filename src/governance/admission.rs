@@ -60,6 +60,8 @@ pub struct Ask<'a> {
     pub candidates: Vec<String>,
     pub tags: Vec<String>,
     pub end_user: Option<String>,
+    /// A routing rule serves this model for callers whose budget is spent.
+    pub exhausted_route: bool,
 }
 
 /// How the request ended, for its settlement.
@@ -90,6 +92,8 @@ pub struct Admission {
     max_output: u64,
     /// A spent budget sends the request here instead.
     pub route_to: Option<Target>,
+    /// A spent budget lets `budget_exhausted = true` routing rules serve the request.
+    pub budget_exhausted: bool,
     settled: bool,
 }
 
@@ -165,6 +169,7 @@ impl Enforcer {
             input_tokens: ask.input_tokens,
             max_output,
             route_to: None,
+            budget_exhausted: false,
             settled: false,
         };
         let Some(p) = principal.as_deref() else {
@@ -243,6 +248,10 @@ impl Enforcer {
                         {
                             tracing::info!(request_id, budget = %spent.describe(), target = %format!("{}/{}", t.provider, t.model.as_deref().unwrap_or(ask.model)), "budget spent; routing to its fallback target");
                             adm.route_to = Some(t.clone());
+                        }
+                        OnExhausted::Block if ask.exhausted_route => {
+                            tracing::info!(request_id, budget = %spent.describe(), "budget spent; served by a budget_exhausted route");
+                            adm.budget_exhausted = true;
                         }
                         _ => {
                             let mut e = GatewayError::new(

@@ -245,12 +245,15 @@ pub async fn admit(
     model: &str,
     size: Size,
 ) -> Result<(), GatewayError> {
-    // Prices matter only to a caller with budgets: resolve the targets only then.
-    let candidates = match &ctx.principal {
-        Some(_) => crate::routing::resolve(live, model)
-            .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
-            .unwrap_or_default(),
-        None => Vec::new(),
+    // Prices and budget routes matter only to a caller with budgets: look them up only then.
+    let (candidates, exhausted_route) = match &ctx.principal {
+        Some(_) => (
+            crate::routing::resolve(live, model)
+                .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
+                .unwrap_or_default(),
+            crate::routing::serves_exhausted(live, model),
+        ),
+        None => (Vec::new(), false),
     };
     let end_user = headers
         .get("x-gatehouse-user")
@@ -273,6 +276,7 @@ pub async fn admit(
                 candidates,
                 tags: tags(headers),
                 end_user,
+                exhausted_route,
             },
         )
         .await?;

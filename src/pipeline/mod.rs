@@ -138,7 +138,13 @@ async fn fallback<'a, T>(
     let resolved = match &route_to {
         // A spent budget routes this request to its fallback target.
         Some(t) => routing::resolve_target(live, t, model)?,
-        None => routing::resolve(live, model)?,
+        None => routing::resolve_with(
+            live,
+            model,
+            routing::Facts {
+                budget_exhausted: ctx.admission.as_ref().is_some_and(|a| a.budget_exhausted),
+            },
+        )?,
     };
     ctx.rule = resolved.rule;
     let mut last = None;

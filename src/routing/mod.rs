@@ -5,6 +5,9 @@
 //! of the form `provider/model` addresses that provider directly, and otherwise the first
 //! provider (in file order) whose `models` patterns match serves it, catch-all providers
 //! (`models = ["*"]`, the default of `openai-compatible`) last.
+//!
+//! A rule may also test [`Facts`] about the request: `budget_exhausted = true` serves callers
+//! whose budget is spent, instead of refusing them.
 
 use std::sync::Arc;
 
@@ -50,10 +53,38 @@ pub struct Resolved {
     pub rule: Option<usize>,
 }
 
+/// What routing rules may test about a request besides its model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts {
+    /// A budget of the caller is spent (and a rule with `budget_exhausted = true` serves it).
+    pub budget_exhausted: bool,
+}
+
 pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
+    resolve_with(live, requested, Facts::default())
+}
+
+/// True when a `budget_exhausted = true` rule would serve `requested`: a spent budget then
+/// routes by that rule instead of refusing the request.
+pub fn serves_exhausted(live: &Live, requested: &str) -> bool {
+    let facts = Facts {
+        budget_exhausted: true,
+    };
+    resolve_with(live, requested, facts).is_ok_and(|r| {
+        r.rule
+            .and_then(|i| live.config.routes.get(i))
+            .is_some_and(|route| route.budget_exhausted == Some(true))
+    })
+}
+
+pub fn resolve_with(live: &Live, requested: &str, facts: Facts) -> Result<Resolved, GatewayError> {
     let mut name = requested.to_owned();
     for (i, route) in live.config.routes.iter().enumerate() {
-        if !route.model.as_ref().is_none_or(|m| m.matches(&name)) {
+        if !route.model.as_ref().is_none_or(|m| m.matches(&name))
+            || route
+                .budget_exhausted
+                .is_some_and(|b| b != facts.budget_exhausted)
+        {
             continue;
         }
         match &route.action {

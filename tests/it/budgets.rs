@@ -560,3 +560,32 @@ async fn cli_keys_carry_budgets_and_usage_reports_the_spend() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn routing_rules_see_a_spent_budget() {
+    let main = MockProvider::start(Profile::OpenAi).await;
+    let cheap = MockProvider::start(Profile::OpenAi).await;
+    main.respond_with(|_| Reply::json(200, chat_body("main", 10, 10)));
+    cheap.respond_with(|_| Reply::json(200, chat_body("cheap", 10, 10)));
+    let text = config("{ usd = 0.01, period = \"daily\" }", "sqlite::memory:", "")
+        + "\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{mock1}\"\nmodels = []\n\
+           [[routes]]\nmatch = { model = \"m\", budget_exhausted = true }\ntargets = [\"local/small\"]\n\
+           [[routes]]\nmatch = { model = \"m\", budget_exhausted = false }\ntargets = [\"p\"]\n";
+    let gw = Gateway::start(&text, &[&main, &cheap]).await;
+    let r = call(&gw, &req()).await;
+    assert_eq!(r.headers()["x-gatehouse-provider"], "p");
+    assert!(
+        gw.state
+            .governance()
+            .enforcer()
+            .flush(Duration::from_secs(5))
+            .await
+    );
+    // Spent: the rule for spent budgets serves it instead of a 429.
+    let r = call(&gw, &req()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-gatehouse-provider"], "local");
+    assert_eq!(cheap.last_request().body["model"], "small");
+    let u = usage(&gw).await;
+    assert_eq!(u["budgets"][0]["exhausted"], true, "{u}");
+}
