@@ -71,6 +71,32 @@ pub struct Outcome {
     pub model: Option<String>,
     pub usage: Usage,
     pub status: &'static str,
+    /// A stream's delivered text, to charge what the provider's usage does not say.
+    pub delivered: Option<Delivered>,
+}
+
+/// What a stream sent the client: its text (up to a cap), the text's full size, and how
+/// many content events carried it.
+#[derive(Debug, Clone, Default)]
+pub struct Delivered {
+    pub text: String,
+    pub bytes: u64,
+    pub content_events: u64,
+}
+
+impl Delivered {
+    /// Output tokens at least as many as were delivered: the text counted with o200k_base
+    /// (extrapolated past the cap), plus 20 % for other vendors' tokenizers, and at least one
+    /// token per content event. CPU-bound: run it off the runtime.
+    pub fn output_tokens(&self) -> u64 {
+        let counted = crate::tokens::count_text(&self.text).unwrap_or(0);
+        let extrapolated = if self.text.is_empty() {
+            0
+        } else {
+            counted * self.bytes / self.text.len() as u64
+        };
+        (extrapolated * 6).div_ceil(5).max(self.content_events)
+    }
 }
 
 /// One admitted request's reservations and leases, settled once.
@@ -421,6 +447,7 @@ impl Admission {
             return;
         }
         Settlement {
+            input_estimate: self.input_tokens,
             enforcer: Arc::clone(&self.enforcer),
             pricing: Arc::clone(&self.pricing),
             request_id: std::mem::take(&mut self.request_id),
@@ -450,6 +477,7 @@ impl Drop for Admission {
 }
 
 struct Settlement {
+    input_estimate: u64,
     enforcer: Arc<Enforcer>,
     pricing: Arc<PriceTable>,
     request_id: String,
@@ -478,8 +506,19 @@ impl Settlement {
         });
     }
 
-    async fn run(self) {
-        let u = self.outcome.usage;
+    async fn run(mut self) {
+        let mut u = self.outcome.usage;
+        if let Some(d) = self.outcome.delivered.take() {
+            if u.output_tokens == 0 && d.content_events > 0 {
+                u.output_tokens = tokio::task::spawn_blocking(move || d.output_tokens())
+                    .await
+                    .unwrap_or(0);
+            }
+            // A stream cut before the provider said: the input as estimated at admission.
+            if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.status == "cancelled") {
+                u.input_tokens = self.input_estimate;
+            }
+        }
         let cost = match self.outcome.model.as_deref() {
             Some(m) if u.total() > 0 => match self.pricing.lookup(m) {
                 Some(p) => crate::pricing::cost_nanos(p, &u),

@@ -294,6 +294,7 @@ pub fn settle(ctx: &mut RequestCtx, usage: crate::schema::Usage, status: &'stati
             model,
             usage,
             status,
+            delivered: None,
         });
     }
 }

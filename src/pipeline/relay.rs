@@ -23,6 +23,7 @@ use tokio::time::{Instant, timeout};
 
 use super::LiveStream;
 use crate::error::GatewayError;
+use crate::governance::admission::Delivered;
 use crate::governance::{Admission, Outcome};
 use crate::providers::exec::UpstreamEvents;
 use crate::schema::{FinishReason, StreamEvent, Usage};
@@ -137,43 +138,32 @@ impl StreamRecord {
             _ => {}
         }
     }
-
-    /// The usage to charge: the provider's, completed from what was delivered where the
-    /// provider did not say.
-    fn charged_usage(&self) -> Usage {
-        let mut u = self.usage;
-        if u.output_tokens == 0 && self.content_events > 0 {
-            let counted = crate::tokens::count_text(&self.delivered).unwrap_or(0);
-            let extrapolated = if self.delivered.is_empty() {
-                0
-            } else {
-                counted * self.delivered_bytes / self.delivered.len() as u64
-            };
-            u.output_tokens = (extrapolated * 6).div_ceil(5).max(self.content_events);
-        }
-        if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.is_none()) {
-            u.input_tokens = self.admission.as_ref().map_or(0, Admission::input_estimate);
-        }
-        u
-    }
 }
 
 impl Drop for StreamRecord {
     fn drop(&mut self) {
-        if self.admission.is_some() {
-            let usage = self.charged_usage();
-            if let Some(adm) = self.admission.take() {
-                adm.finish(Outcome {
-                    provider: Some(self.provider.clone()),
-                    model: Some(self.model.clone()),
-                    usage,
-                    status: match &self.outcome {
-                        Some(Ok(())) => "ok",
-                        Some(Err(_)) => "error",
-                        None => "cancelled",
-                    },
+        if let Some(adm) = self.admission.take() {
+            // Counting what was delivered needs the tokenizer: the settlement does it off the
+            // runtime, never this drop (which may run while the provider connection closes).
+            let delivered =
+                (self.usage.output_tokens == 0 || self.usage.input_tokens == 0).then(|| {
+                    Delivered {
+                        text: std::mem::take(&mut self.delivered),
+                        bytes: self.delivered_bytes,
+                        content_events: self.content_events,
+                    }
                 });
-            }
+            adm.finish(Outcome {
+                provider: Some(self.provider.clone()),
+                model: Some(self.model.clone()),
+                usage: self.usage,
+                delivered,
+                status: match &self.outcome {
+                    Some(Ok(())) => "ok",
+                    Some(Err(_)) => "error",
+                    None => "cancelled",
+                },
+            });
         }
         let elapsed = self.started.elapsed();
         let u = &self.usage;

@@ -251,7 +251,13 @@ pub struct PriceTable {
     builtin: Arc<Entries>,
     /// The operator's `[pricing]` entries, searched before the built-ins.
     overrides: Entries,
+    /// Names known to have no price: an unknown model would otherwise walk every glob on
+    /// each request. Bounded by [`MAX_REMEMBERED_MISSES`].
+    misses: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
+
+/// Most unpriced names remembered (beyond, lookups of new unknown names just walk the globs).
+const MAX_REMEMBERED_MISSES: usize = 1024;
 
 impl PriceTable {
     /// The built-in table, parsed once from the embedded TOML. A parse failure is a bug that
@@ -272,6 +278,7 @@ impl PriceTable {
         Self {
             builtin: Arc::clone(builtin),
             overrides: Entries::default(),
+            misses: Arc::default(),
         }
     }
 
@@ -280,6 +287,7 @@ impl PriceTable {
         Self {
             builtin: Arc::new(Entries::default()),
             overrides: Entries::default(),
+            misses: Arc::default(),
         }
     }
 
@@ -298,6 +306,7 @@ impl PriceTable {
             }
         }
         self.overrides.sort_globs();
+        self.misses = Arc::default();
         self
     }
 
@@ -310,12 +319,27 @@ impl PriceTable {
         } else {
             Cow::Borrowed(model)
         };
+        if let Some(p) = self.builtin.exact.get(name.as_ref())
+            && self.overrides.is_empty()
+        {
+            return Some(p);
+        }
+        if self.misses.read().is_ok_and(|m| m.contains(name.as_ref())) {
+            return None;
+        }
         if !self.overrides.is_empty()
             && let Some(price) = resolve(&name, |n| self.overrides.probe(n))
         {
             return Some(price);
         }
-        resolve(&name, |n| self.builtin.probe(n))
+        let found = resolve(&name, |n| self.builtin.probe(n));
+        if found.is_none()
+            && let Ok(mut m) = self.misses.write()
+            && m.len() < MAX_REMEMBERED_MISSES
+        {
+            m.insert(name.into_owned());
+        }
+        found
     }
 }
 
