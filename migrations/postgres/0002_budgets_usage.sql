@@ -24,6 +24,7 @@ CREATE TABLE usage_records (
 );
 CREATE INDEX usage_records_created ON usage_records (created_at);
 CREATE INDEX usage_records_key ON usage_records (key_id, created_at);
+CREATE INDEX usage_records_team ON usage_records (team, created_at);
 
 -- Tags of a request (`x-gatehouse-tags: feature=search`), one row each.
 CREATE TABLE usage_tags (

@@ -103,6 +103,18 @@ impl Delivered {
 pub struct Admission {
     enforcer: Arc<Enforcer>,
     pricing: Arc<PriceTable>,
+    ticket: Ticket,
+    max_output: u64,
+    /// A spent budget sends the request here instead.
+    pub route_to: Option<Target>,
+    /// A spent budget lets `budget_exhausted = true` routing rules serve the request.
+    pub budget_exhausted: bool,
+    settled: bool,
+}
+
+/// What a settlement needs of its admission.
+#[derive(Default)]
+struct Ticket {
     request_id: String,
     created_at: i64,
     principal: Option<Arc<Principal>>,
@@ -114,13 +126,8 @@ pub struct Admission {
     /// Provider budgets reserved on by attempts.
     provider_lines: Vec<Line>,
     hold: Option<Hold>,
+    /// Input tokens estimated at admission.
     input_tokens: u64,
-    max_output: u64,
-    /// A spent budget sends the request here instead.
-    pub route_to: Option<Target>,
-    /// A spent budget lets `budget_exhausted = true` routing rules serve the request.
-    pub budget_exhausted: bool,
-    settled: bool,
 }
 
 impl Enforcer {
@@ -183,16 +190,16 @@ impl Enforcer {
         let mut adm = Admission {
             enforcer: Arc::clone(self),
             pricing: Arc::clone(&config.pricing),
-            request_id: request_id.to_owned(),
-            created_at: now,
-            principal: principal.clone(),
-            requested_model: ask.model.to_owned(),
-            tags: ask.tags,
-            end_user: ask.end_user,
-            lines: Vec::new(),
-            provider_lines: Vec::new(),
-            hold: None,
-            input_tokens: ask.input_tokens,
+            ticket: Ticket {
+                request_id: request_id.to_owned(),
+                created_at: now,
+                principal: principal.clone(),
+                requested_model: ask.model.to_owned(),
+                tags: ask.tags,
+                end_user: ask.end_user,
+                input_tokens: ask.input_tokens,
+                ..Ticket::default()
+            },
             max_output,
             route_to: None,
             budget_exhausted: false,
@@ -229,7 +236,7 @@ impl Enforcer {
                 push(limits::Kind::Concurrent, r.concurrent, 1);
             }
             match self.limiter.acquire(request_id, checks, now_ms).await {
-                Ok(hold) => adm.hold = Some(hold),
+                Ok(hold) => adm.ticket.hold = Some(hold),
                 Err(refusal) => {
                     adm.discard();
                     let mut e = GatewayError::new(ErrorKind::RateLimited, refusal.message);
@@ -305,7 +312,7 @@ impl Enforcer {
                 }
             }
         }
-        adm.lines = lines;
+        adm.ticket.lines = lines;
         Ok(adm)
     }
 }
@@ -335,7 +342,7 @@ impl Admission {
         let now = i64::try_from(self.enforcer.clock.now_ms() / 1000).unwrap_or(i64::MAX);
         let scope = Scope::new(ScopeKind::Provider, &provider.name, &provider.name);
         let worst_cost = self.pricing.lookup(model).map_or(0, |p| {
-            crate::pricing::worst_case_nanos(p, self.input_tokens, self.max_output)
+            crate::pricing::worst_case_nanos(p, self.ticket.input_tokens, self.max_output)
         });
         let mut lines: Vec<Line> = provider
             .budgets
@@ -344,7 +351,7 @@ impl Admission {
                 let mut l = Line::new(&scope, b, now);
                 l.amount = match b.unit {
                     BudgetUnit::Usd => worst_cost,
-                    BudgetUnit::Tokens => self.input_tokens.saturating_add(self.max_output),
+                    BudgetUnit::Tokens => self.ticket.input_tokens.saturating_add(self.max_output),
                 };
                 l
             })
@@ -353,11 +360,11 @@ impl Admission {
         match self
             .enforcer
             .ledger
-            .reserve(&self.request_id, &lines, now)
+            .reserve(&self.ticket.request_id, &lines, now)
             .await
         {
             Ok(None) => {
-                self.provider_lines.extend(lines);
+                self.ticket.provider_lines.extend(lines);
                 Ok(())
             }
             Ok(Some(i)) => {
@@ -378,7 +385,7 @@ impl Admission {
 
     /// `x-ratelimit-*` headers for the reply: the tightest request and token limits.
     pub fn rate_headers(&self) -> Vec<(&'static str, String)> {
-        let Some(hold) = &self.hold else {
+        let Some(hold) = &self.ticket.hold else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -414,23 +421,14 @@ impl Admission {
         out
     }
 
-    pub fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
-    /// The input tokens assumed at admission (for a stream cut before the provider said).
-    pub fn input_estimate(&self) -> u64 {
-        self.input_tokens
-    }
-
     /// Admission refused the request: nothing was reserved on budgets; the rate-limit
     /// counts stay (a refused request is still a request) but its leases and reserved
     /// tokens are released. No usage record: the request never ran.
     fn discard(&mut self) {
         self.settled = true;
-        if let Some(hold) = self.hold.take() {
+        if let Some(hold) = self.ticket.hold.take() {
             let enforcer = Arc::clone(&self.enforcer);
-            let id = std::mem::take(&mut self.request_id);
+            let id = std::mem::take(&mut self.ticket.request_id);
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move { enforcer.limiter.release(&id, hold, 0).await });
             }
@@ -447,18 +445,9 @@ impl Admission {
             return;
         }
         Settlement {
-            input_estimate: self.input_tokens,
             enforcer: Arc::clone(&self.enforcer),
             pricing: Arc::clone(&self.pricing),
-            request_id: std::mem::take(&mut self.request_id),
-            created_at: self.created_at,
-            principal: self.principal.take(),
-            requested_model: std::mem::take(&mut self.requested_model),
-            tags: std::mem::take(&mut self.tags),
-            end_user: self.end_user.take(),
-            lines: std::mem::take(&mut self.lines),
-            provider_lines: std::mem::take(&mut self.provider_lines),
-            hold: self.hold.take(),
+            ticket: std::mem::take(&mut self.ticket),
             outcome,
         }
         .spawn();
@@ -477,25 +466,16 @@ impl Drop for Admission {
 }
 
 struct Settlement {
-    input_estimate: u64,
     enforcer: Arc<Enforcer>,
     pricing: Arc<PriceTable>,
-    request_id: String,
-    created_at: i64,
-    principal: Option<Arc<Principal>>,
-    requested_model: String,
-    tags: Vec<String>,
-    end_user: Option<String>,
-    lines: Vec<Line>,
-    provider_lines: Vec<Line>,
-    hold: Option<Hold>,
+    ticket: Ticket,
     outcome: Outcome,
 }
 
 impl Settlement {
     fn spawn(self) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(request_id = %self.request_id, "no runtime to settle a request on; its reservations expire with their lease");
+            tracing::error!(request_id = %self.ticket.request_id, "no runtime to settle a request on; its reservations expire with their lease");
             return;
         };
         self.enforcer.settling.fetch_add(1, Ordering::AcqRel);
@@ -516,7 +496,7 @@ impl Settlement {
             }
             // A stream cut before the provider said: the input as estimated at admission.
             if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.status == "cancelled") {
-                u.input_tokens = self.input_estimate;
+                u.input_tokens = self.ticket.input_tokens;
             }
         }
         let cost = match self.outcome.model.as_deref() {
@@ -532,10 +512,10 @@ impl Settlement {
         let tokens = u.total();
         let e = &self.enforcer;
         // Budgets: the caller's all get the actual amount; a provider's only if it served.
-        let mut lines = self.lines;
+        let mut lines = self.ticket.lines;
         let served = self.outcome.provider.as_deref();
         let mut actual: Vec<u64> = lines.iter().map(|l| l.actual(tokens, cost)).collect();
-        for l in self.provider_lines {
+        for l in self.ticket.provider_lines {
             actual.push(if Some(l.scope.name.as_str()) == served {
                 l.actual(tokens, cost)
             } else {
@@ -548,7 +528,11 @@ impl Settlement {
             let mut pairs: Vec<(Line, u64)> = lines.into_iter().zip(actual).collect();
             pairs.sort_by(|a, b| a.0.counter.cmp(&b.0.counter));
             let (lines, actual): (Vec<Line>, Vec<u64>) = pairs.into_iter().unzip();
-            match e.ledger.settle(&self.request_id, &lines, &actual).await {
+            match e
+                .ledger
+                .settle(&self.ticket.request_id, &lines, &actual)
+                .await
+            {
                 Ok(spent) => {
                     let now = i64::try_from(e.clock.now_ms() / 1000).unwrap_or(i64::MAX);
                     for ((l, after), a) in lines.iter().zip(spent).zip(&actual) {
@@ -558,26 +542,28 @@ impl Settlement {
                     }
                 }
                 Err(err) => {
-                    tracing::error!(request_id = %self.request_id, error = %err, "could not settle budgets; the reservation is released when its lease ends")
+                    tracing::error!(request_id = %self.ticket.request_id, error = %err, "could not settle budgets; the reservation is released when its lease ends")
                 }
             }
         }
-        if let Some(hold) = self.hold {
-            e.limiter.release(&self.request_id, hold, tokens).await;
+        if let Some(hold) = self.ticket.hold {
+            e.limiter
+                .release(&self.ticket.request_id, hold, tokens)
+                .await;
         }
-        let p = self.principal.as_deref();
+        let p = self.ticket.principal.as_deref();
         e.recorder.record(UsageRecord {
-            request_id: self.request_id,
-            created_at: self.created_at,
+            request_id: self.ticket.request_id,
+            created_at: self.ticket.created_at,
             key_id: p.map(|p| p.key_id.clone()),
             key_name: p.map(|p| p.key_name.clone()),
             user: p.and_then(|p| p.user.clone()),
             team: p.and_then(|p| p.team.clone()),
             project: p.and_then(|p| p.project.clone()),
-            end_user: self.end_user,
+            end_user: self.ticket.end_user,
             provider: self.outcome.provider,
             model: self.outcome.model,
-            requested_model: self.requested_model,
+            requested_model: self.ticket.requested_model,
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cache_read_tokens: u.cache_read_tokens,
@@ -588,7 +574,7 @@ impl Settlement {
             } else {
                 self.outcome.status
             },
-            tags: self.tags,
+            tags: self.ticket.tags,
         });
     }
 }

@@ -98,21 +98,8 @@ impl Shared {
         &self,
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, SharedError> {
-        if !self.is_up() {
-            return Err(SharedError::Down);
-        }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, inv.invoke_async(&mut conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.mark_down(&e.to_string());
-                Err(SharedError::Redis(e.to_string()))
-            }
-            Err(_) => {
-                self.mark_down("timed out");
-                Err(SharedError::Timeout(self.timeout))
-            }
-        }
+        self.bounded(inv.invoke_async(&mut conn)).await
     }
 
     /// Run a plain command, bounded by the timeout; a failure marks Redis down.
@@ -120,11 +107,19 @@ impl Shared {
         &self,
         cmd: &redis::Cmd,
     ) -> Result<T, SharedError> {
+        let mut conn = self.conn.clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    /// A Redis call while Redis is up, within the timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, SharedError> {
         if !self.is_up() {
             return Err(SharedError::Down);
         }
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 self.mark_down(&e.to_string());

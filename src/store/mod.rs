@@ -243,6 +243,75 @@ mod tests {
         store.close().await;
     }
 
+    /// A migration once landed is never edited: a database that applied it refuses to start
+    /// when its checksum changes. Add a new migration instead, and its line here.
+    #[test]
+    fn migrations_are_append_only() {
+        use sha2::{Digest, Sha256};
+        const LANDED: &[(&str, &str)] = &[
+            (
+                "migrations/postgres/0001_virtual_keys.sql",
+                "46cd905ea270296eefbb65296dedfd5b6fd732c7bf78bc14c2ab651622656d31",
+            ),
+            (
+                "migrations/postgres/0002_budgets_usage.sql",
+                "02f604ad635f7ee4f9baf1da941265da3bfb09e66331da454d9e4e78ac7110cf",
+            ),
+            (
+                "migrations/postgres/0003_directory.sql",
+                "25496fa5ff52e4e4f10549ef7bf84163a2a5036f229c4e9308a8eaa595138fcd",
+            ),
+            (
+                "migrations/postgres/0004_usage_without_team_index.sql",
+                "58fc1c65cd324880dc4da77e3c0db0e1fbaaf71f92fe3d4bbf10db766766ddf9",
+            ),
+            (
+                "migrations/sqlite/0001_virtual_keys.sql",
+                "0dae28414527075a9a6db06c9281c37eb37a6bc0f25007f5fcca00bde08ec4f8",
+            ),
+            (
+                "migrations/sqlite/0002_budgets_usage.sql",
+                "02f604ad635f7ee4f9baf1da941265da3bfb09e66331da454d9e4e78ac7110cf",
+            ),
+            (
+                "migrations/sqlite/0003_directory.sql",
+                "25496fa5ff52e4e4f10549ef7bf84163a2a5036f229c4e9308a8eaa595138fcd",
+            ),
+            (
+                "migrations/sqlite/0004_usage_without_team_index.sql",
+                "58fc1c65cd324880dc4da77e3c0db0e1fbaaf71f92fe3d4bbf10db766766ddf9",
+            ),
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk: Vec<String> = ["migrations/sqlite", "migrations/postgres"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = LANDED.iter().map(|(f, _)| (*f).to_owned()).collect();
+        listed.sort();
+        assert_eq!(on_disk, listed, "list each new migration here");
+        for (file, sum) in LANDED {
+            let text = std::fs::read(root.join(file)).unwrap();
+            let got: String = Sha256::digest(&text)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                &got, sum,
+                "{file} was edited after it landed: add a new migration instead"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn postgres_on_this_machine_is_reachable() {
         // The machine runs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`).

@@ -335,3 +335,52 @@ async fn redis_down_at_start_leaves_the_gateway_running_degraded() {
     // Keys without budgets keep working, limited locally.
     assert_eq!(call(&gw, RPM_KEY, &req(5)).await.status(), 200);
 }
+
+/// 200 concurrent requests against an rpm of 50, on `gws`: exactly 50 pass (one minute, a
+/// still clock, so the window is exact).
+async fn exactly_the_limit_passes(gws: &[&Gateway]) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let url = gws[i % gws.len()].url("/v1/chat/completions");
+        tasks.push(tokio::spawn(async move {
+            let r = client()
+                .post(&url)
+                .bearer_auth(RPM_KEY)
+                .json(&req(5))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            429 => {}
+            s => panic!("status {s}"),
+        }
+    }
+    assert_eq!(ok, 50);
+}
+
+#[tokio::test]
+async fn concurrent_requests_meet_an_exact_rpm_locally() {
+    let clock = Clock::manual(29_921_000 * 60_000);
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start_with(&config("{ rpm = 50 }", ""), &[&mock], clock).await;
+    exactly_the_limit_passes(&[&gw]).await;
+}
+
+#[tokio::test]
+async fn redis_concurrent_requests_meet_an_exact_rpm_across_two_instances() {
+    let Some(redis) = fresh_redis().await else {
+        return;
+    };
+    let clock = Clock::manual(29_921_000 * 60_000);
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let text = config("{ rpm = 50 }", &redis);
+    let a = Gateway::start_with(&text, &[&mock], clock.clone()).await;
+    let b = Gateway::start_with(&text, &[&mock], clock).await;
+    exactly_the_limit_passes(&[&a, &b]).await;
+}
