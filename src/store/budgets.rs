@@ -6,6 +6,8 @@
 //!
 //! A counter is created on first use with the spend the usage records already hold for its
 //! scope and period, so a budget added mid-month starts from the month's real spend.
+//! Reservations whose lease ended (their instance died) are dropped when a budget looks spent,
+//! before it refuses anyone.
 //! Transactions take counters in the order given; callers sort them, so two transactions
 //! never wait on each other in opposite orders.
 
@@ -63,11 +65,56 @@ fn init_sql(c: &CounterRef<'_>) -> String {
     )
 }
 
+/// Postgres: one call of `gatehouse_budget_reserve` (migration 0005), after creating any
+/// counter it reports missing.
+async fn pg_reserve(
+    pool: &sqlx::PgPool,
+    request_id: &str,
+    counters: &[CounterRef<'_>],
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<usize>, sqlx::Error> {
+    let names: Vec<&str> = counters.iter().map(|c| c.counter).collect();
+    let limits: Vec<i64> = counters.iter().map(|c| to_i64(c.limit)).collect();
+    let amounts: Vec<i64> = counters.iter().map(|c| to_i64(c.amount)).collect();
+    // At most one creation per counter, then the answer.
+    for _ in 0..=counters.len() {
+        let r: i32 = sqlx::query_scalar("SELECT gatehouse_budget_reserve($1, $2, $3, $4, $5, $6)")
+            .bind(request_id)
+            .bind(&names)
+            .bind(&limits)
+            .bind(&amounts)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_one(pool)
+            .await?;
+        match usize::try_from(r.unsigned_abs()).unwrap_or(0) {
+            0 => return Ok(None),
+            i if r > 0 => return Ok(Some(i - 1)),
+            i => {
+                let Some(c) = counters.get(i - 1) else { break };
+                sqlx::query(&init_sql(c))
+                    .bind(c.counter)
+                    .bind(c.end + COUNTER_RETENTION)
+                    .bind(c.name)
+                    .bind(c.start)
+                    .bind(c.end)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "a budget counter could not be created".into(),
+    ))
+}
+
 /// The body of a transaction, the same text for both backends (`$pool` is bound per arm).
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match $store {
             Store::Sqlite(pool) => {
+                let _one_writer = super::sqlite_write_lock().await;
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -94,6 +141,11 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<usize>, StoreError> {
+        if let Store::Postgres(pool) = self {
+            return pg_reserve(pool, request_id, counters, now, lease_until)
+                .await
+                .map_err(|e| self.error(&e));
+        }
         let lock = match self {
             Store::Postgres(_) => " FOR UPDATE",
             Store::Sqlite(_) => "",
@@ -120,27 +172,38 @@ impl Store {
                 let mut states = Vec::with_capacity(counters.len());
                 let mut exhausted = None;
                 for (i, c) in counters.iter().enumerate() {
-                    sqlx::query(&sql(self, &init_sql(c)))
-                        .bind(c.counter)
-                        .bind(c.end + COUNTER_RETENTION)
-                        .bind(c.name)
-                        .bind(c.start)
-                        .bind(c.end)
-                        .execute(&mut *tx)
-                        .await?;
-                    let row = sqlx::query(&select).bind(c.counter).fetch_one(&mut *tx).await?;
-                    let spent: i64 = row.try_get(0)?;
-                    let reserved: i64 = row.try_get(1)?;
-                    let released: i64 = sqlx::query(&purge)
-                        .bind(c.counter)
-                        .bind(now)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
-                        .sum();
-                    let reserved = reserved - released;
-                    if exhausted.is_none() && to_u64(spent).saturating_add(to_u64(reserved)) >= c.limit {
+                    // The counter's row, locked; created from the usage records the first time.
+                    let row = match sqlx::query(&select).bind(c.counter).fetch_optional(&mut *tx).await? {
+                        Some(row) => row,
+                        None => {
+                            sqlx::query(&sql(self, &init_sql(c)))
+                                .bind(c.counter)
+                                .bind(c.end + COUNTER_RETENTION)
+                                .bind(c.name)
+                                .bind(c.start)
+                                .bind(c.end)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(&select).bind(c.counter).fetch_one(&mut *tx).await?
+                        }
+                    };
+                    let spent = to_u64(row.try_get(0)?);
+                    let mut reserved: i64 = row.try_get(1)?;
+                    // Leases of dead instances matter only when the budget looks spent: drop
+                    // them then, and look again.
+                    let mut released = 0;
+                    if spent.saturating_add(to_u64(reserved)) >= c.limit {
+                        released = sqlx::query(&purge)
+                            .bind(c.counter)
+                            .bind(now)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
+                            .sum();
+                        reserved -= released;
+                    }
+                    if exhausted.is_none() && spent.saturating_add(to_u64(reserved)) >= c.limit {
                         exhausted = Some(i);
                     }
                     states.push(released);
@@ -178,6 +241,22 @@ impl Store {
         request_id: &str,
         counters: &[(&str, u64, i64)],
     ) -> Result<Vec<u64>, StoreError> {
+        if let Store::Postgres(pool) = self {
+            let names: Vec<&str> = counters.iter().map(|c| c.0).collect();
+            let actual: Vec<i64> = counters.iter().map(|c| to_i64(c.1)).collect();
+            let expires: Vec<i64> = counters.iter().map(|c| c.2).collect();
+            let spent: Result<Vec<i64>, sqlx::Error> =
+                sqlx::query_scalar("SELECT gatehouse_budget_settle($1, $2, $3, $4)")
+                    .bind(request_id)
+                    .bind(&names)
+                    .bind(&actual)
+                    .bind(&expires)
+                    .fetch_one(pool)
+                    .await;
+            return spent
+                .map(|v| v.into_iter().map(to_u64).collect())
+                .map_err(|e| self.error(&e));
+        }
         let release = sql(
             self,
             "DELETE FROM budget_reservations WHERE request_id = $1 AND counter = $2 RETURNING amount",
@@ -274,5 +353,125 @@ impl Store {
                 .map_err(|e| self.error(&e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(name: &'static str, limit: u64, amount: u64) -> CounterRef<'static> {
+        CounterRef {
+            counter: name,
+            column: "key_id",
+            name: "k",
+            unit: BudgetUnit::Tokens,
+            start: 0,
+            end: 1_000,
+            limit,
+            amount,
+        }
+    }
+
+    async fn reserve_settle_and_dead_leases(store: &Store) {
+        let a = counter("b:key:k:tokens:0:1000", 100, 60);
+        let b = counter("b:team:t:tokens:0:1000", 1_000, 60);
+        // A budget admits while spent + reserved < limit (60 < 100 admits r2), and a request
+        // is reserved on all its budgets or none (r3: a refuses, so b holds nothing for it).
+        assert_eq!(
+            store
+                .budget_reserve("r1", &[a.clone(), b.clone()], 10, 3_610)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .budget_reserve("r2", &[a.clone(), b.clone()], 10, 3_610)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .budget_reserve("r3", &[a.clone(), b.clone()], 10, 3_610)
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        let st = store.budget_read(&[a.counter, b.counter]).await.unwrap();
+        assert_eq!(
+            st[0],
+            CounterState {
+                spent: 0,
+                reserved: 120
+            }
+        );
+        assert_eq!(
+            st[1],
+            CounterState {
+                spent: 0,
+                reserved: 120
+            },
+            "r3 reserved nothing on b"
+        );
+        // r1 settles at 7; r2's instance dies (its lease ends at 3,610).
+        let spent = store
+            .budget_settle("r1", &[(a.counter, 7, 2_000), (b.counter, 7, 2_000)])
+            .await
+            .unwrap();
+        assert_eq!(spent, vec![7, 7]);
+        // 7 spent + 60 reserved < 100: admitted (127 now held).
+        assert_eq!(
+            store
+                .budget_reserve("r4", std::slice::from_ref(&a), 20, 3_620)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .budget_reserve("r5", std::slice::from_ref(&a), 30, 3_630)
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        // r2 and r4 die with their instance. Past their leases, the budget frees their 120
+        // before refusing anyone.
+        assert_eq!(
+            store
+                .budget_reserve("r6", std::slice::from_ref(&a), 4_000, 7_600)
+                .await
+                .unwrap(),
+            None
+        );
+        let st = store.budget_read(&[a.counter]).await.unwrap();
+        assert_eq!(
+            st[0],
+            CounterState {
+                spent: 7,
+                reserved: 60
+            }
+        );
+        store
+            .budget_gc(1_000 + COUNTER_RETENTION + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.budget_read(&[a.counter]).await.unwrap()[0],
+            CounterState::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn budgets_on_sqlite() {
+        reserve_settle_and_dead_leases(&Store::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn budgets_on_postgres() {
+        if let Some(store) = crate::store::test_postgres().await {
+            reserve_settle_and_dead_leases(&store).await;
+        }
     }
 }

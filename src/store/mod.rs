@@ -74,6 +74,15 @@ macro_rules! on_store {
 }
 pub(crate) use on_store;
 
+/// SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in
+/// steps of a millisecond or more. Write transactions of this process take this lock first,
+/// so they queue without sleeping (another process on the same file still can collide; the
+/// busy timeout covers that).
+pub(crate) async fn sqlite_write_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// Statements are written with Postgres placeholders (`$1`); SQLite spells them `?1`.
 pub(crate) fn sql<'a>(store: &Store, text: &'a str) -> Cow<'a, str> {
     match store {
@@ -264,6 +273,10 @@ mod tests {
             (
                 "migrations/postgres/0004_usage_without_team_index.sql",
                 "58fc1c65cd324880dc4da77e3c0db0e1fbaaf71f92fe3d4bbf10db766766ddf9",
+            ),
+            (
+                "migrations/postgres/0005_budget_functions.sql",
+                "01deef5d9841ed04d9c40c1631c50004a09b8206846fdd72f9fba70194b026eb",
             ),
             (
                 "migrations/sqlite/0001_virtual_keys.sql",

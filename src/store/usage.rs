@@ -213,7 +213,8 @@ impl Store {
                     tx.commit().await
                 }
                 Store::Sqlite(pool) => {
-                    let mut tx = pool.begin().await?;
+                    let _one_writer = super::sqlite_write_lock().await;
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                     for r in records {
                         sqlx::query(SQLITE_INSERT)
                             .bind(&r.request_id)
