@@ -161,42 +161,14 @@ fn main() -> ExitCode {
             }
         },
         Command::Keys { config, action } => {
-            let cfg = match load(config.as_ref()) {
-                Ok(c) => c,
-                Err(errors) => {
-                    report(&errors);
-                    return ExitCode::FAILURE;
-                }
-            };
-            match keys_command(&cfg, action) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_with_config(config.as_ref(), |cfg| keys_command(cfg, action))
         }
         Command::Usage {
             config,
             by,
             since,
             json,
-        } => {
-            let cfg = match load(config.as_ref()) {
-                Ok(c) => c,
-                Err(errors) => {
-                    report(&errors);
-                    return ExitCode::FAILURE;
-                }
-            };
-            match usage_command(&cfg, by, since, json) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => run_with_config(config.as_ref(), |cfg| usage_command(cfg, by, since, json)),
         Command::Serve {
             config,
             listen,
@@ -225,7 +197,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
+/// Load the config (or report its errors) and run a command on it; its error is printed.
+fn run_with_config(
+    path: Option<&PathBuf>,
+    command: impl FnOnce(&Config) -> Result<(), String>,
+) -> ExitCode {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            report(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    match command(&cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run `f` on the config's store, on a small runtime of its own; the store is closed after.
+fn with_store(
+    cfg: &Config,
+    f: impl AsyncFnOnce(&Store) -> Result<(), String>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -234,9 +231,17 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
         let store = Store::connect(&cfg.store.url)
             .await
             .map_err(|e| e.to_string())?;
+        let result = f(&store).await;
+        store.close().await;
+        result
+    })
+}
+
+fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
+    with_store(cfg, async |store| {
         let mut out = std::io::stdout().lock();
         let now = gatehouse::governance::now_unix();
-        let result = match action {
+        match action {
             KeysAction::Create {
                 name,
                 team,
@@ -277,7 +282,7 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                         policy: commands::policy_json(cfg, &limits)?,
                         ..new
                     };
-                    commands::create_key(cfg, &store, new).await
+                    commands::create_key(cfg, store, new).await
                 }
                 .await
                 .map(|(row, key)| {
@@ -315,9 +320,7 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                 Ok(None) => Err(format!("no key with id or name `{key}`")),
                 Err(e) => Err(e.to_string()),
             },
-        };
-        store.close().await;
-        result
+        }
     })
 }
 
@@ -327,14 +330,7 @@ fn usage_command(
     since: std::time::Duration,
     json: bool,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let store = Store::connect(&cfg.store.url)
-            .await
-            .map_err(|e| e.to_string())?;
+    with_store(cfg, async |store| {
         let now = gatehouse::governance::now_unix();
         let filter = gatehouse::store::UsageFilter {
             since: now.saturating_sub(i64::try_from(since.as_secs()).unwrap_or(i64::MAX)),
@@ -343,9 +339,7 @@ fn usage_command(
         let rows = store
             .usage_report(by, &filter)
             .await
-            .map_err(|e| e.to_string());
-        store.close().await;
-        let rows = rows?;
+            .map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         if json {
             let _ = writeln!(out, "{}", commands::report_json(by, &rows));
