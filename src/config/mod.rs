@@ -274,10 +274,37 @@ impl ModelPattern {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub model: Option<ModelPattern>,
-    /// `Some(true)`: the rule applies only to a caller whose budget is spent (instead of
-    /// refusing it); `Some(false)`: only to one whose budgets are not.
-    pub budget_exhausted: Option<bool>,
+    /// What else the rule tests; every condition set must hold.
+    pub conditions: RouteConditions,
     pub action: RouteAction,
+}
+
+/// A rule's conditions besides the model. Text conditions are globs.
+#[derive(Debug, Clone, Default)]
+pub struct RouteConditions {
+    /// Request headers: each named header must be present with a matching value.
+    pub headers: Vec<(HeaderName, ModelPattern)>,
+    /// The caller's key name, team, user (the key's, else the end user the request names).
+    pub key: Option<ModelPattern>,
+    pub team: Option<ModelPattern>,
+    pub user: Option<ModelPattern>,
+    /// One of the request's `x-gatehouse-tags`.
+    pub tag: Option<ModelPattern>,
+    /// Bounds of the estimated input tokens (inclusive).
+    pub min_input_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
+    /// `Some(true)`: only a caller whose budget is spent (served instead of refused);
+    /// `Some(false)`: only one whose budgets are not.
+    pub budget_exhausted: Option<bool>,
+}
+
+impl RouteConditions {
+    /// The headers some rule of `routes` tests, for requests to collect.
+    pub fn tested_headers(routes: &[Route]) -> impl Iterator<Item = &HeaderName> {
+        routes
+            .iter()
+            .flat_map(|r| r.conditions.headers.iter().map(|(n, _)| n))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -758,11 +785,57 @@ fn validate_route(
             return None;
         }
     };
+    let conditions = route_conditions(src, &r.matcher, &span);
     Some(Route {
         model,
-        budget_exhausted: r.matcher.budget_exhausted,
+        conditions,
         action,
     })
+}
+
+fn route_conditions(
+    src: &mut Source<'_>,
+    m: &raw::RawMatch,
+    span: &std::ops::Range<usize>,
+) -> RouteConditions {
+    let mut glob = |v: &Option<Str>| -> Option<ModelPattern> {
+        let v = v.as_ref()?;
+        let text = src.expand(v);
+        ModelPattern::new(&text)
+            .map_err(|e| src.error(&v.span(), format!("invalid pattern `{}`: {e}", v.get_ref())))
+            .ok()
+    };
+    let key = glob(&m.key);
+    let team = glob(&m.team);
+    let user = glob(&m.user);
+    let tag = glob(&m.tag);
+    let mut headers = Vec::new();
+    for (name, v) in m.header.iter().flatten() {
+        let Ok(n) = HeaderName::try_from(name.to_ascii_lowercase()) else {
+            src.error(&v.span(), format!("invalid header name `{name}`"));
+            continue;
+        };
+        let text = src.expand(v);
+        match ModelPattern::new(&text) {
+            Ok(p) => headers.push((n, p)),
+            Err(e) => src.error(&v.span(), format!("invalid pattern `{}`: {e}", v.get_ref())),
+        }
+    }
+    if let (Some(lo), Some(hi)) = (m.min_input_tokens, m.max_input_tokens)
+        && lo > hi
+    {
+        src.error(span, "min_input_tokens is above max_input_tokens");
+    }
+    RouteConditions {
+        headers,
+        key,
+        team,
+        user,
+        tag,
+        min_input_tokens: m.min_input_tokens,
+        max_input_tokens: m.max_input_tokens,
+        budget_exhausted: m.budget_exhausted,
+    }
 }
 
 fn parse_target(src: &mut Source<'_>, t: &Str, raw: &RawConfig) -> Option<Target> {

@@ -235,4 +235,14 @@ pub struct RawMatch {
     pub model: Option<Str>,
     /// Match only requests whose caller's budget is spent (or, `false`, is not).
     pub budget_exhausted: Option<bool>,
+    /// Header name -> glob of its value.
+    pub header: Option<IndexMap<String, Str>>,
+    /// Globs of the caller's key name, team, user; of one of the request's tags.
+    pub key: Option<Str>,
+    pub team: Option<Str>,
+    pub user: Option<Str>,
+    pub tag: Option<Str>,
+    /// Bounds of the estimated input tokens.
+    pub min_input_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
 }

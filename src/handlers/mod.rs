@@ -245,21 +245,32 @@ pub async fn admit(
     model: &str,
     size: Size,
 ) -> Result<(), GatewayError> {
-    // Prices and budget routes matter only to a caller with budgets: look them up only then.
-    let (candidates, exhausted_route) = match &ctx.principal {
-        Some(_) => (
-            crate::routing::resolve(live, model)
-                .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
-                .unwrap_or_default(),
-            crate::routing::serves_exhausted(live, model),
-        ),
-        None => (Vec::new(), false),
-    };
-    let end_user = headers
+    let end_user: Option<String> = headers
         .get("x-gatehouse-user")
         .and_then(|v| v.to_str().ok())
         .map(|u| u.chars().take(256).collect())
         .or(size.user);
+    let tags = tags(headers);
+    let p = ctx.principal.as_deref();
+    ctx.facts = crate::routing::Facts {
+        budget_exhausted: false,
+        key: p.map(|p| p.key_name.clone()),
+        team: p.and_then(|p| p.team.clone()),
+        user: p.and_then(|p| p.user.clone()).or_else(|| end_user.clone()),
+        tags: tags.clone(),
+        input_tokens: size.input_tokens,
+        headers: crate::routing::Facts::headers_of(live, headers),
+    };
+    // Prices and budget routes matter only to a caller with budgets: look them up only then.
+    let (candidates, exhausted_route) = match &ctx.principal {
+        Some(_) => (
+            crate::routing::resolve_with(live, model, &ctx.facts)
+                .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
+                .unwrap_or_default(),
+            crate::routing::serves_exhausted(live, model, &ctx.facts),
+        ),
+        None => (Vec::new(), false),
+    };
     let adm = state
         .governance()
         .enforcer()
@@ -274,7 +285,7 @@ pub async fn admit(
                 max_output: size.max_output,
                 has_output: size.has_output,
                 candidates,
-                tags: tags(headers),
+                tags,
                 end_user,
                 exhausted_route,
             },

@@ -28,6 +28,8 @@ pub struct RequestCtx {
     pub admission: Option<Admission>,
     /// `x-ratelimit-*` headers for the reply.
     pub rate_headers: Vec<(&'static str, String)>,
+    /// What routing rules may test about this request.
+    pub facts: crate::routing::Facts,
 }
 
 impl RequestCtx {
@@ -42,6 +44,7 @@ impl RequestCtx {
             warnings: Warnings::default(),
             admission: None,
             rate_headers: Vec::new(),
+            facts: crate::routing::Facts::default(),
         }
     }
 }

@@ -138,13 +138,10 @@ async fn fallback<'a, T>(
     let resolved = match &route_to {
         // A spent budget routes this request to its fallback target.
         Some(t) => routing::resolve_target(live, t, model)?,
-        None => routing::resolve_with(
-            live,
-            model,
-            routing::Facts {
-                budget_exhausted: ctx.admission.as_ref().is_some_and(|a| a.budget_exhausted),
-            },
-        )?,
+        None => {
+            ctx.facts.budget_exhausted = ctx.admission.as_ref().is_some_and(|a| a.budget_exhausted);
+            routing::resolve_with(live, model, &ctx.facts)?
+        }
     };
     ctx.rule = resolved.rule;
     let mut last = None;

@@ -6,8 +6,9 @@
 //! provider (in file order) whose `models` patterns match serves it, catch-all providers
 //! (`models = ["*"]`, the default of `openai-compatible`) last.
 //!
-//! A rule may also test [`Facts`] about the request: `budget_exhausted = true` serves callers
-//! whose budget is spent, instead of refusing them.
+//! A rule may also test [`Facts`] about the request: headers, the caller's key, team and user,
+//! a tag, the estimated input tokens, and `budget_exhausted` (`true` serves callers whose
+//! budget is spent, instead of refusing them).
 
 use std::sync::Arc;
 
@@ -54,36 +55,79 @@ pub struct Resolved {
 }
 
 /// What routing rules may test about a request besides its model.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// A budget of the caller is spent (and a rule with `budget_exhausted = true` serves it).
     pub budget_exhausted: bool,
+    /// The caller's key name, team and user.
+    pub key: Option<String>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub tags: Vec<String>,
+    /// Estimated input tokens.
+    pub input_tokens: u64,
+    /// Values of the request headers some rule tests.
+    pub headers: Vec<(http::HeaderName, String)>,
+}
+
+impl Facts {
+    /// The values of the request headers that the config's rules test.
+    pub fn headers_of(live: &Live, headers: &http::HeaderMap) -> Vec<(http::HeaderName, String)> {
+        let mut out: Vec<(http::HeaderName, String)> = Vec::new();
+        for name in crate::config::RouteConditions::tested_headers(&live.config.routes) {
+            if out.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                out.push((name.clone(), v.to_owned()));
+            }
+        }
+        out
+    }
+}
+
+fn holds(c: &crate::config::RouteConditions, f: &Facts) -> bool {
+    let text = |p: &Option<crate::config::ModelPattern>, v: &Option<String>| {
+        p.as_ref()
+            .is_none_or(|p| v.as_deref().is_some_and(|v| p.matches(v)))
+    };
+    c.budget_exhausted.is_none_or(|b| b == f.budget_exhausted)
+        && text(&c.key, &f.key)
+        && text(&c.team, &f.team)
+        && text(&c.user, &f.user)
+        && c.tag
+            .as_ref()
+            .is_none_or(|p| f.tags.iter().any(|t| p.matches(t)))
+        && c.min_input_tokens.is_none_or(|m| f.input_tokens >= m)
+        && c.max_input_tokens.is_none_or(|m| f.input_tokens <= m)
+        && c.headers
+            .iter()
+            .all(|(name, p)| f.headers.iter().any(|(n, v)| n == name && p.matches(v)))
 }
 
 pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
-    resolve_with(live, requested, Facts::default())
+    resolve_with(live, requested, &Facts::default())
 }
 
 /// True when a `budget_exhausted = true` rule would serve `requested`: a spent budget then
 /// routes by that rule instead of refusing the request.
-pub fn serves_exhausted(live: &Live, requested: &str) -> bool {
+pub fn serves_exhausted(live: &Live, requested: &str, facts: &Facts) -> bool {
     let facts = Facts {
         budget_exhausted: true,
+        ..facts.clone()
     };
-    resolve_with(live, requested, facts).is_ok_and(|r| {
+    resolve_with(live, requested, &facts).is_ok_and(|r| {
         r.rule
             .and_then(|i| live.config.routes.get(i))
-            .is_some_and(|route| route.budget_exhausted == Some(true))
+            .is_some_and(|route| route.conditions.budget_exhausted == Some(true))
     })
 }
 
-pub fn resolve_with(live: &Live, requested: &str, facts: Facts) -> Result<Resolved, GatewayError> {
+pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, GatewayError> {
     let mut name = requested.to_owned();
     for (i, route) in live.config.routes.iter().enumerate() {
         if !route.model.as_ref().is_none_or(|m| m.matches(&name))
-            || route
-                .budget_exhausted
-                .is_some_and(|b| b != facts.budget_exhausted)
+            || !holds(&route.conditions, facts)
         {
             continue;
         }
@@ -251,5 +295,85 @@ targets = ["mistral/devstral-2512", "local"]
         let l = live("[providers.oa]\nkind = \"openai\"\napi_key = \"k\"\n");
         let e = resolve(&l, "llama-3").err().unwrap();
         assert_eq!(e.status(), http::StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn rules_test_headers_callers_tags_and_input_size() {
+        let l = live(
+            r#"
+[providers.big]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+[providers.small]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:2/v1"
+[[routes]]
+match = { model = "m", header = { "X-Env" = "prod*" } }
+targets = ["big/prod"]
+[[routes]]
+match = { model = "m", team = "ml", tag = "feature=search" }
+targets = ["big/search"]
+[[routes]]
+match = { model = "m", key = "ci-*", user = "*@example.com" }
+targets = ["small/ci"]
+[[routes]]
+match = { model = "m", min_input_tokens = 100000 }
+targets = ["big/long"]
+[[routes]]
+match = { model = "m", budget_exhausted = true }
+targets = ["small/cheap"]
+[[routes]]
+match = { model = "m" }
+targets = ["small/default"]
+"#,
+        );
+        let served = |f: Facts| names(&resolve_with(&l, "m", &f).unwrap()).remove(0);
+        assert_eq!(served(Facts::default()), "small/default");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-env", http::HeaderValue::from_static("production"));
+        headers.insert("x-other", http::HeaderValue::from_static("1"));
+        let only_tested = Facts::headers_of(&l, &headers);
+        assert_eq!(only_tested.len(), 1, "{only_tested:?}");
+        assert_eq!(
+            served(Facts {
+                headers: only_tested,
+                ..Facts::default()
+            }),
+            "big/prod"
+        );
+        let ml = Facts {
+            team: Some("ml".into()),
+            ..Facts::default()
+        };
+        assert_eq!(served(ml.clone()), "small/default", "the tag is missing");
+        assert_eq!(
+            served(Facts {
+                tags: vec!["env=x".into(), "feature=search".into()],
+                ..ml
+            }),
+            "big/search"
+        );
+        let ci = Facts {
+            key: Some("ci-runner".into()),
+            user: Some("bot@example.com".into()),
+            ..Facts::default()
+        };
+        assert_eq!(served(ci), "small/ci");
+        assert_eq!(
+            served(Facts {
+                input_tokens: 150_000,
+                ..Facts::default()
+            }),
+            "big/long"
+        );
+        assert_eq!(
+            served(Facts {
+                budget_exhausted: true,
+                ..Facts::default()
+            }),
+            "small/cheap"
+        );
+        assert!(serves_exhausted(&l, "m", &Facts::default()));
+        assert!(!serves_exhausted(&l, "other", &Facts::default()));
     }
 }

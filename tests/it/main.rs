@@ -21,6 +21,7 @@ mod limits;
 mod mistral;
 mod passthrough;
 mod ratelimits;
+mod routing;
 mod sdk;
 mod spec_conformance;
 mod streaming;
