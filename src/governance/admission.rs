@@ -56,12 +56,14 @@ pub struct Ask<'a> {
     pub max_output: Option<u64>,
     /// Embeddings produce no output tokens.
     pub has_output: bool,
-    /// Models the request may be served by (its route's targets).
-    pub candidates: Vec<String>,
+    /// Models the request may be served by (its route's targets); asked only when a dollar
+    /// budget applies.
+    pub candidates: &'a (dyn Fn() -> Vec<String> + Sync),
     pub tags: Vec<String>,
     pub end_user: Option<String>,
-    /// A routing rule serves this model for callers whose budget is spent.
-    pub exhausted_route: bool,
+    /// Does a routing rule serve this model for callers whose budget is spent? Asked only
+    /// when a blocking budget is spent.
+    pub exhausted_route: &'a (dyn Fn() -> bool + Sync),
 }
 
 /// How the request ended, for its settlement.
@@ -151,19 +153,8 @@ impl Enforcer {
     /// Wait until every settlement and usage record is written (at most `limit`).
     pub async fn flush(&self, limit: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.settling.load(Ordering::Acquire) > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        self.recorder
-            .flush(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await
-    }
-
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        super::recorder::drained(&self.settling, deadline).await
+            && self.recorder.flush(deadline).await
     }
 
     pub fn clock(&self) -> &Clock {
@@ -247,26 +238,25 @@ impl Enforcer {
         }
 
         // 2. Budgets.
-        let worst_cost = ask
-            .candidates
+        let any_usd = scopes
             .iter()
-            .map(|m| {
-                adm.pricing.lookup(m).map_or(0, |p| {
-                    crate::pricing::worst_case_nanos(p, ask.input_tokens, max_output)
-                })
-            })
-            .max()
-            .unwrap_or(0);
+            .any(|(_, p)| p.budgets.iter().any(|b| b.unit == BudgetUnit::Usd));
+        let worst_cost = if any_usd {
+            (ask.candidates)()
+                .iter()
+                .map(|m| adm.worst_cost(m))
+                .max()
+                .unwrap_or(0)
+        } else {
+            0
+        };
         let mut lines: Vec<Line> = scopes
             .iter()
-            .flat_map(|(scope, policy)| policy.budgets.iter().map(move |b| (scope, b)))
-            .map(|(scope, b)| {
-                let mut l = Line::new(scope, b, now);
-                l.amount = match b.unit {
-                    BudgetUnit::Usd => worst_cost,
-                    BudgetUnit::Tokens => worst_tokens,
-                };
-                l
+            .flat_map(|(scope, policy)| {
+                policy
+                    .budgets
+                    .iter()
+                    .map(move |b| Line::reserving(scope, b, now, worst_cost, worst_tokens))
             })
             .collect();
         ledger::sort(&mut lines);
@@ -282,7 +272,7 @@ impl Enforcer {
                             tracing::info!(request_id, budget = %spent.describe(), target = %format!("{}/{}", t.provider, t.model.as_deref().unwrap_or(ask.model)), "budget spent; routing to its fallback target");
                             adm.route_to = Some(t.clone());
                         }
-                        OnExhausted::Block if ask.exhausted_route => {
+                        OnExhausted::Block if (ask.exhausted_route)() => {
                             tracing::info!(request_id, budget = %spent.describe(), "budget spent; served by a budget_exhausted route");
                             adm.budget_exhausted = true;
                         }
@@ -329,6 +319,13 @@ fn human_duration(secs: u64) -> String {
 }
 
 impl Admission {
+    /// The request's worst-case cost on `model` (0 for a model with no price).
+    fn worst_cost(&self, model: &str) -> u64 {
+        self.pricing.lookup(model).map_or(0, |p| {
+            crate::pricing::worst_case_nanos(p, self.ticket.input_tokens, self.max_output)
+        })
+    }
+
     /// Reserve on `provider`'s budgets before an attempt. `Err` (retryable): the provider's
     /// budget is spent or cannot be checked, so the fallback loop moves on.
     pub async fn provider(
@@ -339,22 +336,14 @@ impl Admission {
         if provider.budgets.is_empty() {
             return Ok(());
         }
-        let now = i64::try_from(self.enforcer.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+        let now = self.enforcer.clock.now_secs();
         let scope = Scope::new(ScopeKind::Provider, &provider.name, &provider.name);
-        let worst_cost = self.pricing.lookup(model).map_or(0, |p| {
-            crate::pricing::worst_case_nanos(p, self.ticket.input_tokens, self.max_output)
-        });
+        let worst_cost = self.worst_cost(model);
+        let worst_tokens = self.ticket.input_tokens.saturating_add(self.max_output);
         let mut lines: Vec<Line> = provider
             .budgets
             .iter()
-            .map(|b| {
-                let mut l = Line::new(&scope, b, now);
-                l.amount = match b.unit {
-                    BudgetUnit::Usd => worst_cost,
-                    BudgetUnit::Tokens => self.ticket.input_tokens.saturating_add(self.max_output),
-                };
-                l
-            })
+            .map(|b| Line::reserving(&scope, b, now, worst_cost, worst_tokens))
             .collect();
         ledger::sort(&mut lines);
         match self
@@ -534,7 +523,7 @@ impl Settlement {
                 .await
             {
                 Ok(spent) => {
-                    let now = i64::try_from(e.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+                    let now = e.clock.now_secs();
                     for ((l, after), a) in lines.iter().zip(spent).zip(&actual) {
                         e.alerts
                             .check(&e.ledger, l, after.saturating_sub(*a), after, now)
@@ -641,7 +630,7 @@ impl Enforcer {
         &self,
         scoped: &[(Scope, crate::config::Budget)],
     ) -> Result<Vec<BudgetStatus>, ledger::LedgerError> {
-        let now = i64::try_from(self.clock.now_ms() / 1000).unwrap_or(i64::MAX);
+        let now = self.clock.now_secs();
         let lines: Vec<Line> = scoped
             .iter()
             .map(|(scope, b)| Line::new(scope, b, now))

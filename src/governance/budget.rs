@@ -99,6 +99,23 @@ impl Line {
         }
     }
 
+    /// The line a request reserves its worst case on: `worst_cost` nano-USD on a dollar
+    /// budget, `worst_tokens` on a token budget.
+    pub fn reserving(
+        scope: &Scope,
+        budget: &Budget,
+        now: i64,
+        worst_cost: u64,
+        worst_tokens: u64,
+    ) -> Self {
+        let mut l = Self::new(scope, budget, now);
+        l.amount = match budget.unit {
+            BudgetUnit::Usd => worst_cost,
+            BudgetUnit::Tokens => worst_tokens,
+        };
+        l
+    }
+
     /// "team `platform` daily budget of $5.00".
     pub fn describe(&self) -> String {
         let amount = match self.budget.unit {

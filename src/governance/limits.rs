@@ -208,6 +208,12 @@ impl Limiter {
         self.acquire_local(checks, now_ms)
     }
 
+    /// A local window keeps its own minute (see [`Window::roll`]).
+    fn local_key(c: &Check) -> String {
+        format!("{}:{}", c.scope, c.kind.as_str())
+    }
+
+    /// A shared window's counter for one minute.
     fn window_key(c: &Check, minute: u64) -> String {
         format!("rl:{}:{}:{minute}", c.scope, c.kind.as_str())
     }
@@ -280,7 +286,7 @@ impl Limiter {
                     remaining.push((c.kind, c.limit, c.limit - n - 1));
                 }
                 _ => {
-                    let w = st.windows.entry(Self::window_key(c, 0)).or_default();
+                    let w = st.windows.entry(Self::local_key(c)).or_default();
                     w.roll(minute);
                     let est = estimate(w.previous, w.current, now_ms) + c.cost as f64;
                     if est > c.limit as f64 {
@@ -294,7 +300,7 @@ impl Limiter {
             match c.kind {
                 Kind::Concurrent => *st.concurrent.entry(c.scope.clone()).or_default() += 1,
                 _ => {
-                    if let Some(w) = st.windows.get_mut(&Self::window_key(c, 0)) {
+                    if let Some(w) = st.windows.get_mut(&Self::local_key(c)) {
                         w.current += c.cost;
                     }
                 }
@@ -351,7 +357,7 @@ impl Limiter {
             match c.kind {
                 Kind::Rpm => {}
                 Kind::Tpm => {
-                    if let Some(w) = st.windows.get_mut(&Self::window_key(c, 0)) {
+                    if let Some(w) = st.windows.get_mut(&Self::local_key(c)) {
                         let slot = if w.minute == *minute {
                             &mut w.current
                         } else if w.minute == minute + 1 {

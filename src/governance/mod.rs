@@ -53,6 +53,11 @@ impl Clock {
         }
     }
 
+    /// Unix seconds, as the store keeps times.
+    pub fn now_secs(&self) -> i64 {
+        i64::try_from(self.now_ms() / 1000).unwrap_or(i64::MAX)
+    }
+
     /// Move a manual clock (no effect on the system clock).
     pub fn set_ms(&self, unix_ms: u64) {
         if let Clock::Manual(t) = self {

@@ -61,15 +61,19 @@ impl Recorder {
         }
     }
 
-    /// Wait (at most `limit`) until every record handed over is written.
-    pub async fn flush(&self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.pending.load(Ordering::Acquire) > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+    /// Wait (until `deadline` at most) for every record handed over to be written.
+    pub async fn flush(&self, deadline: tokio::time::Instant) -> bool {
+        drained(&self.pending, deadline).await
     }
+}
+
+/// Wait until `counter` is 0 (true), or `deadline` passes (false).
+pub async fn drained(counter: &AtomicU64, deadline: tokio::time::Instant) -> bool {
+    while counter.load(Ordering::Acquire) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }

@@ -261,16 +261,14 @@ pub async fn admit(
         input_tokens: size.input_tokens,
         headers: crate::routing::Facts::headers_of(live, headers),
     };
-    // Prices and budget routes matter only to a caller with budgets: look them up only then.
-    let (candidates, exhausted_route) = match &ctx.principal {
-        Some(_) => (
-            crate::routing::resolve_with(live, model, &ctx.facts)
-                .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
-                .unwrap_or_default(),
-            crate::routing::serves_exhausted(live, model, &ctx.facts),
-        ),
-        None => (Vec::new(), false),
+    // Asked by admission only when a dollar budget applies, or a budget is spent.
+    let facts = &ctx.facts;
+    let candidates = || {
+        crate::routing::resolve_with(live, model, facts)
+            .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
+            .unwrap_or_default()
     };
+    let exhausted_route = || crate::routing::serves_exhausted(live, model, facts);
     let adm = state
         .governance()
         .enforcer()
@@ -284,10 +282,10 @@ pub async fn admit(
                 input_tokens: size.input_tokens,
                 max_output: size.max_output,
                 has_output: size.has_output,
-                candidates,
+                candidates: &candidates,
                 tags,
                 end_user,
-                exhausted_route,
+                exhausted_route: &exhausted_route,
             },
         )
         .await?;

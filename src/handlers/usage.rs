@@ -22,7 +22,7 @@ pub async fn usage(State(state): State<AppState>, req: Request) -> Response {
     let result: Result<serde_json::Value, GatewayError> = async {
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let enforcer = state.governance().enforcer();
-        let now = i64::try_from(enforcer.clock().now_ms() / 1000).unwrap_or(i64::MAX);
+        let now = enforcer.clock().now_secs();
         let key_id = ctx.principal.as_ref().map(|p| p.key_id.clone());
         let unavailable = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "usage report failed");

@@ -1,8 +1,9 @@
 //! Budget counters in the store, used when no Redis is configured: admission reserves a
 //! request's worst case on every budget that applies, all or nothing, in one transaction
-//! that locks the counters' rows (Postgres `FOR UPDATE`, SQLite `BEGIN IMMEDIATE`), so that
-//! instances sharing a Postgres enforce one budget. Settling swaps the reservation for the
-//! actual amount.
+//! that locks the counters' rows, so that instances sharing a Postgres enforce one budget.
+//! Settling swaps the reservation for the actual amount. On Postgres each is one call of a
+//! PL/pgSQL function (migration 0005, rows locked `FOR UPDATE`); on SQLite the same rules run
+//! statement by statement in a `BEGIN IMMEDIATE` transaction.
 //!
 //! A counter is created on first use with the spend the usage records already hold for its
 //! scope and period, so a budget added mid-month starts from the month's real spend.
@@ -109,31 +110,156 @@ async fn pg_reserve(
     ))
 }
 
-/// The body of a transaction, the same text for both backends (`$pool` is bound per arm).
-macro_rules! in_tx {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(pool) => {
-                let _one_writer = super::sqlite_write_lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+/// SQLite: the same rules statement by statement, in one write transaction (one writer at a
+/// time, queued in-process).
+async fn sqlite_reserve(
+    pool: &sqlx::SqlitePool,
+    request_id: &str,
+    counters: &[CounterRef<'_>],
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<usize>, sqlx::Error> {
+    let _one_writer = super::sqlite_write_lock().await;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let select = "SELECT spent, reserved FROM budget_counters WHERE counter = ?1";
+    let mut released_per_counter = Vec::with_capacity(counters.len());
+    let mut exhausted = None;
+    for (i, c) in counters.iter().enumerate() {
+        // The counter's row, created from the usage records the first time.
+        let row = match sqlx::query(select)
+            .bind(c.counter)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => row,
+            None => {
+                sqlx::query(&init_sql(c).replace('$', "?"))
+                    .bind(c.counter)
+                    .bind(c.end + COUNTER_RETENTION)
+                    .bind(c.name)
+                    .bind(c.start)
+                    .bind(c.end)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(select)
+                    .bind(c.counter)
+                    .fetch_one(&mut *tx)
+                    .await?
             }
-            Store::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
+        };
+        let spent = to_u64(row.try_get(0)?);
+        let mut reserved: i64 = row.try_get(1)?;
+        // Leases of dead instances matter only when the budget looks spent: drop them then,
+        // and look again.
+        let mut released = 0;
+        if spent.saturating_add(to_u64(reserved)) >= c.limit {
+            released = sqlx::query(
+                "DELETE FROM budget_reservations WHERE counter = ?1 AND lease_until < ?2 RETURNING amount",
+            )
+            .bind(c.counter)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
+            .sum();
+            reserved -= released;
         }
-    };
+        if exhausted.is_none() && spent.saturating_add(to_u64(reserved)) >= c.limit {
+            exhausted = Some(i);
+        }
+        released_per_counter.push(released);
+    }
+    for (c, released) in counters.iter().zip(&released_per_counter) {
+        let add = if exhausted.is_none() {
+            to_i64(c.amount)
+        } else {
+            0
+        };
+        if add - released != 0 {
+            sqlx::query("UPDATE budget_counters SET reserved = reserved + ?2 WHERE counter = ?1")
+                .bind(c.counter)
+                .bind(add - released)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if exhausted.is_none() {
+            sqlx::query(
+                "INSERT INTO budget_reservations (request_id, counter, amount, lease_until) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(request_id)
+            .bind(c.counter)
+            .bind(to_i64(c.amount))
+            .bind(lease_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(exhausted)
+}
+
+/// Postgres: one call of `gatehouse_budget_settle` (migration 0005).
+async fn pg_settle(
+    pool: &sqlx::PgPool,
+    request_id: &str,
+    counters: &[(&str, u64, i64)],
+) -> Result<Vec<u64>, sqlx::Error> {
+    let names: Vec<&str> = counters.iter().map(|c| c.0).collect();
+    let actual: Vec<i64> = counters.iter().map(|c| to_i64(c.1)).collect();
+    let expires: Vec<i64> = counters.iter().map(|c| c.2).collect();
+    let spent: Vec<i64> = sqlx::query_scalar("SELECT gatehouse_budget_settle($1, $2, $3, $4)")
+        .bind(request_id)
+        .bind(&names)
+        .bind(&actual)
+        .bind(&expires)
+        .fetch_one(pool)
+        .await?;
+    Ok(spent.into_iter().map(to_u64).collect())
+}
+
+/// SQLite: the settlement statement by statement, in one write transaction.
+async fn sqlite_settle(
+    pool: &sqlx::SqlitePool,
+    request_id: &str,
+    counters: &[(&str, u64, i64)],
+) -> Result<Vec<u64>, sqlx::Error> {
+    let _one_writer = super::sqlite_write_lock().await;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut out = Vec::with_capacity(counters.len());
+    for (counter, actual, expires_at) in counters {
+        let released: i64 = sqlx::query(
+            "DELETE FROM budget_reservations WHERE request_id = ?1 AND counter = ?2 RETURNING amount",
+        )
+        .bind(request_id)
+        .bind(*counter)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
+        .sum();
+        let spent: i64 = sqlx::query(
+            "INSERT INTO budget_counters (counter, spent, reserved, expires_at) VALUES (?1, ?3, 0, ?4) \
+             ON CONFLICT (counter) DO UPDATE SET spent = budget_counters.spent + ?3, \
+             reserved = budget_counters.reserved - ?2 RETURNING spent",
+        )
+        .bind(*counter)
+        .bind(released)
+        .bind(to_i64(*actual))
+        .bind(*expires_at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        out.push(to_u64(spent));
+    }
+    tx.commit().await?;
+    Ok(out)
 }
 
 impl Store {
     /// Reserve `amount` on every counter, or on none: a counter is open while
     /// `spent + reserved < limit`. Returns the index of the first exhausted counter, if any.
-    /// Reservations whose lease ended before `now` are dropped first.
+    /// Reservations whose lease ended before `now` are dropped when a counter looks spent.
     pub async fn budget_reserve(
         &self,
         request_id: &str,
@@ -141,96 +267,13 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<usize>, StoreError> {
-        if let Store::Postgres(pool) = self {
-            return pg_reserve(pool, request_id, counters, now, lease_until)
-                .await
-                .map_err(|e| self.error(&e));
-        }
-        let lock = match self {
-            Store::Postgres(_) => " FOR UPDATE",
-            Store::Sqlite(_) => "",
+        let r = match self {
+            Store::Postgres(pool) => pg_reserve(pool, request_id, counters, now, lease_until).await,
+            Store::Sqlite(pool) => {
+                sqlite_reserve(pool, request_id, counters, now, lease_until).await
+            }
         };
-        let select = sql(
-            self,
-            &format!("SELECT spent, reserved FROM budget_counters WHERE counter = $1{lock}"),
-        )
-        .into_owned();
-        let purge = sql(
-            self,
-            "DELETE FROM budget_reservations WHERE counter = $1 AND lease_until < $2 RETURNING amount",
-        );
-        let update = sql(
-            self,
-            "UPDATE budget_counters SET reserved = reserved + $2 WHERE counter = $1",
-        );
-        let insert = sql(
-            self,
-            "INSERT INTO budget_reservations (request_id, counter, amount, lease_until) VALUES ($1, $2, $3, $4)",
-        );
-        let run = async {
-            Ok::<_, sqlx::Error>(in_tx!(self, tx => {
-                let mut states = Vec::with_capacity(counters.len());
-                let mut exhausted = None;
-                for (i, c) in counters.iter().enumerate() {
-                    // The counter's row, locked; created from the usage records the first time.
-                    let row = match sqlx::query(&select).bind(c.counter).fetch_optional(&mut *tx).await? {
-                        Some(row) => row,
-                        None => {
-                            sqlx::query(&sql(self, &init_sql(c)))
-                                .bind(c.counter)
-                                .bind(c.end + COUNTER_RETENTION)
-                                .bind(c.name)
-                                .bind(c.start)
-                                .bind(c.end)
-                                .execute(&mut *tx)
-                                .await?;
-                            sqlx::query(&select).bind(c.counter).fetch_one(&mut *tx).await?
-                        }
-                    };
-                    let spent = to_u64(row.try_get(0)?);
-                    let mut reserved: i64 = row.try_get(1)?;
-                    // Leases of dead instances matter only when the budget looks spent: drop
-                    // them then, and look again.
-                    let mut released = 0;
-                    if spent.saturating_add(to_u64(reserved)) >= c.limit {
-                        released = sqlx::query(&purge)
-                            .bind(c.counter)
-                            .bind(now)
-                            .fetch_all(&mut *tx)
-                            .await?
-                            .iter()
-                            .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
-                            .sum();
-                        reserved -= released;
-                    }
-                    if exhausted.is_none() && spent.saturating_add(to_u64(reserved)) >= c.limit {
-                        exhausted = Some(i);
-                    }
-                    states.push(released);
-                }
-                for (c, released) in counters.iter().zip(&states) {
-                    let add = if exhausted.is_none() { to_i64(c.amount) } else { 0 };
-                    if add - released != 0 {
-                        sqlx::query(&update)
-                            .bind(c.counter)
-                            .bind(add - released)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if exhausted.is_none() {
-                        sqlx::query(&insert)
-                            .bind(request_id)
-                            .bind(c.counter)
-                            .bind(to_i64(c.amount))
-                            .bind(lease_until)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                exhausted
-            }))
-        };
-        run.await.map_err(|e| self.error(&e))
+        r.map_err(|e| self.error(&e))
     }
 
     /// Replace this request's reservation on each counter by the actual amount. Returns each
@@ -241,58 +284,11 @@ impl Store {
         request_id: &str,
         counters: &[(&str, u64, i64)],
     ) -> Result<Vec<u64>, StoreError> {
-        if let Store::Postgres(pool) = self {
-            let names: Vec<&str> = counters.iter().map(|c| c.0).collect();
-            let actual: Vec<i64> = counters.iter().map(|c| to_i64(c.1)).collect();
-            let expires: Vec<i64> = counters.iter().map(|c| c.2).collect();
-            let spent: Result<Vec<i64>, sqlx::Error> =
-                sqlx::query_scalar("SELECT gatehouse_budget_settle($1, $2, $3, $4)")
-                    .bind(request_id)
-                    .bind(&names)
-                    .bind(&actual)
-                    .bind(&expires)
-                    .fetch_one(pool)
-                    .await;
-            return spent
-                .map(|v| v.into_iter().map(to_u64).collect())
-                .map_err(|e| self.error(&e));
-        }
-        let release = sql(
-            self,
-            "DELETE FROM budget_reservations WHERE request_id = $1 AND counter = $2 RETURNING amount",
-        );
-        let update = sql(
-            self,
-            "INSERT INTO budget_counters (counter, spent, reserved, expires_at) VALUES ($1, $3, 0, $4) \
-             ON CONFLICT (counter) DO UPDATE SET spent = budget_counters.spent + $3, \
-             reserved = budget_counters.reserved - $2 RETURNING spent",
-        );
-        let run = async {
-            Ok::<_, sqlx::Error>(in_tx!(self, tx => {
-                let mut out = Vec::with_capacity(counters.len());
-                for (counter, actual, expires_at) in counters {
-                    let released: i64 = sqlx::query(&release)
-                        .bind(request_id)
-                        .bind(*counter)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<i64, _>(0).unwrap_or(0))
-                        .sum();
-                    let spent: i64 = sqlx::query(&update)
-                        .bind(*counter)
-                        .bind(released)
-                        .bind(to_i64(*actual))
-                        .bind(*expires_at)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get(0)?;
-                    out.push(to_u64(spent));
-                }
-                out
-            }))
+        let r = match self {
+            Store::Postgres(pool) => pg_settle(pool, request_id, counters).await,
+            Store::Sqlite(pool) => sqlite_settle(pool, request_id, counters).await,
         };
-        run.await.map_err(|e| self.error(&e))
+        r.map_err(|e| self.error(&e))
     }
 
     /// Current state of counters (zero for one not created yet).
