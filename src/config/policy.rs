@@ -160,6 +160,48 @@ pub(super) fn budgets(
     out
 }
 
+/// What is wrong with a budget's amount.
+#[derive(Debug, Clone, Copy)]
+enum AmountError {
+    Usd,
+    Tokens,
+    Both,
+    Neither,
+}
+
+impl AmountError {
+    fn message(self) -> &'static str {
+        match self {
+            AmountError::Usd => "budget usd must be a positive amount below 1e9",
+            AmountError::Tokens => "budget tokens must be greater than 0",
+            AmountError::Both => "a budget is in usd or in tokens, not both: write two budgets",
+            AmountError::Neither => "a budget needs `usd = ...` or `tokens = ...`",
+        }
+    }
+}
+
+/// A budget's unit and limit (nano-USD or tokens), the same for the config and stored keys.
+fn amount(usd: Option<f64>, tokens: Option<u64>) -> Result<(BudgetUnit, u64), AmountError> {
+    match (usd, tokens) {
+        (Some(v), None) if v.is_finite() && v > 0.0 && v < 1e9 => {
+            Ok((BudgetUnit::Usd, (v * NANOS_PER_USD).round() as u64))
+        }
+        (Some(_), None) => Err(AmountError::Usd),
+        (None, Some(t)) if t > 0 => Ok((BudgetUnit::Tokens, t)),
+        (None, Some(_)) => Err(AmountError::Tokens),
+        (Some(_), Some(_)) => Err(AmountError::Both),
+        (None, None) => Err(AmountError::Neither),
+    }
+}
+
+fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, ()> {
+    jiff::tz::TimeZone::get(name).map_err(|_| ())
+}
+
+fn time_zone_error(written: &str) -> String {
+    format!("unknown time zone `{written}`: expected an IANA name such as `Europe/Paris`")
+}
+
 fn budget(
     src: &mut Source<'_>,
     span: &Range<usize>,
@@ -167,32 +209,19 @@ fn budget(
     holder: Holder,
     target: &mut dyn FnMut(&mut Source<'_>, &toml::Spanned<String>) -> Option<Target>,
 ) -> Option<Budget> {
-    let (unit, limit) = match (&b.usd, &b.tokens) {
-        (Some(usd), None) => {
-            let v = *usd.get_ref();
-            if !(v.is_finite() && v > 0.0 && v < 1e9) {
-                src.error(
-                    &usd.span(),
-                    "budget usd must be a positive amount below 1e9",
-                );
-                return None;
-            }
-            (BudgetUnit::Usd, (v * NANOS_PER_USD).round() as u64)
-        }
-        (None, Some(t)) if *t.get_ref() > 0 => (BudgetUnit::Tokens, *t.get_ref()),
-        (None, Some(t)) => {
-            src.error(&t.span(), "budget tokens must be greater than 0");
-            return None;
-        }
-        (Some(_), Some(_)) => {
-            src.error(
-                span,
-                "a budget is in usd or in tokens, not both: write two budgets",
-            );
-            return None;
-        }
-        (None, None) => {
-            src.error(span, "a budget needs `usd = ...` or `tokens = ...`");
+    let amount = amount(
+        b.usd.as_ref().map(|v| *v.get_ref()),
+        b.tokens.as_ref().map(|t| *t.get_ref()),
+    );
+    let (unit, limit) = match amount {
+        Ok(a) => a,
+        Err(e) => {
+            let at = match e {
+                AmountError::Usd => b.usd.as_ref().map(toml::Spanned::span),
+                AmountError::Tokens => b.tokens.as_ref().map(toml::Spanned::span),
+                AmountError::Both | AmountError::Neither => None,
+            };
+            src.error(&at.unwrap_or_else(|| span.clone()), e.message());
             return None;
         }
     };
@@ -217,16 +246,10 @@ fn budget(
         None => ("UTC".to_owned(), jiff::tz::TimeZone::UTC),
         Some(t) => {
             let name = src.expand(t);
-            match jiff::tz::TimeZone::get(&name) {
+            match time_zone(&name) {
                 Ok(tz) => (name, tz),
                 Err(_) => {
-                    src.error(
-                        &t.span(),
-                        format!(
-                            "unknown time zone `{}`: expected an IANA name such as `Europe/Paris`",
-                            t.get_ref()
-                        ),
-                    );
+                    src.error(&t.span(), time_zone_error(t.get_ref()));
                     return None;
                 }
             }
@@ -343,16 +366,9 @@ impl StoredPolicy {
     pub fn to_policy(&self) -> Result<Policy, String> {
         let mut budgets: Vec<Budget> = Vec::new();
         for b in &self.budgets {
-            let (unit, limit) = match (b.usd, b.tokens) {
-                (Some(usd), None) if usd.is_finite() && usd > 0.0 && usd < 1e9 => {
-                    (BudgetUnit::Usd, (usd * NANOS_PER_USD).round() as u64)
-                }
-                (None, Some(t)) if t > 0 => (BudgetUnit::Tokens, t),
-                _ => return Err("a budget needs a positive usd or tokens amount (not both)".into()),
-            };
+            let (unit, limit) = amount(b.usd, b.tokens).map_err(|e| e.message().to_owned())?;
             let timezone = b.timezone.clone().unwrap_or_else(|| "UTC".to_owned());
-            let tz = jiff::tz::TimeZone::get(&timezone)
-                .map_err(|_| format!("unknown time zone `{timezone}`"))?;
+            let tz = time_zone(&timezone).map_err(|()| time_zone_error(&timezone))?;
             let on_exhausted = match &b.route_to {
                 None => OnExhausted::Block,
                 Some(t) => {
