@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     app.merge(crate::admin::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::admin::routing::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))

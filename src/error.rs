@@ -133,7 +133,7 @@ impl GatewayError {
         self
     }
 
-    /// Classify a provider's non-2xx status: 429 and 5xx (and 408) are retryable, other 4xx are
+    /// Classify a provider's non-2xx status: 429 and 5xx are retryable, other 4xx (408 too) are
     /// the caller's fault and pass through with the provider's status (STYLE §4.2).
     pub fn from_upstream_status(status: u16, message: String, retry_after: Option<u64>) -> Self {
         let kind = match status {
@@ -146,7 +146,7 @@ impl GatewayError {
         };
         let mut e = Self::new(kind, message);
         e.side = Side::Upstream;
-        e.retryable = matches!(status, 408 | 429 | 500..=599);
+        e.retryable = matches!(status, 429 | 500..=599);
         e.upstream_status = Some(status);
         e.retry_after = retry_after;
         e

@@ -68,6 +68,8 @@ fn adapter(kind: ProviderKind) -> Option<&'static Arc<dyn Adapter>> {
                 kind,
                 base_url: String::new(),
                 api_keys: Vec::new(),
+                key_weights: Vec::new(),
+                balance: crate::config::Balance::RoundRobin,
                 models: Vec::new(),
                 timeouts: Timeouts::default(),
                 headers: Vec::new(),
@@ -169,6 +171,7 @@ pub fn anthropic_stream(data: &[u8]) {
             decoders.push(a.stream_decoder(crate::providers::StreamMode {
                 passthrough: true,
                 client_usage: false,
+                text: false,
             }));
         }
         decoders

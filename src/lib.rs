@@ -35,9 +35,11 @@ pub mod error;
 pub mod fuzzing;
 pub mod governance;
 pub mod handlers;
+pub mod metrics;
 pub mod pipeline;
 pub mod pricing;
 pub mod providers;
+pub mod reload;
 pub mod routing;
 pub mod schema;
 pub mod server;
@@ -58,4 +60,38 @@ pub fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A fast pseudo-random number (splitmix64 over a per-thread state seeded once from the OS):
+/// for ids, sampling, splits and jitter, never for secrets.
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        let u = uuid::Uuid::new_v4();
+        let b = u.as_bytes();
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) | 1
+    }
+    STATE.with(|s| {
+        let mut z = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        s.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+/// A uniform number in `0.0..1.0`.
+pub fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Milliseconds on a monotonic clock since the process started: for cool-downs and
+/// ejections, which must not jump with the wall clock.
+pub fn mono_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

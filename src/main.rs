@@ -186,7 +186,14 @@ fn main() -> ExitCode {
             if let Some(addr) = listen {
                 cfg.server.listen = addr;
             }
-            match serve(cfg, config.is_none(), insecure_no_auth) {
+            let source = match &config {
+                Some(path) => gatehouse::reload::ConfigSource::File {
+                    path: path.clone(),
+                    env: std::sync::Arc::new(ProcessEnv),
+                },
+                None => gatehouse::reload::ConfigSource::Embedded(std::sync::Arc::new(ProcessEnv)),
+            };
+            match serve(cfg, source, insecure_no_auth) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "error: {e}");
@@ -386,7 +393,12 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Run the gateway until SIGTERM; `embedded` says the config is the embedded default.
-fn serve(cfg: Config, embedded: bool, insecure_no_auth: bool) -> std::io::Result<()> {
+fn serve(
+    cfg: Config,
+    source: gatehouse::reload::ConfigSource,
+    insecure_no_auth: bool,
+) -> std::io::Result<()> {
+    let embedded = matches!(source, gatehouse::reload::ConfigSource::Embedded(_));
     // One worker per CPU by default (tokio follows the affinity mask, so a gateway pinned with
     // taskset gets one); `GATEHOUSE_WORKERS` overrides it, and 1 means a single-threaded runtime.
     let workers = std::env::var("GATEHOUSE_WORKERS")
@@ -419,6 +431,16 @@ fn serve(cfg: Config, embedded: bool, insecure_no_auth: bool) -> std::io::Result
         }
         let listener = tokio::net::TcpListener::bind(cfg.server.listen).await?;
         let addr = listener.local_addr()?;
+        // The loop guard: a provider pointed at this very listener would bounce forever.
+        let loops = gatehouse::routing::loopguard::self_pointing(&cfg, addr).await;
+        if !loops.is_empty() {
+            return Err(std::io::Error::other(loops.join("; ")));
+        }
+        let text = match &source {
+            gatehouse::reload::ConfigSource::File { path, .. } => std::fs::read_to_string(path).unwrap_or_default(),
+            _ => String::new(),
+        };
+        state.set_config_source(source, &gatehouse::reload::digest(&text));
         for p in &cfg.providers {
             tracing::info!(provider = %p.name, kind = p.kind.as_str(), base_url = %p.base_url, keys = p.api_keys.len(), "provider configured");
         }

@@ -35,6 +35,11 @@ pub async fn run(
     drain_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Ok(addr) = listener.local_addr() {
+        state.set_listener(addr);
+    }
+    crate::metrics::install();
+    let reloaders = crate::reload::spawn_triggers(&state);
     let app = app::router(state.clone());
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -103,6 +108,9 @@ pub async fn run(
     drop(listener);
     tick.abort();
     refresh.abort();
+    for r in reloaders {
+        r.abort();
+    }
     tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
     tasks.close();
     if tokio::time::timeout(drain_timeout, graceful.shutdown())

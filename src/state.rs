@@ -1,7 +1,8 @@
 //! Shared application state: cheap to clone, one per server.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
@@ -17,14 +18,22 @@ pub struct AppState {
 
 struct Inner {
     /// The live config snapshot. Requests `load_full` it once at their start and keep that
-    /// `Arc` to the end; a reload (issue #4) stores a new one without touching requests in flight.
+    /// `Arc` to the end; a reload stores a new one without touching requests in flight.
     live: ArcSwap<Live>,
     /// Set when SIGTERM arrives: `/readyz` answers 503 from then on.
     draining: AtomicBool,
     /// The store's connection pool; closed by `main` after the server drained.
     store: Store,
-    /// Keys (and, as they land, budgets and rate limits).
+    /// Keys, budgets and rate limits.
     governance: Governance,
+    /// Provider health, load and connection pools, shared by every config snapshot.
+    backends: Arc<crate::routing::backends::Backends>,
+    /// Where the config came from, and what the reloads did.
+    source: Mutex<crate::reload::ConfigSource>,
+    reload_status: Mutex<crate::reload::ReloadStatus>,
+    reload_lock: tokio::sync::Mutex<()>,
+    /// The address the server listens on, once it does (the loop guard compares it).
+    listener: OnceLock<SocketAddr>,
 }
 
 impl AppState {
@@ -40,14 +49,91 @@ impl AppState {
         clock: crate::governance::Clock,
     ) -> Result<Self, StoreError> {
         let governance = Governance::load(&config, &store, clock).await?;
+        let backends: Arc<crate::routing::backends::Backends> = Arc::default();
         Ok(Self {
             inner: Arc::new(Inner {
-                live: ArcSwap::from_pointee(Live::new(config)),
+                live: ArcSwap::from_pointee(Live::new(config, Arc::clone(&backends))),
                 draining: AtomicBool::new(false),
                 store,
                 governance,
+                backends,
+                source: Mutex::new(crate::reload::ConfigSource::Fixed),
+                reload_status: Mutex::new(crate::reload::ReloadStatus {
+                    source: "fixed".to_owned(),
+                    loaded_at: crate::unix_now(),
+                    ..Default::default()
+                }),
+                reload_lock: tokio::sync::Mutex::new(()),
+                listener: OnceLock::new(),
             }),
         })
+    }
+
+    /// Say where the running config came from (so reloads read it again) and the digest of
+    /// its text.
+    pub fn set_config_source(&self, source: crate::reload::ConfigSource, digest: &str) {
+        if let Ok(mut st) = self.inner.reload_status.lock() {
+            st.source = match &source {
+                crate::reload::ConfigSource::File { path, .. } => path.display().to_string(),
+                crate::reload::ConfigSource::Embedded(_) => "embedded default".to_owned(),
+                crate::reload::ConfigSource::Fixed => "fixed".to_owned(),
+            };
+            digest.clone_into(&mut st.digest);
+        }
+        if let Ok(mut s) = self.inner.source.lock() {
+            *s = source;
+        }
+    }
+
+    pub fn config_source(&self) -> crate::reload::ConfigSource {
+        self.inner
+            .source
+            .lock()
+            .map_or(crate::reload::ConfigSource::Fixed, |s| s.clone())
+    }
+
+    pub fn reload_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.reload_lock
+    }
+
+    pub fn reload_status(&self) -> crate::reload::ReloadStatus {
+        self.inner
+            .reload_status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn note_reload(&self, attempt: &crate::reload::ReloadAttempt) {
+        if let Ok(mut st) = self.inner.reload_status.lock() {
+            st.last_attempt = Some(attempt.clone());
+        }
+    }
+
+    /// Swap in a validated config: keys and teams are rebuilt from it, then new requests
+    /// get the new snapshot (requests in flight keep theirs).
+    pub async fn swap_config(&self, config: Config, digest: &str) {
+        self.governance().reload(&config, self.store()).await;
+        self.inner
+            .live
+            .store(Arc::new(Live::new(config, Arc::clone(&self.inner.backends))));
+        if let Ok(mut st) = self.inner.reload_status.lock() {
+            st.version += 1;
+            st.loaded_at = crate::unix_now();
+            digest.clone_into(&mut st.digest);
+        }
+    }
+
+    pub fn backends(&self) -> &Arc<crate::routing::backends::Backends> {
+        &self.inner.backends
+    }
+
+    pub fn set_listener(&self, addr: SocketAddr) {
+        let _ = self.inner.listener.set(addr);
+    }
+
+    pub fn listener(&self) -> Option<SocketAddr> {
+        self.inner.listener.get().copied()
     }
 
     pub fn governance(&self) -> &Governance {

@@ -18,6 +18,7 @@ pub mod grants;
 mod keys;
 pub mod openapi;
 mod reports;
+pub mod routing;
 
 use std::sync::Arc;
 
@@ -110,6 +111,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/api/budgets", get(reports::budgets))
         .route("/admin/api/usage", get(reports::usage))
+        .route("/admin/api/config", get(routing::config_status))
+        .route(
+            "/admin/api/config/reload",
+            axum::routing::post(routing::reload_config),
+        )
+        .route("/admin/api/routing", get(routing::status))
 }
 
 /// Render an admin handler's result: JSON, or the error in OpenAI's shape.

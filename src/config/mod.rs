@@ -11,6 +11,7 @@
 mod governance;
 mod policy;
 mod raw;
+mod routes;
 mod secret;
 mod source;
 
@@ -28,11 +29,16 @@ pub use policy::{
     Budget, BudgetUnit, NANOS_PER_USD, OnExhausted, Period, Policy, RateLimit, StoredBudget,
     StoredPolicy,
 };
+pub use routes::{
+    Balance, MAX_ATTEMPTS, Mirror, Route, RouteAction, RouteConditions, RoutingSettings, Sticky,
+    Target, Weighted,
+};
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
 use crate::schema::ReasoningEffort;
-use raw::{RawConfig, RawProvider, RawRoute, Str};
+use raw::{RawConfig, RawProvider, Str};
+use routes::{parse_target, validate_route};
 use source::Source;
 
 /// Loopback only: the gateway is open when no keys are configured, so it must not be reachable
@@ -64,6 +70,8 @@ pub struct Config {
     /// In file order.
     pub providers: Vec<Arc<ProviderConfig>>,
     pub routes: Vec<Route>,
+    /// `[routing]`: retries, attempts, backoff and outlier ejection.
+    pub routing: RoutingSettings,
     pub teams: IndexMap<String, Team>,
     /// `[users.NAME]`: limits of end users (keys say which user they belong to).
     pub users: IndexMap<String, Policy>,
@@ -199,6 +207,10 @@ pub struct ProviderConfig {
     /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub api_keys: Vec<Secret>,
+    /// Weight of each of `api_keys` (1 unless written).
+    pub key_weights: Vec<u32>,
+    /// How requests spread over `api_keys`.
+    pub balance: Balance,
     pub models: Vec<ModelPattern>,
     pub timeouts: Timeouts,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -269,58 +281,6 @@ impl ModelPattern {
     pub fn literal(&self) -> Option<&str> {
         (!self.pattern.contains(['*', '?', '[', '{'])).then_some(self.pattern.as_str())
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub model: Option<ModelPattern>,
-    /// What else the rule tests; every condition set must hold.
-    pub conditions: RouteConditions,
-    pub action: RouteAction,
-}
-
-/// A rule's conditions besides the model. Text conditions are globs.
-#[derive(Debug, Clone, Default)]
-pub struct RouteConditions {
-    /// Request headers: each named header must be present with a matching value.
-    pub headers: Vec<(HeaderName, ModelPattern)>,
-    /// The caller's key name, team, user (the key's, else the end user the request names).
-    pub key: Option<ModelPattern>,
-    pub team: Option<ModelPattern>,
-    pub user: Option<ModelPattern>,
-    /// One of the request's `x-gatehouse-tags`.
-    pub tag: Option<ModelPattern>,
-    /// Bounds of the estimated input tokens (inclusive).
-    pub min_input_tokens: Option<u64>,
-    pub max_input_tokens: Option<u64>,
-    /// `Some(true)`: only a caller whose budget is spent (served instead of refused);
-    /// `Some(false)`: only one whose budgets are not.
-    pub budget_exhausted: Option<bool>,
-}
-
-impl RouteConditions {
-    /// The headers some rule of `routes` tests, for requests to collect.
-    pub fn tested_headers(routes: &[Route]) -> impl Iterator<Item = &HeaderName> {
-        routes
-            .iter()
-            .flat_map(|r| r.conditions.headers.iter().map(|(n, _)| n))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum RouteAction {
-    /// Replace the model name and keep matching the routes below.
-    Rewrite(String),
-    /// Serve with these targets, in order (a failover chain).
-    Targets(Vec<Target>),
-}
-
-/// A provider and the model name to ask it for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub provider: String,
-    /// `None`: the model name as routed so far.
-    pub model: Option<String>,
 }
 
 impl Config {
@@ -501,8 +461,10 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let routes = raw
         .routes
         .iter()
-        .filter_map(|r| validate_route(src, r, &raw))
+        .enumerate()
+        .filter_map(|(i, r)| validate_route(src, i, r, &raw))
         .collect();
+    let routing = routes::settings(src, &raw.routing);
 
     let mut target = |src: &mut Source<'_>, t: &Str| parse_target(src, t, &raw);
     let teams = governance::teams(src, &raw.teams, &mut target);
@@ -565,6 +527,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         store,
         providers,
         routes,
+        routing,
     }
 }
 
@@ -632,12 +595,21 @@ fn validate_provider(
         },
     };
     let mut api_keys = Vec::new();
+    let mut key_weights = Vec::new();
     if let Some(k) = &p.api_key {
         api_keys.push(Secret::new(src.expand(k)));
+        key_weights.push(1);
     }
-    for k in p.api_keys.iter().flatten() {
-        api_keys.push(Secret::new(src.expand(k)));
+    for item in p.api_keys.iter().flatten() {
+        if let Some((k, weight)) = routes::weighted_text(src, item, "key") {
+            api_keys.push(Secret::new(src.expand(&k)));
+            key_weights.push(weight);
+        }
     }
+    if key_weights.len() > 1 && key_weights.iter().all(|w| *w == 0) {
+        src.error(&span, "the api_keys' weights add up to 0");
+    }
+    let balance = routes::balance(src, p.balance.as_ref(), Balance::RoundRobin);
     if p.api_key.is_some() && p.api_keys.is_some() {
         src.error(&span, "set either api_key or api_keys, not both");
     }
@@ -714,6 +686,8 @@ fn validate_provider(
         kind,
         base_url,
         api_keys,
+        key_weights,
+        balance,
         models,
         timeouts,
         headers,
@@ -739,129 +713,6 @@ fn check_base_url(url: &str) -> Result<(), &'static str> {
         return Err("it must not contain a query or fragment");
     }
     Ok(())
-}
-
-fn validate_route(
-    src: &mut Source<'_>,
-    r: &toml::Spanned<RawRoute>,
-    raw: &RawConfig,
-) -> Option<Route> {
-    let span = r.span();
-    let r = r.get_ref();
-    let model = match &r.matcher.model {
-        Some(v) => {
-            let text = src.expand(v);
-            match ModelPattern::new(&text) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    src.error(
-                        &v.span(),
-                        format!("invalid model pattern `{}`: {e}", v.get_ref()),
-                    );
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let action = match (&r.rewrite, &r.targets) {
-        (Some(rw), None) => RouteAction::Rewrite(src.expand(rw)),
-        (None, Some(ts)) => {
-            if ts.is_empty() {
-                src.error(&span, "targets must list at least one target");
-            }
-            let targets = ts
-                .iter()
-                .filter_map(|t| parse_target(src, t, raw))
-                .collect();
-            RouteAction::Targets(targets)
-        }
-        (Some(_), Some(_)) => {
-            src.error(&span, "a route has either rewrite or targets, not both");
-            return None;
-        }
-        (None, None) => {
-            src.error(&span, "a route needs rewrite or targets");
-            return None;
-        }
-    };
-    let conditions = route_conditions(src, &r.matcher, &span);
-    Some(Route {
-        model,
-        conditions,
-        action,
-    })
-}
-
-fn route_conditions(
-    src: &mut Source<'_>,
-    m: &raw::RawMatch,
-    span: &std::ops::Range<usize>,
-) -> RouteConditions {
-    let mut glob = |v: &Option<Str>| -> Option<ModelPattern> {
-        let v = v.as_ref()?;
-        let text = src.expand(v);
-        ModelPattern::new(&text)
-            .map_err(|e| src.error(&v.span(), format!("invalid pattern `{}`: {e}", v.get_ref())))
-            .ok()
-    };
-    let key = glob(&m.key);
-    let team = glob(&m.team);
-    let user = glob(&m.user);
-    let tag = glob(&m.tag);
-    let mut headers = Vec::new();
-    for (name, v) in m.header.iter().flatten() {
-        let Ok(n) = HeaderName::try_from(name.to_ascii_lowercase()) else {
-            src.error(&v.span(), format!("invalid header name `{name}`"));
-            continue;
-        };
-        let text = src.expand(v);
-        match ModelPattern::new(&text) {
-            Ok(p) => headers.push((n, p)),
-            Err(e) => src.error(&v.span(), format!("invalid pattern `{}`: {e}", v.get_ref())),
-        }
-    }
-    if let (Some(lo), Some(hi)) = (m.min_input_tokens, m.max_input_tokens)
-        && lo > hi
-    {
-        src.error(span, "min_input_tokens is above max_input_tokens");
-    }
-    RouteConditions {
-        headers,
-        key,
-        team,
-        user,
-        tag,
-        min_input_tokens: m.min_input_tokens,
-        max_input_tokens: m.max_input_tokens,
-        budget_exhausted: m.budget_exhausted,
-    }
-}
-
-fn parse_target(src: &mut Source<'_>, t: &Str, raw: &RawConfig) -> Option<Target> {
-    let text = src.expand(t);
-    let (provider, model) = match text.split_once('/') {
-        Some((p, m)) if !m.is_empty() => (p.to_owned(), Some(m.to_owned())),
-        Some(_) => {
-            src.error(
-                &t.span(),
-                format!("target `{}` has an empty model name", t.get_ref()),
-            );
-            return None;
-        }
-        None => (text.clone(), None),
-    };
-    if !raw.providers.contains_key(&provider) {
-        src.error(
-            &t.span(),
-            format!(
-                "target `{}` names unknown provider `{provider}`",
-                t.get_ref()
-            ),
-        );
-        return None;
-    }
-    Some(Target { provider, model })
 }
 
 #[cfg(test)]

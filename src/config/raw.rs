@@ -38,6 +38,38 @@ pub struct RawConfig {
     pub redis: Option<RawRedis>,
     #[serde(default)]
     pub alerts: RawAlerts,
+    /// Retries, attempts, backoff and outlier ejection, for every route.
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouting {
+    pub max_attempts: Option<Spanned<u32>>,
+    pub retry_budget: Option<RawRetryBudget>,
+    pub backoff: Option<RawBackoff>,
+    pub outlier: Option<RawOutlier>,
+    /// How long a provider key that got 429 without `Retry-After` rests.
+    pub key_cooldown: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRetryBudget {
+    pub percent: Option<Spanned<u32>>,
+    pub min: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawBackoff {
+    pub base: Option<Str>,
+    pub max: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawOutlier {
+    pub consecutive_failures: Option<Spanned<u32>>,
+    pub ejection: Option<Str>,
+    pub max_ejection_percent: Option<Spanned<u32>>,
 }
 
 /// A user or project: limits only (membership is on the keys).
@@ -203,7 +235,11 @@ pub struct RawProvider {
     pub kind: Str,
     pub base_url: Option<Str>,
     pub api_key: Option<Str>,
-    pub api_keys: Option<Vec<Str>>,
+    /// Several keys, balanced: `"${K1}"` or `{ key = "${K2}", weight = 3 }`.
+    pub api_keys: Option<Vec<Spanned<RawWeighted>>>,
+    /// How requests spread over `api_keys`: round_robin (default), least_in_flight,
+    /// lowest_latency.
+    pub balance: Option<Str>,
     /// Model names (globs) this provider serves when a request names no provider.
     pub models: Option<Vec<Str>>,
     pub timeouts: Option<RawTimeouts>,
@@ -226,8 +262,102 @@ pub struct RawTimeouts {
 pub struct RawRoute {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
+    /// Shown in logs, metrics and request records (default `routes[i]`).
+    pub name: Option<Str>,
     pub rewrite: Option<Str>,
-    pub targets: Option<Vec<Str>>,
+    pub targets: Option<Vec<Spanned<RawWeighted>>>,
+    /// How requests spread over `targets`: failover (default, in order), round_robin,
+    /// least_in_flight, lowest_latency.
+    pub balance: Option<Str>,
+    pub split: Option<Vec<Spanned<RawWeighted>>>,
+    /// Keep a caller on one side of a split: `"user"` or `{ header = "x-session-id" }`.
+    pub sticky: Option<Spanned<RawSticky>>,
+    pub mirror: Option<Spanned<RawMirror>>,
+    /// Bound on the time until the reply starts, every attempt included.
+    pub timeout: Option<Str>,
+}
+
+/// `"provider/model"` (or a key's text) or `{ target = "...", weight = 3 }` /
+/// `{ key = "...", weight = 3 }`.
+#[derive(Debug)]
+pub enum RawWeighted {
+    Plain(String),
+    Table(RawWeightedTable),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawWeightedTable {
+    pub target: Option<String>,
+    pub key: Option<String>,
+    pub weight: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for RawWeighted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawWeighted;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or { target = \"...\", weight = N }")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(RawWeighted::Plain(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawWeightedTable::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawWeighted::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `"user"` or `{ header = "x-session-id" }`.
+#[derive(Debug)]
+pub enum RawSticky {
+    Word(String),
+    Header(RawStickyHeader),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawStickyHeader {
+    pub header: String,
+}
+
+impl<'de> Deserialize<'de> for RawSticky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawSticky;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"user\" or { header = \"name\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(RawSticky::Word(s.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawStickyHeader::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawSticky::Header)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `mirror = { target = "local/qwen", sample = 0.05, budget = { usd = 1, period = "daily" } }`.
+#[derive(Debug, Deserialize)]
+pub struct RawMirror {
+    pub target: Str,
+    pub sample: Option<Spanned<f64>>,
+    pub budget: Option<OneOrMany<RawBudget>>,
 }
 
 #[derive(Debug, Deserialize)]

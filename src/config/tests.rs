@@ -48,14 +48,16 @@ fn parses_a_complete_file() {
     );
     assert_eq!(cfg.routes.len(), 2);
     match &cfg.routes[1].action {
-        RouteAction::Targets(t) => {
+        RouteAction::Targets { targets, balance } => {
             assert_eq!(
-                t[0],
+                targets[0].target,
                 Target {
                     provider: "mistral".into(),
                     model: Some("devstral-2512".into())
                 }
             );
+            assert_eq!(targets[0].weight, 1);
+            assert_eq!(*balance, crate::config::Balance::Failover);
         }
         other => panic!("{other:?}"),
     }

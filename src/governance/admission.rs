@@ -75,6 +75,8 @@ pub struct Outcome {
     pub status: &'static str,
     /// A stream's delivered text, to charge what the provider's usage does not say.
     pub delivered: Option<Delivered>,
+    /// The reply's text, kept in the record of a mirrored request and of its shadow.
+    pub output: Option<String>,
 }
 
 /// What a stream sent the client: its text (up to a cap), the text's full size, and how
@@ -130,6 +132,22 @@ struct Ticket {
     hold: Option<Hold>,
     /// Input tokens estimated at admission.
     input_tokens: u64,
+    /// How routing served it, for the usage record.
+    route: Option<RouteNote>,
+    /// A mirror's shadow request: the primary's id and the mirroring rule.
+    mirror_of: Option<(String, String)>,
+    started: Option<std::time::Instant>,
+}
+
+/// The routing decision of a request, kept in its usage record.
+#[derive(Debug, Clone, Default)]
+pub struct RouteNote {
+    /// The rule's name (`None`: no rule, the model named its provider).
+    pub rule: Option<String>,
+    /// Served, but not by the route's first choice.
+    pub fallback: bool,
+    /// Every attempt as JSON: provider, model, key index, outcome, latency.
+    pub attempts: String,
 }
 
 impl Enforcer {
@@ -189,6 +207,7 @@ impl Enforcer {
                 tags: ask.tags,
                 end_user: ask.end_user,
                 input_tokens: ask.input_tokens,
+                started: Some(std::time::Instant::now()),
                 ..Ticket::default()
             },
             max_output,
@@ -319,6 +338,49 @@ fn human_duration(secs: u64) -> String {
 }
 
 impl Admission {
+    /// Note how routing served this request, for its usage record.
+    pub fn note_route(&mut self, note: RouteNote) {
+        self.ticket.route = Some(note);
+    }
+
+    /// The id of the request this admission belongs to.
+    pub fn request_id(&self) -> &str {
+        &self.ticket.request_id
+    }
+
+    /// A shadow request of this one for rule `route`'s mirror: admitted on the mirror's own
+    /// `budgets` only (no caller budget, no rate limit), recorded with `mirror_of`.
+    pub fn shadow(&self, route: &str, budgets: Vec<crate::config::Budget>, model: &str) -> Shadow {
+        let mut ticket = Ticket {
+            request_id: crate::pipeline::new_request_id(),
+            created_at: self.enforcer.clock.now_secs(),
+            principal: self.ticket.principal.clone(),
+            requested_model: model.to_owned(),
+            tags: self.ticket.tags.clone(),
+            end_user: self.ticket.end_user.clone(),
+            input_tokens: self.ticket.input_tokens,
+            mirror_of: Some((self.ticket.request_id.clone(), route.to_owned())),
+            started: Some(std::time::Instant::now()),
+            ..Ticket::default()
+        };
+        ticket.route = Some(RouteNote {
+            rule: Some(route.to_owned()),
+            ..RouteNote::default()
+        });
+        Shadow {
+            adm: Admission {
+                enforcer: Arc::clone(&self.enforcer),
+                pricing: Arc::clone(&self.pricing),
+                ticket,
+                max_output: self.max_output,
+                route_to: None,
+                budget_exhausted: false,
+                settled: false,
+            },
+            budgets,
+        }
+    }
+
     /// The request's worst-case cost on `model` (0 for a model with no price).
     fn worst_cost(&self, model: &str) -> u64 {
         self.pricing.lookup(model).map_or(0, |p| {
@@ -454,6 +516,65 @@ impl Drop for Admission {
     }
 }
 
+/// A mirror's shadow request, before its budgets admit it.
+pub struct Shadow {
+    adm: Admission,
+    budgets: Vec<crate::config::Budget>,
+}
+
+impl Shadow {
+    /// Reserve the worst case on the mirror's budgets; `Err` when one is spent or cannot
+    /// be checked (the shadow is then not sent).
+    pub async fn admit(mut self) -> Result<Admission, GatewayError> {
+        if self.budgets.is_empty() {
+            return Ok(self.adm);
+        }
+        let adm = &mut self.adm;
+        let now = adm.enforcer.clock.now_secs();
+        let route = adm
+            .ticket
+            .mirror_of
+            .as_ref()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default();
+        let scope = Scope::new(ScopeKind::Mirror, &route, &route);
+        let worst_cost = adm.worst_cost(&adm.ticket.requested_model);
+        let worst_tokens = adm.ticket.input_tokens.saturating_add(adm.max_output);
+        let mut lines: Vec<Line> = self
+            .budgets
+            .iter()
+            .map(|b| Line::reserving(&scope, b, now, worst_cost, worst_tokens))
+            .collect();
+        ledger::sort(&mut lines);
+        match adm
+            .enforcer
+            .ledger
+            .reserve(&adm.ticket.request_id, &lines, now)
+            .await
+        {
+            Ok(None) => {
+                adm.ticket.lines = lines;
+                Ok(self.adm)
+            }
+            Ok(Some(i)) => {
+                let what = lines.get(i).map(Line::describe).unwrap_or_default();
+                self.adm.discard();
+                Err(GatewayError::new(
+                    ErrorKind::BudgetExhausted,
+                    format!("mirror budget spent: the {what} is spent for this period"),
+                ))
+            }
+            Err(e) => {
+                self.adm.discard();
+                Err(GatewayError::new(
+                    ErrorKind::BudgetUnavailable,
+                    format!("mirror budgets cannot be checked: {e}"),
+                ))
+            }
+        }
+    }
+}
+
 struct Settlement {
     enforcer: Arc<Enforcer>,
     pricing: Arc<PriceTable>,
@@ -541,14 +662,29 @@ impl Settlement {
                 .await;
         }
         let p = self.ticket.principal.as_deref();
+        // A shadow is charged to its mirror only: it names the caller's key for reference
+        // but no key id, user, team or project, so their budgets never count it.
+        let owner = p.filter(|_| self.ticket.mirror_of.is_none());
+        let route = self.ticket.route.unwrap_or_default();
+        let (mirror_of, mirror_route) = self.ticket.mirror_of.unzip();
         e.recorder.record(UsageRecord {
             request_id: self.ticket.request_id,
             created_at: self.ticket.created_at,
-            key_id: p.map(|p| p.key_id.clone()),
+            key_id: owner.map(|p| p.key_id.clone()),
             key_name: p.map(|p| p.key_name.clone()),
-            user: p.and_then(|p| p.user.clone()),
-            team: p.and_then(|p| p.team.clone()),
-            project: p.and_then(|p| p.project.clone()),
+            user: owner.and_then(|p| p.user.clone()),
+            team: owner.and_then(|p| p.team.clone()),
+            project: owner.and_then(|p| p.project.clone()),
+            route: route.rule,
+            fallback: route.fallback,
+            attempts: (!route.attempts.is_empty()).then_some(route.attempts),
+            latency_ms: self
+                .ticket
+                .started
+                .map(|s| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            mirror_of,
+            mirror_route,
+            output: self.outcome.output,
             end_user: self.ticket.end_user,
             provider: self.outcome.provider,
             model: self.outcome.model,

@@ -16,6 +16,8 @@ pub enum ScopeKind {
     Team,
     Project,
     Provider,
+    /// A routing rule's mirror (its shadow requests).
+    Mirror,
 }
 
 impl ScopeKind {
@@ -26,6 +28,7 @@ impl ScopeKind {
             Self::Team => "team",
             Self::Project => "project",
             Self::Provider => "provider",
+            Self::Mirror => "mirror",
         }
     }
 
@@ -37,6 +40,7 @@ impl ScopeKind {
             Self::Team => "team",
             Self::Project => "project",
             Self::Provider => "provider",
+            Self::Mirror => "mirror_route",
         }
     }
 }

@@ -124,14 +124,20 @@ async fn serve_chat<S: ChatSchema>(
         Ok((ChatOutcome::Complete(resp), _)) => {
             let mut r = S::reply(&resp);
             add_ctx_headers(&mut r, &ctx);
-            settle(&mut ctx, resp.usage.unwrap_or_default(), "ok");
+            settle(&mut ctx, resp.usage.unwrap_or_default(), "ok", || {
+                Some(resp.output_text())
+            });
             r
         }
         // Only a request in the client's own schema is passed through, so its reply is too.
         Ok((ChatOutcome::Passthrough { body, usage }, _)) => {
-            let mut r = json_bytes_response(StatusCode::OK, body);
+            let mut r = json_bytes_response(StatusCode::OK, body.clone());
             add_ctx_headers(&mut r, &ctx);
-            settle(&mut ctx, usage.unwrap_or_default(), "ok");
+            let served = ctx.served.as_ref().and_then(|(p, _)| live.provider(p)).cloned();
+            settle(&mut ctx, usage.unwrap_or_default(), "ok", || {
+                let reply = served?.adapter.parse_chat(&body).ok()?;
+                Some(reply.output_text())
+            });
             r
         }
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {

@@ -52,7 +52,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
                 headers: forwarded(AnthropicMessages::FORWARDED, &parts.headers),
             };
             if let Some(up) = c.provider.adapter.count_tokens(&raw, &c.model) {
-                match provider_count(c, up).await {
+                match provider_count(c, &ctx.hop, up).await {
                     Ok(n) => return Ok(n),
                     // The provider's 4xx is about the request: the client's to see.
                     Err(e) if !e.retryable => return Err(e),
@@ -84,13 +84,25 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
 }
 
 /// The provider's own count: `{"input_tokens": n}`.
-async fn provider_count(c: &Candidate, up: UpstreamRequest) -> Result<u64, GatewayError> {
+async fn provider_count(
+    c: &Candidate,
+    hop: &http::HeaderValue,
+    up: UpstreamRequest,
+) -> Result<u64, GatewayError> {
     #[derive(serde::Deserialize)]
     struct Count {
         input_tokens: u64,
     }
     let p = &c.provider;
-    let body = exec::send_for_body(p, up).await?;
+    let key = match p.key_plan() {
+        crate::providers::KeyPlan::Use(keys) => keys.first().copied().flatten(),
+        crate::providers::KeyPlan::Cooling(_) => None,
+    };
+    let out = exec::Outbound {
+        key: p.key(key),
+        hop,
+    };
+    let body = exec::send_for_body(p, &out, up).await?;
     serde_json::from_slice::<Count>(&body)
         .map(|c| c.input_tokens)
         .map_err(|e| bad_reply(p.name(), e))

@@ -40,7 +40,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
                 input_tokens: resp.input_tokens,
                 ..Default::default()
             };
-            settle(&mut ctx, usage, "ok");
+            settle(&mut ctx, usage, "ok", || None);
             r
         }
         Err(e) => openai_error(&e, &ctx),

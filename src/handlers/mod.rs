@@ -184,14 +184,17 @@ pub fn openai_error(e: &GatewayError, ctx: &RequestCtx) -> Response {
     error_response(e, &crate::codec::openai_chat::error_body(e), ctx)
 }
 
-/// Governance that needs only the request head: who is calling (401 otherwise). Runs before
-/// the body is read.
+/// What needs only the request head, before the body is read: the loop guard (508 for a
+/// request that already passed through this gateway), then who is calling (401 otherwise).
 pub async fn authenticate(
     state: &crate::state::AppState,
     live: &crate::routing::Live,
     parts: &http::request::Parts,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
+    if parts.headers.contains_key(&crate::routing::loopguard::HOP_HEADER) {
+        ctx.hop = crate::routing::loopguard::check(&parts.headers)?;
+    }
     ctx.principal = state
         .governance()
         .authenticate(
@@ -294,8 +297,14 @@ pub async fn admit(
     Ok(())
 }
 
-/// Settle the request's admission with what served and the usage it reported.
-pub fn settle(ctx: &mut RequestCtx, usage: crate::schema::Usage, status: &'static str) {
+/// Settle the request's admission with what served, the usage it reported, and (for a
+/// mirrored request) the reply's text.
+pub fn settle(
+    ctx: &mut RequestCtx,
+    usage: crate::schema::Usage,
+    status: &'static str,
+    output: impl FnOnce() -> Option<String>,
+) {
     if let Some(adm) = ctx.admission.take() {
         let (provider, model) = ctx.served.clone().unzip();
         adm.finish(crate::governance::Outcome {
@@ -304,6 +313,7 @@ pub fn settle(ctx: &mut RequestCtx, usage: crate::schema::Usage, status: &'stati
             usage,
             status,
             delivered: None,
+            output: if ctx.mirrored { output() } else { None },
         });
     }
 }

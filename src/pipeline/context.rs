@@ -30,6 +30,19 @@ pub struct RequestCtx {
     pub rate_headers: Vec<(&'static str, String)>,
     /// What routing rules may test about this request.
     pub facts: crate::routing::Facts,
+    /// How the first candidate was chosen (`direct`, `failover`, `split`, a balance).
+    pub chosen: &'static str,
+    /// The retry budget stopped the attempts.
+    pub retry_budget_spent: bool,
+    /// The model the client asked for, and the route's first choice for it.
+    pub requested: String,
+    pub first_choice: Option<(String, String)>,
+    /// A shadow copy of this request went to a mirror.
+    pub mirrored: bool,
+    /// The loop guard's hop header for upstream requests.
+    pub hop: http::HeaderValue,
+    /// In-flight counts of the backend and key that serve, held until the reply ends.
+    pub holds: Vec<crate::routing::backends::InFlight>,
 }
 
 impl RequestCtx {
@@ -45,7 +58,21 @@ impl RequestCtx {
             admission: None,
             rate_headers: Vec::new(),
             facts: crate::routing::Facts::default(),
+            chosen: "direct",
+            retry_budget_spent: false,
+            requested: String::new(),
+            first_choice: None,
+            mirrored: false,
+            hop: crate::routing::loopguard::first_hop().clone(),
+            holds: Vec::new(),
         }
+    }
+}
+
+impl RequestCtx {
+    /// Served, but not by the route's first choice.
+    pub fn served_by_fallback(&self) -> bool {
+        self.served.is_some() && self.served != self.first_choice
     }
 }
 
@@ -60,39 +87,24 @@ impl Default for RequestCtx {
 pub struct Attempt {
     pub provider: String,
     pub model: String,
+    /// Index of the provider key used.
+    pub key: Option<usize>,
     pub latency: Duration,
     pub error: Option<GatewayError>,
+    /// Passed over without sending (ejected, budget spent, every key resting).
+    pub skipped: bool,
 }
 
 /// A time-ordered unique id in UUIDv7 layout (48-bit Unix milliseconds, then random bits),
-/// `gh-` prefixed so it is recognisable in provider logs. The random bits come from a
-/// per-thread generator seeded once from the OS, so an id costs no system call.
+/// `gh-` prefixed so it is recognisable in provider logs. The random bits come from
+/// [`crate::random_u64`], so an id costs no system call.
 pub fn new_request_id() -> String {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-    fn seed() -> u64 {
-        let u = uuid::Uuid::new_v4();
-        let b = u.as_bytes();
-        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) | 1
-    }
-    /// splitmix64: fast, full-period, good enough for ids (not for secrets).
-    fn next() -> u64 {
-        STATE.with(|s| {
-            let mut z = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            s.set(z);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-    }
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut bytes = [0u8; 10];
-    bytes[..8].copy_from_slice(&next().to_le_bytes());
-    bytes[8..].copy_from_slice(&next().to_le_bytes()[..2]);
+    bytes[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&crate::random_u64().to_le_bytes()[..2]);
     let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
     format!("gh-{}", id.simple())
 }

@@ -89,6 +89,10 @@ pub struct StreamRecord {
     delivered: String,
     delivered_bytes: u64,
     content_events: u64,
+    /// The request is mirrored: keep the delivered text in its record.
+    mirrored: bool,
+    /// The serving backend's and key's in-flight counts, held until the stream ends.
+    _holds: Vec<crate::routing::backends::InFlight>,
 }
 
 /// Text kept to count a cut stream's tokens; beyond it the count is extrapolated.
@@ -112,6 +116,8 @@ impl StreamRecord {
             delivered: String::new(),
             delivered_bytes: 0,
             content_events: 0,
+            mirrored: ctx.mirrored,
+            _holds: std::mem::take(&mut ctx.holds),
         }
     }
 
@@ -145,6 +151,7 @@ impl Drop for StreamRecord {
         if let Some(adm) = self.admission.take() {
             // Counting what was delivered needs the tokenizer: the settlement does it off the
             // runtime, never this drop (which may run while the provider connection closes).
+            let output = self.mirrored.then(|| self.delivered.clone());
             let delivered =
                 (self.usage.output_tokens == 0 || self.usage.input_tokens == 0).then(|| {
                     Delivered {
@@ -158,6 +165,7 @@ impl Drop for StreamRecord {
                 model: Some(self.model.clone()),
                 usage: self.usage,
                 delivered,
+                output,
                 status: match &self.outcome {
                     Some(Ok(())) => "ok",
                     Some(Err(_)) => "error",

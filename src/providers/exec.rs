@@ -21,8 +21,16 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::sse::{SseEvent, SseParser};
 use super::{Provider, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
+use crate::config::Secret;
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::StreamEvent;
+
+/// What one attempt sends besides the adapter's request: the provider key it uses and the
+/// loop guard's hop header.
+pub struct Outbound<'a> {
+    pub key: Option<&'a Secret>,
+    pub hop: &'a http::HeaderValue,
+}
 
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -72,9 +80,10 @@ pub fn client(connect_timeout: Duration) -> HttpClient {
 /// Send a non-streaming request and read its whole reply.
 pub async fn send_for_body(
     provider: &Provider,
+    out: &Outbound<'_>,
     up: UpstreamRequest,
 ) -> Result<Bytes, GatewayError> {
-    let resp = send(provider, up, false).await?;
+    let resp = send(provider, out, up, false).await?;
     let cfg = &provider.config;
     read_body(
         resp.into_body(),
@@ -91,6 +100,7 @@ pub async fn send_for_body(
 /// retryable; other 4xx carry the provider's message and are not.
 pub async fn send(
     provider: &Provider,
+    out: &Outbound<'_>,
     up: UpstreamRequest,
     stream: bool,
 ) -> Result<Response<Incoming>, GatewayError> {
@@ -112,7 +122,8 @@ pub async fn send(
             GatewayError::internal(format!("invalid upstream URL for {}: {e}", cfg.name))
         })?;
     let headers = req.headers_mut();
-    if let Some(key) = provider.key() {
+    headers.insert(crate::routing::loopguard::HOP_HEADER, out.hop.clone());
+    if let Some(key) = out.key {
         for (k, v) in provider.adapter.auth_headers(key) {
             headers.insert(k, v);
         }
@@ -121,7 +132,7 @@ pub async fn send(
         headers.insert(k.clone(), v.clone());
     }
 
-    let resp = match timeout(cfg.timeouts.first_byte, provider.client.request(req)).await {
+    let resp = match timeout(cfg.timeouts.first_byte, provider.client().request(req)).await {
         Err(_) => {
             return Err(GatewayError::new(
                 ErrorKind::UpstreamTimeout,

@@ -13,7 +13,6 @@ mod openai;
 pub mod sse;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
@@ -57,6 +56,9 @@ pub struct StreamMode {
     /// The client asked to see usage in the stream (Chat Completions `include_usage`); the
     /// gateway always asks the provider for it.
     pub client_usage: bool,
+    /// A passthrough decoder also emits the text it relays (as deltas, beside the raw
+    /// events), for a mirrored request's record.
+    pub text: bool,
 }
 
 /// Per-stream decoding state (tool-call assembly and the like).
@@ -117,24 +119,35 @@ pub fn adapter_for(config: &Arc<ProviderConfig>) -> Arc<dyn Adapter> {
     }
 }
 
-/// A configured provider at run time: its config, adapter and connection pool.
+/// A configured provider at run time: its config, adapter, and its backend (connection pool,
+/// health and load, shared with the same provider of other config snapshots).
 pub struct Provider {
     pub config: Arc<ProviderConfig>,
     pub adapter: Arc<dyn Adapter>,
-    pub client: exec::HttpClient,
-    /// Round-robin position over `config.api_keys`.
-    next_key: AtomicUsize,
+    pub backend: Arc<crate::routing::backends::Backend>,
+    /// Load and cool-down of each of `config.api_keys`.
+    pub keys: Vec<Arc<crate::routing::backends::Load>>,
+    key_rr: crate::routing::balance::RoundRobin,
+}
+
+/// The keys a request may use on a provider, best first.
+pub enum KeyPlan {
+    /// Indices into `api_keys` (`None`: the provider has no key).
+    Use(Vec<Option<usize>>),
+    /// Every key rests after a 429; the soonest is usable in this many ms.
+    Cooling(u64),
 }
 
 impl Provider {
-    pub fn new(config: Arc<ProviderConfig>) -> Self {
-        let client = exec::client(config.timeouts.connect);
+    pub fn new(config: Arc<ProviderConfig>, backends: &crate::routing::backends::Backends) -> Self {
         let adapter = adapter_for(&config);
+        let (backend, keys) = backends.backend(&config);
         Self {
             config,
             adapter,
-            client,
-            next_key: AtomicUsize::new(0),
+            backend,
+            keys,
+            key_rr: crate::routing::balance::RoundRobin::default(),
         }
     }
 
@@ -142,14 +155,48 @@ impl Provider {
         &self.config.name
     }
 
-    /// The next API key in rotation, if the provider has any.
-    pub fn key(&self) -> Option<&Secret> {
-        let keys = &self.config.api_keys;
-        if keys.is_empty() {
-            return None;
+    pub fn client(&self) -> &exec::HttpClient {
+        &self.backend.client
+    }
+
+    pub fn key(&self, index: Option<usize>) -> Option<&Secret> {
+        self.config.api_keys.get(index?)
+    }
+
+    /// The order to use this provider's keys in: resting keys left out, the rest by the
+    /// provider's `balance`.
+    pub fn key_plan(&self) -> KeyPlan {
+        use crate::config::Balance;
+        use crate::routing::balance::{by_lowest, chosen_then_heaviest};
+        if self.keys.is_empty() {
+            return KeyPlan::Use(vec![None]);
         }
-        let i = self.next_key.fetch_add(1, Ordering::Relaxed) % keys.len();
-        keys.get(i)
+        let usable: Vec<usize> = (0..self.keys.len())
+            .filter(|i| self.keys[*i].cooling_ms() == 0)
+            .collect();
+        if usable.is_empty() {
+            let soonest = self.keys.iter().map(|k| k.cooling_ms()).min().unwrap_or(0);
+            return KeyPlan::Cooling(soonest);
+        }
+        let order: Vec<usize> = match self.config.balance {
+            Balance::Failover => (0..usable.len()).collect(),
+            Balance::RoundRobin => {
+                let weights: Vec<u32> = usable
+                    .iter()
+                    .map(|i| self.config.key_weights.get(*i).copied().unwrap_or(1))
+                    .collect();
+                chosen_then_heaviest(&weights, self.key_rr.pick(&weights))
+            }
+            Balance::LeastInFlight => {
+                let loads: Vec<u64> = usable.iter().map(|i| self.keys[*i].in_flight()).collect();
+                by_lowest(&loads)
+            }
+            Balance::LowestLatency => {
+                let loads: Vec<u64> = usable.iter().map(|i| self.keys[*i].latency_us()).collect();
+                by_lowest(&loads)
+            }
+        };
+        KeyPlan::Use(order.into_iter().map(|i| Some(usable[i])).collect())
     }
 }
 

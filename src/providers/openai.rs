@@ -114,6 +114,7 @@ impl Adapter for OpenAiAdapter {
             return Box::new(OpenAiRawStream {
                 name: self.kind.as_str(),
                 client_usage: mode.client_usage,
+                text: mode.text,
             });
         }
         Box::new(OpenAiStream {
@@ -171,6 +172,8 @@ pub(super) fn openai_style_error(
 struct OpenAiRawStream {
     name: &'static str,
     client_usage: bool,
+    /// Also emit each chunk's content as text deltas (a mirrored request's record).
+    text: bool,
 }
 
 impl StreamDecoder for OpenAiRawStream {
@@ -179,8 +182,19 @@ impl StreamDecoder for OpenAiRawStream {
             Ok(data) => data,
             Err(step) => return Ok(step),
         };
+        let texts = if self.text {
+            passthrough::chunk_texts(data)
+        } else {
+            Vec::new()
+        };
+        let texts = texts.into_iter().map(|(choice, t)| StreamEvent::Delta {
+            choice,
+            delta: crate::schema::Delta::Text(t),
+        });
         if ev.event.is_none() && !passthrough::may_carry_meta(data) {
-            return Ok(StreamStep::Events(vec![StreamEvent::Raw(ev.to_bytes())]));
+            let mut events = vec![StreamEvent::Raw(ev.to_bytes())];
+            events.extend(texts);
+            return Ok(StreamStep::Events(events));
         }
         let meta = passthrough::chunk_meta(data).map_err(|e| bad_reply(self.name, e))?;
         if (meta.error && meta.no_choices) || ev.event.as_deref() == Some("error") {
@@ -191,6 +205,7 @@ impl StreamDecoder for OpenAiRawStream {
         if !forced_usage {
             events.push(StreamEvent::Raw(ev.to_bytes()));
         }
+        events.extend(texts);
         events.extend(meta.usage.map(StreamEvent::Usage));
         events.extend(
             meta.finishes

@@ -9,10 +9,24 @@
 //! A rule may also test [`Facts`] about the request: headers, the caller's key, team and user,
 //! a tag, the estimated input tokens, and `budget_exhausted` (`true` serves callers whose
 //! budget is spent, instead of refusing them).
+//!
+//! [`route`] orders the chosen rule's targets for the pipeline: a split picks one by weight
+//! (sticky by a hash of the caller when asked) and puts the others after it, heaviest first;
+//! a balanced pool puts the least loaded first ([`balance`]); a failover chain keeps its
+//! order. [`resolve_with`] is the same walk without choosing (written order, no state
+//! touched), for admission to price every possible target.
+//!
+//! The run-time health of providers ([`backends`]), the retry budget ([`retry`]) and the loop
+//! guard ([`loopguard`]) live beside the rules.
+
+pub mod backends;
+pub mod balance;
+pub mod loopguard;
+pub mod retry;
 
 use std::sync::Arc;
 
-use crate::config::{Config, RouteAction};
+use crate::config::{Balance, Config, RouteAction, Sticky};
 use crate::error::{ErrorKind, GatewayError};
 use crate::providers::Provider;
 
@@ -21,18 +35,26 @@ use crate::providers::Provider;
 pub struct Live {
     pub config: Arc<Config>,
     pub providers: Vec<Arc<Provider>>,
+    /// Round-robin state of each rule (used by `balance = "round_robin"`).
+    rr: Vec<balance::RoundRobin>,
+    pub backends: Arc<backends::Backends>,
 }
 
 impl Live {
-    pub fn new(config: Config) -> Self {
+    /// A snapshot for `config`; its providers share health, load and connection pools with
+    /// earlier snapshots through `backends`.
+    pub fn new(config: Config, backends: Arc<backends::Backends>) -> Self {
         let providers = config
             .providers
             .iter()
-            .map(|p| Arc::new(Provider::new(p.clone())))
+            .map(|p| Arc::new(Provider::new(p.clone(), &backends)))
             .collect();
+        let rr = config.routes.iter().map(|_| Default::default()).collect();
         Self {
             config: Arc::new(config),
             providers,
+            rr,
+            backends,
         }
     }
 
@@ -52,6 +74,10 @@ pub struct Resolved {
     pub candidates: Vec<Candidate>,
     /// Index of the `[[routes]]` rule that chose the targets, if one did.
     pub rule: Option<usize>,
+    /// The model name after the rules' rewrites.
+    pub model: String,
+    /// How the first candidate was chosen: `direct`, `failover`, `split`, or the balance.
+    pub chosen: &'static str,
 }
 
 /// What routing rules may test about a request besides its model.
@@ -133,19 +159,23 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
         }
         match &route.action {
             RouteAction::Rewrite(to) => name.clone_from(to),
-            RouteAction::Targets(targets) => {
-                let candidates = targets
+            RouteAction::Targets { .. } | RouteAction::Split { .. } => {
+                let candidates = route
+                    .action
+                    .targets()
                     .iter()
-                    .filter_map(|t| {
+                    .filter_map(|w| {
                         Some(Candidate {
-                            provider: live.provider(&t.provider)?.clone(),
-                            model: t.model.clone().unwrap_or_else(|| name.clone()),
+                            provider: live.provider(&w.target.provider)?.clone(),
+                            model: w.target.model.clone().unwrap_or_else(|| name.clone()),
                         })
                     })
                     .collect();
                 return Ok(Resolved {
                     candidates,
                     rule: Some(i),
+                    model: name,
+                    chosen: "failover",
                 });
             }
         }
@@ -159,6 +189,8 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
                 model: model.to_owned(),
             }],
             rule: None,
+            model: name.clone(),
+            chosen: "direct",
         });
     }
     let chosen = live
@@ -171,9 +203,11 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
         Some(p) => Ok(Resolved {
             candidates: vec![Candidate {
                 provider: p.clone(),
-                model: name,
+                model: name.clone(),
             }],
             rule: None,
+            model: name,
+            chosen: "direct",
         }),
         None => Err(GatewayError::new(
             ErrorKind::ModelNotFound,
@@ -205,7 +239,90 @@ pub fn resolve_target(
             model: target.model.clone().unwrap_or_else(|| requested.to_owned()),
         }],
         rule: None,
+        model: requested.to_owned(),
+        chosen: "budget_route_to",
     })
+}
+
+/// Resolve the route and order its candidates for this request: the split's pick or the
+/// least loaded first (see the module header). Each call advances round-robin state, so
+/// call it once per request.
+pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, GatewayError> {
+    let mut r = resolve_with(live, requested, facts)?;
+    let Some(i) = r.rule else { return Ok(r) };
+    let Some(rule) = live.config.routes.get(i) else {
+        return Ok(r);
+    };
+    // Candidates whose provider is gone were dropped; weights follow the ones kept.
+    let weights: Vec<u32> = rule
+        .action
+        .targets()
+        .iter()
+        .filter(|w| live.provider(&w.target.provider).is_some())
+        .map(|w| w.weight)
+        .collect();
+    if weights.len() != r.candidates.len() || r.candidates.len() < 2 {
+        return Ok(r);
+    }
+    let order = match &rule.action {
+        RouteAction::Split { sticky, .. } => {
+            let value = match sticky {
+                Some(Sticky::User) => facts.user.as_deref().or(facts.key.as_deref()),
+                Some(Sticky::Header(h)) => facts
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == h)
+                    .map(|(_, v)| v.as_str()),
+                None => None,
+            };
+            let point = value.map_or_else(crate::random_u64, |v| balance::sticky_point(&rule.name, v));
+            r.chosen = "split";
+            match balance::pick_weighted(&weights, point) {
+                Some(first) => balance::chosen_then_heaviest(&weights, first),
+                None => return Ok(r),
+            }
+        }
+        RouteAction::Targets { balance: b, .. } => {
+            r.chosen = b.as_str();
+            let load = |f: &dyn Fn(&backends::Load) -> u64| -> Vec<u64> {
+                r.candidates.iter().map(|c| f(&c.provider.backend.load)).collect()
+            };
+            match b {
+                Balance::Failover => return Ok(r),
+                Balance::RoundRobin => {
+                    balance::chosen_then_heaviest(&weights, live.rr[i].pick(&weights))
+                }
+                Balance::LeastInFlight => balance::by_lowest(&load(&|l| l.in_flight())),
+                // One request in 20 explores in random order, so a backend that was slow
+                // once is measured again.
+                Balance::LowestLatency if crate::random_unit() < 0.05 => {
+                    let first = (crate::random_u64() % weights.len() as u64) as usize;
+                    balance::chosen_then_heaviest(&weights, first)
+                }
+                Balance::LowestLatency => balance::by_lowest(&load(&|l| l.latency_us())),
+            }
+        }
+        RouteAction::Rewrite(_) => return Ok(r),
+    };
+    let mut slots: Vec<Option<Candidate>> = r.candidates.into_iter().map(Some).collect();
+    r.candidates = order.iter().filter_map(|i| slots.get_mut(*i)?.take()).collect();
+    Ok(r)
+}
+
+/// The mirror of rule `rule`, when this request is sampled for it: the shadow's candidate.
+pub fn mirror_for(live: &Live, rule: Option<usize>, model: &str) -> Option<(Candidate, usize)> {
+    let i = rule?;
+    let m = live.config.routes.get(i)?.mirror.as_ref()?;
+    if m.sample <= 0.0 || crate::random_unit() >= m.sample {
+        return None;
+    }
+    Some((
+        Candidate {
+            provider: live.provider(&m.target.provider)?.clone(),
+            model: m.target.model.clone().unwrap_or_else(|| model.to_owned()),
+        },
+        i,
+    ))
 }
 
 /// Model names to list in `/v1/models`: literal route patterns and provider model lists.
@@ -239,7 +356,10 @@ mod tests {
 
     fn live(text: &str) -> Live {
         let env: HashMap<String, String> = HashMap::new();
-        Live::new(crate::config::parse("t.toml", text, &env).unwrap())
+        Live::new(
+            crate::config::parse("t.toml", text, &env).unwrap(),
+            Arc::default(),
+        )
     }
 
     const CFG: &str = r#"

@@ -17,6 +17,24 @@ pub struct ChatResponse {
     pub extra: JsonMap,
 }
 
+impl ChatResponse {
+    /// The first choice's text and tool calls as one text (tool calls as `name(arguments)`),
+    /// for comparing a mirror's output with the primary's.
+    pub fn output_text(&self) -> String {
+        let mut out = String::new();
+        for part in self.choices.first().map_or(&[][..], |c| &c.message.parts[..]) {
+            match part {
+                crate::schema::Part::Text(t) => out.push_str(&t.text),
+                crate::schema::Part::ToolCall(c) => {
+                    out.push_str(&format!("{}({})", c.name, c.arguments));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Choice {
     pub index: u32,

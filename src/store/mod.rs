@@ -279,6 +279,10 @@ mod tests {
                 "01deef5d9841ed04d9c40c1631c50004a09b8206846fdd72f9fba70194b026eb",
             ),
             (
+                "migrations/postgres/0006_routing_decisions.sql",
+                "e0601b214520986e6ca09e59a16b42ef73adb1ffb875b3d2d7703c3ce4849d76",
+            ),
+            (
                 "migrations/sqlite/0001_virtual_keys.sql",
                 "0dae28414527075a9a6db06c9281c37eb37a6bc0f25007f5fcca00bde08ec4f8",
             ),
@@ -293,6 +297,10 @@ mod tests {
             (
                 "migrations/sqlite/0004_usage_without_team_index.sql",
                 "58fc1c65cd324880dc4da77e3c0db0e1fbaaf71f92fe3d4bbf10db766766ddf9",
+            ),
+            (
+                "migrations/sqlite/0006_routing_decisions.sql",
+                "e0601b214520986e6ca09e59a16b42ef73adb1ffb875b3d2d7703c3ce4849d76",
             ),
         ];
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -33,6 +33,19 @@ pub struct UsageRecord {
     pub status: &'static str,
     /// `name=value` tags from `x-gatehouse-tags`.
     pub tags: Vec<String>,
+    /// The routing rule that served (its name).
+    pub route: Option<String>,
+    /// Served, but not by the route's first choice.
+    pub fallback: bool,
+    /// Every attempt, as JSON.
+    pub attempts: Option<String>,
+    /// Milliseconds from admission to the end of the reply.
+    pub latency_ms: Option<u64>,
+    /// A mirror's shadow request: the primary's id, and the rule that mirrored it.
+    pub mirror_of: Option<String>,
+    pub mirror_route: Option<String>,
+    /// Reply text, kept for a mirrored request and its shadow.
+    pub output: Option<String>,
 }
 
 /// How a report groups usage.
@@ -121,6 +134,13 @@ struct JsonRow<'a> {
     status: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tags: &'a [String],
+    route: Option<&'a str>,
+    fallback: i64,
+    attempts: Option<&'a str>,
+    latency_ms: Option<i64>,
+    mirror_of: Option<&'a str>,
+    mirror_route: Option<&'a str>,
+    output: Option<&'a str>,
 }
 
 impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
@@ -144,14 +164,23 @@ impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
             cost_nanos: to_i64(r.cost_nanos),
             status: r.status,
             tags: &r.tags,
+            route: r.route.as_deref(),
+            fallback: i64::from(r.fallback),
+            attempts: r.attempts.as_deref(),
+            latency_ms: r.latency_ms.map(to_i64),
+            mirror_of: r.mirror_of.as_deref(),
+            mirror_route: r.mirror_route.as_deref(),
+            output: r.output.as_deref(),
         }
     }
 }
 
 const SQLITE_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
     user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
-    output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+    output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
+    attempts, latency_ms, mirror_of, mirror_route, output) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21, ?22, ?23, ?24) \
     ON CONFLICT (request_id) DO NOTHING";
 
 const SQLITE_TAG: &str =
@@ -159,14 +188,18 @@ const SQLITE_TAG: &str =
 
 const POSTGRES_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
     user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
-    output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status) \
+    output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
+    attempts, latency_ms, mirror_of, mirror_route, output) \
     SELECT request_id, created_at, key_id, key_name, user_name, team, project, end_user, \
     provider, model, requested_model, input_tokens, output_tokens, cache_read_tokens, \
-    cache_write_tokens, cost_nanos, status \
+    cache_write_tokens, cost_nanos, status, route, fallback, attempts, latency_ms, mirror_of, \
+    mirror_route, output \
     FROM jsonb_to_recordset($1::jsonb) AS x(request_id text, created_at bigint, key_id text, \
     key_name text, user_name text, team text, project text, end_user text, provider text, \
     model text, requested_model text, input_tokens bigint, output_tokens bigint, \
-    cache_read_tokens bigint, cache_write_tokens bigint, cost_nanos bigint, status text) \
+    cache_read_tokens bigint, cache_write_tokens bigint, cost_nanos bigint, status text, \
+    route text, fallback integer, attempts text, latency_ms bigint, mirror_of text, \
+    mirror_route text, output text) \
     ON CONFLICT (request_id) DO NOTHING";
 
 const POSTGRES_TAGS: &str = "INSERT INTO usage_tags (request_id, tag) \
@@ -234,6 +267,13 @@ impl Store {
                             .bind(to_i64(r.cache_write_tokens))
                             .bind(to_i64(r.cost_nanos))
                             .bind(r.status)
+                            .bind(&r.route)
+                            .bind(i64::from(r.fallback))
+                            .bind(&r.attempts)
+                            .bind(r.latency_ms.map(to_i64))
+                            .bind(&r.mirror_of)
+                            .bind(&r.mirror_route)
+                            .bind(&r.output)
                             .execute(&mut *tx)
                             .await?;
                         for t in &r.tags {
@@ -329,8 +369,10 @@ impl Store {
     pub async fn usage_record(&self, request_id: &str) -> Result<Option<UsageRecord>, StoreError> {
         let q = sql(
             self,
-            "SELECT created_at, key_id, provider, model, requested_model, input_tokens, output_tokens, \
-             cache_read_tokens, cache_write_tokens, cost_nanos, status FROM usage_records WHERE request_id = $1",
+            "SELECT created_at, key_id, key_name, provider, model, requested_model, input_tokens, \
+             output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, \
+             fallback, attempts, latency_ms, mirror_of, mirror_route, output \
+             FROM usage_records WHERE request_id = $1",
         );
         let rec: Result<Option<UsageRecord>, sqlx::Error> = on_store!(self, pool => async {
             match sqlx::query(&q).bind(request_id).fetch_optional(pool).await? {
@@ -341,6 +383,14 @@ impl Store {
                         request_id: request_id.to_owned(),
                         created_at: r.try_get("created_at")?,
                         key_id: r.try_get("key_id")?,
+                        key_name: r.try_get("key_name")?,
+                        route: r.try_get("route")?,
+                        fallback: r.try_get::<i32, _>("fallback")? != 0,
+                        attempts: r.try_get("attempts")?,
+                        latency_ms: r.try_get::<Option<i64>, _>("latency_ms")?.map(to_u64),
+                        mirror_of: r.try_get("mirror_of")?,
+                        mirror_route: r.try_get("mirror_route")?,
+                        output: r.try_get("output")?,
                         provider: r.try_get("provider")?,
                         model: r.try_get("model")?,
                         requested_model: r.try_get("requested_model")?,
@@ -450,5 +500,20 @@ mod tests {
         if let Some(store) = crate::store::test_postgres().await {
             batches_and_reports(&store).await;
         }
+    }
+}
+
+impl Store {
+    /// The shadow requests of a mirrored request, with their records.
+    pub async fn mirrors_of(&self, request_id: &str) -> Result<Vec<String>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT request_id FROM usage_records WHERE mirror_of = $1 ORDER BY created_at",
+        );
+        let ids: Result<Vec<String>, sqlx::Error> = on_store!(self, pool => sqlx::query_scalar(&q)
+            .bind(request_id)
+            .fetch_all(pool)
+            .await);
+        ids.map_err(|e| self.error(&e))
     }
 }

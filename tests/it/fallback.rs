@@ -22,6 +22,9 @@ timeouts = { connect = "500ms", first_byte = "2s", idle = "2s" }
 [[routes]]
 match = { model = "m" }
 targets = ["a/first", "b/second"]
+# Every case here fails over; the default retry budget (3 + 20 %) would stop them.
+[routing]
+retry_budget = { min = 1000 }
 "#;
 
 async fn setup() -> (MockProvider, MockProvider, Gateway) {

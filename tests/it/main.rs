@@ -10,6 +10,7 @@
 mod admin;
 mod anthropic;
 mod anthropic_provider;
+mod balancing;
 mod budgets;
 mod chat;
 mod cli;
@@ -21,6 +22,7 @@ mod limits;
 mod mistral;
 mod passthrough;
 mod ratelimits;
+mod reload;
 mod routing;
 mod sdk;
 mod spec_conformance;

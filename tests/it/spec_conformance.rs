@@ -322,6 +322,8 @@ fn openai_adapter() -> Arc<dyn Adapter> {
         kind: ProviderKind::OpenAi,
         base_url: "https://api.openai.com/v1".to_owned(),
         api_keys: Vec::new(),
+        key_weights: Vec::new(),
+        balance: gatehouse::config::Balance::RoundRobin,
         models: Vec::new(),
         timeouts: Timeouts::default(),
         headers: Vec::new(),

@@ -76,6 +76,25 @@ pub fn may_carry_meta(data: &str) -> bool {
     })
 }
 
+/// The text content of a chunk, per choice (parsed in full: only for mirrored requests).
+pub fn chunk_texts(data: &str) -> Vec<(u32, String)> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+        return Vec::new();
+    };
+    v["choices"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| {
+                    let text = c["delta"]["content"].as_str()?;
+                    let index = u32::try_from(c["index"].as_u64().unwrap_or(0)).ok()?;
+                    (!text.is_empty()).then(|| (index, text.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Read a stream chunk's usage, finish reasons and error flag; strings and content are
 /// skipped, not decoded.
 pub fn chunk_meta(data: &str) -> Result<ChunkMeta, serde_json::Error> {

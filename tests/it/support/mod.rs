@@ -32,14 +32,35 @@ impl Gateway {
         mocks: &[&MockProvider],
         clock: gatehouse::governance::Clock,
     ) -> Self {
-        let mut text = config_text.to_owned();
-        for (i, m) in mocks.iter().enumerate() {
-            text = text.replace(&format!("{{mock{i}}}"), &m.base_url());
-        }
-        let env: std::collections::HashMap<String, String> =
-            [("MOCK_KEY".to_owned(), "sk-provider-secret-0000".to_owned())].into();
-        if !text.contains("[store]") {
-            text.push_str("\n[store]\nurl = \"sqlite::memory:\"\n");
+        Self::start_inner(config_text, mocks, clock, None).await
+    }
+
+    /// Start from a config file at `path` (written from `config_text`), so that reloads read
+    /// it again.
+    pub async fn start_file(
+        config_text: &str,
+        mocks: &[&MockProvider],
+        path: &std::path::Path,
+    ) -> Self {
+        Self::start_inner(
+            config_text,
+            mocks,
+            gatehouse::governance::Clock::System,
+            Some(path),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        config_text: &str,
+        mocks: &[&MockProvider],
+        clock: gatehouse::governance::Clock,
+        file: Option<&std::path::Path>,
+    ) -> Self {
+        let text = with_mocks(config_text, mocks);
+        let env = test_env();
+        if let Some(path) = file {
+            std::fs::write(path, &text).unwrap();
         }
         let cfg = config::parse("test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:#?}"));
         let store = gatehouse::store::Store::connect(&cfg.store.url)
@@ -49,6 +70,15 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = AppState::with_clock(cfg, store, clock).await.unwrap();
+        if let Some(path) = file {
+            state.set_config_source(
+                gatehouse::reload::ConfigSource::File {
+                    path: path.to_owned(),
+                    env: std::sync::Arc::new(env),
+                },
+                &gatehouse::reload::digest(&text),
+            );
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
         let done = tokio::spawn(async move {
@@ -90,6 +120,24 @@ impl Gateway {
             let _ = tx.send(());
         }
     }
+}
+
+/// `config_text` with `{mockN}` replaced by the mocks' base URLs, and an in-memory store
+/// unless it names one.
+pub fn with_mocks(config_text: &str, mocks: &[&MockProvider]) -> String {
+    let mut text = config_text.to_owned();
+    for (i, m) in mocks.iter().enumerate() {
+        text = text.replace(&format!("{{mock{i}}}"), &m.base_url());
+    }
+    if !text.contains("[store]") {
+        text.push_str("\n[store]\nurl = \"sqlite::memory:\"\n");
+    }
+    text
+}
+
+/// The environment test configs expand from.
+pub fn test_env() -> std::collections::HashMap<String, String> {
+    [("MOCK_KEY".to_owned(), "sk-provider-secret-0000".to_owned())].into()
 }
 
 pub fn one_provider(kind: &str) -> String {

@@ -1,0 +1,101 @@
+//! Mirroring: a sampled shadow copy of a chat request, sent to a rule's `mirror` target
+//! after admission, on a task of its own.
+//!
+//! The shadow never delays or changes the reply: it is spawned before the primary's first
+//! attempt and nothing waits for it. It is admitted on the mirror's own budgets only (the
+//! caller's budgets and rate limits never count it); when one is spent, no shadow goes out.
+//! It always asks for a whole (non-streaming) reply, translated from the canonical request.
+//! Its usage record names the primary in `mirror_of` and keeps its reply text and latency;
+//! the primary's record keeps its own text, so the two can be compared.
+
+use std::sync::Arc;
+
+use crate::codec::Warnings;
+use crate::providers::KeyPlan;
+use crate::providers::exec::{self, Outbound};
+use crate::routing::{self, Live};
+use crate::schema::ChatRequest;
+
+use super::RequestCtx;
+
+/// Send a shadow of `req` when rule `rule` mirrors and this request is sampled.
+pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &ChatRequest) {
+    let Some((candidate, rule)) = routing::mirror_for(live, ctx.rule, model) else {
+        return;
+    };
+    let Some(route) = live.config.routes.get(rule) else {
+        return;
+    };
+    let budgets = route.mirror.as_ref().map(|m| m.budgets.clone()).unwrap_or_default();
+    let shadow = ctx
+        .admission
+        .as_ref()
+        .map(|a| a.shadow(&route.name, budgets, &candidate.model));
+    let mut req = req.clone();
+    req.stream = false;
+    req.stream_usage = false;
+    // Translated from the canonical request: the client's own body asks for a stream.
+    req.raw = None;
+    let hop = ctx.hop.clone();
+    let live = Arc::clone(live);
+    ctx.mirrored = true;
+    tokio::spawn(async move {
+        let adm = match shadow {
+            Some(s) => match s.admit().await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::info!(error = %e, "mirror not sent");
+                    crate::metrics::mirror("budget");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let p = &candidate.provider;
+        let key = match p.key_plan() {
+            KeyPlan::Use(keys) => keys.first().copied().flatten(),
+            KeyPlan::Cooling(_) => None,
+        };
+        let out = Outbound {
+            key: p.key(key),
+            hop: &hop,
+        };
+        let mut w = Warnings::default();
+        let result = async {
+            let up = p.adapter.build_chat(&req, &candidate.model, &mut w)?;
+            let body = exec::send_for_body(p, &out, up).await?;
+            p.adapter.parse_chat(&body)
+        }
+        .await;
+        let _keep = live;
+        let (outcome, label) = match result {
+            Ok(reply) => (
+                crate::governance::Outcome {
+                    provider: Some(p.name().to_owned()),
+                    model: Some(candidate.model.clone()),
+                    usage: reply.usage.clone().unwrap_or_default(),
+                    status: "ok",
+                    delivered: None,
+                    output: Some(reply.output_text()),
+                },
+                "ok",
+            ),
+            Err(e) => {
+                tracing::info!(provider = p.name(), error = %e, "mirror request failed");
+                (
+                    crate::governance::Outcome {
+                        provider: Some(p.name().to_owned()),
+                        model: Some(candidate.model.clone()),
+                        status: "error",
+                        ..Default::default()
+                    },
+                    "error",
+                )
+            }
+        };
+        crate::metrics::mirror(label);
+        if let Some(adm) = adm {
+            adm.finish(outcome);
+        }
+    });
+}

@@ -1,0 +1,264 @@
+//! The health and load of every backend (a provider at its base URL) and of each of its API
+//! keys, kept across config reloads so that a reload neither forgets an ejection nor drops
+//! the connection pools.
+//!
+//! - **In flight** and a **latency moving average** (time to the reply's start, EWMA with
+//!   α = 0.2) per backend and per key feed `least_in_flight` and `lowest_latency`.
+//! - **Key cool-down**: a key that got 429 rests until its `Retry-After` (or
+//!   `[routing] key_cooldown`); requests use the provider's other keys meanwhile.
+//! - **Outlier ejection** (Envoy's): `eject_after` consecutive failures (5xx, connect errors,
+//!   timeouts; not 4xx, not 429) eject a backend for `ejection`, doubled on every repeat
+//!   ejection up to ten times; at most `max_ejection_percent` of the backends (at least one)
+//!   are out at once. Routing skips an ejected backend unless every candidate of the request
+//!   is ejected (then it tries them anyway: better a likely failure than a certain one).
+//! - The **retry budget** of [`super::retry`] lives here too, one for the gateway.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::retry::RetryBudget;
+use crate::config::{ProviderConfig, RoutingSettings, Secret};
+use crate::providers::exec::{self, HttpClient};
+
+/// The registry: one per gateway process.
+#[derive(Default)]
+pub struct Backends {
+    map: Mutex<HashMap<String, Arc<Backend>>>,
+    keys: Mutex<HashMap<String, Arc<Load>>>,
+    pub retry: RetryBudget,
+}
+
+impl Backends {
+    /// The backend of a provider config (the same one as before a reload when the provider's
+    /// name, URL and connect timeout are unchanged) and the load of each of its keys.
+    pub fn backend(&self, config: &ProviderConfig) -> (Arc<Backend>, Vec<Arc<Load>>) {
+        let id = format!(
+            "{}\u{0}{}\u{0}{}",
+            config.name,
+            config.base_url,
+            config.timeouts.connect.as_millis()
+        );
+        let backend = match self.map.lock() {
+            Ok(mut map) => map
+                .entry(id)
+                .or_insert_with(|| Arc::new(Backend::new(&config.name, config.timeouts.connect)))
+                .clone(),
+            Err(_) => Arc::new(Backend::new(&config.name, config.timeouts.connect)),
+        };
+        let keys = config
+            .api_keys
+            .iter()
+            .map(|k| {
+                let id = format!("{}\u{0}{}", config.name, fingerprint(k));
+                match self.keys.lock() {
+                    Ok(mut map) => map.entry(id).or_default().clone(),
+                    Err(_) => Arc::default(),
+                }
+            })
+            .collect();
+        (backend, keys)
+    }
+
+    /// Record a failure of `b`; eject it when it reached the threshold and the cap allows.
+    /// True when this call ejected it.
+    pub fn failure(&self, b: &Backend, s: &RoutingSettings) -> bool {
+        let n = b.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < s.eject_after || b.is_ejected() {
+            return false;
+        }
+        let Ok(map) = self.map.lock() else {
+            return false;
+        };
+        let total = map.len();
+        let out = map.values().filter(|b| b.is_ejected()).count();
+        let cap = (total * s.max_ejection_percent as usize / 100).max(1);
+        if out >= cap {
+            return false;
+        }
+        let repeats = b.ejections.fetch_add(1, Ordering::Relaxed).min(10);
+        let length = s
+            .ejection
+            .saturating_mul(1 << repeats.min(4))
+            .min(s.ejection.saturating_mul(10));
+        b.ejected_until
+            .store(crate::mono_ms() + millis(length), Ordering::Relaxed);
+        b.ejection_len.store(millis(length), Ordering::Relaxed);
+        b.consecutive.store(0, Ordering::Relaxed);
+        tracing::warn!(provider = %b.name, seconds = length.as_secs_f64(), "backend ejected after consecutive failures");
+        true
+    }
+}
+
+/// A short stable fingerprint of a key, so its state survives a reload without keeping the
+/// key's text in the map.
+fn fingerprint(k: &Secret) -> String {
+    let d = Sha256::digest(k.expose().as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Requests in flight and the latency moving average, of a backend or of a key.
+#[derive(Debug, Default)]
+pub struct Load {
+    in_flight: AtomicU64,
+    /// Microseconds; 0 until the first sample.
+    ewma_us: AtomicU64,
+    /// Monotonic ms until which this key rests (keys only).
+    cool_until: AtomicU64,
+}
+
+impl Load {
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn latency_us(&self) -> u64 {
+        self.ewma_us.load(Ordering::Relaxed)
+    }
+
+    /// Count a request in flight until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    pub fn observe(&self, latency: Duration) {
+        let sample = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .ewma_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    (old * 4 + sample) / 5
+                })
+            });
+    }
+
+    /// Rest this key for `d`.
+    pub fn cool(&self, d: Duration) {
+        self.cool_until
+            .fetch_max(crate::mono_ms() + millis(d), Ordering::Relaxed);
+    }
+
+    /// Milliseconds this key still rests (0 when usable).
+    pub fn cooling_ms(&self) -> u64 {
+        self.cool_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(crate::mono_ms())
+    }
+}
+
+/// One request in flight on a backend or key.
+pub struct InFlight(Arc<Load>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A provider at its base URL.
+pub struct Backend {
+    pub name: String,
+    pub load: Arc<Load>,
+    /// The connection pool, kept across reloads with the backend.
+    pub client: HttpClient,
+    consecutive: AtomicU32,
+    ejections: AtomicU32,
+    ejected_until: AtomicU64,
+    ejection_len: AtomicU64,
+}
+
+impl Backend {
+    fn new(name: &str, connect: Duration) -> Self {
+        Self {
+            name: name.to_owned(),
+            load: Arc::default(),
+            client: exec::client(connect),
+            consecutive: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            ejected_until: AtomicU64::new(0),
+            ejection_len: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_ejected(&self) -> bool {
+        self.ejected_until.load(Ordering::Relaxed) > crate::mono_ms()
+    }
+
+    /// A reply started: the failure streak ends, and once a backend has stayed healthy for
+    /// a whole ejection length after its last ejection, repeats count from zero again.
+    pub fn success(&self) {
+        self.consecutive.store(0, Ordering::Relaxed);
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until != 0
+            && crate::mono_ms() > until + self.ejection_len.load(Ordering::Relaxed)
+        {
+            self.ejections.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(name: &str) -> ProviderConfig {
+        let text = format!(
+            "[providers.{name}]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_keys = [\"a\", \"b\"]\n"
+        );
+        let env: HashMap<String, String> = HashMap::new();
+        let cfg = crate::config::parse("t.toml", &text, &env).unwrap();
+        (*cfg.providers[0]).clone()
+    }
+
+    #[test]
+    fn ejection_after_consecutive_failures_with_a_cap() {
+        let reg = Backends::default();
+        let s = RoutingSettings {
+            eject_after: 3,
+            max_ejection_percent: 50,
+            ..RoutingSettings::default()
+        };
+        let (a, _) = reg.backend(&provider("a"));
+        let (b, _) = reg.backend(&provider("b"));
+        assert!(!reg.failure(&a, &s));
+        a.success();
+        assert!(!reg.failure(&a, &s));
+        assert!(!reg.failure(&a, &s));
+        assert!(reg.failure(&a, &s), "third failure in a row ejects");
+        assert!(a.is_ejected());
+        for _ in 0..3 {
+            assert!(!reg.failure(&b, &s), "half of two backends is one: b stays");
+        }
+        assert!(!b.is_ejected());
+    }
+
+    #[test]
+    fn state_survives_a_reload_and_keys_cool_down() {
+        let reg = Backends::default();
+        let (a1, k1) = reg.backend(&provider("a"));
+        let (a2, k2) = reg.backend(&provider("a"));
+        assert!(Arc::ptr_eq(&a1, &a2));
+        assert!(Arc::ptr_eq(&k1[1], &k2[1]));
+        assert!(!Arc::ptr_eq(&k1[0], &k1[1]));
+        k1[0].cool(Duration::from_secs(5));
+        assert!(k2[0].cooling_ms() > 4000);
+        assert_eq!(k2[1].cooling_ms(), 0);
+        let g = k1[1].enter();
+        assert_eq!(k2[1].in_flight(), 1);
+        drop(g);
+        assert_eq!(k2[1].in_flight(), 0);
+        k1[1].observe(Duration::from_millis(100));
+        k1[1].observe(Duration::from_millis(200));
+        assert_eq!(k1[1].latency_us(), 120_000);
+    }
+}
