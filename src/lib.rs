@@ -91,7 +91,7 @@ pub fn random_unit() -> f64 {
 /// Milliseconds on a monotonic clock since the process started: for cool-downs and
 /// ejections, which must not jump with the wall clock.
 pub fn mono_ms() -> u64 {
-    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
     u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

@@ -114,9 +114,10 @@ impl AppState {
     /// get the new snapshot (requests in flight keep theirs).
     pub async fn swap_config(&self, config: Config, digest: &str) {
         self.governance().reload(&config, self.store()).await;
-        self.inner
-            .live
-            .store(Arc::new(Live::new(config, Arc::clone(&self.inner.backends))));
+        self.inner.live.store(Arc::new(Live::new(
+            config,
+            Arc::clone(&self.inner.backends),
+        )));
         if let Ok(mut st) = self.inner.reload_status.lock() {
             st.version += 1;
             st.loaded_at = crate::unix_now();

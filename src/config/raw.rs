@@ -344,8 +344,7 @@ impl<'de> Deserialize<'de> for RawSticky {
                 self,
                 map: A,
             ) -> Result<Self::Value, A::Error> {
-                RawStickyHeader::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawSticky::Header)
+                RawStickyHeader::deserialize(MapAccessDeserializer::new(map)).map(RawSticky::Header)
             }
         }
         d.deserialize_any(V)

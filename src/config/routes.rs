@@ -399,7 +399,10 @@ pub(super) fn validate_route(
     let rewrite = matches!(action, RouteAction::Rewrite(_));
     let mirror = r.mirror.as_ref().and_then(|m| mirror(src, m, raw));
     if rewrite && r.mirror.is_some() {
-        src.error(&span, "a rewrite rule cannot mirror; put the mirror on the rule that serves");
+        src.error(
+            &span,
+            "a rewrite rule cannot mirror; put the mirror on the rule that serves",
+        );
     }
     let timeout = r.timeout.as_ref().and_then(|t| src.duration(t));
     if rewrite && timeout.is_some() {

@@ -250,3 +250,95 @@ budget = [{ usd = 1, tokens = 5, period = "daily" }, { tokens = 9, period = "dai
     }
     assert!(errs.iter().all(|e| e.line > 0), "{all}");
 }
+
+#[test]
+fn routing_rules_and_settings_are_validated() {
+    let env: HashMap<String, String> = HashMap::new();
+    let head = "[providers.a]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n[providers.b]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:2/v1\"\n";
+    let errors = |tail: &str| -> Vec<String> {
+        super::parse("t.toml", &format!("{head}{tail}"), &env)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    };
+    let cases = [
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a/x\", \"b/y\", \"a/x\"]\n",
+            "listed twice",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\nsplit = [{ target = \"a/x\", weight = 0 }]\n",
+            "add up to 0",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a\"]\nsticky = \"user\"\n",
+            "sticky applies to a split only",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\nsplit = [\"a\"]\nsticky = \"session\"\n",
+            "unknown sticky",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a\"]\nbalance = \"random\"\n",
+            "unknown balance",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a\"]\nmirror = { target = \"b\", sample = 1.5 }\n",
+            "between 0 and 1",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\nrewrite = \"n\"\nmirror = { target = \"b\" }\n",
+            "cannot mirror",
+        ),
+        (
+            "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a\"]\nsplit = [\"b\"]\n",
+            "not several",
+        ),
+        ("[routing]\nmax_attempts = 6\n", "between 1 and 5"),
+        (
+            "[routing]\nretry_budget = { percent = 120 }\n",
+            "at most 100",
+        ),
+        (
+            "[routing]\noutlier = { consecutive_failures = 0 }\n",
+            "at least 1",
+        ),
+    ];
+    for (tail, want) in cases {
+        let got = errors(tail);
+        assert!(got.iter().any(|e| e.contains(want)), "{tail}: {got:?}");
+    }
+    let ok = super::parse(
+        "t.toml",
+        &format!("{head}[[routes]]\nname = \"ab\"\nmatch = {{ model = \"m\" }}\nsplit = [{{ target = \"a/x\", weight = 90 }}, \"b/y\"]\nsticky = {{ header = \"X-Session\" }}\nmirror = {{ target = \"b/z\", sample = 0.05, budget = {{ usd = 1, period = \"daily\" }} }}\ntimeout = \"30s\"\n[routing]\nmax_attempts = 3\nkey_cooldown = \"5s\"\n"),
+        &env,
+    )
+    .unwrap();
+    let r = &ok.routes[0];
+    assert_eq!(r.name, "ab");
+    assert_eq!(r.timeout, Some(std::time::Duration::from_secs(30)));
+    match &r.action {
+        RouteAction::Split { targets, sticky } => {
+            assert_eq!(
+                targets.iter().map(|w| w.weight).collect::<Vec<_>>(),
+                [90, 1]
+            );
+            assert_eq!(
+                *sticky,
+                Some(crate::config::Sticky::Header(
+                    http::HeaderName::from_static("x-session")
+                ))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let m = r.mirror.as_ref().unwrap();
+    assert_eq!(
+        (m.target.to_string(), m.sample, m.budgets.len()),
+        ("b/z".to_owned(), 0.05, 1)
+    );
+    assert_eq!(ok.routing.max_attempts, 3);
+    assert_eq!(ok.routing.key_cooldown, std::time::Duration::from_secs(5));
+}

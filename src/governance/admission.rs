@@ -66,6 +66,9 @@ pub struct Ask<'a> {
     pub exhausted_route: &'a (dyn Fn() -> bool + Sync),
 }
 
+mod shadow;
+pub use shadow::Shadow;
+
 /// How the request ended, for its settlement.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -136,7 +139,7 @@ struct Ticket {
     route: Option<RouteNote>,
     /// A mirror's shadow request: the primary's id and the mirroring rule.
     mirror_of: Option<(String, String)>,
-    started: Option<std::time::Instant>,
+    started: Option<tokio::time::Instant>,
 }
 
 /// The routing decision of a request, kept in its usage record.
@@ -207,7 +210,7 @@ impl Enforcer {
                 tags: ask.tags,
                 end_user: ask.end_user,
                 input_tokens: ask.input_tokens,
-                started: Some(std::time::Instant::now()),
+                started: Some(tokio::time::Instant::now()),
                 ..Ticket::default()
             },
             max_output,
@@ -348,39 +351,6 @@ impl Admission {
         &self.ticket.request_id
     }
 
-    /// A shadow request of this one for rule `route`'s mirror: admitted on the mirror's own
-    /// `budgets` only (no caller budget, no rate limit), recorded with `mirror_of`.
-    pub fn shadow(&self, route: &str, budgets: Vec<crate::config::Budget>, model: &str) -> Shadow {
-        let mut ticket = Ticket {
-            request_id: crate::pipeline::new_request_id(),
-            created_at: self.enforcer.clock.now_secs(),
-            principal: self.ticket.principal.clone(),
-            requested_model: model.to_owned(),
-            tags: self.ticket.tags.clone(),
-            end_user: self.ticket.end_user.clone(),
-            input_tokens: self.ticket.input_tokens,
-            mirror_of: Some((self.ticket.request_id.clone(), route.to_owned())),
-            started: Some(std::time::Instant::now()),
-            ..Ticket::default()
-        };
-        ticket.route = Some(RouteNote {
-            rule: Some(route.to_owned()),
-            ..RouteNote::default()
-        });
-        Shadow {
-            adm: Admission {
-                enforcer: Arc::clone(&self.enforcer),
-                pricing: Arc::clone(&self.pricing),
-                ticket,
-                max_output: self.max_output,
-                route_to: None,
-                budget_exhausted: false,
-                settled: false,
-            },
-            budgets,
-        }
-    }
-
     /// The request's worst-case cost on `model` (0 for a model with no price).
     fn worst_cost(&self, model: &str) -> u64 {
         self.pricing.lookup(model).map_or(0, |p| {
@@ -513,65 +483,6 @@ impl Drop for Admission {
             status: "error",
             ..Outcome::default()
         });
-    }
-}
-
-/// A mirror's shadow request, before its budgets admit it.
-pub struct Shadow {
-    adm: Admission,
-    budgets: Vec<crate::config::Budget>,
-}
-
-impl Shadow {
-    /// Reserve the worst case on the mirror's budgets; `Err` when one is spent or cannot
-    /// be checked (the shadow is then not sent).
-    pub async fn admit(mut self) -> Result<Admission, GatewayError> {
-        if self.budgets.is_empty() {
-            return Ok(self.adm);
-        }
-        let adm = &mut self.adm;
-        let now = adm.enforcer.clock.now_secs();
-        let route = adm
-            .ticket
-            .mirror_of
-            .as_ref()
-            .map(|(_, r)| r.clone())
-            .unwrap_or_default();
-        let scope = Scope::new(ScopeKind::Mirror, &route, &route);
-        let worst_cost = adm.worst_cost(&adm.ticket.requested_model);
-        let worst_tokens = adm.ticket.input_tokens.saturating_add(adm.max_output);
-        let mut lines: Vec<Line> = self
-            .budgets
-            .iter()
-            .map(|b| Line::reserving(&scope, b, now, worst_cost, worst_tokens))
-            .collect();
-        ledger::sort(&mut lines);
-        match adm
-            .enforcer
-            .ledger
-            .reserve(&adm.ticket.request_id, &lines, now)
-            .await
-        {
-            Ok(None) => {
-                adm.ticket.lines = lines;
-                Ok(self.adm)
-            }
-            Ok(Some(i)) => {
-                let what = lines.get(i).map(Line::describe).unwrap_or_default();
-                self.adm.discard();
-                Err(GatewayError::new(
-                    ErrorKind::BudgetExhausted,
-                    format!("mirror budget spent: the {what} is spent for this period"),
-                ))
-            }
-            Err(e) => {
-                self.adm.discard();
-                Err(GatewayError::new(
-                    ErrorKind::BudgetUnavailable,
-                    format!("mirror budgets cannot be checked: {e}"),
-                ))
-            }
-        }
     }
 }
 

@@ -133,7 +133,11 @@ async fn serve_chat<S: ChatSchema>(
         Ok((ChatOutcome::Passthrough { body, usage }, _)) => {
             let mut r = json_bytes_response(StatusCode::OK, body.clone());
             add_ctx_headers(&mut r, &ctx);
-            let served = ctx.served.as_ref().and_then(|(p, _)| live.provider(p)).cloned();
+            let served = ctx
+                .served
+                .as_ref()
+                .and_then(|(p, _)| live.provider(p))
+                .cloned();
             settle(&mut ctx, usage.unwrap_or_default(), "ok", || {
                 let reply = served?.adapter.parse_chat(&body).ok()?;
                 Some(reply.output_text())

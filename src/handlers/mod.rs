@@ -192,7 +192,10 @@ pub async fn authenticate(
     parts: &http::request::Parts,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
-    if parts.headers.contains_key(&crate::routing::loopguard::HOP_HEADER) {
+    if parts
+        .headers
+        .contains_key(&crate::routing::loopguard::HOP_HEADER)
+    {
         ctx.hop = crate::routing::loopguard::check(&parts.headers)?;
     }
     ctx.principal = state

@@ -114,7 +114,10 @@ async fn attempts<'a, T>(
     live: &Live,
     ctx: &mut RequestCtx,
     resolved: Resolved,
-    mut attempt: impl FnMut(Candidate, Option<usize>) -> BoxFuture<'a, (Result<T, GatewayError>, Warnings)>,
+    mut attempt: impl FnMut(
+        Candidate,
+        Option<usize>,
+    ) -> BoxFuture<'a, (Result<T, GatewayError>, Warnings)>,
 ) -> Result<T, GatewayError> {
     let settings = &live.config.routing;
     let deadline = resolved
@@ -131,7 +134,10 @@ async fn attempts<'a, T>(
         if !panic_mode && c.provider.backend.is_ejected() {
             let e = GatewayError::new(
                 ErrorKind::UpstreamUnavailable,
-                format!("{} is ejected after consecutive failures", c.provider.name()),
+                format!(
+                    "{} is ejected after consecutive failures",
+                    c.provider.name()
+                ),
             );
             last = Some(skip(ctx, &c, e));
             continue;
@@ -247,7 +253,12 @@ fn observe<T>(
             if let Some(l) = key_load {
                 l.cool(rest);
                 crate::metrics::key_rest(p.name());
-                tracing::info!(provider = p.name(), key = key.unwrap_or(0), seconds = rest.as_secs(), "provider key resting after 429");
+                tracing::info!(
+                    provider = p.name(),
+                    key = key.unwrap_or(0),
+                    seconds = rest.as_secs(),
+                    "provider key resting after 429"
+                );
             }
             key_load.is_some()
         }

@@ -26,7 +26,11 @@ pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &Ch
     let Some(route) = live.config.routes.get(rule) else {
         return;
     };
-    let budgets = route.mirror.as_ref().map(|m| m.budgets.clone()).unwrap_or_default();
+    let budgets = route
+        .mirror
+        .as_ref()
+        .map(|m| m.budgets.clone())
+        .unwrap_or_default();
     let shadow = ctx
         .admission
         .as_ref()
@@ -73,7 +77,7 @@ pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &Ch
                 crate::governance::Outcome {
                     provider: Some(p.name().to_owned()),
                     model: Some(candidate.model.clone()),
-                    usage: reply.usage.clone().unwrap_or_default(),
+                    usage: reply.usage.unwrap_or_default(),
                     status: "ok",
                     delivered: None,
                     output: Some(reply.output_text()),

@@ -130,7 +130,9 @@ impl Load {
     }
 
     pub fn observe(&self, latency: Duration) {
-        let sample = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let sample = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let _ = self
             .ewma_us
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
@@ -199,9 +201,7 @@ impl Backend {
     pub fn success(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
         let until = self.ejected_until.load(Ordering::Relaxed);
-        if until != 0
-            && crate::mono_ms() > until + self.ejection_len.load(Ordering::Relaxed)
-        {
+        if until != 0 && crate::mono_ms() > until + self.ejection_len.load(Ordering::Relaxed) {
             self.ejections.store(0, Ordering::Relaxed);
         }
     }

@@ -115,7 +115,10 @@ mod tests {
         assert_ne!(sticky_point("r", "alice"), sticky_point("r", "bob"));
         assert_ne!(sticky_point("r1", "alice"), sticky_point("r2", "alice"));
         // Pinned: a change here moves every sticky caller to another side of its splits.
-        assert_eq!(sticky_point("routes[0]", "alice"), 13_194_697_033_016_416_991);
+        assert_eq!(
+            sticky_point("routes[0]", "alice"),
+            13_194_697_033_016_416_991
+        );
     }
 
     proptest::proptest! {

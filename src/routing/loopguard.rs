@@ -47,7 +47,10 @@ pub fn check(headers: &HeaderMap) -> Result<HeaderValue, GatewayError> {
     if hops.len() >= MAX_HOPS {
         return Err(GatewayError::new(
             ErrorKind::LoopDetected,
-            format!("this request passed through {} gateways: taken for a loop", hops.len()),
+            format!(
+                "this request passed through {} gateways: taken for a loop",
+                hops.len()
+            ),
         ));
     }
     let value = if hops.is_empty() {
@@ -55,7 +58,8 @@ pub fn check(headers: &HeaderMap) -> Result<HeaderValue, GatewayError> {
     } else {
         format!("{},{me}", hops.join(","))
     };
-    HeaderValue::try_from(value).map_err(|_| GatewayError::invalid("invalid x-gatehouse-hop header"))
+    HeaderValue::try_from(value)
+        .map_err(|_| GatewayError::invalid("invalid x-gatehouse-hop header"))
 }
 
 /// The hop header of a request that came with none (the common case), built once.
@@ -75,7 +79,11 @@ pub async fn self_pointing(config: &Config, listener: SocketAddr) -> Vec<String>
         let Some(host) = uri.host() else { continue };
         let port = uri
             .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
         if port != listener.port() {
             continue;
         }

@@ -275,7 +275,8 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
                     .map(|(_, v)| v.as_str()),
                 None => None,
             };
-            let point = value.map_or_else(crate::random_u64, |v| balance::sticky_point(&rule.name, v));
+            let point =
+                value.map_or_else(crate::random_u64, |v| balance::sticky_point(&rule.name, v));
             r.chosen = "split";
             match balance::pick_weighted(&weights, point) {
                 Some(first) => balance::chosen_then_heaviest(&weights, first),
@@ -285,7 +286,10 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
         RouteAction::Targets { balance: b, .. } => {
             r.chosen = b.as_str();
             let load = |f: &dyn Fn(&backends::Load) -> u64| -> Vec<u64> {
-                r.candidates.iter().map(|c| f(&c.provider.backend.load)).collect()
+                r.candidates
+                    .iter()
+                    .map(|c| f(&c.provider.backend.load))
+                    .collect()
             };
             match b {
                 Balance::Failover => return Ok(r),
@@ -305,7 +309,10 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
         RouteAction::Rewrite(_) => return Ok(r),
     };
     let mut slots: Vec<Option<Candidate>> = r.candidates.into_iter().map(Some).collect();
-    r.candidates = order.iter().filter_map(|i| slots.get_mut(*i)?.take()).collect();
+    r.candidates = order
+        .iter()
+        .filter_map(|i| slots.get_mut(*i)?.take())
+        .collect();
     Ok(r)
 }
 

@@ -74,7 +74,9 @@ fn slot(w: &mut [Bucket; WINDOW_SECS as usize], now: u64) -> &mut Bucket {
 /// The wait before retry number `n` (1 for the first): full jitter over
 /// `min(max, base × 2^(n-1))`, so retries of many requests do not arrive together.
 pub fn backoff(n: u32, base: Duration, max: Duration) -> Duration {
-    let ceiling = base.saturating_mul(1 << n.saturating_sub(1).min(16)).min(max);
+    let ceiling = base
+        .saturating_mul(1 << n.saturating_sub(1).min(16))
+        .min(max);
     ceiling.mul_f64(crate::random_unit())
 }
 
@@ -106,7 +108,10 @@ mod tests {
         }
         assert!(!b.try_retry_at(100, 20, 3), "the minimum is spent");
         assert!(!b.try_retry_at(109, 20, 3), "still inside the window");
-        assert!(b.try_retry_at(110, 20, 3), "the first second left the window");
+        assert!(
+            b.try_retry_at(110, 20, 3),
+            "the first second left the window"
+        );
     }
 
     #[test]
@@ -119,8 +124,7 @@ mod tests {
                 assert!(backoff(n, base, max) <= ceiling);
             }
         }
-        let spread: std::collections::HashSet<_> =
-            (0..20).map(|_| backoff(3, base, max)).collect();
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3, base, max)).collect();
         assert!(spread.len() > 10, "jitter varies the waits");
     }
 }

@@ -22,7 +22,11 @@ impl ChatResponse {
     /// for comparing a mirror's output with the primary's.
     pub fn output_text(&self) -> String {
         let mut out = String::new();
-        for part in self.choices.first().map_or(&[][..], |c| &c.message.parts[..]) {
+        for part in self
+            .choices
+            .first()
+            .map_or(&[][..], |c| &c.message.parts[..])
+        {
             match part {
                 crate::schema::Part::Text(t) => out.push_str(&t.text),
                 crate::schema::Part::ToolCall(c) => {

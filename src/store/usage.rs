@@ -413,6 +413,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The shadow requests of a mirrored request, with their records.
+    pub async fn mirrors_of(&self, request_id: &str) -> Result<Vec<String>, StoreError> {
+        let q = sql(
+            self,
+            "SELECT request_id FROM usage_records WHERE mirror_of = $1 ORDER BY created_at",
+        );
+        let ids: Result<Vec<String>, sqlx::Error> = on_store!(self, pool => sqlx::query_scalar(&q)
+            .bind(request_id)
+            .fetch_all(pool)
+            .await);
+        ids.map_err(|e| self.error(&e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,20 +515,5 @@ mod tests {
         if let Some(store) = crate::store::test_postgres().await {
             batches_and_reports(&store).await;
         }
-    }
-}
-
-impl Store {
-    /// The shadow requests of a mirrored request, with their records.
-    pub async fn mirrors_of(&self, request_id: &str) -> Result<Vec<String>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT request_id FROM usage_records WHERE mirror_of = $1 ORDER BY created_at",
-        );
-        let ids: Result<Vec<String>, sqlx::Error> = on_store!(self, pool => sqlx::query_scalar(&q)
-            .bind(request_id)
-            .fetch_all(pool)
-            .await);
-        ids.map_err(|e| self.error(&e))
     }
 }

@@ -54,7 +54,10 @@ api_keys = [{ key = "key-one", weight = 2 }, "key-two"]
         assert_eq!(gw.chat(&chat_req("x", false)).await.status(), 200);
     }
     let after: Vec<String> = m.requests()[reqs.len()..].iter().map(key_of).collect();
-    assert!(after.iter().all(|k| k == "key-two"), "key-one rests for its Retry-After: {after:?}");
+    assert!(
+        after.iter().all(|k| k == "key-two"),
+        "key-one rests for its Retry-After: {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +97,13 @@ balance = "lowest_latency"
     for _ in 0..10 {
         let url = gw.url("/v1/chat/completions");
         tasks.push(tokio::spawn(async move {
-            client().post(url).json(&chat_req("least", false)).send().await.unwrap().status()
+            client()
+                .post(url)
+                .json(&chat_req("least", false))
+                .send()
+                .await
+                .unwrap()
+                .status()
         }));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -102,7 +111,10 @@ balance = "lowest_latency"
         assert_eq!(t.await.unwrap(), 200);
     }
     let (on_a, on_b) = (a.calls() - a0, b.calls() - b0);
-    assert!(on_a <= 2 && on_b >= 8, "least in flight: a {on_a}, b {on_b}");
+    assert!(
+        on_a <= 2 && on_b >= 8,
+        "least in flight: a {on_a}, b {on_b}"
+    );
 
     // Lowest latency: after one sample of each, the fast one takes (nearly) all.
     let (a0, b0) = (a.calls(), b.calls());
@@ -110,7 +122,10 @@ balance = "lowest_latency"
         assert_eq!(gw.chat(&chat_req("fast", false)).await.status(), 200);
     }
     let (on_a, on_b) = (a.calls() - a0, b.calls() - b0);
-    assert!(on_b >= 30, "lowest latency: a {on_a}, b {on_b} (1 in 20 explores)");
+    assert!(
+        on_b >= 30,
+        "lowest latency: a {on_a}, b {on_b} (1 in 20 explores)"
+    );
 }
 
 const FAILING: &str = r#"
@@ -143,18 +158,22 @@ async fn the_retry_budget_caps_attempts_when_every_provider_fails() {
     }
     let attempts = a.calls() + b.calls();
     // RELIABILITY 14: at most 20 % more than the requests, plus 3.
-    assert!(attempts <= n + n / 5 + 3, "{attempts} attempts for {n} requests");
+    assert!(
+        attempts <= n + n / 5 + 3,
+        "{attempts} attempts for {n} requests"
+    );
     assert!(attempts > n, "some retries were allowed: {attempts}");
     let metrics = metrics_text(&gw).await;
-    assert!(metrics.contains("gatehouse_retry_budget_exhausted_total"), "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_retry_budget_exhausted_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn at_most_five_attempts_and_each_backend_key_once() {
-    let mocks: Vec<MockProvider> = futures_util::future::join_all(
-        (0..4).map(|_| MockProvider::start(Profile::OpenAi)),
-    )
-    .await;
+    let mocks: Vec<MockProvider> =
+        futures_util::future::join_all((0..4).map(|_| MockProvider::start(Profile::OpenAi))).await;
     for m in &mocks {
         m.respond_with(|_| Reply::error(500, "boom"));
     }
@@ -164,7 +183,9 @@ async fn at_most_five_attempts_and_each_backend_key_once() {
             "[providers.p{i}]\nkind = \"openai-compatible\"\nbase_url = \"{{mock{i}}}\"\napi_keys = [\"k{i}a\", \"k{i}b\"]\n"
         ));
     }
-    cfg.push_str("[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"p0\", \"p1\", \"p2\", \"p3\"]\n");
+    cfg.push_str(
+        "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"p0\", \"p1\", \"p2\", \"p3\"]\n",
+    );
     let refs: Vec<&MockProvider> = mocks.iter().collect();
     let gw = Gateway::start(&cfg, &refs).await;
     let r = gw.chat(&chat_req("m", false)).await;
@@ -187,7 +208,11 @@ async fn at_most_five_attempts_and_each_backend_key_once() {
         .map(|r| key_of(&r))
         .collect();
     let unique: std::collections::HashSet<_> = keys.iter().collect();
-    assert_eq!(unique.len(), keys.len(), "no (backend, key) twice: {keys:?}");
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "no (backend, key) twice: {keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -253,12 +278,15 @@ async fn a_route_timeout_bounds_every_attempt() {
         "targets = [\"a/first\", \"b/second\"]\ntimeout = \"300ms\"",
     );
     let gw = Gateway::start(&cfg, &[&a, &b]).await;
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 504);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("route's timeout"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("route's timeout"),
         "{body}"
     );
     assert_eq!(b.calls(), 0, "no time was left for the next target");
@@ -309,7 +337,10 @@ async fn every_decision_is_in_the_record_and_the_metrics() {
     let gw = Gateway::start(FAILING, &[&a, &b]).await;
     let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 200);
-    let id = r.headers()["x-gatehouse-request-id"].to_str().unwrap().to_owned();
+    let id = r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let rec = eventually(Duration::from_secs(5), || async {
         gw.state.store().usage_record(&id).await.unwrap()
     })
@@ -318,17 +349,25 @@ async fn every_decision_is_in_the_record_and_the_metrics() {
     assert_eq!(rec.route.as_deref(), Some("chain"));
     assert!(rec.fallback);
     assert_eq!(rec.provider.as_deref(), Some("b"));
-    let attempts: serde_json::Value = serde_json::from_str(rec.attempts.as_deref().unwrap()).unwrap();
+    let attempts: serde_json::Value =
+        serde_json::from_str(rec.attempts.as_deref().unwrap()).unwrap();
     assert_eq!(attempts[0]["provider"], "a");
     assert_eq!(attempts[0]["outcome"], "upstream_failed");
-    assert!(attempts[0]["error"].as_str().unwrap().contains("overloaded"));
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded")
+    );
     assert_eq!(attempts[1]["provider"], "b");
     assert_eq!(attempts[1]["outcome"], "ok");
     let metrics = metrics_text(&gw).await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("gatehouse_requests_total")
-            && l.contains("route=\"chain\"")
-            && l.contains("fallback=\"true\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gatehouse_requests_total")
+                && l.contains("route=\"chain\"")
+                && l.contains("fallback=\"true\"")),
         "{metrics}"
     );
     // The metrics need the admin token.

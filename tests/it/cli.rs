@@ -82,7 +82,7 @@ fn check_accepts_the_example_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 3 provider(s), 4 route(s)"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 3 provider(s), 5 route(s)"));
 }
 
 #[test]

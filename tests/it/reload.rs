@@ -39,7 +39,10 @@ async fn reload(gw: &Gateway) -> (u16, serde_json::Value) {
 async fn served_by(gw: &Gateway) -> String {
     let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 200);
-    r.headers()["x-gatehouse-provider"].to_str().unwrap().to_owned()
+    r.headers()["x-gatehouse-provider"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -58,7 +61,10 @@ async fn reload_applies_a_valid_file_and_keeps_the_last_good_one_otherwise() {
     assert_eq!(served_by(&gw).await, "b");
 
     // An invalid file: refused with each error's position; b still serves.
-    let broken = with_mocks(&config("ghost/x"), &[&a, &b]).replace("kind = \"openai-compatible\"\nbase_url = \"http", "kind = \"openai-compatible\"\nretries = 3\nbase_url = \"http");
+    let broken = with_mocks(&config("ghost/x"), &[&a, &b]).replace(
+        "kind = \"openai-compatible\"\nbase_url = \"http",
+        "kind = \"openai-compatible\"\nretries = 3\nbase_url = \"http",
+    );
     std::fs::write(&path, &broken).unwrap();
     let (status, body) = reload(&gw).await;
     assert_eq!(status, 422, "{body}");
@@ -68,9 +74,22 @@ async fn reload_applies_a_valid_file_and_keeps_the_last_good_one_otherwise() {
         .iter()
         .map(|e| e.as_str().unwrap().to_owned())
         .collect();
-    assert!(errors.iter().any(|e| e.contains("unknown key `providers.a.retries`")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("unknown provider `ghost`")), "{errors:?}");
-    assert!(errors.iter().all(|e| e.contains("gatehouse.toml:")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("unknown key `providers.a.retries`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("unknown provider `ghost`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().all(|e| e.contains("gatehouse.toml:")),
+        "{errors:?}"
+    );
     assert_eq!(served_by(&gw).await, "b");
     let status: serde_json::Value = client()
         .get(gw.url("/admin/api/config"))
@@ -110,7 +129,12 @@ async fn a_request_in_flight_keeps_its_snapshot() {
     let gw = Gateway::start_file(&config("a/x"), &[&a, &b], &path).await;
     let url = gw.url("/v1/chat/completions");
     let slow = tokio::spawn(async move {
-        client().post(url).json(&chat_req("m", false)).send().await.unwrap()
+        client()
+            .post(url)
+            .json(&chat_req("m", false))
+            .send()
+            .await
+            .unwrap()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::write(&path, with_mocks(&config("b/x"), &[&a, &b])).unwrap();
@@ -118,7 +142,11 @@ async fn a_request_in_flight_keeps_its_snapshot() {
     assert_eq!(served_by(&gw).await, "b");
     let r = slow.await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-gatehouse-provider"], "a", "started on the old snapshot");
+    assert_eq!(
+        r.headers()["x-gatehouse-provider"],
+        "a",
+        "started on the old snapshot"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +215,10 @@ async fn a_provider_pointing_at_the_gateway_itself_is_refused() {
     std::fs::write(&path, text).unwrap();
     let (status, body) = reload(&gw).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["errors"][0].as_str().unwrap().contains("provider `b`"), "{body}");
+    assert!(
+        body["errors"][0].as_str().unwrap().contains("provider `b`"),
+        "{body}"
+    );
     assert_eq!(served_by(&gw).await, "a");
 }
 

@@ -129,7 +129,10 @@ async fn splits_follow_their_weights_and_stick_when_asked() {
                 .send()
                 .await
                 .unwrap();
-            let p = r.headers()["x-gatehouse-provider"].to_str().unwrap().to_owned();
+            let p = r.headers()["x-gatehouse-provider"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let first = sides.entry(session).or_insert_with(|| p.clone());
             assert_eq!(*first, p, "session {session} moved");
         }
@@ -156,15 +159,26 @@ async fn a_mirror_copies_without_touching_the_reply_and_within_its_budget() {
     b.respond_with(primary);
     // The shadow is slow and answers differently; neither may show in the reply.
     c.respond_with(|_| {
-        Reply::json(200, chat_body("shadow says hello", 5, 4)).delay(std::time::Duration::from_millis(700))
+        Reply::json(200, chat_body("shadow says hello", 5, 4))
+            .delay(std::time::Duration::from_millis(700))
     });
     let gw = Gateway::start(SPLIT, &[&a, &b, &c]).await;
-    let started = std::time::Instant::now();
-    let r = gw.chat(&json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await;
+    let started = tokio::time::Instant::now();
+    let r = gw
+        .chat(
+            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let id = r.headers()["x-gatehouse-request-id"].to_str().unwrap().to_owned();
+    let id = r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = r.text().await.unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_millis(600), "the shadow delayed the reply");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(600),
+        "the shadow delayed the reply"
+    );
     assert!(!body.contains("shadow"), "{body}");
     // The shadow's record sits beside the primary's: output, usage, latency.
     let store = gw.state.store().clone();
@@ -183,13 +197,20 @@ async fn a_mirror_copies_without_touching_the_reply_and_within_its_budget() {
     assert_eq!(shadow.output.as_deref(), Some("shadow says hello"));
     assert_eq!((shadow.input_tokens, shadow.output_tokens), (5, 4));
     assert_eq!(shadow.mirror_route.as_deref(), Some("ab"));
-    assert_eq!(shadow.key_id, None, "the caller's budgets never count a shadow");
+    assert_eq!(
+        shadow.key_id, None,
+        "the caller's budgets never count a shadow"
+    );
     assert!(shadow.latency_ms.unwrap() >= 700);
     let primary = store.usage_record(&id).await.unwrap().unwrap();
     assert_eq!(primary.output.as_deref(), Some("primary says hi"));
     let shadow_req = c.last_request();
     assert_eq!(shadow_req.body["model"], "candidate");
-    assert_eq!(shadow_req.body["stream"], serde_json::Value::Null, "a shadow asks for a whole reply");
+    assert_eq!(
+        shadow_req.body["stream"],
+        serde_json::Value::Null,
+        "a shadow asks for a whole reply"
+    );
 
     // Its budget (40 tokens a day) is spent after some shadows: the primary goes on.
     for _ in 0..12 {
@@ -200,4 +221,34 @@ async fn a_mirror_copies_without_touching_the_reply_and_within_its_budget() {
     let shadows = c.calls();
     assert!(shadows < 13, "{shadows} shadows went out past their budget");
     assert!(shadows >= 2, "{shadows}");
+}
+
+/// The README's routing recipes are whole, valid config files.
+#[test]
+fn readme_recipes_are_valid_configs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("### Routing recipes")
+        .expect("the recipes section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let env: std::collections::HashMap<String, String> = [
+        "MISTRAL_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "ALICE_KEY",
+        "BOB_KEY",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), format!("sk-recipe-placeholder-{k}")))
+    .collect();
+    let mut n = 0;
+    for block in section.split("```toml\n").skip(1) {
+        let text = &block[..block.find("```").unwrap()];
+        gatehouse::config::parse("README.md", text, &env)
+            .unwrap_or_else(|e| panic!("recipe {n} is invalid: {e:#?}\n{text}"));
+        n += 1;
+    }
+    assert_eq!(n, 4, "four recipes");
 }
