@@ -37,7 +37,8 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    fn describe(&self) -> String {
+    /// How the admin API and the log name it.
+    pub fn describe(&self) -> String {
         match self {
             ConfigSource::File { path, .. } => path.display().to_string(),
             ConfigSource::Embedded(_) => "embedded default".to_owned(),

@@ -59,7 +59,7 @@ impl AppState {
                 backends,
                 source: Mutex::new(crate::reload::ConfigSource::Fixed),
                 reload_status: Mutex::new(crate::reload::ReloadStatus {
-                    source: "fixed".to_owned(),
+                    source: crate::reload::ConfigSource::Fixed.describe(),
                     loaded_at: crate::unix_now(),
                     ..Default::default()
                 }),
@@ -73,11 +73,7 @@ impl AppState {
     /// its text.
     pub fn set_config_source(&self, source: crate::reload::ConfigSource, digest: &str) {
         if let Ok(mut st) = self.inner.reload_status.lock() {
-            st.source = match &source {
-                crate::reload::ConfigSource::File { path, .. } => path.display().to_string(),
-                crate::reload::ConfigSource::Embedded(_) => "embedded default".to_owned(),
-                crate::reload::ConfigSource::Fixed => "fixed".to_owned(),
-            };
+            st.source = source.describe();
             digest.clone_into(&mut st.digest);
         }
         if let Ok(mut s) = self.inner.source.lock() {

@@ -48,6 +48,13 @@ pub async fn reload_config(State(state): State<AppState>, headers: HeaderMap) ->
     )
 }
 
+fn weighted(targets: &[crate::config::Weighted]) -> Vec<serde_json::Value> {
+    targets
+        .iter()
+        .map(|w| json!({"target": w.target.to_string(), "weight": w.weight}))
+        .collect()
+}
+
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
     respond((|| {
         admin_only(&state, &headers)?;
@@ -60,12 +67,12 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 let (action, balance, sticky) = match &r.action {
                     RouteAction::Rewrite(to) => (json!({ "rewrite": to }), None, None),
                     RouteAction::Targets { targets, balance } => (
-                        json!({ "targets": targets.iter().map(|w| json!({"target": w.target.to_string(), "weight": w.weight})).collect::<Vec<_>>() }),
+                        json!({ "targets": weighted(targets) }),
                         Some(balance.as_str()),
                         None,
                     ),
                     RouteAction::Split { targets, sticky } => (
-                        json!({ "split": targets.iter().map(|w| json!({"target": w.target.to_string(), "weight": w.weight})).collect::<Vec<_>>() }),
+                        json!({ "split": weighted(targets) }),
                         None,
                         Some(match sticky {
                             Some(crate::config::Sticky::User) => "user".to_owned(),

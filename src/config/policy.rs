@@ -257,15 +257,15 @@ fn budget(
     };
     let on_exhausted = match &b.on_exhausted {
         None => OnExhausted::Block,
-        Some(RawOnExhausted::Word(w)) if w == "block" => OnExhausted::Block,
-        Some(RawOnExhausted::Word(w)) => {
+        Some(RawOnExhausted::Str(w)) if w == "block" => OnExhausted::Block,
+        Some(RawOnExhausted::Str(w)) => {
             src.error(
                 span,
                 format!("unknown on_exhausted `{w}`: expected \"block\" or {{ route_to = \"provider/model\" }}"),
             );
             return None;
         }
-        Some(RawOnExhausted::RouteTo(r)) => {
+        Some(RawOnExhausted::Table(r)) => {
             if holder == Holder::Provider {
                 src.error(
                     &r.route_to.span(),

@@ -150,38 +150,51 @@ pub struct RawBudget {
 }
 
 /// `"block"` or `{ route_to = "provider/model" }`.
-#[derive(Debug)]
-pub enum RawOnExhausted {
-    Word(String),
-    RouteTo(RawRouteTo),
-}
+pub type RawOnExhausted = StrOr<RawRouteTo>;
 
 #[derive(Debug, Deserialize)]
 pub struct RawRouteTo {
     pub route_to: Str,
 }
 
-impl<'de> Deserialize<'de> for RawOnExhausted {
+impl Expected for RawRouteTo {
+    const EXPECTED: &'static str = "\"block\" or { route_to = \"provider/model\" }";
+}
+
+/// A value written either as a string or as a table `T` (`on_exhausted`, a weighted target,
+/// `sticky`). Written by hand rather than `#[serde(untagged)]`, which would buffer the table
+/// and hide its unknown keys from `serde_ignored`.
+#[derive(Debug)]
+pub enum StrOr<T> {
+    Str(String),
+    Table(T),
+}
+
+/// What a [`StrOr`] value should look like, for the type error.
+pub trait Expected {
+    const EXPECTED: &'static str;
+}
+
+impl<'de, T: Deserialize<'de> + Expected> Deserialize<'de> for StrOr<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::value::MapAccessDeserializer;
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawOnExhausted;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Expected> serde::de::Visitor<'de> for V<T> {
+            type Value = StrOr<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"block\" or { route_to = \"provider/model\" }")
+                f.write_str(T::EXPECTED)
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(RawOnExhausted::Word(s.to_owned()))
+                Ok(StrOr::Str(s.to_owned()))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
             ) -> Result<Self::Value, A::Error> {
-                RawRouteTo::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawOnExhausted::RouteTo)
+                T::deserialize(MapAccessDeserializer::new(map)).map(StrOr::Table)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -279,11 +292,7 @@ pub struct RawRoute {
 
 /// `"provider/model"` (or a key's text) or `{ target = "...", weight = 3 }` /
 /// `{ key = "...", weight = 3 }`.
-#[derive(Debug)]
-pub enum RawWeighted {
-    Plain(String),
-    Table(RawWeightedTable),
-}
+pub type RawWeighted = StrOr<RawWeightedTable>;
 
 #[derive(Debug, Deserialize)]
 pub struct RawWeightedTable {
@@ -292,63 +301,20 @@ pub struct RawWeightedTable {
     pub weight: Option<u32>,
 }
 
-impl<'de> Deserialize<'de> for RawWeighted {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::value::MapAccessDeserializer;
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawWeighted;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or { target = \"...\", weight = N }")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(RawWeighted::Plain(s.to_owned()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                RawWeightedTable::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawWeighted::Table)
-            }
-        }
-        d.deserialize_any(V)
-    }
+impl Expected for RawWeightedTable {
+    const EXPECTED: &'static str = "a string or { target = \"...\", weight = N }";
 }
 
 /// `"user"` or `{ header = "x-session-id" }`.
-#[derive(Debug)]
-pub enum RawSticky {
-    Word(String),
-    Header(RawStickyHeader),
-}
+pub type RawSticky = StrOr<RawStickyHeader>;
 
 #[derive(Debug, Deserialize)]
 pub struct RawStickyHeader {
     pub header: String,
 }
 
-impl<'de> Deserialize<'de> for RawSticky {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::value::MapAccessDeserializer;
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawSticky;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"user\" or { header = \"name\" }")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(RawSticky::Word(s.to_owned()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
-                RawStickyHeader::deserialize(MapAccessDeserializer::new(map)).map(RawSticky::Header)
-            }
-        }
-        d.deserialize_any(V)
-    }
+impl Expected for RawStickyHeader {
+    const EXPECTED: &'static str = "\"user\" or { header = \"name\" }";
 }
 
 /// `mirror = { target = "local/qwen", sample = 0.05, budget = { usd = 1, period = "daily" } }`.

@@ -287,7 +287,7 @@ pub(super) fn weighted_text(
 ) -> Option<(Str, u32)> {
     let span = item.span();
     match item.get_ref() {
-        RawWeighted::Plain(s) => Some((toml::Spanned::new(span, s.clone()), 1)),
+        RawWeighted::Str(s) => Some((toml::Spanned::new(span, s.clone()), 1)),
         RawWeighted::Table(t) => {
             let (text, other) = match field {
                 "key" => (&t.key, t.target.is_some()),
@@ -424,15 +424,15 @@ pub(super) fn validate_route(
 
 fn sticky(src: &mut Source<'_>, s: &toml::Spanned<RawSticky>) -> Option<Sticky> {
     match s.get_ref() {
-        RawSticky::Word(w) if w == "user" => Some(Sticky::User),
-        RawSticky::Word(w) => {
+        RawSticky::Str(w) if w == "user" => Some(Sticky::User),
+        RawSticky::Str(w) => {
             src.error(
                 &s.span(),
                 format!("unknown sticky `{w}`: expected \"user\" or {{ header = \"name\" }}"),
             );
             None
         }
-        RawSticky::Header(h) => match HeaderName::try_from(h.header.to_ascii_lowercase()) {
+        RawSticky::Table(h) => match HeaderName::try_from(h.header.to_ascii_lowercase()) {
             Ok(n) => Some(Sticky::Header(n)),
             Err(_) => {
                 src.error(&s.span(), format!("invalid header name `{}`", h.header));

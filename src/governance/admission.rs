@@ -149,8 +149,21 @@ pub struct RouteNote {
     pub rule: Option<String>,
     /// Served, but not by the route's first choice.
     pub fallback: bool,
-    /// Every attempt as JSON: provider, model, key index, outcome, latency.
-    pub attempts: String,
+    /// Every attempt, written to the record as JSON by the settlement (off the request path).
+    pub attempts: Vec<AttemptNote>,
+}
+
+/// One attempt of a request, as its usage record keeps it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptNote {
+    pub provider: String,
+    pub model: String,
+    /// Index of the provider key used.
+    pub key: Option<usize>,
+    /// `ok`, `skipped`, or the error's code.
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    pub latency_ms: u64,
 }
 
 impl Enforcer {
@@ -588,7 +601,8 @@ impl Settlement {
             project: owner.and_then(|p| p.project.clone()),
             route: route.rule,
             fallback: route.fallback,
-            attempts: (!route.attempts.is_empty()).then_some(route.attempts),
+            attempts: (!route.attempts.is_empty())
+                .then(|| serde_json::to_string(&route.attempts).unwrap_or_default()),
             latency_ms: self
                 .ticket
                 .started

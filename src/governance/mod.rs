@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::store::{Store, StoreError};
-pub use admission::{Admission, Ask, Enforcer, Outcome, RouteNote};
+pub use admission::{Admission, Ask, AttemptNote, Enforcer, Outcome, RouteNote};
 pub use keys::{KeyRing, Principal, Refusal};
 
 /// The wall clock of budgets and rate limits; tests drive a manual one across period ends.

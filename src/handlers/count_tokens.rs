@@ -94,12 +94,8 @@ async fn provider_count(
         input_tokens: u64,
     }
     let p = &c.provider;
-    let key = match p.key_plan() {
-        crate::providers::KeyPlan::Use(keys) => keys.first().copied().flatten(),
-        crate::providers::KeyPlan::Cooling(_) => None,
-    };
     let out = exec::Outbound {
-        key: p.key(key),
+        key: p.first_key(),
         hop,
     };
     let body = exec::send_for_body(p, &out, up).await?;

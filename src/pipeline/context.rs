@@ -30,10 +30,6 @@ pub struct RequestCtx {
     pub rate_headers: Vec<(&'static str, String)>,
     /// What routing rules may test about this request.
     pub facts: crate::routing::Facts,
-    /// How the first candidate was chosen (`direct`, `failover`, `split`, a balance).
-    pub chosen: &'static str,
-    /// The retry budget stopped the attempts.
-    pub retry_budget_spent: bool,
     /// The model the client asked for, and the route's first choice for it.
     pub requested: String,
     pub first_choice: Option<(String, String)>,
@@ -58,8 +54,6 @@ impl RequestCtx {
             admission: None,
             rate_headers: Vec::new(),
             facts: crate::routing::Facts::default(),
-            chosen: "direct",
-            retry_budget_spent: false,
             requested: String::new(),
             first_choice: None,
             mirrored: false,

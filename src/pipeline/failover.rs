@@ -39,7 +39,6 @@ pub fn plan(live: &Live, ctx: &mut RequestCtx, model: &str) -> Result<Resolved, 
         }
     };
     ctx.rule = resolved.rule;
-    ctx.chosen = resolved.chosen;
     ctx.requested = model.to_owned();
     ctx.first_choice = resolved
         .candidates
@@ -48,7 +47,8 @@ pub fn plan(live: &Live, ctx: &mut RequestCtx, model: &str) -> Result<Resolved, 
     Ok(resolved)
 }
 
-/// Run the attempts, then count the request in the routing metrics.
+/// Run the attempts, then note the decision for the usage record and count it in the
+/// routing metrics.
 pub async fn run<'a, T>(
     live: &Live,
     ctx: &mut RequestCtx,
@@ -56,10 +56,8 @@ pub async fn run<'a, T>(
     attempt: impl FnMut(Candidate, Option<usize>) -> BoxFuture<'a, (Result<T, GatewayError>, Warnings)>,
 ) -> Result<T, GatewayError> {
     let r = attempts(live, ctx, resolved, attempt).await;
-    let route = ctx
-        .rule
-        .and_then(|i| live.config.routes.get(i))
-        .map_or("-", |r| r.name.as_str());
+    let rule = ctx.rule.and_then(|i| live.config.routes.get(i));
+    let route = rule.map_or("-", |r| r.name.as_str());
     let (provider, model) = ctx
         .served
         .as_ref()
@@ -69,27 +67,26 @@ pub async fn run<'a, T>(
         matches!((price(&ctx.requested), price(model)), (Some(a), Some(b)) if b < a)
     };
     let fallback = ctx.served_by_fallback();
-    let attempts: Vec<serde_json::Value> = ctx
+    let attempts = ctx
         .attempts
         .iter()
-        .map(|a| {
-            serde_json::json!({
-                "provider": a.provider,
-                "model": a.model,
-                "key": a.key,
-                "outcome": if a.skipped { "skipped" } else { a.error.as_ref().map_or("ok", GatewayError::label) },
-                "error": a.error.as_ref().map(|e| e.message.clone()),
-                "latency_ms": a.latency.as_millis(),
-            })
+        .map(|a| crate::governance::AttemptNote {
+            provider: a.provider.clone(),
+            model: a.model.clone(),
+            key: a.key,
+            outcome: if a.skipped {
+                "skipped"
+            } else {
+                a.error.as_ref().map_or("ok", GatewayError::label)
+            },
+            error: a.error.as_ref().map(|e| e.message.clone()),
+            latency_ms: u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
         })
         .collect();
     let note = crate::governance::RouteNote {
-        rule: ctx
-            .rule
-            .and_then(|i| live.config.routes.get(i))
-            .map(|r| r.name.clone()),
+        rule: rule.map(|r| r.name.clone()),
         fallback,
-        attempts: serde_json::Value::Array(attempts).to_string(),
+        attempts,
     };
     if let Some(adm) = ctx.admission.as_mut() {
         adm.note_route(note);
@@ -175,7 +172,6 @@ async fn attempts<'a, T>(
                 {
                     tracing::warn!(request_id = %ctx.id, "retry budget spent: no further attempt");
                     crate::metrics::retry_budget_exhausted();
-                    ctx.retry_budget_spent = true;
                     break 'candidates;
                 }
                 let wake = Instant::now()

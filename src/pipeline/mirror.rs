@@ -8,10 +8,7 @@
 //! Its usage record names the primary in `mirror_of` and keeps its reply text and latency;
 //! the primary's record keeps its own text, so the two can be compared.
 
-use std::sync::Arc;
-
 use crate::codec::Warnings;
-use crate::providers::KeyPlan;
 use crate::providers::exec::{self, Outbound};
 use crate::routing::{self, Live};
 use crate::schema::ChatRequest;
@@ -19,29 +16,20 @@ use crate::schema::ChatRequest;
 use super::RequestCtx;
 
 /// Send a shadow of `req` when rule `rule` mirrors and this request is sampled.
-pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &ChatRequest) {
-    let Some((candidate, rule)) = routing::mirror_for(live, ctx.rule, model) else {
+pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatRequest) {
+    let Some((route, mirror, candidate)) = routing::mirror_for(live, ctx.rule, model) else {
         return;
     };
-    let Some(route) = live.config.routes.get(rule) else {
-        return;
-    };
-    let budgets = route
-        .mirror
-        .as_ref()
-        .map(|m| m.budgets.clone())
-        .unwrap_or_default();
     let shadow = ctx
         .admission
         .as_ref()
-        .map(|a| a.shadow(&route.name, budgets, &candidate.model));
+        .map(|a| a.shadow(&route.name, mirror.budgets.clone(), &candidate.model));
     let mut req = req.clone();
     req.stream = false;
     req.stream_usage = false;
     // Translated from the canonical request: the client's own body asks for a stream.
     req.raw = None;
     let hop = ctx.hop.clone();
-    let live = Arc::clone(live);
     ctx.mirrored = true;
     tokio::spawn(async move {
         let adm = match shadow {
@@ -56,12 +44,8 @@ pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &Ch
             None => None,
         };
         let p = &candidate.provider;
-        let key = match p.key_plan() {
-            KeyPlan::Use(keys) => keys.first().copied().flatten(),
-            KeyPlan::Cooling(_) => None,
-        };
         let out = Outbound {
-            key: p.key(key),
+            key: p.first_key(),
             hop: &hop,
         };
         let mut w = Warnings::default();
@@ -71,7 +55,6 @@ pub fn maybe_spawn(live: &Arc<Live>, ctx: &mut RequestCtx, model: &str, req: &Ch
             p.adapter.parse_chat(&body)
         }
         .await;
-        let _keep = live;
         let (outcome, label) = match result {
             Ok(reply) => (
                 crate::governance::Outcome {

@@ -51,7 +51,7 @@ pub struct LiveStream {
 }
 
 pub async fn chat(
-    live: &std::sync::Arc<Live>,
+    live: &Live,
     ctx: &mut RequestCtx,
     req: &ChatRequest,
     keepalive: Duration,

@@ -163,6 +163,15 @@ impl Provider {
         self.config.api_keys.get(index?)
     }
 
+    /// The best key for a single request that is not retried (a token count, a mirror's
+    /// shadow): the first of [`Self::key_plan`], or none while every key rests.
+    pub fn first_key(&self) -> Option<&Secret> {
+        match self.key_plan() {
+            KeyPlan::Use(keys) => self.key(keys.first().copied().flatten()),
+            KeyPlan::Cooling(_) => None,
+        }
+    }
+
     /// The order to use this provider's keys in: resting keys left out, the rest by the
     /// provider's `balance`.
     pub fn key_plan(&self) -> KeyPlan {

@@ -76,8 +76,6 @@ pub struct Resolved {
     pub rule: Option<usize>,
     /// The model name after the rules' rewrites.
     pub model: String,
-    /// How the first candidate was chosen: `direct`, `failover`, `split`, or the balance.
-    pub chosen: &'static str,
 }
 
 /// What routing rules may test about a request besides its model.
@@ -175,7 +173,6 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
                     candidates,
                     rule: Some(i),
                     model: name,
-                    chosen: "failover",
                 });
             }
         }
@@ -190,7 +187,6 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
             }],
             rule: None,
             model: name.clone(),
-            chosen: "direct",
         });
     }
     let chosen = live
@@ -207,7 +203,6 @@ pub fn resolve_with(live: &Live, requested: &str, facts: &Facts) -> Result<Resol
             }],
             rule: None,
             model: name,
-            chosen: "direct",
         }),
         None => Err(GatewayError::new(
             ErrorKind::ModelNotFound,
@@ -240,7 +235,6 @@ pub fn resolve_target(
         }],
         rule: None,
         model: requested.to_owned(),
-        chosen: "budget_route_to",
     })
 }
 
@@ -277,14 +271,12 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
             };
             let point =
                 value.map_or_else(crate::random_u64, |v| balance::sticky_point(&rule.name, v));
-            r.chosen = "split";
             match balance::pick_weighted(&weights, point) {
                 Some(first) => balance::chosen_then_heaviest(&weights, first),
                 None => return Ok(r),
             }
         }
         RouteAction::Targets { balance: b, .. } => {
-            r.chosen = b.as_str();
             let load = |f: &dyn Fn(&backends::Load) -> u64| -> Vec<u64> {
                 r.candidates
                     .iter()
@@ -316,20 +308,27 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
     Ok(r)
 }
 
-/// The mirror of rule `rule`, when this request is sampled for it: the shadow's candidate.
-pub fn mirror_for(live: &Live, rule: Option<usize>, model: &str) -> Option<(Candidate, usize)> {
-    let i = rule?;
-    let m = live.config.routes.get(i)?.mirror.as_ref()?;
+/// The mirror of rule `rule`, when this request is sampled for it: the rule, its mirror and
+/// the shadow's candidate.
+pub fn mirror_for<'l>(
+    live: &'l Live,
+    rule: Option<usize>,
+    model: &str,
+) -> Option<(
+    &'l crate::config::Route,
+    &'l crate::config::Mirror,
+    Candidate,
+)> {
+    let route = live.config.routes.get(rule?)?;
+    let m = route.mirror.as_ref()?;
     if m.sample <= 0.0 || crate::random_unit() >= m.sample {
         return None;
     }
-    Some((
-        Candidate {
-            provider: live.provider(&m.target.provider)?.clone(),
-            model: m.target.model.clone().unwrap_or_else(|| model.to_owned()),
-        },
-        i,
-    ))
+    let candidate = Candidate {
+        provider: live.provider(&m.target.provider)?.clone(),
+        model: m.target.model.clone().unwrap_or_else(|| model.to_owned()),
+    };
+    Some((route, m, candidate))
 }
 
 /// Model names to list in `/v1/models`: literal route patterns and provider model lists.
