@@ -12,7 +12,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::codec::anthropic;
 use crate::error::{ErrorKind, GatewayError};
-use crate::handlers::{self, chat, count_tokens, embeddings, health, models, usage};
+use crate::handlers::{
+    self, chat, count_tokens, embeddings, gemini, health, models, responses, usage,
+};
 use crate::pipeline::RequestCtx;
 use crate::state::AppState;
 
@@ -31,7 +33,12 @@ pub fn router(state: AppState) -> Router {
                 post(embeddings::embeddings),
             )
             .route(&format!("{prefix}/models"), get(models::list_models))
-            .route(&format!("{prefix}/usage"), get(usage::usage));
+            .route(&format!("{prefix}/usage"), get(usage::usage))
+            .route(&format!("{prefix}/responses"), post(responses::create))
+            .route(
+                &format!("{prefix}/responses/{{id}}"),
+                get(responses::get).delete(responses::delete),
+            );
     }
     // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
     // query strings such as `?beta=true` are accepted.
@@ -42,6 +49,10 @@ pub fn router(state: AppState) -> Router {
                 &format!("{prefix}/messages/count_tokens"),
                 post(count_tokens::count_tokens),
             );
+    }
+    // Gemini clients: `GOOGLE_GEMINI_BASE_URL=http://host:8080/gemini` (or the bare host).
+    for prefix in ["/v1beta", "/gemini/v1beta", "/gemini/v1"] {
+        app = app.route(&format!("{prefix}/models/{{target}}"), post(gemini::models));
     }
     app.merge(crate::admin::router())
         .route("/healthz", get(health::healthz))
@@ -62,6 +73,9 @@ async fn not_found(uri: http::Uri) -> Response {
     let ctx = RequestCtx::new();
     if uri.path().starts_with("/anthropic/") {
         return handlers::error_response(&e, &anthropic::error_body(&e), &ctx);
+    }
+    if uri.path().starts_with("/gemini/") || uri.path().starts_with("/v1beta/") {
+        return handlers::error_response(&e, &crate::codec::gemini::error_body(&e), &ctx);
     }
     handlers::openai_error(&e, &ctx)
 }

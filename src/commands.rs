@@ -139,6 +139,8 @@ pub struct KeyLimits {
     pub timezone: Option<String>,
     pub route_to: Option<String>,
     pub rate_limit: RateLimit,
+    /// Bodies kept in the key's records.
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
 }
 
 /// `5usd/daily` as a stored budget.
@@ -184,6 +186,7 @@ pub fn policy_json(config: &Config, limits: &KeyLimits) -> Result<Option<String>
     let stored = StoredPolicy {
         budgets,
         rate_limit: limits.rate_limit,
+        log_bodies: limits.log_bodies,
     };
     stored.to_policy()?;
     if stored == StoredPolicy::default() {
@@ -237,6 +240,62 @@ pub fn write_report(out: &mut impl Write, by: GroupBy, rows: &[ReportRow]) -> st
             r.input_tokens,
             r.output_tokens,
             r.cost_nanos as f64 / NANOS_PER_USD
+        )?;
+    }
+    Ok(())
+}
+
+/// The request log as a table: one line per request, newest first.
+pub fn write_logs(
+    out: &mut impl std::io::Write,
+    rows: &[serde_json::Value],
+) -> std::io::Result<()> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    writeln!(
+        out,
+        "{:<20} {:<28} {:<12} {:<24} {:<9} {:>4} {:>8} {:>8} {:>9}  error",
+        "time (UTC)",
+        "request id",
+        "key",
+        "model (served)",
+        "status",
+        "http",
+        "ms",
+        "tokens",
+        "cost $"
+    )?;
+    for r in rows {
+        let at = r["created_at"]
+            .as_i64()
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map_or_else(
+                || "-".to_owned(),
+                |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            );
+        let model = match (r["requested_model"].as_str(), r["model"].as_str()) {
+            (Some(a), Some(s)) if a != s => format!("{a} ({s})"),
+            (Some(a), _) => a.to_owned(),
+            _ => "-".to_owned(),
+        };
+        let tokens = r["tokens"]["input"].as_u64().unwrap_or(0)
+            + r["tokens"]["output"].as_u64().unwrap_or(0);
+        writeln!(
+            out,
+            "{:<20} {:<28} {:<12} {:<24} {:<9} {:>4} {:>8} {:>8} {:>9.6}  {}",
+            at,
+            text(&r["request_id"]),
+            text(&r["key_name"]),
+            model,
+            text(&r["status"]),
+            r["http_status"]
+                .as_u64()
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            r["latency_ms"]
+                .as_u64()
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            tokens,
+            r["cost_usd"].as_f64().unwrap_or(0.0),
+            r["error"].as_str().unwrap_or(""),
         )?;
     }
     Ok(())

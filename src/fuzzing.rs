@@ -74,6 +74,10 @@ fn adapter(kind: ProviderKind) -> Option<&'static Arc<dyn Adapter>> {
                 timeouts: Timeouts::default(),
                 headers: Vec::new(),
                 reasoning_effort: Vec::new(),
+                api_version: None,
+                region: None,
+                aws: None,
+                log_bodies: None,
             });
             (kind, adapter_for(&config))
         })
@@ -172,6 +176,7 @@ pub fn anthropic_stream(data: &[u8]) {
                 passthrough: true,
                 client_usage: false,
                 text: false,
+                schema: Some(crate::schema::WireSchema::AnthropicMessages),
             }));
         }
         decoders
@@ -231,6 +236,17 @@ fn relay(decoder: &mut dyn StreamDecoder, events: &[SseEvent]) {
                     anth.encode(e, &mut anth_out);
                     oai.encode(e, &mut oai_out);
                 }
+            }
+            Ok(StreamStep::Last(out)) => {
+                for e in &out {
+                    raw |= matches!(e, StreamEvent::Raw(_));
+                    anth.encode(e, &mut anth_out);
+                    oai.encode(e, &mut oai_out);
+                }
+                anth.finish(&mut anth_out);
+                oai.finish(&mut oai_out);
+                ended = true;
+                break;
             }
             Ok(StreamStep::Done) => {
                 anth.finish(&mut anth_out);

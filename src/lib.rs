@@ -28,6 +28,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod bodies;
 pub mod codec;
 pub mod commands;
 pub mod config;
@@ -40,12 +41,14 @@ pub mod pipeline;
 pub mod pricing;
 pub mod providers;
 pub mod reload;
+pub mod responses;
 pub mod routing;
 pub mod schema;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod traces;
 
 /// Unix seconds now (0 if the clock is before 1970): the one reading of the wall clock for
 /// timestamps (`created` fields, key expiry).

@@ -29,7 +29,6 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 enum Command {
     /// Run the gateway.
     Serve {
@@ -69,6 +68,38 @@ enum Command {
         since: std::time::Duration,
         #[arg(long)]
         json: bool,
+    },
+    /// The request log, newest first, from the store (what `GET /admin/api/logs` serves).
+    Logs {
+        #[arg(long, env = "GATEHOUSE_CONFIG")]
+        config: Option<PathBuf>,
+        /// How far back, e.g. `1d`, `30m`.
+        #[arg(long, default_value = "1d", value_parser = parse_lifetime)]
+        since: std::time::Duration,
+        /// A key's id.
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        /// Asked for or served.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        /// ok, error or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// `name=value`.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Text of the error.
+        #[arg(long)]
+        error: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// table, json (lines) or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 
@@ -119,6 +150,10 @@ enum KeysAction {
         /// Concurrent requests.
         #[arg(long)]
         concurrent: Option<u64>,
+        /// Bodies kept in the key's request records: off, client or all (default: the
+        /// provider's, then `[log] bodies`).
+        #[arg(long, value_parser = parse_body_level)]
+        log_bodies: Option<gatehouse::bodies::BodyLevel>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -130,6 +165,11 @@ enum KeysAction {
     },
     /// Revoke a key by id or name.
     Revoke { key: String },
+}
+
+fn parse_body_level(s: &str) -> Result<gatehouse::bodies::BodyLevel, String> {
+    gatehouse::bodies::BodyLevel::parse(s)
+        .ok_or_else(|| format!("`{s}`: expected off, client or all"))
 }
 
 fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
@@ -169,6 +209,34 @@ fn main() -> ExitCode {
             since,
             json,
         } => run_with_config(config.as_ref(), |cfg| usage_command(cfg, by, since, json)),
+        Command::Logs {
+            config,
+            since,
+            key,
+            team,
+            model,
+            provider,
+            status,
+            tag,
+            error,
+            limit,
+            format,
+        } => {
+            let now = gatehouse::governance::now_unix();
+            let filter = gatehouse::store::LogFilter {
+                since: now.saturating_sub(i64::try_from(since.as_secs()).unwrap_or(i64::MAX)),
+                key_id: key,
+                team,
+                model,
+                provider,
+                status,
+                tag,
+                error_text: error,
+                limit: limit.clamp(1, gatehouse::store::MAX_PAGE),
+                ..Default::default()
+            };
+            run_with_config(config.as_ref(), |cfg| logs_command(cfg, &filter, &format))
+        }
         Command::Serve {
             config,
             listen,
@@ -262,6 +330,7 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                 rpm,
                 tpm,
                 concurrent,
+                log_bodies,
                 json,
             } => {
                 let limits = commands::KeyLimits {
@@ -273,6 +342,7 @@ fn keys_command(cfg: &Config, action: KeysAction) -> Result<(), String> {
                         tpm,
                         concurrent,
                     },
+                    log_bodies,
                 };
                 let new = commands::NewKey {
                     name,
@@ -357,19 +427,33 @@ fn usage_command(
     })
 }
 
+fn logs_command(
+    cfg: &Config,
+    filter: &gatehouse::store::LogFilter,
+    format: &str,
+) -> Result<(), String> {
+    if !matches!(format, "table" | "json" | "csv") {
+        return Err(format!(
+            "unknown format `{format}`: expected table, json or csv"
+        ));
+    }
+    with_store(cfg, async |store| {
+        let (rows, _) = store.logs(filter).await.map_err(|e| e.to_string())?;
+        let mut out = std::io::stdout().lock();
+        let written = match format {
+            "json" => rows.iter().try_for_each(|r| writeln!(out, "{r}")),
+            "csv" => write!(out, "{}", gatehouse::store::logs_csv(&rows)),
+            _ => commands::write_logs(&mut out, &rows),
+        };
+        written.map_err(|e| e.to_string())
+    })
+}
+
 fn load(path: Option<&PathBuf>) -> Result<Config, Vec<ConfigError>> {
     match path {
         Some(p) => config::load(p, &ProcessEnv),
         None => config::embedded_default(&ProcessEnv),
     }
-}
-
-/// Provider keys in the environment that the embedded default cannot use yet.
-fn unused_provider_keys() -> Vec<&'static str> {
-    ["GEMINI_API_KEY"]
-        .into_iter()
-        .filter(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
-        .collect()
 }
 
 fn report(errors: &[ConfigError]) {
@@ -383,8 +467,10 @@ fn report(errors: &[ConfigError]) {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -392,13 +478,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Run the gateway until SIGTERM; `embedded` says the config is the embedded default.
+/// Run the gateway until SIGTERM.
 fn serve(
     cfg: Config,
     source: gatehouse::reload::ConfigSource,
     insecure_no_auth: bool,
 ) -> std::io::Result<()> {
-    let embedded = matches!(source, gatehouse::reload::ConfigSource::Embedded(_));
     // One worker per CPU by default (tokio follows the affinity mask, so a gateway pinned with
     // taskset gets one); `GATEHOUSE_WORKERS` overrides it, and 1 means a single-threaded runtime.
     let workers = std::env::var("GATEHOUSE_WORKERS")
@@ -443,11 +528,6 @@ fn serve(
         state.set_config_source(source, &gatehouse::reload::digest(&text));
         for p in &cfg.providers {
             tracing::info!(provider = %p.name, kind = p.kind.as_str(), base_url = %p.base_url, keys = p.api_keys.len(), "provider configured");
-        }
-        if embedded {
-            for var in unused_provider_keys() {
-                tracing::warn!(var, "set, but this version of Gatehouse has no adapter for that provider yet; not used");
-            }
         }
         if cfg.providers.is_empty() {
             tracing::warn!("no provider configured: set OPENAI_API_KEY, MISTRAL_API_KEY or GATEHOUSE_OPENAI_COMPATIBLE_URL, or pass --config");

@@ -10,8 +10,8 @@
 //! hands each request an `Arc` of its own), new requests see the new one. Provider health,
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
-//! What a running process cannot change, `[server] listen`, `[store]`, `[redis]` and
-//! `[alerts]`, keeps its running value; the reload says so in its warnings.
+//! What a running process cannot change, `[server] listen`, `[store]`, `[redis]`, `[log]
+//! queue` and `[alerts]`, keeps its running value; the reload says so in its warnings.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,6 +181,14 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
         note("[redis]");
         new.redis = running.redis.clone();
     }
+    if new.log.queue != running.log.queue {
+        note("log.queue");
+        new.log = running.log.clone();
+    }
+    if new.traces != running.traces {
+        note("[traces]");
+        new.traces = running.traces.clone();
+    }
     if new.alert_webhook != running.alert_webhook {
         note("alerts.webhook");
         new.alert_webhook = running.alert_webhook.clone();
@@ -194,17 +202,22 @@ pub fn spawn_triggers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let mut out = Vec::new();
     #[cfg(unix)]
     if !matches!(state.config_source(), ConfigSource::Fixed) {
-        let st = state.clone();
-        out.push(tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
-                return;
-            };
-            while hup.recv().await.is_some() {
-                reload(&st, "sighup").await;
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered before this returns, so before the listener serves: a SIGHUP that
+        // arrives once the gateway answers reloads it instead of killing the process.
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                let st = state.clone();
+                out.push(tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        reload(&st, "sighup").await;
+                    }
+                }));
             }
-        }));
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the admin API");
+            }
+        }
     }
     if let ConfigSource::File { path, .. } = state.config_source() {
         let st = state.clone();

@@ -68,12 +68,30 @@ pub async fn run(
                 tokio::time::sleep(crate::governance::keys::REFRESH_INTERVAL).await;
                 let live = state.live();
                 state.governance().reload(&live.config, state.store()).await;
-                // Hourly: drop budget counters of periods long gone.
+                // Hourly: drop budget counters of periods long gone, and records past the
+                // retention (a minute after start, then every hour).
                 n += 1;
                 if n.is_multiple_of(360)
                     && let Err(e) = state.store().budget_gc(crate::governance::now_unix()).await
                 {
                     tracing::warn!(error = %e, "could not clean up old budget counters");
+                }
+                if n % 360 == 6
+                    && let Some(days) = live.config.log.retention_days
+                {
+                    let before = crate::governance::now_unix()
+                        - i64::try_from(days * 86_400).unwrap_or(i64::MAX);
+                    match state.store().purge_before(before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            records = n,
+                            days,
+                            "request records past their retention deleted"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not delete records past their retention")
+                        }
+                    }
                 }
             }
         }

@@ -34,6 +34,8 @@ struct Inner {
     reload_lock: tokio::sync::Mutex<()>,
     /// The address the server listens on, once it does (the loop guard compares it).
     listener: OnceLock<SocketAddr>,
+    /// Stored Responses API responses whose write is under way.
+    responses: crate::responses::Responses,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
                 }),
                 reload_lock: tokio::sync::Mutex::new(()),
                 listener: OnceLock::new(),
+                responses: crate::responses::Responses::default(),
             }),
         })
     }
@@ -139,6 +142,10 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn responses(&self) -> &crate::responses::Responses {
+        &self.inner.responses
     }
 
     pub fn live(&self) -> Arc<Live> {

@@ -38,6 +38,38 @@ pub fn count_text(text: &str) -> Option<u64> {
     Some(bpe()?.encode_ordinary(text).len() as u64)
 }
 
+/// How many texts may wait for the counting thread; a text that finds the queue full is
+/// estimated from its size instead (see [`count_text_queued`]).
+const COUNT_QUEUE: usize = 256;
+
+type CountJob = (String, tokio::sync::oneshot::Sender<Option<u64>>);
+
+/// Count `text` on the gateway's one counting thread, or `None` at once when the tokenizer
+/// is missing or that thread is behind (its queue of [`COUNT_QUEUE`] full). Settlements
+/// count what a stream delivered this way: one thread, however many streams end, so a
+/// flood of streams without usage cannot grow threads or memory, nor take more than one
+/// core from the requests; under such a flood the caller falls back to an estimate.
+pub async fn count_text_queued(text: String) -> Option<u64> {
+    static QUEUE: OnceLock<Option<std::sync::mpsc::SyncSender<CountJob>>> = OnceLock::new();
+    let tx = QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<CountJob>(COUNT_QUEUE);
+            std::thread::Builder::new()
+                .name("gatehouse-tokens".into())
+                .spawn(move || {
+                    while let Ok((text, reply)) = rx.recv() {
+                        let _ = reply.send(count_text(&text));
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    tx.try_send((text, reply)).ok()?;
+    answer.await.ok().flatten()
+}
+
 /// The estimated input tokens of a request. CPU-bound (about a millisecond per 10 KB of
 /// text): call it off the async runtime.
 pub fn estimate(req: &ChatRequest) -> Option<u64> {
@@ -45,6 +77,15 @@ pub fn estimate(req: &ChatRequest) -> Option<u64> {
     Some(estimate_with(req, &|s: &str| {
         bpe.encode_ordinary(s).len() as u64
     }))
+}
+
+/// [`estimate`] run on the blocking pool, for the token-count endpoints.
+pub async fn estimate_off_runtime(req: ChatRequest) -> Result<u64, crate::error::GatewayError> {
+    tokio::task::spawn_blocking(move || estimate(&req))
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| crate::error::GatewayError::internal("the tokenizer could not be loaded"))
 }
 
 /// A cheap upper estimate of a request's input tokens for budget and rate-limit

@@ -79,6 +79,7 @@ fn stored_policy(
     let stored = StoredPolicy {
         budgets: budgets.to_vec(),
         rate_limit,
+        log_bodies: None,
     };
     let policy = stored
         .to_policy()

@@ -35,6 +35,8 @@ pub struct NewKeyBody {
     pub rate_limit: RateLimit,
     /// `team_admin` (the admin only).
     pub role: Option<String>,
+    /// Bodies kept in this key's records: `off`, `client` or `all` (the admin only).
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
 }
 
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, GatewayError> {
@@ -175,9 +177,15 @@ async fn create_inner(state: &AppState, headers: &HeaderMap, bytes: &Bytes) -> A
             GatewayError::invalid_param("models", format!("invalid model pattern `{m}`: {e}"))
         })?;
     }
+    if b.log_bodies.is_some() && !matches!(caller, Caller::Admin) {
+        return Err(forbidden(
+            "only the admin may choose which bodies a key's records keep",
+        ));
+    }
     let stored = StoredPolicy {
         budgets: b.budgets.clone(),
         rate_limit: b.rate_limit,
+        log_bodies: b.log_bodies,
     };
     let policy = stored
         .to_policy()

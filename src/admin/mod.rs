@@ -16,6 +16,7 @@
 mod entities;
 pub mod grants;
 mod keys;
+mod logs;
 pub mod openapi;
 mod reports;
 pub mod routing;
@@ -78,6 +79,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/api/openapi.json", get(openapi::document))
         .route("/admin/api/me", get(me))
+        .route("/admin/api/logs", get(logs::logs))
+        .route("/admin/api/logs/{request_id}", get(logs::entry))
         .route("/admin/api/keys", get(keys::list).post(keys::create))
         .route(
             "/admin/api/keys/{id}",

@@ -69,7 +69,8 @@ fn build() -> Value {
             "name": {"type": "string"}, "team": {"type": "string"}, "user": {"type": "string"},
             "project": {"type": "string"}, "models": {"type": "array", "items": {"type": "string"}},
             "expires_in": {"type": "string", "examples": ["30d"]},
-            "role": {"enum": ["team_admin"], "description": "the admin only"}
+            "role": {"enum": ["team_admin"], "description": "the admin only"},
+            "log_bodies": {"enum": ["off", "client", "all"], "description": "bodies kept in the key's request records (the admin only)"}
         }
     });
     let mut team_in = json!({
@@ -187,6 +188,50 @@ fn build() -> Value {
                     {"name": "until", "in": "query", "schema": {"type": "string"}}
                 ],
             }},
+            "/admin/api/logs": {"get": {
+                "summary": "The request log, newest first, a page at a time (JSON, CSV or JSON lines)",
+                "operationId": "logs",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "Unix seconds or a duration back from now (7d); default 7d"},
+                    {"name": "until", "in": "query", "schema": {"type": "string"}},
+                    {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "a key's id"},
+                    {"name": "team", "in": "query", "schema": {"type": "string"}},
+                    {"name": "model", "in": "query", "schema": {"type": "string"}, "description": "asked for or served"},
+                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"enum": ["ok", "error", "cancelled"]}},
+                    {"name": "tag", "in": "query", "schema": {"type": "string"}, "description": "name=value"},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text of the error"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "the previous page's next_cursor (x-next-cursor for csv and jsonl)"},
+                    {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "jsonl"]}}
+                ],
+                "responses": {
+                    "200": {"description": "A page of the log", "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}}
+                    }},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "403": {"$ref": "#/components/responses/Error"}
+                }
+            }},
+            "/admin/api/logs/{request_id}": {"get": {
+                "summary": "One request's record, with its kept bodies (the admin only; a team admin gets its team's records without them)",
+                "operationId": "logEntry",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The record", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "request_id": {"type": "string"},
+                        "bodies": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Bodies"}]}
+                    }}}}},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "403": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"}
+                }
+            }},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -196,7 +241,19 @@ fn build() -> Value {
                 "Entity": entity, "EntityList": list("Entity"), "TeamIn": team_in, "MemberIn": member_in,
                 "BudgetIn": budget_in, "RateLimit": rate_limit,
                 "Budget": budget, "BudgetList": list("Budget"), "Usage": usage, "Error": error,
-                "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}}
+                "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}},
+                "Body": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+                    "text": {"type": "string", "description": "redacted, cut to [log] body_limit"},
+                    "bytes": {"type": "integer", "description": "size before the cut"},
+                    "truncated": {"type": "boolean"}
+                }}]},
+                "Bodies": {"type": "object", "properties": {
+                    "provider": {"type": ["string", "null"]},
+                    "request": {"$ref": "#/components/schemas/Body"},
+                    "reply": {"$ref": "#/components/schemas/Body"},
+                    "provider_request": {"$ref": "#/components/schemas/Body"},
+                    "provider_response": {"$ref": "#/components/schemas/Body"}
+                }}
             }
         }
     });

@@ -89,7 +89,7 @@ fn params(query: Option<&str>) -> Result<Vec<(&str, &str)>, GatewayError> {
 }
 
 /// A time: Unix seconds, or a duration back from now (`7d`, `24h`).
-fn time_param(name: &str, v: &str, now: i64) -> Result<i64, GatewayError> {
+pub(super) fn time_param(name: &str, v: &str, now: i64) -> Result<i64, GatewayError> {
     if let Ok(t) = v.parse::<i64>() {
         return Ok(t);
     }

@@ -6,11 +6,16 @@
 //! a [`Warnings`] list, which ends up in `x-gatehouse-warnings` and the request log.
 
 pub mod anthropic;
+pub mod bedrock;
 pub(crate) mod extra;
+pub mod gemini;
 pub mod openai_chat;
 pub mod openai_embeddings;
 pub mod passthrough;
+pub mod responses;
 pub mod scan;
+#[cfg(test)]
+mod stream_props;
 
 /// What every chat schema requires before anything else: a model name and a message.
 pub(crate) fn require_model_and_messages(

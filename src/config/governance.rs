@@ -33,6 +33,8 @@ pub struct StaticKey {
     pub policy: Policy,
     /// Administers its team through the admin API (`role = "team_admin"`).
     pub team_admin: bool,
+    /// Bodies kept in this key's records (`None`: the provider's, then `[log] bodies`).
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
 }
 
 pub(super) fn model_list(
@@ -145,6 +147,7 @@ pub(super) fn keys(
             }
         };
         out.push(StaticKey {
+            log_bodies: super::body_level(src, k.log_bodies.as_ref()),
             team_admin,
             name,
             key,

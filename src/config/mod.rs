@@ -10,6 +10,7 @@
 
 mod governance;
 mod policy;
+mod providers;
 mod raw;
 mod routes;
 mod secret;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
-use http::{HeaderName, HeaderValue, Uri};
 use indexmap::IndexMap;
 
 pub use governance::{MIN_STATIC_KEY_LEN, StaticKey, Team};
@@ -29,15 +29,16 @@ pub use policy::{
     Budget, BudgetUnit, NANOS_PER_USD, OnExhausted, Period, Policy, RateLimit, StoredBudget,
     StoredPolicy,
 };
+pub use providers::{AZURE_API_VERSION, AwsCredentials, ProviderConfig, ProviderKind, Timeouts};
 pub use routes::{
-    Balance, MAX_ATTEMPTS, Mirror, Route, RouteAction, RouteConditions, RoutingSettings, Sticky,
-    Target, Weighted,
+    Balance, BudgetOf, BudgetState, MAX_ATTEMPTS, Mirror, Route, RouteAction, RouteConditions,
+    RoutingSettings, Sticky, Target, Weighted,
 };
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
-use crate::schema::ReasoningEffort;
-use raw::{RawConfig, RawProvider, Str};
+use providers::{check_base_url, validate_provider};
+use raw::{RawConfig, Str};
 use routes::{parse_target, validate_route};
 use source::Source;
 
@@ -84,6 +85,63 @@ pub struct Config {
     pub alert_webhook: Option<String>,
     /// Static virtual keys (`[[keys]]`); more live in the store.
     pub keys: Vec<StaticKey>,
+    /// `[log]`: the request log's writer.
+    pub log: LogSettings,
+    /// `[traces]`: OpenTelemetry export (`None`: no traces).
+    pub traces: Option<TracesConfig>,
+}
+
+/// Where and how request traces are exported (OTLP/HTTP, protobuf).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracesConfig {
+    pub endpoint: String,
+    /// Sent with every export; marked sensitive, never logged.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub service_name: String,
+    /// Share of requests traced that come without a parent's decision (0 to 1).
+    pub sample: f64,
+}
+
+/// The request log's writer.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Records that may wait for the store; beyond it new ones are dropped and counted, so
+    /// a stalled database costs at most this much memory (about 1 KB a record).
+    pub queue: usize,
+    /// Days request records and stored responses are kept; `None`: forever.
+    pub retention_days: Option<u64>,
+    /// Also write each request's record as a log line.
+    pub requests: bool,
+    /// Bodies kept in the records, unless a key or provider says otherwise.
+    pub bodies: crate::bodies::BodyLevel,
+    /// Bytes kept of each body.
+    pub body_limit: usize,
+    /// Some provider keeps bodies of its own accord (`log_bodies` above off).
+    pub provider_bodies: bool,
+    /// Takes this config's secrets (and credential-shaped strings) out of kept bodies.
+    pub redactor: std::sync::Arc<crate::bodies::Redactor>,
+}
+
+/// 10,000 records: about 10 MB, several seconds of heavy traffic while the store stalls.
+pub const DEFAULT_LOG_QUEUE: usize = 10_000;
+/// 90 days: a quarter of history for reports, with the log kept to a bounded size.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+/// Budgets rebuild a month's spend from the records (a Redis restart), so a shorter
+/// retention would forget spend they still count.
+pub const MIN_RETENTION_DAYS: u64 = 32;
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            queue: DEFAULT_LOG_QUEUE,
+            retention_days: Some(DEFAULT_RETENTION_DAYS),
+            requests: false,
+            bodies: crate::bodies::BodyLevel::Off,
+            body_limit: crate::bodies::DEFAULT_BODY_LIMIT,
+            provider_bodies: false,
+            redactor: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,155 +169,25 @@ pub struct RedisConfig {
     pub prefix: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    OpenAi,
-    OpenAiCompatible,
-    Mistral,
-    Anthropic,
-    Gemini,
-    Bedrock,
-    AzureOpenAi,
-}
-
-impl ProviderKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "openai" => Self::OpenAi,
-            "openai-compatible" => Self::OpenAiCompatible,
-            "mistral" => Self::Mistral,
-            "anthropic" => Self::Anthropic,
-            "gemini" => Self::Gemini,
-            "bedrock" => Self::Bedrock,
-            "azure-openai" => Self::AzureOpenAi,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::OpenAiCompatible => "openai-compatible",
-            Self::Mistral => "mistral",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Bedrock => "bedrock",
-            Self::AzureOpenAi => "azure-openai",
-        }
-    }
-
-    /// Kinds this build has an adapter for.
-    pub fn implemented(self) -> bool {
-        matches!(
-            self,
-            Self::OpenAi | Self::OpenAiCompatible | Self::Mistral | Self::Anthropic
-        )
-    }
-
-    pub fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            Self::OpenAi => Some("https://api.openai.com/v1"),
-            Self::Mistral => Some("https://api.mistral.ai/v1"),
-            Self::Anthropic => Some("https://api.anthropic.com"),
-            Self::Gemini => Some("https://generativelanguage.googleapis.com"),
-            Self::OpenAiCompatible | Self::Bedrock | Self::AzureOpenAi => None,
-        }
-    }
-
-    /// Model names a provider of this kind serves when its config lists none.
-    pub fn default_models(self) -> &'static [&'static str] {
-        match self {
-            Self::OpenAi | Self::AzureOpenAi => &[
-                "gpt-*",
-                "o1*",
-                "o3*",
-                "o4*",
-                "chatgpt-*",
-                "codex-*",
-                "text-embedding-*",
-                "omni-moderation-*",
-            ],
-            Self::Mistral => &[
-                "mistral-*",
-                "devstral-*",
-                "codestral-*",
-                "magistral-*",
-                "ministral-*",
-                "pixtral-*",
-                "open-mistral-*",
-                "open-mixtral-*",
-                "voxtral-*",
-            ],
-            Self::Anthropic => &["claude-*"],
-            Self::Gemini => &["gemini-*", "gemma-*"],
-            Self::Bedrock => &[],
-            // A self-hosted server serves whatever it has loaded: it takes every name that no
-            // other provider claims.
-            Self::OpenAiCompatible => &["*"],
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub kind: ProviderKind,
-    /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub api_keys: Vec<Secret>,
-    /// Weight of each of `api_keys` (1 unless written).
-    pub key_weights: Vec<u32>,
-    /// How requests spread over `api_keys`.
-    pub balance: Balance,
-    pub models: Vec<ModelPattern>,
-    pub timeouts: Timeouts,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Per-model accepted reasoning-effort levels, consulted before the adapter's own table.
-    pub reasoning_effort: Vec<(GlobMatcher, Vec<ReasoningEffort>)>,
-    /// Provider-wide caps: when one is spent, routing skips this provider.
-    pub budgets: Vec<Budget>,
-}
-
-impl ProviderConfig {
-    pub fn serves(&self, model: &str) -> bool {
-        self.models.iter().any(|m| m.matches(model))
-    }
-
-    /// True when this provider only serves models by catch-all (`*`), so named providers win.
-    pub fn is_catch_all(&self) -> bool {
-        self.models.iter().any(|m| m.pattern == "*")
-    }
-
-    pub fn reasoning_levels_for(&self, model: &str) -> Option<&[ReasoningEffort]> {
-        self.reasoning_effort
-            .iter()
-            .find(|(g, _)| g.is_match(model))
-            .map(|(_, levels)| levels.as_slice())
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub first_byte: Duration,
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: DEFAULT_CONNECT_TIMEOUT,
-            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
-            idle: DEFAULT_IDLE_TIMEOUT,
-        }
-    }
-}
-
 /// A model-name glob (`claude-*`), kept with its source text.
 #[derive(Debug, Clone)]
 pub struct ModelPattern {
     pub pattern: String,
     matcher: GlobMatcher,
+    /// The common shapes, matched without the glob engine (which builds a candidate, an
+    /// allocation, per match): routing tests every rule's patterns on every request.
+    shape: Shape,
+}
+
+#[derive(Debug, Clone)]
+enum Shape {
+    Any,
+    Exact,
+    /// `text*`
+    Prefix(String),
+    /// `*text`
+    Suffix(String),
+    Glob,
 }
 
 impl ModelPattern {
@@ -267,14 +195,33 @@ impl ModelPattern {
         let matcher = Glob::new(pattern)
             .map_err(|e| e.kind().to_string())?
             .compile_matcher();
+        let plain = |t: &str| !t.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        let shape = if pattern == "*" {
+            Shape::Any
+        } else if plain(pattern) {
+            Shape::Exact
+        } else if let Some(p) = pattern.strip_suffix('*').filter(|p| plain(p)) {
+            Shape::Prefix(p.to_owned())
+        } else if let Some(s) = pattern.strip_prefix('*').filter(|s| plain(s)) {
+            Shape::Suffix(s.to_owned())
+        } else {
+            Shape::Glob
+        };
         Ok(Self {
             pattern: pattern.to_owned(),
             matcher,
+            shape,
         })
     }
 
     pub fn matches(&self, model: &str) -> bool {
-        self.matcher.is_match(model)
+        match &self.shape {
+            Shape::Any => true,
+            Shape::Exact => model == self.pattern,
+            Shape::Prefix(p) => model.starts_with(p.as_str()),
+            Shape::Suffix(s) => model.ends_with(s.as_str()),
+            Shape::Glob => self.matcher.is_match(model),
+        }
     }
 
     /// A pattern without wildcards names exactly one model (listed by `/v1/models`).
@@ -509,7 +456,73 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         url
     });
 
+    let mut log = LogSettings::default();
+    if let Some(q) = &raw.log.queue {
+        match usize::try_from(*q.get_ref()) {
+            Ok(n) if n >= 1 => log.queue = n,
+            _ => src.error(&q.span(), "log.queue must be at least 1"),
+        }
+    }
+    log.requests = raw.log.requests.unwrap_or(false);
+    log.bodies = body_level(src, raw.log.bodies.as_ref()).unwrap_or_default();
+    if let Some(l) = &raw.log.body_limit {
+        match usize::try_from(*l.get_ref()) {
+            Ok(n) if (256..=MAX_BODY_LIMIT).contains(&n) => log.body_limit = n,
+            _ => src.error(
+                &l.span(),
+                format!("log.body_limit must be between 256 and {MAX_BODY_LIMIT} bytes"),
+            ),
+        }
+    }
+    log.provider_bodies = providers.iter().any(|p| {
+        p.log_bodies
+            .is_some_and(|l| l > crate::bodies::BodyLevel::Off)
+    });
+    let mut secrets = config_secrets(admin_token.as_ref(), &providers, &keys);
+    for (_, v) in raw.traces.iter().flat_map(|t| t.headers.iter().flatten()) {
+        secrets.push(Secret::new(src.expand(v)));
+    }
+    log.redactor = std::sync::Arc::new(crate::bodies::Redactor::new(secrets));
+    if let Some(d) = &raw.log.retention_days {
+        match *d.get_ref() {
+            0 => log.retention_days = None,
+            n if n < MIN_RETENTION_DAYS => src.error(
+                &d.span(),
+                format!("log.retention_days must be 0 (forever) or at least {MIN_RETENTION_DAYS}: monthly budgets are rebuilt from a month of records"),
+            ),
+            n => log.retention_days = Some(n),
+        }
+    }
+    let traces = raw.traces.as_ref().map(|t| {
+        let endpoint = src.expand(&t.endpoint);
+        if let Err(msg) = check_base_url(&endpoint) {
+            src.error(
+                &t.endpoint.span(),
+                format!("invalid traces.endpoint: {msg}"),
+            );
+        }
+        let headers = providers::header_list(src, t.headers.as_ref());
+        let sample = match &t.sample {
+            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
+                src.error(&s.span(), "traces.sample must be between 0 and 1");
+                1.0
+            }
+            Some(s) => *s.get_ref(),
+            None => 1.0,
+        };
+        TracesConfig {
+            endpoint,
+            headers,
+            service_name: t
+                .service_name
+                .as_ref()
+                .map_or_else(|| "gatehouse".to_owned(), |s| src.expand(s)),
+            sample,
+        }
+    });
     Config {
+        log,
+        traces,
         teams,
         keys,
         users,
@@ -531,188 +544,49 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     }
 }
 
+/// 16 MiB: the largest body kept (a whole long-context request).
+pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// `off`, `client` or `all`.
+pub(super) fn body_level(
+    src: &mut Source<'_>,
+    v: Option<&Str>,
+) -> Option<crate::bodies::BodyLevel> {
+    let v = v?;
+    let level = crate::bodies::BodyLevel::parse(v.get_ref());
+    if level.is_none() {
+        src.error(
+            &v.span(),
+            format!(
+                "unknown body level `{}`: expected off, client or all",
+                v.get_ref()
+            ),
+        );
+    }
+    level
+}
+
+/// Every secret of the config, for the redaction of kept bodies.
+fn config_secrets(
+    admin_token: Option<&Secret>,
+    providers: &[Arc<ProviderConfig>],
+    keys: &[StaticKey],
+) -> Vec<Secret> {
+    let mut out: Vec<Secret> = admin_token.cloned().into_iter().collect();
+    for p in providers {
+        out.extend(p.api_keys.iter().cloned());
+        if let Some(aws) = &p.aws {
+            out.push(aws.access_key_id.clone());
+            out.push(aws.secret_access_key.clone());
+            out.extend(aws.session_token.clone());
+        }
+    }
+    out.extend(keys.iter().map(|k| k.key.clone()));
+    out
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-
-fn validate_provider(
-    src: &mut Source<'_>,
-    name: &str,
-    p: &toml::Spanned<RawProvider>,
-    raw: &RawConfig,
-) -> Option<ProviderConfig> {
-    let span = p.span();
-    let p = p.get_ref();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        src.error(
-            &span,
-            format!("provider name `{name}` may only use letters, digits, `-` and `_`"),
-        );
-    }
-    let kind_text = src.expand(&p.kind);
-    let Some(kind) = ProviderKind::parse(&kind_text) else {
-        src.error(
-            &p.kind.span(),
-            format!(
-                "unknown provider kind `{}`: expected openai, anthropic, mistral, gemini, bedrock, azure-openai or openai-compatible",
-                p.kind.get_ref()
-            ),
-        );
-        return None;
-    };
-    if !kind.implemented() {
-        src.error(
-            &p.kind.span(),
-            format!(
-                "provider kind `{kind_text}` is not available in this version of Gatehouse yet"
-            ),
-        );
-    }
-    let base_url = match &p.base_url {
-        Some(v) => {
-            let url = src.expand(v);
-            if let Err(msg) = check_base_url(&url) {
-                src.error(
-                    &v.span(),
-                    format!("invalid base_url `{}`: {msg}", v.get_ref()),
-                );
-            }
-            url.trim_end_matches('/').to_owned()
-        }
-        None => match kind.default_base_url() {
-            Some(u) => u.to_owned(),
-            None => {
-                src.error(
-                    &span,
-                    format!("provider `{name}` of kind `{kind_text}` needs a base_url"),
-                );
-                String::new()
-            }
-        },
-    };
-    let mut api_keys = Vec::new();
-    let mut key_weights = Vec::new();
-    if let Some(k) = &p.api_key {
-        api_keys.push(Secret::new(src.expand(k)));
-        key_weights.push(1);
-    }
-    for item in p.api_keys.iter().flatten() {
-        if let Some((k, weight)) = routes::weighted_text(src, item, "key") {
-            api_keys.push(Secret::new(src.expand(&k)));
-            key_weights.push(weight);
-        }
-    }
-    if key_weights.len() > 1 && key_weights.iter().all(|w| *w == 0) {
-        src.error(&span, "the api_keys' weights add up to 0");
-    }
-    let balance = routes::balance(src, p.balance.as_ref(), Balance::RoundRobin);
-    if p.api_key.is_some() && p.api_keys.is_some() {
-        src.error(&span, "set either api_key or api_keys, not both");
-    }
-    if api_keys.is_empty() && matches!(kind, ProviderKind::OpenAi | ProviderKind::Mistral) {
-        src.error(&span, format!("provider `{name}` needs an api_key"));
-    }
-    let models = governance::model_list(src, &p.models).unwrap_or_else(|| {
-        kind.default_models()
-            .iter()
-            .filter_map(|m| ModelPattern::new(m).ok())
-            .collect()
-    });
-    let mut timeouts = Timeouts::default();
-    if let Some(t) = &p.timeouts {
-        if let Some(d) = t.connect.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.connect = d;
-        }
-        if let Some(d) = t.first_byte.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.first_byte = d;
-        }
-        if let Some(d) = t.idle.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.idle = d;
-        }
-    }
-    let mut headers = Vec::new();
-    for (k, v) in p.headers.iter().flatten() {
-        let value = src.expand(v);
-        match (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(n), Ok(mut hv)) => {
-                hv.set_sensitive(true);
-                headers.push((n, hv));
-            }
-            _ => src.error(
-                &v.span(),
-                format!("invalid header `{k}`: not a valid header name or value"),
-            ),
-        }
-    }
-    let mut reasoning_effort = Vec::new();
-    for (glob, levels) in p.reasoning_effort.iter().flatten() {
-        let Ok(m) = Glob::new(glob).map(|g| g.compile_matcher()) else {
-            src.error(
-                &span,
-                format!("invalid model pattern `{glob}` in reasoning_effort"),
-            );
-            continue;
-        };
-        let mut parsed = Vec::new();
-        for l in levels {
-            match ReasoningEffort::parse(l.get_ref()) {
-                Some(e) => parsed.push(e),
-                None => src.error(
-                    &l.span(),
-                    format!("unknown reasoning effort `{}`: expected none, minimal, low, medium, high, xhigh or max", l.get_ref()),
-                ),
-            }
-        }
-        parsed.sort();
-        reasoning_effort.push((m, parsed));
-    }
-    let budgets = policy::budgets(
-        src,
-        &span,
-        p.budget.as_ref(),
-        policy::Holder::Provider,
-        &mut |src, t| parse_target(src, t, raw),
-    );
-    Some(ProviderConfig {
-        budgets,
-        name: name.to_owned(),
-        kind,
-        base_url,
-        api_keys,
-        key_weights,
-        balance,
-        models,
-        timeouts,
-        headers,
-        reasoning_effort,
-    })
-}
-
-/// A provider URL must be absolute http(s) without credentials, query or fragment. The
-/// messages never repeat the URL (it may carry an expanded secret).
-fn check_base_url(url: &str) -> Result<(), &'static str> {
-    let uri: Uri = url.parse().map_err(|_| "not a URL")?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("it must start with http:// or https://"),
-    }
-    let Some(authority) = uri.authority() else {
-        return Err("it has no host");
-    };
-    if authority.as_str().contains('@') {
-        return Err("it must not contain credentials; use api_key");
-    }
-    if uri.query().is_some() || url.contains('#') {
-        return Err("it must not contain a query or fragment");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

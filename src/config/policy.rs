@@ -344,6 +344,9 @@ pub struct StoredPolicy {
     pub budgets: Vec<StoredBudget>,
     #[serde(default, skip_serializing_if = "RateLimit::is_empty")]
     pub rate_limit: RateLimit,
+    /// Bodies kept in a key's records (keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

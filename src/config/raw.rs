@@ -41,6 +41,36 @@ pub struct RawConfig {
     /// Retries, attempts, backoff and outlier ejection, for every route.
     #[serde(default)]
     pub routing: RawRouting,
+    /// The request log's writer.
+    #[serde(default)]
+    pub log: RawLog,
+    /// OpenTelemetry traces over OTLP/HTTP.
+    pub traces: Option<RawTraces>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawTraces {
+    /// Where spans are POSTed (OTLP/HTTP protobuf), e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub endpoint: Str,
+    /// Headers sent with every export (an API key of the collector, say).
+    pub headers: Option<IndexMap<String, Str>>,
+    pub service_name: Option<Str>,
+    /// Share of requests traced when the client sent no sampled `traceparent`.
+    pub sample: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLog {
+    /// How many records may wait for the store before new ones are dropped (and counted).
+    pub queue: Option<Spanned<u64>>,
+    /// Days request records and stored responses are kept (0: forever).
+    pub retention_days: Option<Spanned<u64>>,
+    /// Also write each request's record as a log line (`gatehouse::request`).
+    pub requests: Option<bool>,
+    /// Bodies kept in the records: off, client, all.
+    pub bodies: Option<Str>,
+    /// Bytes kept of each body.
+    pub body_limit: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +228,32 @@ impl<'de, T: Deserialize<'de> + Expected> Deserialize<'de> for StrOr<T> {
     }
 }
 
+/// `true`, `false` or a string.
+#[derive(Debug)]
+pub enum BoolOrStr {
+    Bool(bool),
+    Str(String),
+}
+
+impl<'de> Deserialize<'de> for BoolOrStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = BoolOrStr;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or a string")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(BoolOrStr::Bool(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(BoolOrStr::Str(s.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `rate_limit = { rpm = 600, tpm = 2000000, concurrent = 20 }`.
 #[derive(Debug, Deserialize)]
 pub struct RawRateLimit {
@@ -227,6 +283,8 @@ pub struct RawKey {
     pub rate_limit: Option<Spanned<RawRateLimit>>,
     /// `"team_admin"`: the key administers its team through the admin API.
     pub role: Option<Str>,
+    /// Bodies kept in this key's records (over `[log] bodies` and the provider's).
+    pub log_bodies: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +320,12 @@ pub struct RawProvider {
     pub reasoning_effort: Option<IndexMap<String, Vec<Str>>>,
     /// Provider-wide caps: when one is spent, routing skips this provider.
     pub budget: Option<OneOrMany<RawBudget>>,
+    /// Azure OpenAI's `api-version` query parameter.
+    pub api_version: Option<Str>,
+    /// Bedrock's AWS region (default `AWS_REGION`, then `AWS_DEFAULT_REGION`).
+    pub region: Option<Str>,
+    /// Bodies kept in the records of requests this provider serves (over `[log] bodies`).
+    pub log_bodies: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,8 +392,11 @@ pub struct RawMirror {
 #[derive(Debug, Deserialize)]
 pub struct RawMatch {
     pub model: Option<Str>,
-    /// Match only requests whose caller's budget is spent (or, `false`, is not).
-    pub budget_exhausted: Option<bool>,
+    /// Match only requests whose caller's budget is spent (or, `false`, is not); a string
+    /// names whose: `"key"`, `"user"`, `"team"`, `"project"`, `"provider:NAME"`.
+    pub budget_exhausted: Option<Spanned<BoolOrStr>>,
+    /// Match only while that budget is not spent (same names as `budget_exhausted`).
+    pub budget_available: Option<Str>,
     /// Header name -> glob of its value.
     pub header: Option<IndexMap<String, Str>>,
     /// Globs of the caller's key name, team, user; of one of the request's tags.

@@ -63,9 +63,66 @@ pub struct RouteConditions {
     /// Bounds of the estimated input tokens (inclusive).
     pub min_input_tokens: Option<u64>,
     pub max_input_tokens: Option<u64>,
-    /// `Some(true)`: only a caller whose budget is spent (served instead of refused);
-    /// `Some(false)`: only one whose budgets are not.
-    pub budget_exhausted: Option<bool>,
+    /// Budget states that must hold: a caller whose budget is spent is served by a rule
+    /// that asks for it (instead of refused); a provider's budget state is read before
+    /// routing.
+    pub budgets: Vec<BudgetState>,
+}
+
+/// A budget condition: the budget of `of` is spent (`exhausted`) or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetState {
+    pub of: BudgetOf,
+    pub exhausted: bool,
+}
+
+/// Whose budget a condition tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetOf {
+    /// Any budget of the caller: its key's, user's, team's or project's.
+    Caller,
+    Key,
+    User,
+    Team,
+    Project,
+    /// A provider's own budget.
+    Provider(String),
+}
+
+impl BudgetOf {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "key" => Self::Key,
+            "user" => Self::User,
+            "team" => Self::Team,
+            "project" => Self::Project,
+            _ => Self::Provider(text.strip_prefix("provider:")?.to_owned()),
+        })
+    }
+
+    /// True when a spent budget of `self` covers `cond` (`Caller` covers each caller scope).
+    pub fn satisfies(&self, cond: &BudgetOf) -> bool {
+        self == cond || (*cond == BudgetOf::Caller && !matches!(self, BudgetOf::Provider(_)))
+    }
+}
+
+impl RouteConditions {
+    /// The providers whose budget state some rule tests.
+    pub fn tested_provider_budgets(routes: &[Route]) -> impl Iterator<Item = &str> {
+        routes.iter().flat_map(|r| {
+            r.conditions.budgets.iter().filter_map(|b| match &b.of {
+                BudgetOf::Provider(p) => Some(p.as_str()),
+                _ => None,
+            })
+        })
+    }
+
+    /// True when the rule serves callers whose own budget is spent.
+    pub fn serves_spent_callers(&self) -> bool {
+        self.budgets
+            .iter()
+            .any(|b| b.exhausted && !matches!(b.of, BudgetOf::Provider(_)))
+    }
 }
 
 impl RouteConditions {
@@ -408,7 +465,7 @@ pub(super) fn validate_route(
     if rewrite && timeout.is_some() {
         src.error(&span, "a rewrite rule cannot have a timeout");
     }
-    let conditions = route_conditions(src, &r.matcher, &span);
+    let conditions = route_conditions(src, &r.matcher, &span, raw);
     Some(Route {
         name: r
             .name
@@ -476,6 +533,7 @@ fn route_conditions(
     src: &mut Source<'_>,
     m: &raw::RawMatch,
     span: &std::ops::Range<usize>,
+    raw: &RawConfig,
 ) -> RouteConditions {
     let mut glob = |v: &Option<Str>| -> Option<ModelPattern> {
         let v = v.as_ref()?;
@@ -505,6 +563,30 @@ fn route_conditions(
     {
         src.error(span, "min_input_tokens is above max_input_tokens");
     }
+    let mut budgets = Vec::new();
+    if let Some(b) = &m.budget_exhausted {
+        let of = match b.get_ref() {
+            raw::BoolOrStr::Bool(exhausted) => Some(BudgetState {
+                of: BudgetOf::Caller,
+                exhausted: *exhausted,
+            }),
+            raw::BoolOrStr::Str(text) => {
+                budget_of(src, &b.span(), text, raw).map(|of| BudgetState {
+                    of,
+                    exhausted: true,
+                })
+            }
+        };
+        budgets.extend(of);
+    }
+    if let Some(b) = &m.budget_available {
+        budgets.extend(
+            budget_of(src, &b.span(), b.get_ref(), raw).map(|of| BudgetState {
+                of,
+                exhausted: false,
+            }),
+        );
+    }
     RouteConditions {
         headers,
         key,
@@ -513,8 +595,39 @@ fn route_conditions(
         tag,
         min_input_tokens: m.min_input_tokens,
         max_input_tokens: m.max_input_tokens,
-        budget_exhausted: m.budget_exhausted,
+        budgets,
     }
+}
+
+/// Whose budget a `budget_exhausted` / `budget_available` string names; a provider must
+/// exist and have a budget.
+fn budget_of(
+    src: &mut Source<'_>,
+    span: &std::ops::Range<usize>,
+    text: &str,
+    raw: &RawConfig,
+) -> Option<BudgetOf> {
+    let Some(of) = BudgetOf::parse(text) else {
+        src.error(
+            span,
+            format!("unknown budget `{text}`: expected \"key\", \"user\", \"team\", \"project\" or \"provider:NAME\""),
+        );
+        return None;
+    };
+    if let BudgetOf::Provider(name) = &of {
+        match raw.providers.get(name) {
+            None => {
+                src.error(span, format!("`{text}` names unknown provider `{name}`"));
+                return None;
+            }
+            Some(p) if p.get_ref().budget.is_none() => {
+                src.error(span, format!("provider `{name}` has no budget to test"));
+                return None;
+            }
+            Some(_) => {}
+        }
+    }
+    Some(of)
 }
 
 pub(super) fn parse_target(src: &mut Source<'_>, t: &Str, raw: &RawConfig) -> Option<Target> {

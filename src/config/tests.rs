@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::schema::ReasoningEffort;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -296,6 +297,22 @@ fn routing_rules_and_settings_are_validated() {
             "[[routes]]\nmatch = { model = \"m\" }\ntargets = [\"a\"]\nsplit = [\"b\"]\n",
             "not several",
         ),
+        (
+            "[[routes]]\nmatch = { budget_exhausted = \"org\" }\ntargets = [\"a\"]\n",
+            "unknown budget `org`",
+        ),
+        (
+            "[[routes]]\nmatch = { budget_available = \"provider:c\" }\ntargets = [\"a\"]\n",
+            "unknown provider `c`",
+        ),
+        (
+            "[[routes]]\nmatch = { budget_exhausted = \"provider:a\" }\ntargets = [\"b\"]\n",
+            "provider `a` has no budget",
+        ),
+        (
+            "[[routes]]\nmatch = { budget_exhausted = 1 }\ntargets = [\"b\"]\n",
+            "true, false or a string",
+        ),
         ("[routing]\nmax_attempts = 6\n", "between 1 and 5"),
         (
             "[routing]\nretry_budget = { percent = 120 }\n",
@@ -341,4 +358,82 @@ fn routing_rules_and_settings_are_validated() {
     );
     assert_eq!(ok.routing.max_attempts, 3);
     assert_eq!(ok.routing.key_cooldown, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn model_patterns_match_as_their_globs_do() {
+    let names = [
+        "",
+        "claude-opus-4-5",
+        "claude-",
+        "claude",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "openai/gpt-4o",
+        "x-claude-y",
+        "o3",
+        "a*b",
+        "mistral-large-latest",
+        "MODEL",
+    ];
+    let patterns = [
+        "*",
+        "claude-*",
+        "*-mini",
+        "gpt-4o",
+        "gpt-4o*",
+        "*latest",
+        "o?",
+        "claude-[a-z]*",
+        "{gpt,o3}*",
+        "openai/*",
+        "*/gpt-4o",
+        "model",
+        "a\\*b",
+        "**",
+    ];
+    for p in patterns {
+        let fast = super::ModelPattern::new(p).unwrap();
+        let glob = globset::Glob::new(p).unwrap().compile_matcher();
+        for n in names {
+            assert_eq!(fast.matches(n), glob.is_match(n), "pattern {p:?} on {n:?}");
+        }
+    }
+}
+
+#[test]
+fn log_settings_are_validated() {
+    let env: HashMap<String, String> = HashMap::new();
+    let errors = |text: &str| -> Vec<String> {
+        super::parse("t.toml", text, &env)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    };
+    assert!(errors("[log]\nretention_days = 7\n")[0].contains("at least 32"));
+    assert!(errors("[log]\nqueue = 0\n")[0].contains("at least 1"));
+    let forever = super::parse("t.toml", "[log]\nretention_days = 0\nqueue = 5\n", &env).unwrap();
+    assert_eq!((forever.log.retention_days, forever.log.queue), (None, 5));
+    let default = super::parse("t.toml", "", &env).unwrap();
+    assert_eq!(
+        default.log.retention_days,
+        Some(super::DEFAULT_RETENTION_DAYS)
+    );
+    assert_eq!(default.log.bodies, crate::bodies::BodyLevel::Off);
+    assert!(errors("[log]\nbodies = \"some\"\n")[0].contains("unknown body level `some`"));
+    assert!(errors("[log]\nbody_limit = 10\n")[0].contains("between 256"));
+    let text = "[log]\nbodies = \"client\"\nbody_limit = 4096\n[providers.p]\nkind = \"openai\"\napi_key = \"sk-a-provider-key-123456\"\nlog_bodies = \"all\"\n[[keys]]\nname = \"k\"\nkey = \"sk-gate-static-key-0001\"\nlog_bodies = \"off\"\n";
+    let c = super::parse("t.toml", text, &env).unwrap();
+    assert_eq!(
+        (c.log.bodies, c.log.body_limit, c.log.provider_bodies),
+        (crate::bodies::BodyLevel::Client, 4096, true)
+    );
+    assert_eq!(c.keys[0].log_bodies, Some(crate::bodies::BodyLevel::Off));
+    // The config's secrets are taken out of kept bodies.
+    assert_eq!(
+        c.log.redactor.redact("a sk-a-provider-key-123456 b"),
+        "a [REDACTED] b"
+    );
 }

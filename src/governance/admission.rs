@@ -44,6 +44,8 @@ pub struct Enforcer {
     pub(super) recorder: Recorder,
     pub(super) alerts: Alerts,
     pub(super) clock: Clock,
+    /// Where request traces go (`[traces]`).
+    traces: Option<crate::traces::export::Exporter>,
     /// Settlements under way (spawned, not finished).
     settling: AtomicU64,
 }
@@ -61,9 +63,11 @@ pub struct Ask<'a> {
     pub candidates: &'a (dyn Fn() -> Vec<String> + Sync),
     pub tags: Vec<String>,
     pub end_user: Option<String>,
-    /// Does a routing rule serve this model for callers whose budget is spent? Asked only
-    /// when a blocking budget is spent.
-    pub exhausted_route: &'a (dyn Fn() -> bool + Sync),
+    /// Does a routing rule serve this model for a caller whose budgets of these scopes are
+    /// spent? Asked only when a blocking budget is spent.
+    pub exhausted_route: &'a (dyn Fn(&[ScopeKind]) -> bool + Sync),
+    /// The client's schema, for the request log.
+    pub schema: &'static str,
 }
 
 mod shadow;
@@ -80,6 +84,34 @@ pub struct Outcome {
     pub delivered: Option<Delivered>,
     /// The reply's text, kept in the record of a mirrored request and of its shadow.
     pub output: Option<String>,
+    /// What the request log keeps besides usage.
+    pub report: Report,
+    /// The bodies the record may keep.
+    pub bodies: Option<Arc<crate::bodies::Capture>>,
+}
+
+/// How a request ended, for the request log.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The HTTP status the client got; 0 when it left before the reply.
+    pub http_status: u16,
+    /// Why it failed: the error's code and message.
+    pub error: Option<(&'static str, String)>,
+    /// Milliseconds from admission to the reply's first byte.
+    pub ttft_ms: Option<u64>,
+    /// `x-gatehouse-warnings`.
+    pub warnings: Option<String>,
+}
+
+impl Report {
+    /// The report of a request that failed with `e`.
+    pub fn failed(e: &GatewayError) -> Self {
+        Self {
+            http_status: e.status().as_u16(),
+            error: Some((e.label(), e.message.clone())),
+            ..Self::default()
+        }
+    }
 }
 
 /// What a stream sent the client: its text (up to a cap), the text's full size, and how
@@ -94,15 +126,25 @@ pub struct Delivered {
 impl Delivered {
     /// Output tokens at least as many as were delivered: the text counted with o200k_base
     /// (extrapolated past the cap), plus 20 % for other vendors' tokenizers, and at least one
-    /// token per content event. CPU-bound: run it off the runtime.
-    pub fn output_tokens(&self) -> u64 {
-        let counted = crate::tokens::count_text(&self.text).unwrap_or(0);
-        let extrapolated = if self.text.is_empty() {
-            0
-        } else {
-            counted * self.bytes / self.text.len() as u64
+    /// token per content event. Counted on the gateway's counting thread; when that thread is
+    /// behind (a flood of streams without usage), a token per three bytes delivered, the
+    /// request path's own over-estimate.
+    pub async fn output_tokens(self) -> u64 {
+        let (bytes, kept, events) = (self.bytes, self.text.len() as u64, self.content_events);
+        if kept == 0 {
+            return events;
+        }
+        let tokens = match crate::tokens::count_text_queued(self.text).await {
+            Some(counted) => {
+                crate::metrics::output_estimate("tokenizer");
+                (counted * bytes / kept * 6).div_ceil(5)
+            }
+            None => {
+                crate::metrics::output_estimate("bytes");
+                bytes.div_ceil(3)
+            }
         };
-        (extrapolated * 6).div_ceil(5).max(self.content_events)
+        tokens.max(events)
     }
 }
 
@@ -114,8 +156,9 @@ pub struct Admission {
     max_output: u64,
     /// A spent budget sends the request here instead.
     pub route_to: Option<Target>,
-    /// A spent budget lets `budget_exhausted = true` routing rules serve the request.
-    pub budget_exhausted: bool,
+    /// The scopes whose spent budgets a `budget_exhausted` routing rule serves (instead of
+    /// refusing the request).
+    pub spent: Vec<ScopeKind>,
     settled: bool,
 }
 
@@ -140,6 +183,10 @@ struct Ticket {
     /// A mirror's shadow request: the primary's id and the mirroring rule.
     mirror_of: Option<(String, String)>,
     started: Option<tokio::time::Instant>,
+    /// The client's schema.
+    schema: &'static str,
+    /// The request's trace, when it is traced.
+    trace: Option<crate::traces::TraceIds>,
 }
 
 /// The routing decision of a request, kept in its usage record.
@@ -162,8 +209,22 @@ pub struct AttemptNote {
     pub key: Option<usize>,
     /// `ok`, `skipped`, or the error's code.
     pub outcome: &'static str,
+    /// The provider's HTTP status, when it answered with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
     pub error: Option<String>,
     pub latency_ms: u64,
+    /// Its place among the attempts sent (from 1; 0 when skipped), which names its span.
+    #[serde(skip)]
+    pub index: u32,
+    /// When it started, after the request did, and how long it took.
+    #[serde(skip)]
+    pub started: std::time::Duration,
+    #[serde(skip)]
+    pub latency: std::time::Duration,
+    /// The provider's config, for the trace's provider attributes.
+    #[serde(skip)]
+    pub config: Option<Arc<crate::config::ProviderConfig>>,
 }
 
 impl Enforcer {
@@ -173,6 +234,7 @@ impl Enforcer {
         recorder: Recorder,
         alerts: Alerts,
         clock: Clock,
+        traces: Option<crate::traces::export::Exporter>,
     ) -> Self {
         Self {
             ledger,
@@ -180,6 +242,7 @@ impl Enforcer {
             recorder,
             alerts,
             clock,
+            traces,
             settling: AtomicU64::new(0),
         }
     }
@@ -189,10 +252,19 @@ impl Enforcer {
         let deadline = tokio::time::Instant::now() + limit;
         super::recorder::drained(&self.settling, deadline).await
             && self.recorder.flush(deadline).await
+            && match &self.traces {
+                Some(t) => t.flush(deadline).await,
+                None => true,
+            }
     }
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Request records dropped because the log queue was full, and those still waiting.
+    pub fn log_queue(&self) -> (u64, u64) {
+        (self.recorder.dropped(), self.recorder.pending())
     }
 
     /// Admit a request, or refuse it with 429 (limit or budget) or 503 (budgets cannot be
@@ -224,11 +296,12 @@ impl Enforcer {
                 end_user: ask.end_user,
                 input_tokens: ask.input_tokens,
                 started: Some(tokio::time::Instant::now()),
+                schema: ask.schema,
                 ..Ticket::default()
             },
             max_output,
             route_to: None,
-            budget_exhausted: false,
+            spent: Vec::new(),
             settled: false,
         };
         let Some(p) = principal.as_deref() else {
@@ -307,9 +380,13 @@ impl Enforcer {
                             tracing::info!(request_id, budget = %spent.describe(), target = %format!("{}/{}", t.provider, t.model.as_deref().unwrap_or(ask.model)), "budget spent; routing to its fallback target");
                             adm.route_to = Some(t.clone());
                         }
-                        OnExhausted::Block if (ask.exhausted_route)() => {
+                        OnExhausted::Block
+                            if (ask.exhausted_route)(
+                                &[adm.spent.as_slice(), &[spent.scope.kind]].concat(),
+                            ) =>
+                        {
                             tracing::info!(request_id, budget = %spent.describe(), "budget spent; served by a budget_exhausted route");
-                            adm.budget_exhausted = true;
+                            adm.spent.push(spent.scope.kind);
                         }
                         _ => {
                             let mut e = GatewayError::new(
@@ -357,6 +434,11 @@ impl Admission {
     /// Note how routing served this request, for its usage record.
     pub fn note_route(&mut self, note: RouteNote) {
         self.ticket.route = Some(note);
+    }
+
+    /// Trace this request with `ids` (its spans are built when it settles).
+    pub fn trace(&mut self, ids: Option<crate::traces::TraceIds>) {
+        self.ticket.trace = ids;
     }
 
     /// The id of the request this admission belongs to.
@@ -483,6 +565,7 @@ impl Admission {
             pricing: Arc::clone(&self.pricing),
             ticket: std::mem::take(&mut self.ticket),
             outcome,
+            ended: std::time::SystemTime::now(),
         }
         .spawn();
     }
@@ -504,6 +587,8 @@ struct Settlement {
     pricing: Arc<PriceTable>,
     ticket: Ticket,
     outcome: Outcome,
+    /// When the request ended (its trace's end).
+    ended: std::time::SystemTime,
 }
 
 impl Settlement {
@@ -524,9 +609,7 @@ impl Settlement {
         let mut u = self.outcome.usage;
         if let Some(d) = self.outcome.delivered.take() {
             if u.output_tokens == 0 && d.content_events > 0 {
-                u.output_tokens = tokio::task::spawn_blocking(move || d.output_tokens())
-                    .await
-                    .unwrap_or(0);
+                u.output_tokens = d.output_tokens().await;
             }
             // A stream cut before the provider said: the input as estimated at admission.
             if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.status == "cancelled") {
@@ -569,7 +652,13 @@ impl Settlement {
             {
                 Ok(spent) => {
                     let now = e.clock.now_secs();
-                    for ((l, after), a) in lines.iter().zip(spent).zip(&actual) {
+                    for ((l, after), a) in lines.iter().zip(spent.iter().copied()).zip(&actual) {
+                        crate::metrics::budget_use(
+                            l.scope.kind.as_str(),
+                            &l.scope.label,
+                            l.budget.period.as_str(),
+                            after as f64 / l.budget.limit.max(1) as f64,
+                        );
                         e.alerts
                             .check(&e.ledger, l, after.saturating_sub(*a), after, now)
                             .await;
@@ -585,13 +674,22 @@ impl Settlement {
                 .release(&self.ticket.request_id, hold, tokens)
                 .await;
         }
+        // Redacting the bodies is CPU work: off the runtime.
+        let bodies = match self.outcome.bodies.take() {
+            Some(c) => tokio::task::spawn_blocking(move || c.finish())
+                .await
+                .ok()
+                .flatten()
+                .map(Box::new),
+            None => None,
+        };
         let p = self.ticket.principal.as_deref();
         // A shadow is charged to its mirror only: it names the caller's key for reference
         // but no key id, user, team or project, so their budgets never count it.
         let owner = p.filter(|_| self.ticket.mirror_of.is_none());
         let route = self.ticket.route.unwrap_or_default();
         let (mirror_of, mirror_route) = self.ticket.mirror_of.unzip();
-        e.recorder.record(UsageRecord {
+        let record = UsageRecord {
             request_id: self.ticket.request_id,
             created_at: self.ticket.created_at,
             key_id: owner.map(|p| p.key_id.clone()),
@@ -611,6 +709,15 @@ impl Settlement {
             mirror_route,
             output: self.outcome.output,
             end_user: self.ticket.end_user,
+            client_schema: self.ticket.schema,
+            http_status: self.outcome.report.http_status,
+            error_class: self.outcome.report.error.as_ref().map(|(c, _)| *c),
+            error: self.outcome.report.error.map(|(_, m)| m),
+            ttft_ms: self.outcome.report.ttft_ms,
+            reasoning_tokens: u.reasoning_tokens,
+            warnings: self.outcome.report.warnings,
+            cache_hit: false,
+            bodies,
             provider: self.outcome.provider,
             model: self.outcome.model,
             requested_model: self.ticket.requested_model,
@@ -625,7 +732,26 @@ impl Settlement {
                 self.outcome.status
             },
             tags: self.ticket.tags,
-        });
+        };
+        // Models the price table does not know are labelled `other`, so a client naming
+        // models freely cannot grow the metrics without bound.
+        if let (Some(ids), Some(exporter), Some(started)) =
+            (self.ticket.trace, &e.traces, self.ticket.started)
+        {
+            // Admitted this long before now, on the wall clock.
+            let start = std::time::SystemTime::now()
+                .checked_sub(started.elapsed())
+                .unwrap_or(self.ended);
+            let spans =
+                crate::traces::request_spans(&ids, &record, &route.attempts, start, self.ended);
+            exporter.send(spans);
+        }
+        let known = record
+            .model
+            .as_deref()
+            .is_some_and(|m| self.pricing.lookup(m).is_some());
+        crate::metrics::settled(&record, known);
+        e.recorder.record(record);
     }
 }
 
@@ -684,6 +810,21 @@ impl Enforcer {
                 })
                 .collect();
         self.statuses(&scoped).await
+    }
+
+    /// True when one of `provider`'s own budgets is used up (spent and reserved) in its
+    /// current period: what `budget_exhausted = "provider:NAME"` rules test.
+    pub async fn provider_spent(
+        &self,
+        provider: &crate::config::ProviderConfig,
+    ) -> Result<bool, ledger::LedgerError> {
+        let scope = Scope::new(ScopeKind::Provider, &provider.name, &provider.name);
+        let scoped: Vec<_> = provider
+            .budgets
+            .iter()
+            .map(|b| (scope.clone(), b.clone()))
+            .collect();
+        Ok(self.statuses(&scoped).await?.iter().any(|s| s.exhausted))
     }
 
     /// The state of these budgets in their current periods.

@@ -21,6 +21,18 @@ pub enum ScopeKind {
 }
 
 impl ScopeKind {
+    /// The routing condition's name for a caller's budget of this scope.
+    pub fn budget_of(self) -> Option<crate::config::BudgetOf> {
+        use crate::config::BudgetOf;
+        match self {
+            Self::Key => Some(BudgetOf::Key),
+            Self::User => Some(BudgetOf::User),
+            Self::Team => Some(BudgetOf::Team),
+            Self::Project => Some(BudgetOf::Project),
+            Self::Provider | Self::Mirror => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Key => "key",

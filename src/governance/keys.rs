@@ -94,6 +94,8 @@ pub struct Principal {
     pub policy: crate::config::Policy,
     /// The key administers its team through the admin API.
     pub team_admin: bool,
+    /// Bodies kept in this key's records (`None`: the provider's, then `[log] bodies`).
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
     /// Models this key may use (`None`: no limit of its own).
     models: Option<Vec<ModelPattern>>,
     /// Unix seconds.
@@ -126,6 +128,7 @@ pub fn test_principal(models: Option<&[&str]>, policy: crate::config::Policy) ->
         project: None,
         policy,
         team_admin: true,
+        log_bodies: None,
         models: models.map(|l| l.iter().filter_map(|m| ModelPattern::new(m).ok()).collect()),
         expires_at: None,
         revoked: false,
@@ -178,6 +181,7 @@ impl KeyRing {
                     policy: k.policy.clone(),
                     team_admin: k.team_admin,
                     models: k.models.clone(),
+                    log_bodies: k.log_bodies,
                     expires_at: None,
                     revoked: false,
                 }),
@@ -193,12 +197,12 @@ impl KeyRing {
                     .filter_map(|m| ModelPattern::new(m).ok())
                     .collect::<Vec<_>>()
             });
-            let policy = match row.policy.as_deref().map(|text| {
+            let (policy, log_bodies) = match row.policy.as_deref().map(|text| {
                 serde_json::from_str::<crate::config::StoredPolicy>(text)
                     .map_err(|e| e.to_string())
-                    .and_then(|p| p.to_policy())
+                    .and_then(|p| Ok((p.to_policy()?, p.log_bodies)))
             }) {
-                None => crate::config::Policy::default(),
+                None => (crate::config::Policy::default(), None),
                 Some(Ok(p)) => p,
                 Some(Err(e)) => {
                     // Fail closed: a key whose limits cannot be read is not accepted.
@@ -209,6 +213,7 @@ impl KeyRing {
             by_digest.entry(d).or_insert_with(|| {
                 Arc::new(Principal {
                     policy,
+                    log_bodies,
                     team_admin: row.role.as_deref() == Some(ROLE_TEAM_ADMIN) && row.team.is_some(),
                     key_id: row.id.clone(),
                     key_name: row.name.clone(),

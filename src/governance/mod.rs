@@ -29,8 +29,10 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::store::{Store, StoreError};
-pub use admission::{Admission, Ask, AttemptNote, Enforcer, Outcome, RouteNote};
+pub use admission::{Admission, Ask, AttemptNote, Enforcer, Outcome, Report, RouteNote};
+pub use budget::ScopeKind;
 pub use keys::{KeyRing, Principal, Refusal};
+pub use recorder::drained;
 
 /// The wall clock of budgets and rate limits; tests drive a manual one across period ends.
 #[derive(Clone, Debug, Default)]
@@ -112,9 +114,13 @@ impl Governance {
         let enforcer = Arc::new(Enforcer::new(
             ledger,
             limits::Limiter::new(shared.clone()),
-            recorder::Recorder::new(store.clone()),
+            recorder::Recorder::new(store.clone(), config.log.queue, config.log.requests),
             alerts::Alerts::new(config.alert_webhook.as_deref()),
             clock,
+            config
+                .traces
+                .as_ref()
+                .map(crate::traces::export::Exporter::start),
         ));
         Ok(Self {
             enforcer,

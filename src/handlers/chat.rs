@@ -10,14 +10,14 @@ use std::marker::PhantomData;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, header};
 use serde::de::DeserializeOwned;
 
 use super::{
-    Size, add_ctx_headers, admit, authenticate, authorize_model, error_response,
-    json_bytes_response, json_response, openai_error, parse_json, read_body, settle,
+    Size, add_ctx_headers, admit, authenticate, authorize_model, error_response, openai_error,
+    parse_json, read_body, reply_bytes, reply_json, settle,
 };
-use crate::codec::{anthropic, openai_chat};
+use crate::codec::{anthropic, gemini, openai_chat};
 use crate::error::GatewayError;
 use crate::pipeline::relay::{StreamEncoder, StreamRecord, relay};
 use crate::pipeline::{self, ChatOutcome, RequestCtx};
@@ -31,9 +31,20 @@ pub trait ChatSchema: Send + 'static {
     const FORWARDED: &'static [&'static str];
     type Wire: DeserializeOwned + Send;
     type Encoder: StreamEncoder;
-    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError>;
-    fn reply(r: &ChatResponse) -> Response;
-    fn encoder(req: &ChatRequest) -> Self::Encoder;
+    /// The canonical request, and what the canonical model could not carry (for
+    /// `x-gatehouse-warnings`). `head` is for schemas that name the model or the streaming
+    /// in the path (Gemini).
+    fn decode(
+        w: Self::Wire,
+        head: &http::request::Parts,
+    ) -> Result<(ChatRequest, Vec<String>), GatewayError>;
+    /// The whole reply (kept for the record when it keeps bodies).
+    fn reply(r: &ChatResponse, ctx: &RequestCtx) -> Response;
+    fn encoder(req: &ChatRequest, head: &http::request::Parts) -> Self::Encoder;
+    /// The reply that carries a stream.
+    fn stream_response(body: Body, _head: &http::request::Parts) -> Response {
+        sse_response(body)
+    }
     fn error(e: &GatewayError, ctx: &RequestCtx) -> Response;
 }
 
@@ -45,13 +56,16 @@ impl ChatSchema for OpenAiChat {
     const FORWARDED: &'static [&'static str] = &[];
     type Wire = openai_chat::wire::OaiChatRequest;
     type Encoder = openai_chat::ChunkEncoder;
-    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
-        openai_chat::decode_request(w)
+    fn decode(
+        w: Self::Wire,
+        _: &http::request::Parts,
+    ) -> Result<(ChatRequest, Vec<String>), GatewayError> {
+        Ok((openai_chat::decode_request(w)?, Vec::new()))
     }
-    fn reply(r: &ChatResponse) -> Response {
-        json_response(StatusCode::OK, &openai_chat::encode_response(r))
+    fn reply(r: &ChatResponse, ctx: &RequestCtx) -> Response {
+        reply_json(ctx, &openai_chat::encode_response(r))
     }
-    fn encoder(req: &ChatRequest) -> Self::Encoder {
+    fn encoder(req: &ChatRequest, _: &http::request::Parts) -> Self::Encoder {
         openai_chat::ChunkEncoder::new(req.stream_usage)
     }
     fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
@@ -67,18 +81,77 @@ impl ChatSchema for AnthropicMessages {
     const FORWARDED: &'static [&'static str] = &["anthropic-version", "anthropic-beta"];
     type Wire = anthropic::wire::AnthRequest;
     type Encoder = anthropic::MessageEncoder;
-    fn decode(w: Self::Wire) -> Result<ChatRequest, GatewayError> {
-        anthropic::decode_request(w)
+    fn decode(
+        w: Self::Wire,
+        _: &http::request::Parts,
+    ) -> Result<(ChatRequest, Vec<String>), GatewayError> {
+        Ok((anthropic::decode_request(w)?, Vec::new()))
     }
-    fn reply(r: &ChatResponse) -> Response {
-        json_response(StatusCode::OK, &anthropic::encode_response(r))
+    fn reply(r: &ChatResponse, ctx: &RequestCtx) -> Response {
+        reply_json(ctx, &anthropic::encode_response(r))
     }
-    fn encoder(_: &ChatRequest) -> Self::Encoder {
+    fn encoder(_: &ChatRequest, _: &http::request::Parts) -> Self::Encoder {
         anthropic::MessageEncoder::new()
     }
     fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
         error_response(e, &anthropic::error_body(e), ctx)
     }
+}
+
+/// Gemini `models/{model}:generateContent` and `:streamGenerateContent`.
+pub struct Gemini;
+
+impl ChatSchema for Gemini {
+    const SCHEMA: WireSchema = WireSchema::Gemini;
+    const FORWARDED: &'static [&'static str] = &[];
+    type Wire = serde_json::Value;
+    type Encoder = gemini::GeminiEncoder;
+    fn decode(
+        w: Self::Wire,
+        head: &http::request::Parts,
+    ) -> Result<(ChatRequest, Vec<String>), GatewayError> {
+        let (model, method) = gemini_target(head.uri.path());
+        let d = gemini::decode_request(&w, model, method == "streamGenerateContent")?;
+        Ok((d.chat, d.warnings))
+    }
+    fn reply(r: &ChatResponse, ctx: &RequestCtx) -> Response {
+        reply_json(ctx, &gemini::encode_response(r))
+    }
+    fn encoder(req: &ChatRequest, head: &http::request::Parts) -> Self::Encoder {
+        gemini::GeminiEncoder::new(gemini_sse(head), &req.model)
+    }
+    fn stream_response(body: Body, head: &http::request::Parts) -> Response {
+        if gemini_sse(head) {
+            return sse_response(body);
+        }
+        let mut r = Response::new(body);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+    fn error(e: &GatewayError, ctx: &RequestCtx) -> Response {
+        error_response(e, &gemini::error_body(e), ctx)
+    }
+}
+
+/// The model and method of a Gemini path (`.../models/{model}:{method}`).
+pub fn gemini_target(path: &str) -> (&str, &str) {
+    let last = path.rsplit('/').next().unwrap_or("");
+    last.rsplit_once(':').unwrap_or((last, ""))
+}
+
+/// `alt=sse`: the stream as server-sent events rather than a JSON array.
+fn gemini_sse(head: &http::request::Parts) -> bool {
+    head.uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"))
+}
+
+/// Serve a Gemini chat request (the method is checked by the caller).
+pub async fn gemini_generate(state: State<AppState>, req: Request) -> Response {
+    serve_chat(PhantomData::<Gemini>, state, req).await
 }
 
 pub async fn chat_completions(state: State<AppState>, req: Request) -> Response {
@@ -95,13 +168,18 @@ async fn serve_chat<S: ChatSchema>(
     req: Request,
 ) -> Response {
     let mut ctx = RequestCtx::new();
+    ctx.schema = S::SCHEMA.name();
     let live = state.live();
     let (parts, body) = req.into_parts();
     let server = &live.config.server;
     let result: Result<_, GatewayError> = async {
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
-        let mut creq = S::decode(parse_json(&bytes)?)?;
+        let (mut creq, notes) = S::decode(parse_json(&bytes)?, &parts)?;
+        for n in &notes {
+            ctx.ingress_warnings.push(n.as_str());
+        }
+        ctx.warnings = ctx.ingress_warnings.clone();
         authorize_model(&state, &ctx, &creq.model)?;
         let choices = u64::from(creq.sampling.n.unwrap_or(1).max(1));
         let size = Size {
@@ -110,19 +188,28 @@ async fn serve_chat<S: ChatSchema>(
             has_output: true,
             user: creq.user.clone(),
         };
-        admit(&state, &live, &mut ctx, &parts.headers, &creq.model, size).await?;
+        admit(
+            &state,
+            &live,
+            &mut ctx,
+            &parts.headers,
+            &creq.model,
+            size,
+            &bytes,
+        )
+        .await?;
         creq.raw = Some(RawBody {
             schema: S::SCHEMA,
             bytes,
             headers: forwarded(S::FORWARDED, &parts.headers),
         });
         let outcome = pipeline::chat(&live, &mut ctx, &creq, server.stream_keepalive).await?;
-        Ok((outcome, S::encoder(&creq)))
+        Ok((outcome, S::encoder(&creq, &parts)))
     }
     .await;
     match result {
         Ok((ChatOutcome::Complete(resp), _)) => {
-            let mut r = S::reply(&resp);
+            let mut r = S::reply(&resp, &ctx);
             add_ctx_headers(&mut r, &ctx);
             settle(&mut ctx, resp.usage.unwrap_or_default(), "ok", || {
                 Some(resp.output_text())
@@ -131,7 +218,7 @@ async fn serve_chat<S: ChatSchema>(
         }
         // Only a request in the client's own schema is passed through, so its reply is too.
         Ok((ChatOutcome::Passthrough { body, usage }, _)) => {
-            let mut r = json_bytes_response(StatusCode::OK, body.clone());
+            let mut r = reply_bytes(&ctx, body.clone());
             add_ctx_headers(&mut r, &ctx);
             let served = ctx
                 .served
@@ -147,12 +234,13 @@ async fn serve_chat<S: ChatSchema>(
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
             let record = StreamRecord::new(&mut ctx);
             let body = relay(live_stream, encoder, server.stream_keepalive, record);
-            let mut r = sse_response(Body::from_stream(body));
+            let mut r = S::stream_response(Body::from_stream(body), &parts);
             add_ctx_headers(&mut r, &ctx);
             r
         }
         Err(e) => {
             tracing::debug!(request_id = %ctx.id, error = %e, "request failed");
+            super::fail(&mut ctx, &e);
             S::error(&e, &ctx)
         }
     }

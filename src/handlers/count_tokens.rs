@@ -52,7 +52,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
                 headers: forwarded(AnthropicMessages::FORWARDED, &parts.headers),
             };
             if let Some(up) = c.provider.adapter.count_tokens(&raw, &c.model) {
-                match provider_count(c, &ctx.hop, up).await {
+                match provider_count(c, &ctx.hop, &ctx.id, up).await {
                     Ok(n) => return Ok(n),
                     // The provider's 4xx is about the request: the client's to see.
                     Err(e) if !e.retryable => return Err(e),
@@ -63,11 +63,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
                 }
             }
         }
-        let n = tokio::task::spawn_blocking(move || tokens::estimate(&creq))
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| GatewayError::internal("the tokenizer could not be loaded"))?;
+        let n = tokens::estimate_off_runtime(creq).await?;
         ctx.warnings
             .push(format!("input_tokens estimated with {}", tokens::TOKENIZER));
         Ok(n)
@@ -87,6 +83,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
 async fn provider_count(
     c: &Candidate,
     hop: &http::HeaderValue,
+    request_id: &str,
     up: UpstreamRequest,
 ) -> Result<u64, GatewayError> {
     #[derive(serde::Deserialize)]
@@ -97,6 +94,9 @@ async fn provider_count(
     let out = exec::Outbound {
         key: p.first_key(),
         hop,
+        request_id,
+        capture: None,
+        traceparent: None,
     };
     let body = exec::send_for_body(p, &out, up).await?;
     serde_json::from_slice::<Count>(&body)

@@ -7,8 +7,10 @@
 pub mod chat;
 pub mod count_tokens;
 pub mod embeddings;
+pub mod gemini;
 pub mod health;
 pub mod models;
+pub mod responses;
 pub mod usage;
 
 use axum::body::Body;
@@ -114,6 +116,23 @@ fn strip_position(msg: &str) -> String {
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     json_bytes_response(status, Bytes::from(body))
+}
+
+/// A request's whole JSON reply (200), kept for its record when that keeps bodies.
+pub fn reply_json<T: Serialize>(ctx: &RequestCtx, value: &T) -> Response {
+    reply_bytes(
+        ctx,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+/// A request's whole reply (200) of JSON already encoded, kept for its record when that
+/// keeps bodies.
+pub fn reply_bytes(ctx: &RequestCtx, body: Bytes) -> Response {
+    if let Some(c) = &ctx.capture {
+        c.reply(&body);
+    }
+    json_bytes_response(StatusCode::OK, body)
 }
 
 /// A reply of JSON already encoded.
@@ -242,7 +261,8 @@ pub fn tags(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Budgets and rate limits (429, or 503 when budgets cannot be checked), once the model and
-/// the request's size are known and before any provider is contacted.
+/// the request's size are known and before any provider is contacted. An admitted request
+/// whose record may keep bodies keeps `body` (the client's request as read).
 pub async fn admit(
     state: &crate::state::AppState,
     live: &crate::routing::Live,
@@ -250,6 +270,7 @@ pub async fn admit(
     headers: &HeaderMap,
     model: &str,
     size: Size,
+    body: &Bytes,
 ) -> Result<(), GatewayError> {
     let end_user: Option<String> = headers
         .get("x-gatehouse-user")
@@ -259,7 +280,7 @@ pub async fn admit(
     let tags = tags(headers);
     let p = ctx.principal.as_deref();
     ctx.facts = crate::routing::Facts {
-        budget_exhausted: false,
+        spent: provider_budgets_spent(state, live).await,
         key: p.map(|p| p.key_name.clone()),
         team: p.and_then(|p| p.team.clone()),
         user: p.and_then(|p| p.user.clone()).or_else(|| end_user.clone()),
@@ -274,8 +295,11 @@ pub async fn admit(
             .map(|r| r.candidates.into_iter().map(|c| c.model).collect())
             .unwrap_or_default()
     };
-    let exhausted_route = || crate::routing::serves_exhausted(live, model, facts);
-    let adm = state
+    let exhausted_route = |spent: &[crate::governance::ScopeKind]| {
+        let spent: Vec<_> = spent.iter().filter_map(|k| k.budget_of()).collect();
+        crate::routing::serves_exhausted(live, model, facts, &spent)
+    };
+    let mut adm = state
         .governance()
         .enforcer()
         .admit(
@@ -292,12 +316,64 @@ pub async fn admit(
                 tags,
                 end_user,
                 exhausted_route: &exhausted_route,
+                schema: ctx.schema,
             },
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(
+                e.kind,
+                ErrorKind::RateLimited | ErrorKind::BudgetExhausted | ErrorKind::BudgetUnavailable
+            ) {
+                crate::metrics::refused(e.label());
+            }
+        })?;
     ctx.rate_headers = adm.rate_headers();
+    if let Some(t) = &live.config.traces {
+        ctx.trace = crate::traces::TraceIds::start(headers, t.sample);
+        adm.trace(ctx.trace);
+    }
     ctx.admission = Some(adm);
+    ctx.capture = crate::bodies::Capture::start(
+        &live.config.log,
+        ctx.principal.as_ref().and_then(|p| p.log_bodies),
+    );
+    if let Some(c) = &ctx.capture {
+        c.request(body);
+    }
     Ok(())
+}
+
+/// The providers whose budget state some routing rule tests and whose budget is used up.
+/// Unreadable counters count as not spent: the attempt's own reservation on that provider
+/// fails closed anyway.
+async fn provider_budgets_spent(
+    state: &crate::state::AppState,
+    live: &crate::routing::Live,
+) -> Vec<crate::config::BudgetOf> {
+    let mut spent = Vec::new();
+    let mut tested: Vec<&str> =
+        crate::config::RouteConditions::tested_provider_budgets(&live.config.routes).collect();
+    tested.sort_unstable();
+    tested.dedup();
+    for name in tested {
+        let Some(p) = live.provider(name) else {
+            continue;
+        };
+        match state
+            .governance()
+            .enforcer()
+            .provider_spent(&p.config)
+            .await
+        {
+            Ok(true) => spent.push(crate::config::BudgetOf::Provider(name.to_owned())),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(provider = name, error = %e, "provider budget unreadable; routing as if not spent")
+            }
+        }
+    }
+    spent
 }
 
 /// Settle the request's admission with what served, the usage it reported, and (for a
@@ -310,6 +386,13 @@ pub fn settle(
 ) {
     if let Some(adm) = ctx.admission.take() {
         let (provider, model) = ctx.served.clone().unzip();
+        let report = crate::governance::Report {
+            http_status: 200,
+            // A whole reply: its first byte is now.
+            ttft_ms: Some(u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            warnings: ctx.warnings_text(),
+            error: None,
+        };
         adm.finish(crate::governance::Outcome {
             provider,
             model,
@@ -317,6 +400,26 @@ pub fn settle(
             status,
             delivered: None,
             output: if ctx.mirrored { output() } else { None },
+            report,
+            bodies: ctx.capture.take(),
+        });
+    }
+}
+
+/// Settle an admitted request that failed with `e` (a request refused before admission has
+/// nothing to settle): its record says why.
+pub fn fail(ctx: &mut RequestCtx, e: &GatewayError) {
+    if let Some(adm) = ctx.admission.take() {
+        let (provider, model) = ctx.served.clone().unzip();
+        let mut report = crate::governance::Report::failed(e);
+        report.warnings = ctx.warnings_text();
+        adm.finish(crate::governance::Outcome {
+            provider,
+            model,
+            status: "error",
+            report,
+            bodies: ctx.capture.take(),
+            ..Default::default()
         });
     }
 }

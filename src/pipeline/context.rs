@@ -13,6 +13,9 @@ use crate::governance::{Admission, Principal};
 /// headers, and (with the request log) into the request's record.
 pub struct RequestCtx {
     pub id: String,
+    /// The client's schema (`chat`, `messages`, `responses`, `gemini`, `embeddings`), for
+    /// the request log.
+    pub schema: &'static str,
     pub started: Instant,
     /// Who is calling (`None` when the gateway is open: no keys exist).
     pub principal: Option<Arc<Principal>>,
@@ -21,8 +24,12 @@ pub struct RequestCtx {
     pub attempts: Vec<Attempt>,
     /// (provider, model) that served.
     pub served: Option<(String, String)>,
-    /// Translation notes of the attempt that served (or failed last).
+    /// Translation notes of the client's request (what the ingress dropped), then of the
+    /// attempt that served (or failed last).
     pub warnings: Warnings,
+    /// What the client's request lost in the canonical model (noted by the ingress), part
+    /// of every translated attempt's warnings and of none passed through.
+    pub ingress_warnings: Warnings,
     /// Budget reservations and rate-limit leases, settled when the request ends (dropping it
     /// settles it as a failure).
     pub admission: Option<Admission>,
@@ -39,9 +46,18 @@ pub struct RequestCtx {
     pub hop: http::HeaderValue,
     /// In-flight counts of the backend and key that serve, held until the reply ends.
     pub holds: Vec<crate::routing::backends::InFlight>,
+    /// The bodies its record may keep (`None`: none will be).
+    pub capture: Option<std::sync::Arc<crate::bodies::Capture>>,
+    /// Its trace, when it is traced.
+    pub trace: Option<crate::traces::TraceIds>,
 }
 
 impl RequestCtx {
+    /// The request's translation notes (`x-gatehouse-warnings`), for its record.
+    pub fn warnings_text(&self) -> Option<String> {
+        (!self.warnings.is_empty()).then(|| self.warnings.header_value())
+    }
+
     pub fn new() -> Self {
         Self {
             id: new_request_id(),
@@ -51,6 +67,8 @@ impl RequestCtx {
             attempts: Vec::new(),
             served: None,
             warnings: Warnings::default(),
+            ingress_warnings: Warnings::default(),
+            schema: "chat",
             admission: None,
             rate_headers: Vec::new(),
             facts: crate::routing::Facts::default(),
@@ -59,6 +77,8 @@ impl RequestCtx {
             mirrored: false,
             hop: crate::routing::loopguard::first_hop().clone(),
             holds: Vec::new(),
+            capture: None,
+            trace: None,
         }
     }
 }
@@ -87,6 +107,11 @@ pub struct Attempt {
     pub error: Option<GatewayError>,
     /// Passed over without sending (ejected, budget spent, every key resting).
     pub skipped: bool,
+    /// Its place among the attempts sent (from 1; 0 when skipped): it names its trace span.
+    pub index: u32,
+    /// When it started, after the request did.
+    pub started: Duration,
+    pub config: Arc<crate::config::ProviderConfig>,
 }
 
 /// A time-ordered unique id in UUIDv7 layout (48-bit Unix milliseconds, then random bits),

@@ -15,6 +15,7 @@
 //!   the attempt itself (`super::chat_attempt`).
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -34,7 +35,14 @@ pub fn plan(live: &Live, ctx: &mut RequestCtx, model: &str) -> Result<Resolved, 
         // A spent budget routes this request to its fallback target.
         Some(t) => routing::resolve_target(live, t, model)?,
         None => {
-            ctx.facts.budget_exhausted = ctx.admission.as_ref().is_some_and(|a| a.budget_exhausted);
+            let spent = ctx
+                .admission
+                .as_ref()
+                .map(|a| a.spent.as_slice())
+                .unwrap_or_default();
+            ctx.facts
+                .spent
+                .extend(spent.iter().filter_map(|k| k.budget_of()));
             routing::route(live, model, &ctx.facts)?
         }
     };
@@ -79,8 +87,13 @@ pub async fn run<'a, T>(
             } else {
                 a.error.as_ref().map_or("ok", GatewayError::label)
             },
+            status: a.error.as_ref().and_then(|e| e.upstream_status),
             error: a.error.as_ref().map(|e| e.message.clone()),
             latency_ms: u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+            index: a.index,
+            started: a.started,
+            latency: a.latency,
+            config: Some(Arc::clone(&a.config)),
         })
         .collect();
     let note = crate::governance::RouteNote {
@@ -91,6 +104,12 @@ pub async fn run<'a, T>(
     if let Some(adm) = ctx.admission.as_mut() {
         adm.note_route(note);
     }
+    // A model the price table does not know (a name a client chose freely) is `other`.
+    let model = if live.config.pricing.lookup(model).is_some() {
+        model
+    } else {
+        "other"
+    };
     crate::metrics::request(&crate::metrics::Served {
         route,
         provider,
@@ -187,6 +206,7 @@ async fn attempts<'a, T>(
                 key.and_then(|k| c.provider.keys.get(k)).map(|l| l.enter()),
             ];
             let started = Instant::now();
+            let offset = started.duration_since(ctx.started);
             let fut = attempt(c.clone(), key);
             let (result, warnings) = match deadline {
                 Some((d, t)) => timeout_at(d, fut).await.unwrap_or_else(|_| {
@@ -204,7 +224,13 @@ async fn attempts<'a, T>(
             if result.is_ok() {
                 ctx.holds.extend(holds.into_iter().flatten());
             }
-            match record(ctx, &c, key, latency, warnings, result) {
+            let sent = Sent {
+                key,
+                index: tries,
+                started: offset,
+                latency,
+            };
+            match record(ctx, &c, sent, warnings, result) {
                 ControlFlow::Break(r) => return r,
                 ControlFlow::Continue(e) => {
                     last = Some(e);
@@ -282,8 +308,20 @@ fn skip(ctx: &mut RequestCtx, c: &Candidate, e: GatewayError) -> GatewayError {
         latency: Duration::ZERO,
         error: Some(e.clone()),
         skipped: true,
+        index: 0,
+        started: ctx.started.elapsed(),
+        config: Arc::clone(&c.provider.config),
     });
     e
+}
+
+/// One attempt sent: with which key, its place among the attempts, when it started (after
+/// the request did) and how long it took.
+struct Sent {
+    key: Option<usize>,
+    index: u32,
+    started: Duration,
+    latency: Duration,
 }
 
 /// Record one attempt. `Break` ends the loop with this result (success, or a failure that
@@ -291,18 +329,20 @@ fn skip(ctx: &mut RequestCtx, c: &Candidate, e: GatewayError) -> GatewayError {
 fn record<T>(
     ctx: &mut RequestCtx,
     c: &Candidate,
-    key: Option<usize>,
-    latency: Duration,
+    sent: Sent,
     warnings: Warnings,
     result: Result<T, GatewayError>,
 ) -> ControlFlow<Result<T, GatewayError>, GatewayError> {
     ctx.attempts.push(Attempt {
         provider: c.provider.name().to_owned(),
         model: c.model.clone(),
-        key,
-        latency,
+        key: sent.key,
+        latency: sent.latency,
         error: result.as_ref().err().cloned(),
         skipped: false,
+        index: sent.index,
+        started: sent.started,
+        config: Arc::clone(&c.provider.config),
     });
     ctx.warnings = warnings;
     match result {

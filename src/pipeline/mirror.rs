@@ -44,9 +44,15 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
             None => None,
         };
         let p = &candidate.provider;
+        let shadow_id = adm
+            .as_ref()
+            .map_or_else(super::new_request_id, |a| a.request_id().to_owned());
         let out = Outbound {
             key: p.first_key(),
             hop: &hop,
+            request_id: &shadow_id,
+            capture: None,
+            traceparent: None,
         };
         let mut w = Warnings::default();
         let result = async {
@@ -64,6 +70,12 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
                     status: "ok",
                     delivered: None,
                     output: Some(reply.output_text()),
+                    report: crate::governance::Report {
+                        http_status: 200,
+                        warnings: (!w.is_empty()).then(|| w.header_value()),
+                        ..Default::default()
+                    },
+                    bodies: None,
                 },
                 "ok",
             ),
@@ -74,6 +86,7 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
                         provider: Some(p.name().to_owned()),
                         model: Some(candidate.model.clone()),
                         status: "error",
+                        report: crate::governance::Report::failed(&e),
                         ..Default::default()
                     },
                     "error",

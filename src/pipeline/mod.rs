@@ -50,6 +50,37 @@ pub struct LiveStream {
     pub upstream: Option<UpstreamEvents>,
 }
 
+/// What every attempt of a request sends besides its body, taken from the request's context
+/// (which the attempt loop holds while the attempts run).
+struct Sender {
+    hop: http::HeaderValue,
+    request_id: String,
+    capture: Option<std::sync::Arc<crate::bodies::Capture>>,
+    trace: Option<crate::traces::TraceIds>,
+}
+
+impl Sender {
+    fn of(ctx: &RequestCtx) -> Self {
+        Self {
+            hop: ctx.hop.clone(),
+            request_id: ctx.id.clone(),
+            capture: ctx.capture.clone(),
+            trace: ctx.trace,
+        }
+    }
+
+    /// The `n`th attempt's (from 1), to `c` with its key `key`.
+    fn outbound<'a>(&'a self, c: &'a Candidate, key: Option<usize>, n: u32) -> Outbound<'a> {
+        Outbound {
+            key: c.provider.key(key),
+            hop: &self.hop,
+            request_id: &self.request_id,
+            capture: self.capture.as_ref(),
+            traceparent: self.trace.map(|t| t.traceparent(t.attempt_span(n))),
+        }
+    }
+}
+
 pub async fn chat(
     live: &Live,
     ctx: &mut RequestCtx,
@@ -59,16 +90,18 @@ pub async fn chat(
     let resolved = failover::plan(live, ctx, &req.model)?;
     mirror::maybe_spawn(live, ctx, &resolved.model, req);
     let mirrored = ctx.mirrored;
-    let hop = ctx.hop.clone();
-    let hop = &hop;
-    failover::run(live, ctx, resolved, |c, key| {
+    let notes = ctx.ingress_warnings.clone();
+    let notes = &notes;
+    let from = Sender::of(ctx);
+    let from = &from;
+    // The attempts are numbered as the loop sends them, which names their trace spans.
+    let mut sent = 0;
+    failover::run(live, ctx, resolved, move |c, key| {
+        sent += 1;
         Box::pin(async move {
             let mut w = Warnings::default();
-            let out = Outbound {
-                key: c.provider.key(key),
-                hop,
-            };
-            let r = chat_attempt(&c, &out, req, keepalive, mirrored, &mut w).await;
+            let out = from.outbound(&c, key, sent);
+            let r = chat_attempt(&c, &out, req, keepalive, mirrored, notes, &mut w).await;
             (r, w)
         })
     })
@@ -81,11 +114,19 @@ async fn chat_attempt(
     req: &ChatRequest,
     keepalive: Duration,
     mirrored: bool,
+    notes: &Warnings,
     w: &mut Warnings,
 ) -> Result<ChatOutcome, GatewayError> {
     let p = &c.provider;
     let up = p.adapter.build_chat(req, &c.model, w)?;
     let passthrough = up.passthrough;
+    // What the client's own schema lost in the canonical model: gone unless passed through.
+    if !passthrough {
+        let own = std::mem::take(w);
+        for n in notes.iter().chain(own.iter()) {
+            w.push(n);
+        }
+    }
     if !req.stream {
         let body = exec::send_for_body(p, out, up).await?;
         if passthrough {
@@ -101,10 +142,12 @@ async fn chat_attempt(
             passthrough,
             client_usage: req.stream_usage,
             text: mirrored,
+            schema: req.raw.as_ref().map(|r| r.schema),
         }),
         p.config.timeouts.idle,
         p.name(),
-    );
+    )
+    .tapped(out.capture);
     match timeout(keepalive, events.next()).await {
         Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(LiveStream {
             first,
@@ -129,15 +172,14 @@ pub async fn embeddings(
     req: &EmbeddingRequest,
 ) -> Result<EmbeddingResponse, GatewayError> {
     let resolved = failover::plan(live, ctx, &req.model)?;
-    let hop = ctx.hop.clone();
-    let hop = &hop;
-    failover::run(live, ctx, resolved, |c, key| {
+    let from = Sender::of(ctx);
+    let from = &from;
+    let mut sent = 0;
+    failover::run(live, ctx, resolved, move |c, key| {
+        sent += 1;
         Box::pin(async move {
             let mut w = Warnings::default();
-            let out = Outbound {
-                key: c.provider.key(key),
-                hop,
-            };
+            let out = from.outbound(&c, key, sent);
             let r = embeddings_attempt(&c, &out, req, &mut w).await;
             (r, w)
         })

@@ -38,6 +38,11 @@ pub trait StreamEncoder: Send + 'static {
     fn finish_raw(&mut self, out: &mut BytesMut);
     /// The error event that ends a failed stream.
     fn error(&mut self, err: &GatewayError, out: &mut BytesMut);
+    /// What keeps the connection alive during a long silence: an SSE comment, unless the
+    /// stream is not SSE.
+    fn keepalive(&self) -> &'static [u8] {
+        KEEPALIVE_COMMENT
+    }
 }
 
 impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
@@ -70,7 +75,46 @@ impl StreamEncoder for crate::codec::anthropic::MessageEncoder {
     }
 }
 
+impl StreamEncoder for crate::codec::responses::ResponsesEncoder {
+    fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.encode(ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        crate::codec::responses::ResponsesEncoder::finish(self, out);
+    }
+    /// OpenAI's own stream ends with its terminal event, relayed already.
+    fn finish_raw(&mut self, _: &mut BytesMut) {
+        crate::codec::responses::ResponsesEncoder::finish_raw(self);
+    }
+    fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
+        crate::codec::responses::ResponsesEncoder::error(self, err, out);
+    }
+}
+
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+impl StreamEncoder for crate::codec::gemini::GeminiEncoder {
+    fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.encode(ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        crate::codec::gemini::GeminiEncoder::finish(self, out);
+    }
+    fn finish_raw(&mut self, out: &mut BytesMut) {
+        crate::codec::gemini::GeminiEncoder::finish_raw(self, out);
+    }
+    fn error(&mut self, err: &GatewayError, out: &mut BytesMut) {
+        crate::codec::gemini::GeminiEncoder::error(self, err, out);
+    }
+    /// A JSON array may hold whitespace between its elements.
+    fn keepalive(&self) -> &'static [u8] {
+        if self.is_sse() {
+            KEEPALIVE_COMMENT
+        } else {
+            b"\r\n"
+        }
+    }
+}
 
 /// What happened to a stream, kept until it ends or is dropped.
 pub struct StreamRecord {
@@ -93,6 +137,10 @@ pub struct StreamRecord {
     mirrored: bool,
     /// The serving backend's and key's in-flight counts, held until the stream ends.
     _holds: Vec<crate::routing::backends::InFlight>,
+    /// The request's translation notes, for its record.
+    warnings: Option<String>,
+    /// The bodies its record may keep: the stream is tapped into it as it goes out.
+    capture: Option<std::sync::Arc<crate::bodies::Capture>>,
 }
 
 /// Text kept to count a cut stream's tokens; beyond it the count is extrapolated.
@@ -118,6 +166,8 @@ impl StreamRecord {
             content_events: 0,
             mirrored: ctx.mirrored,
             _holds: std::mem::take(&mut ctx.holds),
+            warnings: ctx.warnings_text(),
+            capture: ctx.capture.take(),
         }
     }
 
@@ -171,6 +221,19 @@ impl Drop for StreamRecord {
                     Some(Err(_)) => "error",
                     None => "cancelled",
                 },
+                report: crate::governance::Report {
+                    // The stream's headers went out before any of this.
+                    http_status: 200,
+                    error: match &self.outcome {
+                        Some(Err(e)) => Some((e.label(), e.message.clone())),
+                        _ => None,
+                    },
+                    ttft_ms: self
+                        .first_byte
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    warnings: self.warnings.take(),
+                },
+                bodies: self.capture.take(),
             });
         }
         let elapsed = self.started.elapsed();
@@ -252,7 +315,7 @@ pub fn relay<E: StreamEncoder>(
             };
             match step {
                 Err(_) => {
-                    out.extend_from_slice(KEEPALIVE_COMMENT);
+                    out.extend_from_slice(s.encoder.keepalive());
                     break;
                 }
                 Ok(Ok(Some(events))) => s.events(&events, &mut out),
@@ -274,8 +337,14 @@ pub fn relay<E: StreamEncoder>(
                 }
             }
         }
-        if s.record.first_byte.is_none() && !out.starts_with(KEEPALIVE_COMMENT) {
+        let keepalive = out.starts_with(s.encoder.keepalive());
+        if s.record.first_byte.is_none() && !keepalive {
             s.record.first_byte = Some(s.record.started.elapsed());
+        }
+        if let Some(c) = &s.record.capture
+            && !keepalive
+        {
+            c.reply_chunk(&out);
         }
         Some((Ok(out.freeze()), s))
     })

@@ -30,6 +30,14 @@ use crate::schema::StreamEvent;
 pub struct Outbound<'a> {
     pub key: Option<&'a Secret>,
     pub hop: &'a http::HeaderValue,
+    /// The gateway's request id, sent as `x-request-id` so that the provider's logs can be
+    /// matched with ours.
+    pub request_id: &'a str,
+    /// The request's bodies, when its record may keep them: the attempt's request and the
+    /// provider's raw response are tapped into it.
+    pub capture: Option<&'a std::sync::Arc<crate::bodies::Capture>>,
+    /// The W3C `traceparent` naming this attempt's span, when the request is traced.
+    pub traceparent: Option<http::HeaderValue>,
 }
 
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -85,13 +93,17 @@ pub async fn send_for_body(
 ) -> Result<Bytes, GatewayError> {
     let resp = send(provider, out, up, false).await?;
     let cfg = &provider.config;
-    read_body(
+    let body = read_body(
         resp.into_body(),
         cfg.timeouts.idle,
         MAX_REPLY_BYTES,
         &cfg.name,
     )
-    .await
+    .await?;
+    if let Some(c) = out.capture {
+        c.provider_chunk(&body);
+    }
+    Ok(body)
 }
 
 /// Send one request and wait for a successful response's headers.
@@ -105,6 +117,9 @@ pub async fn send(
     stream: bool,
 ) -> Result<Response<Incoming>, GatewayError> {
     let cfg = &provider.config;
+    if let Some(c) = out.capture {
+        c.attempt(&cfg.name, cfg.log_bodies, &up.body);
+    }
     let uri = format!("{}{}", cfg.base_url, up.path);
     let mut req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
@@ -123,6 +138,12 @@ pub async fn send(
         })?;
     let headers = req.headers_mut();
     headers.insert(crate::routing::loopguard::HOP_HEADER, out.hop.clone());
+    if let Ok(v) = http::HeaderValue::from_str(out.request_id) {
+        headers.insert(http::HeaderName::from_static("x-request-id"), v);
+    }
+    if let Some(tp) = &out.traceparent {
+        headers.insert(http::HeaderName::from_static("traceparent"), tp.clone());
+    }
     if let Some(key) = out.key {
         for (k, v) in provider.adapter.auth_headers(key) {
             headers.insert(k, v);
@@ -131,6 +152,8 @@ pub async fn send(
     for (k, v) in cfg.headers.iter().chain(up.headers.iter()) {
         headers.insert(k.clone(), v.clone());
     }
+    // Last, so that a signature covers every header sent.
+    provider.adapter.sign(&mut req, out.key)?;
 
     let resp = match timeout(cfg.timeouts.first_byte, provider.client().request(req)).await {
         Err(_) => {
@@ -162,6 +185,9 @@ pub async fn send(
     )
     .await
     .unwrap_or_default();
+    if let Some(c) = out.capture {
+        c.provider_chunk(&body);
+    }
     Err(provider
         .adapter
         .parse_error(status.as_u16(), &body, retry_after))
@@ -229,13 +255,20 @@ fn idle_timeout(provider: &str, idle: Duration) -> GatewayError {
     )
 }
 
+/// How a stream's bytes are cut into events: server-sent events, or AWS's binary event
+/// stream (Bedrock; told apart by its content type).
+enum Framing {
+    Sse(SseParser),
+    Aws(super::eventstream::EventStreamParser),
+}
+
 /// A provider's event stream, decoded into canonical events as frames arrive.
 ///
 /// `next` is cancel-safe: a frame is fed to the parser and decoded in one synchronous step
 /// after the only await point, so dropping a pending `next` loses nothing.
 pub struct UpstreamEvents {
     body: Incoming,
-    parser: SseParser,
+    parser: Framing,
     decoder: Box<dyn StreamDecoder>,
     pending: VecDeque<SseEvent>,
     idle: Duration,
@@ -248,6 +281,8 @@ pub struct UpstreamEvents {
     deferred: Option<GatewayError>,
     /// The body ended while frames were taken without waiting.
     ended: bool,
+    /// Where the raw frames are tapped for the request log, when it keeps them.
+    capture: Option<std::sync::Arc<crate::bodies::Capture>>,
 }
 
 impl UpstreamEvents {
@@ -258,8 +293,16 @@ impl UpstreamEvents {
         provider: &str,
     ) -> Self {
         Self {
+            parser: match resp.headers().get(header::CONTENT_TYPE) {
+                Some(t)
+                    if t.as_bytes()
+                        .starts_with(b"application/vnd.amazon.eventstream") =>
+                {
+                    Framing::Aws(Default::default())
+                }
+                _ => Framing::Sse(SseParser::new()),
+            },
             body: resp.into_body(),
-            parser: SseParser::new(),
             decoder,
             pending: VecDeque::new(),
             idle,
@@ -268,7 +311,14 @@ impl UpstreamEvents {
             finished: false,
             deferred: None,
             ended: false,
+            capture: None,
         }
+    }
+
+    /// Tap the raw frames into `capture` (the request log's bodies).
+    pub fn tapped(mut self, capture: Option<&std::sync::Arc<crate::bodies::Capture>>) -> Self {
+        self.capture = capture.cloned();
+        self
     }
 
     /// The next batch of events: every event already received (so a burst from the
@@ -285,6 +335,11 @@ impl UpstreamEvents {
                 match self.decoder.decode(&ev) {
                     Ok(StreamStep::Events(v)) => out.extend(v),
                     Ok(StreamStep::Done) => {
+                        self.finished = true;
+                        self.pending.clear();
+                    }
+                    Ok(StreamStep::Last(v)) => {
+                        out.extend(v);
                         self.finished = true;
                         self.pending.clear();
                     }
@@ -335,10 +390,18 @@ impl UpstreamEvents {
 
     fn feed(&mut self, frame: http_body::Frame<Bytes>) -> Result<(), GatewayError> {
         if let Ok(data) = frame.into_data() {
+            if let Some(c) = &self.capture {
+                c.provider_chunk(&data);
+            }
             let mut parsed = Vec::new();
-            self.parser
-                .feed(&data, &mut parsed)
-                .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?;
+            match &mut self.parser {
+                Framing::Sse(p) => p
+                    .feed(&data, &mut parsed)
+                    .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?,
+                Framing::Aws(p) => p
+                    .feed(&data, &mut parsed)
+                    .map_err(|e| bad_reply(&self.provider, e.0))?,
+            }
             self.pending.extend(parsed);
         }
         Ok(())

@@ -7,7 +7,10 @@
 //! the checklist a new adapter follows.
 
 mod anthropic;
+mod bedrock;
+mod eventstream;
 pub mod exec;
+mod gemini;
 mod mistral;
 mod openai;
 pub mod sse;
@@ -22,6 +25,7 @@ use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
+    WireSchema,
 };
 use sse::SseEvent;
 
@@ -45,6 +49,9 @@ pub enum StreamStep {
     Events(Vec<StreamEvent>),
     /// The provider's terminator (`[DONE]`, `message_stop`, ...): the stream ended normally.
     Done,
+    /// These events, and the stream ended normally with them (a terminator that carries
+    /// content, such as the Responses API's `response.completed`).
+    Last(Vec<StreamEvent>),
 }
 
 /// How a stream is to be decoded.
@@ -59,6 +66,8 @@ pub struct StreamMode {
     /// A passthrough decoder also emits the text it relays (as deltas, beside the raw
     /// events), for a mirrored request's record.
     pub text: bool,
+    /// The schema of the client's body (what a passthrough stream is in).
+    pub schema: Option<WireSchema>,
 }
 
 /// Per-stream decoding state (tool-call assembly and the like).
@@ -109,13 +118,24 @@ pub trait Adapter: Send + Sync {
 
     /// The credential headers for one of the provider's keys.
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)>;
+
+    /// Sign the finished request (AWS SigV4 for Bedrock); the default signs nothing.
+    fn sign(
+        &self,
+        _req: &mut http::Request<http_body_util::Full<Bytes>>,
+        _key: Option<&Secret>,
+    ) -> Result<(), GatewayError> {
+        Ok(())
+    }
 }
 
 pub fn adapter_for(config: &Arc<ProviderConfig>) -> Arc<dyn Adapter> {
     match config.kind {
         ProviderKind::Mistral => Arc::new(mistral::MistralAdapter::new(config.clone())),
         ProviderKind::Anthropic => Arc::new(anthropic::AnthropicAdapter),
-        kind => Arc::new(openai::OpenAiAdapter::new(kind)),
+        ProviderKind::Gemini => Arc::new(gemini::GeminiAdapter),
+        ProviderKind::Bedrock => Arc::new(bedrock::BedrockAdapter::new(config.clone())),
+        kind => Arc::new(openai::OpenAiAdapter::new(kind, config.api_version.clone())),
     }
 }
 
@@ -210,6 +230,18 @@ impl Provider {
 }
 
 /// The `Bearer` header OpenAI-style providers expect.
+/// A key in a header of its own (Azure's `api-key`, Gemini's `x-goog-api-key`), marked
+/// sensitive so that it is never logged.
+pub(crate) fn key_header(name: &'static str, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+    match HeaderValue::try_from(key.expose()) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            vec![(HeaderName::from_static(name), v)]
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
 pub(crate) fn bearer(key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
     match HeaderValue::try_from(format!("Bearer {}", key.expose())) {
         Ok(mut v) => {

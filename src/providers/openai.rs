@@ -1,9 +1,18 @@
-//! `openai` and `openai-compatible` providers: Chat Completions and Embeddings upstream.
+//! `openai`, `azure-openai` and `openai-compatible` providers: Chat Completions and
+//! Embeddings upstream.
+//!
+//! Azure OpenAI speaks OpenAI's schema at its own URLs: a deployment per model
+//! (`{base_url}/openai/deployments/{deployment}/chat/completions?api-version=...`; the
+//! target's model name is the deployment's name), with the key in an `api-key` header. It
+//! is otherwise treated as OpenAI itself.
 //!
 //! OpenAI itself gets `max_completion_tokens` (the o-series reject `max_tokens`) and no
 //! reasoning text in assistant history (it rejects unknown message fields). A generic
 //! OpenAI-compatible server (llama-server, vLLM, Ollama, OpenRouter) gets the common subset:
 //! `max_tokens`, `developer` sent as `system`, reasoning history as `reasoning_content`.
+//!
+//! A Responses client's request goes to OpenAI's own `/responses` as it came (apart from the
+//! model), and its reply and event stream come back the same way.
 //!
 //! A Chat Completions client's request is not translated at all but passed through (SPEC §3),
 //! except in the two cases above where the provider would reject what the client sent; its
@@ -18,7 +27,7 @@ use super::{
     upstream_error,
 };
 use crate::codec::openai_chat::{self, ChunkDecoder, Decoded, passthrough};
-use crate::codec::{Warnings, openai_embeddings};
+use crate::codec::{Warnings, openai_embeddings, responses};
 use crate::config::{ProviderKind, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::{
@@ -28,11 +37,44 @@ use crate::schema::{
 
 pub struct OpenAiAdapter {
     kind: ProviderKind,
+    /// Azure's `api-version`.
+    api_version: Option<String>,
 }
 
 impl OpenAiAdapter {
-    pub fn new(kind: ProviderKind) -> Self {
-        Self { kind }
+    pub fn new(kind: ProviderKind, api_version: Option<String>) -> Self {
+        Self { kind, api_version }
+    }
+
+    /// OpenAI's own API (OpenAI, or Azure's deployments of its models), as opposed to a
+    /// generic compatible server.
+    fn is_openai(&self) -> bool {
+        matches!(self.kind, ProviderKind::OpenAi | ProviderKind::AzureOpenAi)
+    }
+
+    /// The path of operation `op` (`chat/completions`, `embeddings`) for `model`.
+    fn path(&self, op: &str, model: &str) -> Result<String, GatewayError> {
+        if self.kind != ProviderKind::AzureOpenAi {
+            return Ok(format!("/{op}"));
+        }
+        // Azure deployment names: letters, digits, `-`, `_` and `.`.
+        if model.is_empty()
+            || !model
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(GatewayError::invalid_param(
+                "model",
+                format!("`{model}` is not a valid Azure OpenAI deployment name"),
+            ));
+        }
+        let version = self
+            .api_version
+            .as_deref()
+            .unwrap_or(crate::config::AZURE_API_VERSION);
+        Ok(format!(
+            "/openai/deployments/{model}/{op}?api-version={version}"
+        ))
     }
 
     /// The client's own Chat Completions body, when it can go upstream as it is (SPEC §3):
@@ -40,13 +82,19 @@ impl OpenAiAdapter {
     /// translation would fix (reasoning text in OpenAI's history; the `developer` role on a
     /// generic compatible server, whose chat template may not know it).
     fn passthrough<'r>(&self, req: &'r ChatRequest) -> Option<&'r RawBody> {
-        let raw = req
-            .raw
-            .as_ref()
-            .filter(|r| r.schema == WireSchema::OpenAiChat)?;
-        let rejected = |m: &Message| match self.kind {
-            ProviderKind::OpenAi => m.parts.iter().any(|p| matches!(p, Part::Reasoning { .. })),
-            _ => m.role == Role::Developer,
+        let raw = req.raw.as_ref()?;
+        match raw.schema {
+            WireSchema::OpenAiChat => {}
+            // Only OpenAI itself is known to serve the Responses API.
+            WireSchema::OpenAiResponses if self.kind == ProviderKind::OpenAi => return Some(raw),
+            _ => return None,
+        }
+        let rejected = |m: &Message| {
+            if self.is_openai() {
+                m.parts.iter().any(|p| matches!(p, Part::Reasoning { .. }))
+            } else {
+                m.role == Role::Developer
+            }
         };
         (!req.messages.iter().any(rejected)).then_some(raw)
     }
@@ -64,18 +112,26 @@ impl Adapter for OpenAiAdapter {
         warnings: &mut Warnings,
     ) -> Result<UpstreamRequest, GatewayError> {
         if let Some(raw) = self.passthrough(req) {
-            let body = openai_chat::passthrough::request_body(&raw.bytes, model, req.stream)
-                .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
+            let responses = raw.schema == WireSchema::OpenAiResponses;
+            // A Responses body only has its model replaced (its stream reports usage anyway).
+            let body =
+                openai_chat::passthrough::request_body(&raw.bytes, model, req.stream && !responses)
+                    .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
             return Ok(UpstreamRequest {
-                path: "/chat/completions".to_owned(),
+                path: if responses {
+                    "/responses".to_owned()
+                } else {
+                    self.path("chat/completions", model)?
+                },
                 body,
                 headers: Vec::new(),
                 passthrough: true,
             });
         }
+        let path = self.path("chat/completions", model)?;
         let mut body = openai_chat::encode_request(req, model, warnings);
         let name = self.kind.as_str();
-        if self.kind == ProviderKind::OpenAi {
+        if self.is_openai() {
             body.max_completion_tokens = body.max_tokens.take();
             for m in &mut body.messages {
                 if m.reasoning_content.take().is_some() {
@@ -91,7 +147,7 @@ impl Adapter for OpenAiAdapter {
             }
         }
         Ok(UpstreamRequest {
-            path: "/chat/completions".to_owned(),
+            path,
             body: json_body(&body)?,
             headers: Vec::new(),
             passthrough: false,
@@ -104,12 +160,22 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
+        if responses::upstream::is_response_object(body) {
+            return responses::upstream::reply_usage(body)
+                .map_err(|e| bad_reply(self.kind.as_str(), e));
+        }
         openai_chat::passthrough::reply_usage(body).map_err(|e| bad_reply(self.kind.as_str(), e))
     }
 
     /// A passthrough stream is relayed chunk for chunk, except the usage chunk the gateway
     /// asked for and the client did not.
     fn stream_decoder(&self, mode: StreamMode) -> Box<dyn StreamDecoder> {
+        if mode.passthrough && mode.schema == Some(WireSchema::OpenAiResponses) {
+            return Box::new(responses::upstream::RawDecoder {
+                provider: self.kind.as_str(),
+                text: mode.text,
+            });
+        }
         if mode.passthrough {
             return Box::new(OpenAiRawStream {
                 name: self.kind.as_str(),
@@ -131,7 +197,7 @@ impl Adapter for OpenAiAdapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         let body = openai_embeddings::encode_request(req, model);
         Ok(UpstreamRequest {
-            path: "/embeddings".to_owned(),
+            path: self.path("embeddings", model)?,
             body: json_body(&body)?,
             headers: Vec::new(),
             passthrough: false,
@@ -148,6 +214,9 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
+        if self.kind == ProviderKind::AzureOpenAi {
+            return super::key_header("api-key", key);
+        }
         bearer(key)
     }
 }

@@ -7,8 +7,9 @@
 //! (`models = ["*"]`, the default of `openai-compatible`) last.
 //!
 //! A rule may also test [`Facts`] about the request: headers, the caller's key, team and user,
-//! a tag, the estimated input tokens, and `budget_exhausted` (`true` serves callers whose
-//! budget is spent, instead of refusing them).
+//! a tag, the estimated input tokens, and budget states (`budget_exhausted` serves callers
+//! whose budget is spent instead of refusing them; a provider's budget state is read before
+//! routing, only when some rule tests it).
 //!
 //! [`route`] orders the chosen rule's targets for the pipeline: a split picks one by weight
 //! (sticky by a hash of the caller when asked) and puts the others after it, heaviest first;
@@ -26,7 +27,7 @@ pub mod retry;
 
 use std::sync::Arc;
 
-use crate::config::{Balance, Config, RouteAction, Sticky};
+use crate::config::{Balance, BudgetOf, Config, RouteAction, Sticky};
 use crate::error::{ErrorKind, GatewayError};
 use crate::providers::Provider;
 
@@ -81,8 +82,9 @@ pub struct Resolved {
 /// What routing rules may test about a request besides its model.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    /// A budget of the caller is spent (and a rule with `budget_exhausted = true` serves it).
-    pub budget_exhausted: bool,
+    /// Budgets found spent: the caller's (which a `budget_exhausted` rule serves instead of
+    /// refusing) and those of the providers some rule tests.
+    pub spent: Vec<BudgetOf>,
     /// The caller's key name, team and user.
     pub key: Option<String>,
     pub team: Option<String>,
@@ -115,7 +117,9 @@ fn holds(c: &crate::config::RouteConditions, f: &Facts) -> bool {
         p.as_ref()
             .is_none_or(|p| v.as_deref().is_some_and(|v| p.matches(v)))
     };
-    c.budget_exhausted.is_none_or(|b| b == f.budget_exhausted)
+    c.budgets
+        .iter()
+        .all(|b| f.spent.iter().any(|s| s.satisfies(&b.of)) == b.exhausted)
         && text(&c.key, &f.key)
         && text(&c.team, &f.team)
         && text(&c.user, &f.user)
@@ -133,17 +137,15 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
     resolve_with(live, requested, &Facts::default())
 }
 
-/// True when a `budget_exhausted = true` rule would serve `requested`: a spent budget then
-/// routes by that rule instead of refusing the request.
-pub fn serves_exhausted(live: &Live, requested: &str, facts: &Facts) -> bool {
-    let facts = Facts {
-        budget_exhausted: true,
-        ..facts.clone()
-    };
+/// True when a `budget_exhausted` rule would serve `requested` for a caller whose budgets
+/// `spent` are spent: the request then routes by that rule instead of being refused.
+pub fn serves_exhausted(live: &Live, requested: &str, facts: &Facts, spent: &[BudgetOf]) -> bool {
+    let mut facts = facts.clone();
+    facts.spent.extend_from_slice(spent);
     resolve_with(live, requested, &facts).is_ok_and(|r| {
         r.rule
             .and_then(|i| live.config.routes.get(i))
-            .is_some_and(|route| route.conditions.budget_exhausted == Some(true))
+            .is_some_and(|route| route.conditions.serves_spent_callers())
     })
 }
 
@@ -494,12 +496,86 @@ targets = ["small/default"]
         );
         assert_eq!(
             served(Facts {
-                budget_exhausted: true,
+                spent: vec![BudgetOf::Team],
                 ..Facts::default()
             }),
             "small/cheap"
         );
-        assert!(serves_exhausted(&l, "m", &Facts::default()));
-        assert!(!serves_exhausted(&l, "other", &Facts::default()));
+        assert!(serves_exhausted(
+            &l,
+            "m",
+            &Facts::default(),
+            &[BudgetOf::Key]
+        ));
+        assert!(!serves_exhausted(
+            &l,
+            "other",
+            &Facts::default(),
+            &[BudgetOf::Key]
+        ));
+    }
+
+    #[test]
+    fn budget_conditions_name_whose_budget() {
+        let l = live(
+            r#"
+[providers.mistral]
+kind = "mistral"
+api_key = "k"
+budget = { tokens = 100000, period = "daily" }
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:2/v1"
+[[routes]]
+match = { model = "m", budget_exhausted = "team" }
+targets = ["local/team-spent"]
+[[routes]]
+match = { model = "m", budget_exhausted = "provider:mistral" }
+targets = ["local/mistral-spent"]
+[[routes]]
+match = { model = "m", budget_available = "key" }
+targets = ["mistral/key-has-budget"]
+[[routes]]
+match = { model = "m" }
+targets = ["local/key-spent"]
+"#,
+        );
+        let served = |spent: Vec<BudgetOf>| {
+            names(
+                &resolve_with(
+                    &l,
+                    "m",
+                    &Facts {
+                        spent,
+                        ..Facts::default()
+                    },
+                )
+                .unwrap(),
+            )
+            .remove(0)
+        };
+        assert_eq!(served(vec![]), "mistral/key-has-budget");
+        assert_eq!(served(vec![BudgetOf::Team]), "local/team-spent");
+        assert_eq!(
+            served(vec![BudgetOf::Provider("mistral".into())]),
+            "local/mistral-spent"
+        );
+        assert_eq!(served(vec![BudgetOf::Key]), "local/key-spent");
+        assert_eq!(
+            served(vec![BudgetOf::Key, BudgetOf::Team]),
+            "local/team-spent",
+            "the first rule that holds serves"
+        );
+        // Only a rule asking for a spent caller budget serves a spent caller instead of
+        // refusing: the key's spent budget reaches the catch-all rule, which does not ask.
+        let none = Facts::default();
+        assert!(serves_exhausted(&l, "m", &none, &[BudgetOf::Team]));
+        assert!(!serves_exhausted(&l, "m", &none, &[BudgetOf::Key]));
+        assert!(!serves_exhausted(&l, "m", &none, &[BudgetOf::User]));
+        assert_eq!(
+            crate::config::RouteConditions::tested_provider_budgets(&l.config.routes)
+                .collect::<Vec<_>>(),
+            ["mistral"]
+        );
     }
 }

@@ -41,4 +41,13 @@ impl EmbeddingInput {
     pub fn is_tokens(&self) -> bool {
         matches!(self, EmbeddingInput::Tokens(_))
     }
+
+    /// The texts to embed; `None` for token ids.
+    pub fn texts(&self) -> Option<Vec<&str>> {
+        match self {
+            EmbeddingInput::Text(t) => Some(vec![t.as_str()]),
+            EmbeddingInput::Texts(t) => Some(t.iter().map(String::as_str).collect()),
+            EmbeddingInput::Tokens(_) => None,
+        }
+    }
 }

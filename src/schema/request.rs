@@ -149,6 +149,20 @@ pub enum Part {
 pub enum WireSchema {
     OpenAiChat,
     AnthropicMessages,
+    OpenAiResponses,
+    Gemini,
+}
+
+impl WireSchema {
+    /// How the request log names the schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            WireSchema::OpenAiChat => "chat",
+            WireSchema::AnthropicMessages => "messages",
+            WireSchema::OpenAiResponses => "responses",
+            WireSchema::Gemini => "gemini",
+        }
+    }
 }
 
 impl Part {

@@ -5,14 +5,20 @@
 //! request path) and, when no Redis is configured, the budget counters ([`budgets`]): the
 //! one write on the request path, because admission must be atomic across instances.
 
+mod bodies;
 mod budgets;
 mod directory;
 mod keys;
+mod logs;
+mod responses;
+mod rollup;
 mod usage;
 
 pub use budgets::{COUNTER_RETENTION, CounterRef, CounterState};
 pub use directory::{DUPLICATE, Entity, EntityRow};
 pub use keys::KeyRow;
+pub use logs::{LogFilter, MAX_PAGE, PURGE_BATCH, to_csv as logs_csv};
+pub use responses::{MAX_CHAIN, ResponseRow};
 pub use usage::{GroupBy, ReportRow, UsageFilter, UsageRecord};
 
 use std::borrow::Cow;
@@ -283,6 +289,30 @@ mod tests {
                 "e0601b214520986e6ca09e59a16b42ef73adb1ffb875b3d2d7703c3ce4849d76",
             ),
             (
+                "migrations/postgres/0007_responses.sql",
+                "8aaf6a235304d7862764a6ccb36c2ee506a56be62a73f2c7de0d0db923c7f4b9",
+            ),
+            (
+                "migrations/postgres/0008_request_log.sql",
+                "b885665eaefabac225f000dc1a4b5566db049b1bb4368d2e81dc617a0882116d",
+            ),
+            (
+                "migrations/postgres/0009_usage_rollup.sql",
+                "b0ae6122461907104ab412d5746b172ae1e3755c6a07e71e2456d023c610cdc4",
+            ),
+            (
+                "migrations/postgres/0010_request_bodies.sql",
+                "c451f75a1a15f382cb3d715dfa63a1419cb62f6d0256559e097da7fe8cfe6f9e",
+            ),
+            (
+                "migrations/postgres/0011_team_rollup.sql",
+                "ef96336106c4202857a35215a86fc90514a13a6c9d8eb4abe8933eca3f66131f",
+            ),
+            (
+                "migrations/postgres/0012_partial_mirror_indexes.sql",
+                "47cdb6c23b91b21f7ed6f024e4015c239a95cad6d3d020f7cc958fd1e9e94e4f",
+            ),
+            (
                 "migrations/sqlite/0001_virtual_keys.sql",
                 "0dae28414527075a9a6db06c9281c37eb37a6bc0f25007f5fcca00bde08ec4f8",
             ),
@@ -301,6 +331,30 @@ mod tests {
             (
                 "migrations/sqlite/0006_routing_decisions.sql",
                 "e0601b214520986e6ca09e59a16b42ef73adb1ffb875b3d2d7703c3ce4849d76",
+            ),
+            (
+                "migrations/sqlite/0007_responses.sql",
+                "8aaf6a235304d7862764a6ccb36c2ee506a56be62a73f2c7de0d0db923c7f4b9",
+            ),
+            (
+                "migrations/sqlite/0008_request_log.sql",
+                "b885665eaefabac225f000dc1a4b5566db049b1bb4368d2e81dc617a0882116d",
+            ),
+            (
+                "migrations/sqlite/0009_usage_rollup.sql",
+                "b0ae6122461907104ab412d5746b172ae1e3755c6a07e71e2456d023c610cdc4",
+            ),
+            (
+                "migrations/sqlite/0010_request_bodies.sql",
+                "c451f75a1a15f382cb3d715dfa63a1419cb62f6d0256559e097da7fe8cfe6f9e",
+            ),
+            (
+                "migrations/sqlite/0011_team_rollup.sql",
+                "65f3db22b55e0b279a991154b0b619fa5dea5617eb5db72bbe63ce3766b58fa2",
+            ),
+            (
+                "migrations/sqlite/0012_partial_mirror_indexes.sql",
+                "5dc31e420bf94986963b2bf9705e614ad1eb3f33a64f65aeff28ee6926f0b356",
             ),
         ];
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -335,9 +389,38 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_on_this_machine_is_reachable() {
-        // The machine runs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`).
-        match Store::connect("postgres://postgres@127.0.0.1:5432/test").await {
-            Ok(store) => assert!(store.ping().await),
+        // The machine runs PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`). The
+        // database outlives a run, and its `public` schema may hold migrations of another
+        // checkout (whose checksums differ): migrate a schema of this test's own.
+        let base = "postgres://postgres@127.0.0.1:5432/test";
+        let schema = format!("gh_reach_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{base}?options=-c%20search_path%3D{schema}");
+        let created = async {
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(base)
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await?;
+            Ok::<_, sqlx::Error>(admin)
+        };
+        let connected = match created.await {
+            Ok(admin) => Store::connect(&url).await.map(|s| (admin, s)),
+            Err(e) => Err(StoreError {
+                backend: "postgres",
+                reason: describe(&e),
+            }),
+        };
+        match connected {
+            Ok((admin, store)) => {
+                assert!(store.ping().await);
+                store.close().await;
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
             // CI always has it; a user's machine may not.
             Err(e) if std::env::var_os("CI").is_none() => {
                 eprintln!("notice: PostgreSQL not reachable here ({e}); skipped");

@@ -46,6 +46,23 @@ pub struct UsageRecord {
     pub mirror_route: Option<String>,
     /// Reply text, kept for a mirrored request and its shadow.
     pub output: Option<String>,
+    /// The client's schema: `chat`, `messages`, `responses`, `gemini`, `embeddings`.
+    pub client_schema: &'static str,
+    /// The HTTP status the client got; 0 when it left before the reply.
+    pub http_status: u16,
+    /// Why the request failed: the error's code (`upstream_failed`...) and message.
+    pub error_class: Option<&'static str>,
+    pub error: Option<String>,
+    /// Milliseconds from admission to the reply's first byte.
+    pub ttft_ms: Option<u64>,
+    pub reasoning_tokens: u64,
+    /// Translation notes (`x-gatehouse-warnings`).
+    pub warnings: Option<String>,
+    /// A response cache answered.
+    pub cache_hit: bool,
+    /// The bodies kept of the request (`log_bodies`), written to `request_bodies`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bodies: Option<Box<crate::bodies::BodyRecord>>,
 }
 
 /// How a report groups usage.
@@ -141,6 +158,14 @@ struct JsonRow<'a> {
     mirror_of: Option<&'a str>,
     mirror_route: Option<&'a str>,
     output: Option<&'a str>,
+    client_schema: &'a str,
+    http_status: i64,
+    error_class: Option<&'a str>,
+    error: Option<&'a str>,
+    ttft_ms: Option<i64>,
+    reasoning_tokens: i64,
+    warnings: Option<&'a str>,
+    cache_hit: i64,
 }
 
 impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
@@ -171,6 +196,14 @@ impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
             mirror_of: r.mirror_of.as_deref(),
             mirror_route: r.mirror_route.as_deref(),
             output: r.output.as_deref(),
+            client_schema: r.client_schema,
+            http_status: i64::from(r.http_status),
+            error_class: r.error_class,
+            error: r.error.as_deref(),
+            ttft_ms: r.ttft_ms.map(to_i64),
+            reasoning_tokens: to_i64(r.reasoning_tokens),
+            warnings: r.warnings.as_deref(),
+            cache_hit: i64::from(r.cache_hit),
         }
     }
 }
@@ -178,9 +211,10 @@ impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
 const SQLITE_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
     user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
-    attempts, latency_ms, mirror_of, mirror_route, output) \
+    attempts, latency_ms, mirror_of, mirror_route, output, client_schema, http_status, \
+    error_class, error, ttft_ms, reasoning_tokens, warnings, cache_hit) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24) \
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32) \
     ON CONFLICT (request_id) DO NOTHING";
 
 const SQLITE_TAG: &str =
@@ -189,24 +223,44 @@ const SQLITE_TAG: &str =
 const POSTGRES_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
     user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
-    attempts, latency_ms, mirror_of, mirror_route, output) \
+    attempts, latency_ms, mirror_of, mirror_route, output, client_schema, http_status, \
+    error_class, error, ttft_ms, reasoning_tokens, warnings, cache_hit) \
     SELECT request_id, created_at, key_id, key_name, user_name, team, project, end_user, \
     provider, model, requested_model, input_tokens, output_tokens, cache_read_tokens, \
     cache_write_tokens, cost_nanos, status, route, fallback, attempts, latency_ms, mirror_of, \
-    mirror_route, output \
+    mirror_route, output, client_schema, http_status, error_class, error, ttft_ms, \
+    reasoning_tokens, warnings, cache_hit \
     FROM jsonb_to_recordset($1::jsonb) AS x(request_id text, created_at bigint, key_id text, \
     key_name text, user_name text, team text, project text, end_user text, provider text, \
     model text, requested_model text, input_tokens bigint, output_tokens bigint, \
     cache_read_tokens bigint, cache_write_tokens bigint, cost_nanos bigint, status text, \
     route text, fallback integer, attempts text, latency_ms bigint, mirror_of text, \
-    mirror_route text, output text) \
-    ON CONFLICT (request_id) DO NOTHING";
+    mirror_route text, output text, client_schema text, http_status integer, \
+    error_class text, error text, ttft_ms bigint, reasoning_tokens bigint, warnings text, \
+    cache_hit integer) \
+    ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
 const POSTGRES_TAGS: &str = "INSERT INTO usage_tags (request_id, tag) \
     SELECT r->>'request_id', t FROM jsonb_array_elements($1::jsonb) r, \
     jsonb_array_elements_text(COALESCE(r->'tags', '[]'::jsonb)) t ON CONFLICT DO NOTHING";
 
-fn to_i64(v: u64) -> i64 {
+/// A report row from a statement's `grp`, `n`, `i`, `o`, `c`.
+fn report_row<R: Row>(r: &R) -> Result<ReportRow, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ReportRow {
+        group: r.try_get("grp")?,
+        requests: to_u64(r.try_get("n")?),
+        input_tokens: to_u64(r.try_get("i")?),
+        output_tokens: to_u64(r.try_get("o")?),
+        cost_nanos: to_u64(r.try_get("c")?),
+    })
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -233,23 +287,45 @@ impl Store {
                     let batch = serde_json::to_string(&rows)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                     let mut tx = pool.begin().await?;
-                    sqlx::query(POSTGRES_INSERT)
+                    let written: Vec<String> = sqlx::query_scalar(POSTGRES_INSERT)
                         .bind(&batch)
-                        .execute(&mut *tx)
+                        .fetch_all(&mut *tx)
                         .await?;
+                    let written: std::collections::HashSet<String> = written.into_iter().collect();
+                    let sums = super::rollup::sums(
+                        records.iter().filter(|r| written.contains(&r.request_id)),
+                    );
+                    for ((dim, value, day), [n, i, o, c]) in sums {
+                        sqlx::query(super::rollup::UPSERT)
+                            .bind(dim)
+                            .bind(value)
+                            .bind(day)
+                            .bind(n)
+                            .bind(i)
+                            .bind(o)
+                            .bind(c)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     if records.iter().any(|r| !r.tags.is_empty()) {
                         sqlx::query(POSTGRES_TAGS)
                             .bind(&batch)
                             .execute(&mut *tx)
                             .await?;
                     }
+                    super::bodies::write_bodies!(
+                        super::bodies::INSERT,
+                        tx,
+                        records.iter().filter(|r| written.contains(&r.request_id))
+                    );
                     tx.commit().await
                 }
                 Store::Sqlite(pool) => {
                     let _one_writer = super::sqlite_write_lock().await;
                     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    let mut written = Vec::with_capacity(records.len());
                     for r in records {
-                        sqlx::query(SQLITE_INSERT)
+                        let inserted = sqlx::query(SQLITE_INSERT)
                             .bind(&r.request_id)
                             .bind(r.created_at)
                             .bind(&r.key_id)
@@ -274,8 +350,21 @@ impl Store {
                             .bind(&r.mirror_of)
                             .bind(&r.mirror_route)
                             .bind(&r.output)
+                            .bind(r.client_schema)
+                            .bind(i64::from(r.http_status))
+                            .bind(r.error_class)
+                            .bind(&r.error)
+                            .bind(r.ttft_ms.map(to_i64))
+                            .bind(to_i64(r.reasoning_tokens))
+                            .bind(&r.warnings)
+                            .bind(i64::from(r.cache_hit))
                             .execute(&mut *tx)
-                            .await?;
+                            .await?
+                            .rows_affected()
+                            > 0;
+                        if inserted {
+                            written.push(r);
+                        }
                         for t in &r.tags {
                             sqlx::query(SQLITE_TAG)
                                 .bind(&r.request_id)
@@ -284,6 +373,23 @@ impl Store {
                                 .await?;
                         }
                     }
+                    let bodies = sql(self, super::bodies::INSERT);
+                    super::bodies::write_bodies!(bodies.as_ref(), tx, written.iter());
+                    let upsert = sql(self, super::rollup::UPSERT);
+                    for ((dim, value, day), [n, i, o, c]) in
+                        super::rollup::sums(written.into_iter())
+                    {
+                        sqlx::query(&upsert)
+                            .bind(dim)
+                            .bind(value)
+                            .bind(day)
+                            .bind(n)
+                            .bind(i)
+                            .bind(o)
+                            .bind(c)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await
                 }
             }
@@ -291,8 +397,120 @@ impl Store {
         run.await.map_err(|e| self.error(&e))
     }
 
-    /// Usage grouped by `by`, most expensive first.
+    /// Usage grouped by `by`, most expensive first. Over the whole gateway (no key or team
+    /// filter), the whole days of the window come from the daily roll-ups and only its
+    /// partial days from the records.
     pub async fn usage_report(
+        &self,
+        by: GroupBy,
+        filter: &UsageFilter,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        use super::rollup::{DAY, merge, sorted};
+        if filter.key_id.is_some() {
+            return self.usage_report_raw(by, filter).await;
+        }
+        let until = filter.until.unwrap_or(i64::MAX);
+        // Whole days: from the first day boundary at or after `since` to the last at or
+        // before `until` (no end: every day there is).
+        let first = filter.since.div_euclid(DAY) * DAY
+            + if filter.since.rem_euclid(DAY) == 0 {
+                0
+            } else {
+                DAY
+            };
+        let last = if until == i64::MAX {
+            i64::MAX
+        } else {
+            until.div_euclid(DAY) * DAY
+        };
+        if first >= last {
+            return self.usage_report_raw(by, filter).await;
+        }
+        let mut rows = std::collections::HashMap::new();
+        merge(
+            &mut rows,
+            self.rollup_report(by, first, last, filter.team.as_deref())
+                .await?,
+        );
+        if filter.since < first {
+            let edge = UsageFilter {
+                since: filter.since,
+                until: Some(first),
+                ..filter.clone()
+            };
+            merge(&mut rows, self.usage_report_raw(by, &edge).await?);
+        }
+        if last < until {
+            let edge = UsageFilter {
+                since: last,
+                until: filter.until,
+                ..filter.clone()
+            };
+            merge(&mut rows, self.usage_report_raw(by, &edge).await?);
+        }
+        Ok(sorted(rows))
+    }
+
+    /// The roll-ups of the whole days in `[first, last)`, by `by`, of one team's requests
+    /// when `team` is given.
+    async fn rollup_report(
+        &self,
+        by: GroupBy,
+        first: i64,
+        last: i64,
+        team: Option<&str>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        use super::rollup::{TEAM_SEP, dim, team_dim};
+        let group = if by == GroupBy::Day {
+            "CAST(day AS TEXT)"
+        } else {
+            "value"
+        };
+        // The dimension, and the range of values that are this team's.
+        let (dim, range) = match team {
+            None => (dim(by), None),
+            Some(t) => match team_dim(dim(by)) {
+                // By team: the team's own row.
+                None => (dim(by), Some((t.to_owned(), format!("{t}\u{1}")))),
+                Some(d) => (d, Some((format!("{t}{TEAM_SEP}"), format!("{t}{}", ' ')))),
+            },
+        };
+        let values = if range.is_some() {
+            " AND value >= $4 AND value < $5"
+        } else {
+            ""
+        };
+        let text = format!(
+            "SELECT {group} AS grp, CAST(SUM(requests) AS BIGINT) AS n, \
+             CAST(SUM(input_tokens) AS BIGINT) AS i, CAST(SUM(output_tokens) AS BIGINT) AS o, \
+             CAST(SUM(cost_nanos) AS BIGINT) AS c FROM usage_rollup \
+             WHERE dim = $1 AND day >= $2 AND day < $3{values} GROUP BY {group}"
+        );
+        let q = sql(self, &text);
+        let rows: Result<Vec<ReportRow>, sqlx::Error> = on_store!(self, pool => {
+            let mut query = sqlx::query(&q).bind(dim).bind(first).bind(last);
+            if let Some((from, to)) = &range {
+                query = query.bind(from.as_str()).bind(to.as_str());
+            }
+            query
+                .fetch_all(pool)
+                .await
+                .and_then(|rows| rows.iter().map(report_row).collect())
+        });
+        let mut rows = rows.map_err(|e| self.error(&e))?;
+        if let (Some(t), true) = (team, by != GroupBy::Day && by != GroupBy::Team) {
+            let prefix = format!("{t}{TEAM_SEP}");
+            for r in &mut rows {
+                if let Some(v) = r.group.strip_prefix(&prefix) {
+                    r.group = v.to_owned();
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A report read from the records themselves.
+    async fn usage_report_raw(
         &self,
         by: GroupBy,
         filter: &UsageFilter,
@@ -302,6 +520,19 @@ impl Store {
         } else {
             ""
         };
+        // Only the filters given are in the statement: a generic `($3 IS NULL OR key_id = $3)`
+        // keeps SQLite's planner off the key's index (a scan of the whole window instead).
+        let mut filters = String::new();
+        if filter.key_id.is_some() {
+            filters.push_str(" AND u.key_id = $3");
+        }
+        if filter.team.is_some() {
+            filters.push_str(if filter.key_id.is_some() {
+                " AND u.team = $4"
+            } else {
+                " AND u.team = $3"
+            });
+        }
         // CAST: SUM of BIGINT is NUMERIC on Postgres; the group of `day` is an integer.
         let text = format!(
             "SELECT CAST({g} AS TEXT) AS grp, COUNT(*) AS n, \
@@ -309,30 +540,21 @@ impl Store {
              CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS o, \
              CAST(COALESCE(SUM(u.cost_nanos), 0) AS BIGINT) AS c \
              FROM usage_records u{join} \
-             WHERE u.created_at >= $1 AND u.created_at < $2 \
-             AND ($3 IS NULL OR u.key_id = $3) AND ($4 IS NULL OR u.team = $4) \
+             WHERE u.created_at >= $1 AND u.created_at < $2{filters} \
              GROUP BY {g} ORDER BY c DESC, grp",
             g = by.expr()
         );
         let q = sql(self, &text);
         let until = filter.until.unwrap_or(i64::MAX);
         let rows = on_store!(self, pool => {
-            sqlx::query(&q)
-                .bind(filter.since)
-                .bind(until)
-                .bind(&filter.key_id)
-                .bind(&filter.team)
+            let mut query = sqlx::query(&q).bind(filter.since).bind(until);
+            for v in [&filter.key_id, &filter.team].into_iter().flatten() {
+                query = query.bind(v.as_str());
+            }
+            query
                 .fetch_all(pool)
                 .await
-                .and_then(|rows| rows.iter().map(|r| -> Result<ReportRow, sqlx::Error> {
-                    Ok(ReportRow {
-                        group: r.try_get("grp")?,
-                        requests: to_u64(r.try_get("n")?),
-                        input_tokens: to_u64(r.try_get("i")?),
-                        output_tokens: to_u64(r.try_get("o")?),
-                        cost_nanos: to_u64(r.try_get("c")?),
-                    })
-                }).collect())
+                .and_then(|rows| rows.iter().map(report_row).collect())
         });
         rows.map_err(|e| self.error(&e))
     }

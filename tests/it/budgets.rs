@@ -589,3 +589,88 @@ async fn routing_rules_see_a_spent_budget() {
     let u = usage(&gw).await;
     assert_eq!(u["budgets"][0]["exhausted"], true, "{u}");
 }
+
+#[tokio::test]
+async fn routing_rules_name_whose_budget_is_spent() {
+    let main = MockProvider::start(Profile::OpenAi).await;
+    let cheap = MockProvider::start(Profile::OpenAi).await;
+    main.respond_with(|_| Reply::json(200, chat_body("main", 10, 10)));
+    cheap.respond_with(|_| Reply::json(200, chat_body("cheap", 10, 10)));
+    let local =
+        "\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{mock1}\"\nmodels = []\n";
+    // The team's budget is spent: the team's rule serves, not the key's.
+    let text = config("[]", "sqlite::memory:", "").replace(
+        "[teams.t]\n",
+        "[teams.t]\nbudget = { usd = 0.01, period = \"daily\" }\n",
+    ) + local
+        + "[[routes]]\nmatch = { model = \"m\", budget_exhausted = \"key\" }\ntargets = [\"local/key-spent\"]\n\
+           [[routes]]\nmatch = { model = \"m\", budget_exhausted = \"team\" }\ntargets = [\"local/team-spent\"]\n";
+    let gw = Gateway::start(&text, &[&main, &cheap]).await;
+    assert_eq!(
+        call(&gw, &req()).await.headers()["x-gatehouse-provider"],
+        "p"
+    );
+    flush(&gw).await;
+    let r = call(&gw, &req()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(cheap.last_request().body["model"], "team-spent");
+
+    // The key's own budget is spent and no rule serves a spent key: refused.
+    let text = config("{ usd = 0.01, period = \"daily\" }", "sqlite::memory:", "")
+        + local
+        + "[[routes]]\nmatch = { model = \"m\", budget_exhausted = \"team\" }\ntargets = [\"local/team-spent\"]\n";
+    let gw = Gateway::start(&text, &[&main, &cheap]).await;
+    assert_eq!(call(&gw, &req()).await.status(), 200);
+    flush(&gw).await;
+    let r = call(&gw, &req()).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        main.calls() + cheap.calls(),
+        3,
+        "the refused request reached no provider"
+    );
+}
+
+#[tokio::test]
+async fn routing_rules_see_a_providers_spent_budget() {
+    let main = MockProvider::start(Profile::OpenAi).await;
+    let cheap = MockProvider::start(Profile::OpenAi).await;
+    main.respond_with(|_| Reply::json(200, chat_body("main", 600, 500)));
+    cheap.respond_with(|_| Reply::json(200, chat_body("cheap", 10, 10)));
+    let text = config("[]", "sqlite::memory:", "").replace(
+        "models = [\"*\"]\n",
+        "models = [\"*\"]\nbudget = { tokens = 1000, period = \"daily\" }\n",
+    ) + "\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{mock1}\"\nmodels = []\n\
+           [[routes]]\nmatch = { model = \"m\", budget_available = \"provider:p\" }\ntargets = [\"p\"]\n\
+           [[routes]]\nmatch = { model = \"m\", budget_exhausted = \"provider:p\" }\ntargets = [\"local/p-spent\"]\n";
+    let gw = Gateway::start(&text, &[&main, &cheap]).await;
+    assert_eq!(
+        call(&gw, &req()).await.headers()["x-gatehouse-provider"],
+        "p"
+    );
+    assert!(
+        gw.state
+            .governance()
+            .enforcer()
+            .flush(Duration::from_secs(5))
+            .await
+    );
+    // 1,100 of its 1,000 daily tokens are spent: the second rule serves.
+    for _ in 0..2 {
+        let r = call(&gw, &req()).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-gatehouse-provider"], "local");
+        assert_eq!(cheap.last_request().body["model"], "p-spent");
+    }
+    assert_eq!(main.calls(), 1);
+}
+
+async fn flush(gw: &Gateway) {
+    assert!(
+        gw.state
+            .governance()
+            .enforcer()
+            .flush(Duration::from_secs(5))
+            .await
+    );
+}

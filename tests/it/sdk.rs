@@ -1,5 +1,6 @@
-//! End to end with the official `openai` and `anthropic` Python SDKs (tests/e2e/*.py). CI
-//! installs them (.ci/run); elsewhere, without them, the tests print a notice and pass.
+//! End to end with the official `openai`, `anthropic` and `google-genai` Python SDKs
+//! (tests/e2e/*.py). CI installs them (.ci/run); elsewhere, without them, the tests print a
+//! notice and pass.
 
 use std::process::Command;
 
@@ -68,6 +69,63 @@ async fn the_openai_python_sdk_works_through_the_gateway() {
     mock.push(Reply::json(400, json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})));
     mock.push(Reply::stream(&["cut", "short"]).truncate_after(2));
     run_script("openai_sdk.py", gw.url("/v1")).await;
+}
+
+#[tokio::test]
+async fn the_openai_python_sdk_responses_api_works_through_the_gateway() {
+    if skip_without_sdk("openai") {
+        return;
+    }
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // A Chat-Completions-only provider: every call is translated.
+    let gw = Gateway::start(&one_provider("openai-compatible"), &[&mock]).await;
+    mock.push(Reply::chat("Hello from the mock"));
+    mock.push(Reply::stream(&["Hel", "lo"]));
+    mock.push(crate::support::mock::thinking_text_tool_stream("call_1"));
+    mock.push(Reply::json(
+        200,
+        crate::support::mock::chat_body("{\"city\":\"Paris\"}", 5, 5),
+    ));
+    mock.push(Reply::stream(&["cut", "short"]).truncate_after(2));
+    run_script("openai_responses.py", gw.url("/v1")).await;
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 5);
+    assert_eq!(
+        sent[1].body["messages"].as_array().map(Vec::len),
+        Some(3),
+        "the stream continued the first response: {}",
+        sent[1].body
+    );
+    assert_eq!(
+        sent[3].body["response_format"]["json_schema"]["name"],
+        "place"
+    );
+}
+
+#[tokio::test]
+async fn the_google_genai_python_sdk_works_through_the_gateway() {
+    if skip_without_sdk("google.genai") {
+        return;
+    }
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&one_provider("openai-compatible"), &[&mock]).await;
+    mock.push(Reply::chat("Hello from the mock"));
+    mock.push(Reply::stream(&["Hel", "lo"]));
+    mock.push(Reply::json(
+        200,
+        json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}}),
+    ));
+    mock.push(Reply::json(400, json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})));
+    run_script("google_genai.py", gw.url("/gemini")).await;
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 4, "count_tokens never reaches the provider");
+    assert_eq!(
+        sent[2].body["tools"][0]["function"]["parameters"],
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    );
 }
 
 #[tokio::test]

@@ -328,6 +328,10 @@ fn openai_adapter() -> Arc<dyn Adapter> {
         timeouts: Timeouts::default(),
         headers: Vec::new(),
         reasoning_effort: Vec::new(),
+        api_version: None,
+        region: None,
+        aws: None,
+        log_bodies: None,
     }))
 }
 

@@ -76,6 +76,7 @@ fn decode_chunks(chunks: &[&[u8]]) -> Vec<StreamEvent> {
             match decoder.decode(&ev).unwrap() {
                 StreamStep::Events(e) => out.extend(e),
                 StreamStep::Done => done = true,
+                StreamStep::Last(_) => unreachable!("Anthropic's terminator carries nothing"),
             }
         }
     }
@@ -223,7 +224,7 @@ fn unmodelled_blocks_and_events_are_skipped() {
         };
         match d.decode(&ev).unwrap() {
             StreamStep::Events(e) => out.extend(e),
-            StreamStep::Done => unreachable!(),
+            StreamStep::Done | StreamStep::Last(_) => unreachable!(),
         }
     }
     let (rest, usage) = split_usage(out);

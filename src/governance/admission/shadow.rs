@@ -22,6 +22,7 @@ impl Admission {
             input_tokens: self.ticket.input_tokens,
             mirror_of: Some((self.ticket.request_id.clone(), route.to_owned())),
             started: Some(tokio::time::Instant::now()),
+            schema: self.ticket.schema,
             ..Ticket::default()
         };
         ticket.route = Some(RouteNote {
@@ -35,7 +36,7 @@ impl Admission {
                 ticket,
                 max_output: self.max_output,
                 route_to: None,
-                budget_exhausted: false,
+                spent: Vec::new(),
                 settled: false,
             },
             budgets,

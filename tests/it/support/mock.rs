@@ -3,10 +3,12 @@
 //! Each request pops the next scripted [`Reply`] (or uses the default): status, JSON body or
 //! SSE events, a delay before the first byte, a delay between events, truncation without the
 //! terminator. It records every request (path, headers, body) and the instant each inbound
-//! connection closed, so tests can measure cancellation. The `Mistral` profile behaves like
-//! api.mistral.ai: request bodies are validated against Mistral's published OpenAPI schema
-//! (422 `extra_forbidden`-style errors), tool-call ids must be 9 letters and digits, and
-//! models listed in `two_level_models` reject `reasoning_effort` other than none/high.
+//! connection closed, so tests can measure cancellation. Each [`Profile`] behaves like its
+//! provider (`profiles`: what it refuses and answers by default); `wire` builds replies in
+//! each provider's format. The `Mistral` profile, for one, validates request bodies against
+//! Mistral's published OpenAPI schema (422 `extra_forbidden`-style errors), wants tool-call
+//! ids of 9 letters and digits, and refuses a `reasoning_effort` other than none/high for
+//! the models listed in `two_level_models`.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -25,13 +27,34 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::profiles::*;
+pub use super::wire::*;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     OpenAi,
     Mistral,
     /// api.anthropic.com: `POST /v1/messages` with `x-api-key` and `anthropic-version`.
     Anthropic,
+    /// Azure OpenAI: `POST /openai/deployments/{deployment}/{op}?api-version=...` with an
+    /// `api-key` header; OpenAI's bodies.
+    Azure,
+    /// generativelanguage.googleapis.com: `POST /v1beta/models/{model}:{method}` with
+    /// `x-goog-api-key`; every request body is checked against Google's discovery document.
+    Gemini,
+    /// bedrock-runtime.us-east-1.amazonaws.com: `POST /model/{id}/converse` (and
+    /// `/converse-stream`, `/invoke`), SigV4-signed (the signature is verified) or with a
+    /// Bedrock API key; Converse bodies are checked against Amazon's service model.
+    Bedrock,
 }
+
+/// The AWS credentials of the test environment (`test_env`), which the Bedrock mock
+/// verifies signatures with.
+pub const AWS_KEY_ID: &str = "AKIDGATEHOUSETEST01";
+
+pub const AWS_SECRET: &str = "gatehouseTestSecretKey/0123456789abcdefXYZ";
+
+pub const AWS_TOKEN: &str = "gatehouse-test-session-token";
 
 #[derive(Clone, Debug)]
 pub enum Body {
@@ -41,6 +64,8 @@ pub enum Body {
     Raw(&'static str),
     /// A whole SSE body, sent one event (up to its blank line) per frame as written.
     SseText(String),
+    /// Binary frames (AWS event-stream messages), one write each, with this content type.
+    Binary(Vec<Vec<u8>>, &'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -130,56 +155,11 @@ impl Reply {
     }
 }
 
-pub fn chat_body(text: &str, prompt: u64, completion: u64) -> Value {
-    json!({
-        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": "mock-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    })
-}
-
-pub fn chunk(delta: Value, finish: Option<&str>) -> Value {
-    json!({
-        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "mock-model",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]
-    })
-}
-
-/// A stream with reasoning ("think"), text ("Let me check.") and a `get_weather` tool call
-/// whose arguments `{"city":"Paris"}` arrive in two fragments, then usage 40/12.
-pub fn thinking_text_tool_stream(call_id: &str) -> Reply {
-    Reply::sse(vec![
-        chunk(json!({"role": "assistant", "content": ""}), None),
-        chunk(json!({"reasoning_content": "think"}), None),
-        chunk(json!({"content": "Let me "}), None),
-        chunk(json!({"content": "check."}), None),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
-            None,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
-            None,
-        ),
-        chunk(json!({}), Some("tool_calls")),
-        usage_chunk(40, 12),
-    ])
-}
-
-pub fn usage_chunk(prompt: u64, completion: u64) -> Value {
-    json!({
-        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "mock-model",
-        "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    })
-}
-
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Value,
     /// The body's bytes as they arrived.
@@ -240,7 +220,9 @@ impl MockProvider {
     /// The provider's base URL, as a config's `base_url` (Anthropic's has no `/v1`).
     pub fn base_url(&self) -> String {
         match self.profile {
-            Profile::Anthropic => format!("http://{}", self.addr),
+            Profile::Anthropic | Profile::Azure | Profile::Gemini | Profile::Bedrock => {
+                format!("http://{}", self.addr)
+            }
             _ => format!("http://{}/v1", self.addr),
         }
     }
@@ -314,6 +296,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<MockBody>, Infallible> {
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let headers = req.headers().clone();
     let bytes = req
         .into_body()
@@ -325,13 +308,14 @@ async fn handle(
     st.calls.fetch_add(1, Ordering::SeqCst);
     st.requests.lock().unwrap().push(Recorded {
         path: path.clone(),
+        query: query.clone(),
         headers: headers.clone(),
         body: body.clone(),
         raw: bytes.clone(),
     });
 
     if profile == Profile::Mistral
-        && let Some(err) = mistral_validate(&st, &path, &body)
+        && let Some(err) = mistral_validate(&st.two_level_models.lock().unwrap(), &path, &body)
     {
         return Ok(full(422, err));
     }
@@ -339,6 +323,24 @@ async fn handle(
         && let Some((status, err)) = anthropic_validate(&path, &headers, &body)
     {
         return Ok(full(status, err));
+    }
+    if profile == Profile::Azure
+        && let Some((status, err)) = azure_validate(&path, query.as_deref(), &headers)
+    {
+        return Ok(full(status, err));
+    }
+    if profile == Profile::Gemini
+        && let Some((status, err)) = gemini_validate(&path, &headers, &body)
+    {
+        return Ok(full(status, err));
+    }
+    if profile == Profile::Bedrock
+        && let Some((status, err)) = bedrock_validate(&path, &headers, &bytes, &body)
+    {
+        let mut r = full(status, err);
+        r.headers_mut()
+            .insert("x-amzn-errortype", "AccessDeniedException".parse().unwrap());
+        return Ok(r);
     }
     let responder = st.responder.lock().unwrap().clone();
     let next = st
@@ -350,6 +352,10 @@ async fn handle(
     let reply = next.unwrap_or_else(|| {
         if profile == Profile::Anthropic {
             anthropic_default_reply(body["stream"] == true)
+        } else if profile == Profile::Gemini {
+            gemini_default_reply(&path, &body)
+        } else if profile == Profile::Bedrock {
+            bedrock_default_reply(&path)
         } else if path.ends_with("/embeddings") {
             embeddings_reply(&body)
         } else if body["stream"] == true {
@@ -368,8 +374,21 @@ async fn handle(
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
             r
         }
+        Body::Binary(frames, content_type) => {
+            let frames = frames.into_iter().map(Bytes::from).collect();
+            let mut r = frames_reply(frames, reply.first_event_delay, reply.event_delay);
+            r.headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
+            *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+            r
+        }
         Body::SseText(text) => {
-            let frames: Vec<String> = text.split_inclusive("\n\n").map(str::to_owned).collect();
+            let end = if text.contains("\r\n\r\n") {
+                "\r\n\r\n"
+            } else {
+                "\n\n"
+            };
+            let frames: Vec<String> = text.split_inclusive(end).map(str::to_owned).collect();
             let mut r = sse_reply(frames, reply.first_event_delay, reply.event_delay);
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
             r
@@ -393,155 +412,23 @@ async fn handle(
     Ok(resp)
 }
 
-/// What api.anthropic.com refuses before looking at the request: a missing key or version
-/// (401/400), a body without the required fields (400), in Anthropic's error shape.
-fn anthropic_validate(path: &str, headers: &HeaderMap, body: &Value) -> Option<(u16, Value)> {
-    let err = |status: u16, kind: &str, message: &str| {
-        Some((
-            status,
-            json!({"type": "error", "error": {"type": kind, "message": message}}),
-        ))
-    };
-    if path != "/v1/messages" && path != "/v1/messages/count_tokens" {
-        return err(404, "not_found_error", "Not Found");
-    }
-    if headers.get("x-api-key").is_none() || headers.get("authorization").is_some() {
-        return err(401, "authentication_error", "x-api-key header is required");
-    }
-    if headers.get("anthropic-version").is_none() {
-        return err(
-            400,
-            "invalid_request_error",
-            "anthropic-version: header is required",
-        );
-    }
-    let counting = path.ends_with("/count_tokens");
-    for field in ["model", "max_tokens", "messages"] {
-        if body.get(field).is_none() && !(counting && field == "max_tokens") {
-            return err(
-                400,
-                "invalid_request_error",
-                &format!("{field}: Field required"),
-            );
-        }
-    }
-    if counting {
-        for field in ["max_tokens", "stream"] {
-            if body.get(field).is_some() {
-                let msg = format!("{field}: Extra inputs are not permitted");
-                return err(400, "invalid_request_error", &msg);
-            }
-        }
-        // A count that no estimate would give, so a test can tell who counted.
-        return Some((200, json!({"input_tokens": ANTHROPIC_COUNT})));
-    }
-    None
-}
-
-/// What the Anthropic mock's `count_tokens` answers.
-pub const ANTHROPIC_COUNT: u64 = 31_337;
-
-/// A reply as Anthropic writes it: one text block, usage with a cache read.
-pub const ANTHROPIC_MESSAGE: &str = r#"{"id":"msg_01Mock","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hello from Claude","citations":null}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":20,"cache_creation_input_tokens":0,"cache_read_input_tokens":5,"output_tokens":4,"service_tier":"standard"}}"#;
-
-/// A stream as Anthropic writes it: thinking with a signature, text, a tool call whose
-/// arguments arrive in pieces, usage at both ends.
-pub const ANTHROPIC_STREAM: &str = concat!(
-    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Mock\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
-    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
-    "event: ping\ndata: {\"type\": \"ping\"}\n\n",
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Check the weather.\"}}\n\n",
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h\"}}\n\n",
-    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me look.\"}}\n\n",
-    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
-    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01A\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n",
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}\n\n",
-    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
-    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":42}}\n\n",
-    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-);
-
-fn anthropic_default_reply(stream: bool) -> Reply {
-    let body = if stream {
-        Body::SseText(ANTHROPIC_STREAM.to_owned())
-    } else {
-        Body::Raw(ANTHROPIC_MESSAGE)
-    };
-    Reply {
-        body,
-        ..Reply::json(200, Value::Null)
-    }
-}
-
 /// An event stream of `frames`, `first` before the first and `every` between the others.
 fn sse_reply(frames: Vec<String>, first: Duration, every: Duration) -> Response<MockBody> {
+    frames_reply(frames.into_iter().map(Bytes::from).collect(), first, every)
+}
+
+/// A body written frame by frame, `first` before the first and `every` between the others.
+fn frames_reply(frames: Vec<Bytes>, first: Duration, every: Duration) -> Response<MockBody> {
     let stream =
         futures_util::stream::iter(frames.into_iter().enumerate()).then(move |(i, f)| async move {
             let d = if i == 0 { first } else { every };
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
-            Ok::<_, Infallible>(Frame::data(Bytes::from(f)))
+            Ok::<_, Infallible>(Frame::data(f))
         });
     let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     r.headers_mut()
         .insert("content-type", "text/event-stream".parse().unwrap());
     r
-}
-
-fn embeddings_reply(body: &Value) -> Reply {
-    let n = body["input"].as_array().map_or(1, Vec::len);
-    let data: Vec<Value> = (0..n)
-        .map(|i| json!({"object": "embedding", "embedding": [0.1, 0.2, i as f64], "index": i}))
-        .collect();
-    Reply::json(
-        200,
-        json!({"object": "list", "data": data, "model": "mock-embed", "usage": {"prompt_tokens": 5, "total_tokens": 5}}),
-    )
-}
-
-/// What api.mistral.ai would refuse, as its 422 body; `None` when the request is acceptable.
-fn mistral_validate(st: &State, path: &str, body: &Value) -> Option<Value> {
-    let schema = if path.ends_with("/chat/completions") {
-        "ChatCompletionRequest"
-    } else {
-        "EmbeddingRequest"
-    };
-    if let Some(errors) = super::mistral_spec::validate(schema, body) {
-        return Some(
-            json!({"detail": errors.iter().map(|e| json!({"type": "extra_forbidden", "loc": ["body"], "msg": e})).collect::<Vec<_>>()}),
-        );
-    }
-    for m in body["messages"].as_array().into_iter().flatten() {
-        let ids = m["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["id"].as_str());
-        for id in ids.chain(m["tool_call_id"].as_str()) {
-            if id.len() != 9 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Some(
-                    json!({"object": "error", "message": format!("Tool call id was {id} but must be a-z, A-Z, 0-9, with a length of 9."), "type": "invalid_request_message_order", "param": null, "code": "3280"}),
-                );
-            }
-        }
-    }
-    let model = body["model"].as_str().unwrap_or_default();
-    if let Some(e) = body["reasoning_effort"].as_str()
-        && st
-            .two_level_models
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| m == model)
-        && !matches!(e, "none" | "high")
-    {
-        return Some(
-            json!({"detail": [{"type": "literal_error", "loc": ["body", "reasoning_effort"], "msg": "Input should be 'high' or 'none'", "input": e}]}),
-        );
-    }
-    None
 }

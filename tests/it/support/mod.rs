@@ -1,7 +1,14 @@
 //! Test support: the in-process gateway harness and the mock provider.
 
+pub mod bedrock_spec;
+pub mod gemini_spec;
 pub mod mistral_spec;
 pub mod mock;
+pub mod openai_spec;
+pub mod otlp;
+mod profiles;
+pub mod proxy;
+pub mod wire;
 
 use std::net::SocketAddr;
 
@@ -137,7 +144,16 @@ pub fn with_mocks(config_text: &str, mocks: &[&MockProvider]) -> String {
 
 /// The environment test configs expand from.
 pub fn test_env() -> std::collections::HashMap<String, String> {
-    [("MOCK_KEY".to_owned(), "sk-provider-secret-0000".to_owned())].into()
+    [
+        ("MOCK_KEY", "sk-provider-secret-0000"),
+        ("AWS_ACCESS_KEY_ID", mock::AWS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", mock::AWS_SECRET),
+        ("AWS_SESSION_TOKEN", mock::AWS_TOKEN),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 pub fn one_provider(kind: &str) -> String {

@@ -1,0 +1,176 @@
+//! `GET /admin/api/logs`: the request log, filtered and a page at a time, as JSON, CSV or
+//! JSON lines (SPEC §3). The admin sees every request; a team admin its team's.
+//!
+//! Filters: `since`, `until` (Unix seconds or a duration back, `7d`), `key` (id), `team`,
+//! `model`, `provider`, `status` (`ok`, `error`, `cancelled`), `tag` (`name=value`), `q`
+//! (text of the error), `limit` (1 to 1,000, default 100), `cursor` (the previous page's
+//! `next_cursor`), `format` (`json`, `csv`, `jsonl`).
+//!
+//! `GET /admin/api/logs/{request_id}`: one request's record, with the bodies it kept
+//! (`log_bodies`) for the admin; a team admin sees its team's records without bodies.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use super::{AdminResult, json as reply, manager, respond, store_failed};
+use crate::error::GatewayError;
+use crate::governance::now_unix;
+use crate::state::AppState;
+use crate::store::LogFilter;
+
+pub async fn logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    respond(logs_inner(&state, &headers, &q).await)
+}
+
+async fn logs_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> AdminResult {
+    let caller = manager(state, headers)?;
+    let now = now_unix();
+    let mut f = LogFilter {
+        since: now - 7 * 86_400,
+        limit: 100,
+        ..LogFilter::default()
+    };
+    let mut format = "json";
+    for (k, v) in q {
+        let v = v.as_str();
+        let text = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());
+        match k.as_str() {
+            "since" => f.since = super::reports::time_param("since", v, now)?,
+            "until" => f.until = Some(super::reports::time_param("until", v, now)?),
+            "key" => f.key_id = text(v),
+            "team" => f.team = text(v),
+            "model" => f.model = text(v),
+            "provider" => f.provider = text(v),
+            "status" => {
+                if !matches!(v, "ok" | "error" | "cancelled") {
+                    return Err(GatewayError::invalid_param(
+                        "status",
+                        "`status` must be ok, error or cancelled",
+                    ));
+                }
+                f.status = text(v);
+            }
+            "tag" => f.tag = text(v),
+            "q" => f.error_text = text(v),
+            "limit" => {
+                f.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=crate::store::MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        GatewayError::invalid_param("limit", "`limit` must be 1 to 1000")
+                    })?;
+            }
+            "cursor" => {
+                let parsed = v
+                    .split_once('_')
+                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                    .filter(|(_, id)| !id.is_empty());
+                f.after = Some(parsed.ok_or_else(|| {
+                    GatewayError::invalid_param(
+                        "cursor",
+                        "invalid `cursor`: use a page's `next_cursor`",
+                    )
+                })?);
+            }
+            "format" => {
+                format = match v {
+                    "json" => "json",
+                    "csv" => "csv",
+                    "jsonl" => "jsonl",
+                    _ => {
+                        return Err(GatewayError::invalid_param(
+                            "format",
+                            "`format` must be json, csv or jsonl",
+                        ));
+                    }
+                };
+            }
+            other => {
+                return Err(GatewayError::invalid_param(
+                    other,
+                    format!("unknown parameter `{other}`"),
+                ));
+            }
+        }
+    }
+    // A team admin sees its own team only, whatever it asks for.
+    if let Some(team) = caller.team() {
+        f.team = Some(team.to_owned());
+    }
+    let (rows, next) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
+    let next_cursor = next.map(|(at, id)| format!("{at}_{id}"));
+    Ok(match format {
+        "csv" => text_reply(
+            crate::store::logs_csv(&rows),
+            "text/csv; charset=utf-8",
+            next_cursor.as_deref(),
+        ),
+        "jsonl" => {
+            let mut body = String::new();
+            for r in &rows {
+                body.push_str(&r.to_string());
+                body.push('\n');
+            }
+            text_reply(body, "application/x-ndjson", next_cursor.as_deref())
+        }
+        _ => reply(
+            StatusCode::OK,
+            &json!({"object": "list", "data": rows, "next_cursor": next_cursor}),
+        ),
+    })
+}
+
+pub async fn entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    respond(entry_inner(&state, &headers, id).await)
+}
+
+async fn entry_inner(state: &AppState, headers: &HeaderMap, id: String) -> AdminResult {
+    let caller = manager(state, headers)?;
+    let f = LogFilter {
+        team: caller.team().map(str::to_owned),
+        request_id: Some(id.clone()),
+        limit: 1,
+        ..LogFilter::default()
+    };
+    let (mut rows, _) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
+    let Some(mut row) = rows.pop() else {
+        return Err(super::not_found("request"));
+    };
+    if caller.team().is_none() {
+        let bodies = state
+            .store()
+            .request_bodies(&id)
+            .await
+            .map_err(|e| store_failed(&e))?;
+        row["bodies"] = json!(bodies);
+    }
+    Ok(reply(StatusCode::OK, &row))
+}
+
+/// An export page, with the next page's cursor in `x-next-cursor`.
+fn text_reply(body: String, content_type: &'static str, next: Option<&str>) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(c) = next.and_then(|c| HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert("x-next-cursor", c);
+    }
+    r
+}

@@ -1,0 +1,435 @@
+//! Providers in the config: their kinds, what each defaults to, and the validation of a
+//! `[providers.NAME]` table.
+
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+use http::{HeaderName, HeaderValue, Uri};
+
+use super::raw::{RawConfig, RawProvider};
+use super::routes::{self, parse_target};
+use super::source::Source;
+use super::*;
+use crate::schema::ReasoningEffort;
+
+/// Azure OpenAI's latest GA data-plane API version (Azure's "API version lifecycle" page);
+/// newer or preview versions are set per provider with `api_version`.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenAi,
+    OpenAiCompatible,
+    Mistral,
+    Anthropic,
+    Gemini,
+    Bedrock,
+    AzureOpenAi,
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "openai" => Self::OpenAi,
+            "openai-compatible" => Self::OpenAiCompatible,
+            "mistral" => Self::Mistral,
+            "anthropic" => Self::Anthropic,
+            "gemini" => Self::Gemini,
+            "bedrock" => Self::Bedrock,
+            "azure-openai" => Self::AzureOpenAi,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenAiCompatible => "openai-compatible",
+            Self::Mistral => "mistral",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Bedrock => "bedrock",
+            Self::AzureOpenAi => "azure-openai",
+        }
+    }
+
+    /// Kinds this build has an adapter for.
+    pub fn implemented(self) -> bool {
+        matches!(
+            self,
+            Self::OpenAi
+                | Self::OpenAiCompatible
+                | Self::Mistral
+                | Self::Anthropic
+                | Self::AzureOpenAi
+                | Self::Gemini
+                | Self::Bedrock
+        )
+    }
+
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("https://api.openai.com/v1"),
+            Self::Mistral => Some("https://api.mistral.ai/v1"),
+            Self::Anthropic => Some("https://api.anthropic.com"),
+            Self::Gemini => Some("https://generativelanguage.googleapis.com"),
+            Self::OpenAiCompatible | Self::Bedrock | Self::AzureOpenAi => None,
+        }
+    }
+
+    /// Model names a provider of this kind serves when its config lists none.
+    pub fn default_models(self) -> &'static [&'static str] {
+        match self {
+            Self::OpenAi | Self::AzureOpenAi => &[
+                "gpt-*",
+                "o1*",
+                "o3*",
+                "o4*",
+                "chatgpt-*",
+                "codex-*",
+                "text-embedding-*",
+                "omni-moderation-*",
+            ],
+            Self::Mistral => &[
+                "mistral-*",
+                "devstral-*",
+                "codestral-*",
+                "magistral-*",
+                "ministral-*",
+                "pixtral-*",
+                "open-mistral-*",
+                "open-mixtral-*",
+                "voxtral-*",
+            ],
+            Self::Anthropic => &["claude-*"],
+            Self::Gemini => &["gemini-*", "gemma-*"],
+            Self::Bedrock => &[],
+            // A self-hosted server serves whatever it has loaded: it takes every name that no
+            // other provider claims.
+            Self::OpenAiCompatible => &["*"],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_keys: Vec<Secret>,
+    /// Weight of each of `api_keys` (1 unless written).
+    pub key_weights: Vec<u32>,
+    /// How requests spread over `api_keys`.
+    pub balance: Balance,
+    pub models: Vec<ModelPattern>,
+    pub timeouts: Timeouts,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Per-model accepted reasoning-effort levels, consulted before the adapter's own table.
+    pub reasoning_effort: Vec<(GlobMatcher, Vec<ReasoningEffort>)>,
+    /// Provider-wide caps: when one is spent, routing skips this provider.
+    pub budgets: Vec<Budget>,
+    /// Azure OpenAI's `api-version` (the default one unless written).
+    pub api_version: Option<String>,
+    /// Bedrock's region, and its AWS credentials when it signs requests (SigV4) rather
+    /// than sending a Bedrock API key.
+    pub region: Option<String>,
+    pub aws: Option<AwsCredentials>,
+    /// Bodies kept in the records of requests this provider serves (`None`: `[log] bodies`).
+    pub log_bodies: Option<crate::bodies::BodyLevel>,
+}
+
+/// AWS credentials, read from the usual environment variables when the config is loaded (a
+/// reload reads them again, so rotated session tokens are picked up).
+#[derive(Debug, Clone)]
+pub struct AwsCredentials {
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+impl ProviderConfig {
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m.matches(model))
+    }
+
+    /// True when this provider only serves models by catch-all (`*`), so named providers win.
+    pub fn is_catch_all(&self) -> bool {
+        self.models.iter().any(|m| m.pattern == "*")
+    }
+
+    pub fn reasoning_levels_for(&self, model: &str) -> Option<&[ReasoningEffort]> {
+        self.reasoning_effort
+            .iter()
+            .find(|(g, _)| g.is_match(model))
+            .map(|(_, levels)| levels.as_slice())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+pub(super) fn validate_provider(
+    src: &mut Source<'_>,
+    name: &str,
+    p: &toml::Spanned<RawProvider>,
+    raw: &RawConfig,
+) -> Option<ProviderConfig> {
+    let span = p.span();
+    let p = p.get_ref();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        src.error(
+            &span,
+            format!("provider name `{name}` may only use letters, digits, `-` and `_`"),
+        );
+    }
+    let kind_text = src.expand(&p.kind);
+    let Some(kind) = ProviderKind::parse(&kind_text) else {
+        src.error(
+            &p.kind.span(),
+            format!(
+                "unknown provider kind `{}`: expected openai, anthropic, mistral, gemini, bedrock, azure-openai or openai-compatible",
+                p.kind.get_ref()
+            ),
+        );
+        return None;
+    };
+    if !kind.implemented() {
+        src.error(
+            &p.kind.span(),
+            format!(
+                "provider kind `{kind_text}` is not available in this version of Gatehouse yet"
+            ),
+        );
+    }
+    let api_version = match (&p.api_version, kind) {
+        (Some(v), ProviderKind::AzureOpenAi) => Some(src.expand(v)),
+        (None, ProviderKind::AzureOpenAi) => Some(AZURE_API_VERSION.to_owned()),
+        (Some(v), _) => {
+            src.error(
+                &v.span(),
+                "api_version applies to azure-openai providers only",
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    let env_var = |src: &Source<'_>, name: &str| src.env.var(name).filter(|v| !v.is_empty());
+    let region = match (&p.region, kind) {
+        (Some(v), ProviderKind::Bedrock) => Some(src.expand(v)),
+        (None, ProviderKind::Bedrock) => {
+            let r = env_var(src, "AWS_REGION").or_else(|| env_var(src, "AWS_DEFAULT_REGION"));
+            if r.is_none() {
+                src.error(
+                    &span,
+                    format!("bedrock provider `{name}` needs a region: set `region` or AWS_REGION"),
+                );
+            }
+            r
+        }
+        (Some(v), _) => {
+            src.error(&v.span(), "region applies to bedrock providers only");
+            None
+        }
+        (None, _) => None,
+    };
+    let base_url = match &p.base_url {
+        Some(v) => {
+            let url = src.expand(v);
+            if let Err(msg) = check_base_url(&url) {
+                src.error(
+                    &v.span(),
+                    format!("invalid base_url `{}`: {msg}", v.get_ref()),
+                );
+            }
+            url.trim_end_matches('/').to_owned()
+        }
+        None => match kind.default_base_url() {
+            Some(u) => u.to_owned(),
+            None if kind == ProviderKind::Bedrock => region
+                .as_deref()
+                .map(|r| format!("https://bedrock-runtime.{r}.amazonaws.com"))
+                .unwrap_or_default(),
+            None => {
+                src.error(
+                    &span,
+                    format!("provider `{name}` of kind `{kind_text}` needs a base_url"),
+                );
+                String::new()
+            }
+        },
+    };
+    let mut api_keys = Vec::new();
+    let mut key_weights = Vec::new();
+    if let Some(k) = &p.api_key {
+        api_keys.push(Secret::new(src.expand(k)));
+        key_weights.push(1);
+    }
+    for item in p.api_keys.iter().flatten() {
+        if let Some((k, weight)) = routes::weighted_text(src, item, "key") {
+            api_keys.push(Secret::new(src.expand(&k)));
+            key_weights.push(weight);
+        }
+    }
+    if key_weights.len() > 1 && key_weights.iter().all(|w| *w == 0) {
+        src.error(&span, "the api_keys' weights add up to 0");
+    }
+    let balance = routes::balance(src, p.balance.as_ref(), Balance::RoundRobin);
+    if p.api_key.is_some() && p.api_keys.is_some() {
+        src.error(&span, "set either api_key or api_keys, not both");
+    }
+    if api_keys.is_empty() && matches!(kind, ProviderKind::OpenAi | ProviderKind::Mistral) {
+        src.error(&span, format!("provider `{name}` needs an api_key"));
+    }
+    // Bedrock: a Bedrock API key (bearer) if one is written, else SigV4 with AWS credentials.
+    let aws = if kind == ProviderKind::Bedrock && api_keys.is_empty() {
+        match (
+            env_var(src, "AWS_ACCESS_KEY_ID"),
+            env_var(src, "AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Some(id), Some(secret)) => Some(AwsCredentials {
+                access_key_id: Secret::new(id),
+                secret_access_key: Secret::new(secret),
+                session_token: env_var(src, "AWS_SESSION_TOKEN").map(Secret::new),
+            }),
+            _ => {
+                src.error(
+                    &span,
+                    format!("bedrock provider `{name}` needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or api_key (a Bedrock API key)"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let models = governance::model_list(src, &p.models).unwrap_or_else(|| {
+        kind.default_models()
+            .iter()
+            .filter_map(|m| ModelPattern::new(m).ok())
+            .collect()
+    });
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = &p.timeouts {
+        if let Some(d) = t.connect.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.connect = d;
+        }
+        if let Some(d) = t.first_byte.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.first_byte = d;
+        }
+        if let Some(d) = t.idle.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.idle = d;
+        }
+    }
+    let headers = header_list(src, p.headers.as_ref());
+    let mut reasoning_effort = Vec::new();
+    for (glob, levels) in p.reasoning_effort.iter().flatten() {
+        let Ok(m) = Glob::new(glob).map(|g| g.compile_matcher()) else {
+            src.error(
+                &span,
+                format!("invalid model pattern `{glob}` in reasoning_effort"),
+            );
+            continue;
+        };
+        let mut parsed = Vec::new();
+        for l in levels {
+            match ReasoningEffort::parse(l.get_ref()) {
+                Some(e) => parsed.push(e),
+                None => src.error(
+                    &l.span(),
+                    format!("unknown reasoning effort `{}`: expected none, minimal, low, medium, high, xhigh or max", l.get_ref()),
+                ),
+            }
+        }
+        parsed.sort();
+        reasoning_effort.push((m, parsed));
+    }
+    let budgets = policy::budgets(
+        src,
+        &span,
+        p.budget.as_ref(),
+        policy::Holder::Provider,
+        &mut |src, t| parse_target(src, t, raw),
+    );
+    Some(ProviderConfig {
+        budgets,
+        name: name.to_owned(),
+        kind,
+        base_url,
+        api_keys,
+        key_weights,
+        balance,
+        models,
+        timeouts,
+        headers,
+        reasoning_effort,
+        api_version,
+        region,
+        aws,
+        log_bodies: super::body_level(src, p.log_bodies.as_ref()),
+    })
+}
+
+/// Extra headers (`name = "value"`, `${VAR}`s expanded), marked sensitive: they often
+/// carry a credential.
+pub(super) fn header_list(
+    src: &mut Source<'_>,
+    headers: Option<&IndexMap<String, Str>>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    for (k, v) in headers.into_iter().flatten() {
+        let value = src.expand(v);
+        match (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(n), Ok(mut hv)) => {
+                hv.set_sensitive(true);
+                out.push((n, hv));
+            }
+            _ => src.error(
+                &v.span(),
+                format!("invalid header `{k}`: not a valid header name or value"),
+            ),
+        }
+    }
+    out
+}
+
+/// A provider URL must be absolute http(s) without credentials, query or fragment. The
+/// messages never repeat the URL (it may carry an expanded secret).
+pub(super) fn check_base_url(url: &str) -> Result<(), &'static str> {
+    let uri: Uri = url.parse().map_err(|_| "not a URL")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("it must start with http:// or https://"),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("it has no host");
+    };
+    if authority.as_str().contains('@') {
+        return Err("it must not contain credentials; use api_key");
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err("it must not contain a query or fragment");
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Stored Responses API responses (`store: true`): saved once their reply is complete, read
+//! back by `GET /v1/responses/{id}` and walked by `previous_response_id`.
+//!
+//! Each row keeps only its own request's input items; a continuation reaches the earlier
+//! turns through the `previous_response_id` links, read in one recursive query (newest
+//! first, at most [`MAX_CHAIN`] rows) so that a long conversation costs neither quadratic
+//! storage nor a query per turn.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, on_store, sql};
+
+/// The most turns one conversation may chain through `previous_response_id`.
+pub const MAX_CHAIN: i64 = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseRow {
+    pub id: String,
+    /// The virtual key's id; `None` on a gateway without keys.
+    pub owner: Option<String>,
+    pub previous_response_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// This request's input items (JSON array).
+    pub input: String,
+    /// The response object (JSON).
+    pub response: String,
+}
+
+macro_rules! response_row {
+    ($r:expr) => {{
+        let r = $r;
+        (|| -> Result<ResponseRow, sqlx::Error> {
+            Ok(ResponseRow {
+                id: r.try_get("id")?,
+                owner: r.try_get("owner")?,
+                previous_response_id: r.try_get("previous_response_id")?,
+                created_at: r.try_get("created_at")?,
+                input: r.try_get("input")?,
+                response: r.try_get("response")?,
+            })
+        })()
+    }};
+}
+
+impl Store {
+    pub async fn save_response(&self, row: &ResponseRow) -> Result<(), StoreError> {
+        let text = sql(
+            self,
+            "INSERT INTO responses (id, owner, previous_response_id, created_at, input, response) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        );
+        let _one = match self {
+            Store::Sqlite(_) => Some(super::sqlite_write_lock().await),
+            Store::Postgres(_) => None,
+        };
+        on_store!(self, pool => {
+            sqlx::query(&text)
+                .bind(&row.id)
+                .bind(&row.owner)
+                .bind(&row.previous_response_id)
+                .bind(row.created_at)
+                .bind(&row.input)
+                .bind(&row.response)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| self.error(&e))
+    }
+
+    /// The response `id` and the ones it continues, oldest first (at most [`MAX_CHAIN`]).
+    /// Empty when `id` is unknown. Ownership is the caller's to check, row by row.
+    pub async fn response_chain(&self, id: &str) -> Result<Vec<ResponseRow>, StoreError> {
+        let text = sql(
+            self,
+            "WITH RECURSIVE chain (id, owner, previous_response_id, created_at, input, response, depth) AS ( \
+               SELECT id, owner, previous_response_id, created_at, input, response, 0 FROM responses WHERE id = $1 \
+               UNION ALL \
+               SELECT r.id, r.owner, r.previous_response_id, r.created_at, r.input, r.response, c.depth + 1 \
+               FROM responses r JOIN chain c ON r.id = c.previous_response_id WHERE c.depth + 1 < $2 \
+             ) SELECT id, owner, previous_response_id, created_at, input, response FROM chain ORDER BY depth DESC",
+        );
+        on_store!(self, pool => {
+            match sqlx::query(&text).bind(id).bind(MAX_CHAIN).fetch_all(pool).await {
+                Ok(rows) => rows.iter().map(|r| response_row!(r)).collect::<Result<Vec<_>, _>>(),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(|e| self.error(&e))
+    }
+
+    /// Delete the response `id` if `owner` made it; false when there was none to delete.
+    pub async fn delete_response(&self, id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
+        let text = sql(
+            self,
+            "DELETE FROM responses WHERE id = $1 AND ((owner IS NULL AND $2 IS NULL) OR owner = $2)",
+        );
+        on_store!(self, pool => {
+            sqlx::query(&text)
+                .bind(id)
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(|e| self.error(&e))
+    }
+}

@@ -1,0 +1,358 @@
+//! How each mock profile behaves like its provider: what the provider refuses before
+//! answering (validations against the published contracts in ../shared/specs, signatures,
+//! credentials, paths) and what it answers by default.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::mock::{AWS_KEY_ID, AWS_SECRET, AWS_TOKEN, Body, Reply};
+use super::wire::*;
+
+/// What Bedrock refuses: a request neither SigV4-signed with the test credentials (the
+/// signature recomputed over the request as received must match) nor carrying a Bedrock
+/// API key (403, as AWS answers); a path that is not a model operation (404); a Converse
+/// body the service model does not allow (400 `ValidationException`).
+pub(super) fn bedrock_validate(
+    path: &str,
+    headers: &HeaderMap,
+    raw: &Bytes,
+    body: &Value,
+) -> Option<(u16, Value)> {
+    let err = |status: u16, message: String| Some((status, json!({"message": message})));
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth.starts_with("AWS4-HMAC-SHA256 ") {
+        if let Err(why) = verify_sigv4(path, headers, raw) {
+            return err(
+                403,
+                format!(
+                    "The request signature we calculated does not match the signature you provided: {why}"
+                ),
+            );
+        }
+    } else if !auth.starts_with("Bearer ") {
+        return err(403, "Missing Authentication Token".into());
+    }
+    let Some(rest) = path.strip_prefix("/model/") else {
+        return err(404, "not a model operation".into());
+    };
+    let shape = match rest.rsplit_once('/').map(|(_, op)| op) {
+        Some("converse" | "converse-stream") => "ConverseRequest",
+        Some("invoke") => return None,
+        _ => return err(404, "unknown operation".into()),
+    };
+    let violations = super::bedrock_spec::check(shape, body);
+    if violations.is_empty() {
+        None
+    } else {
+        err(
+            400,
+            format!("ValidationException: {}", violations.join("; ")),
+        )
+    }
+}
+
+/// Recompute the SigV4 signature of a request as received, with the test credentials.
+fn verify_sigv4(path: &str, headers: &HeaderMap, raw: &Bytes) -> Result<(), String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let got = headers["authorization"]
+        .to_str()
+        .map_err(|e| e.to_string())?;
+    let signed: Vec<&str> = got
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .ok_or("no SignedHeaders")?
+        .split(';')
+        .collect();
+    if !signed.contains(&"host") || !signed.contains(&"x-amz-date") {
+        return Err(format!("host and x-amz-date must be signed: {signed:?}"));
+    }
+    if headers.get("x-amz-security-token").map(|v| v.as_bytes()) != Some(AWS_TOKEN.as_bytes()) {
+        return Err("missing or wrong x-amz-security-token".into());
+    }
+    let date = headers["x-amz-date"].to_str().map_err(|e| e.to_string())?;
+    let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", date)
+        .map_err(|e| e.to_string())?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| e.to_string())?
+        .timestamp();
+    let time = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(time.as_second()).unwrap_or(0));
+    let identity = aws_credential_types::Credentials::new(
+        AWS_KEY_ID,
+        AWS_SECRET,
+        Some(AWS_TOKEN.into()),
+        None,
+        "test",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("bedrock")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let host = headers["host"].to_str().map_err(|e| e.to_string())?;
+    let uri = format!("http://{host}{path}");
+    let pairs: Vec<(String, String)> = signed
+        .iter()
+        .filter(|h| !matches!(**h, "x-amz-date" | "x-amz-security-token"))
+        .filter_map(|h| Some(((*h).to_owned(), headers.get(*h)?.to_str().ok()?.to_owned())))
+        .collect();
+    let req = SignableRequest::new(
+        "POST",
+        uri,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(raw),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(req, &params).map_err(|e| e.to_string())?.into_parts();
+    let want = instructions
+        .headers()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_owned())
+        .ok_or("no signature computed")?;
+    if want == got {
+        Ok(())
+    } else {
+        Err(format!("expected {want}"))
+    }
+}
+
+pub(super) fn bedrock_default_reply(path: &str) -> Reply {
+    if path.ends_with("/converse-stream") {
+        return bedrock_stream(vec![
+            bedrock_event("messageStart", json!({"role": "assistant"})),
+            bedrock_event(
+                "contentBlockDelta",
+                json!({"delta": {"text": "Hello from the mock"}, "contentBlockIndex": 0}),
+            ),
+            bedrock_event("contentBlockStop", json!({"contentBlockIndex": 0})),
+            bedrock_event("messageStop", json!({"stopReason": "end_turn"})),
+            bedrock_event(
+                "metadata",
+                json!({"usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15}, "metrics": {"latencyMs": 5}}),
+            ),
+        ]);
+    }
+    if path.ends_with("/invoke") {
+        return Reply::json(
+            200,
+            json!({"embedding": [0.25, 0.5], "inputTextTokenCount": 4}),
+        );
+    }
+    Reply::json(
+        200,
+        json!({"output": {"message": {"role": "assistant", "content": [{"text": "Hello from the mock"}]}},
+            "stopReason": "end_turn", "usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15}, "metrics": {"latencyMs": 5}}),
+    )
+}
+
+/// What Gemini refuses: no `x-goog-api-key` (400 in Google's shape, as Google answers), a
+/// path that is not `/v1beta/models/{model}:{method}` (404), a body the discovery document
+/// does not allow (400, naming every violation).
+pub(super) fn gemini_validate(
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<(u16, Value)> {
+    let err = |code: u16, status: &str, message: &str| {
+        Some((
+            code,
+            json!({"error": {"code": code, "message": message, "status": status}}),
+        ))
+    };
+    if headers.get("x-goog-api-key").is_none() {
+        return err(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        );
+    }
+    let Some((_, method)) = path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return err(404, "NOT_FOUND", "not a model method");
+    };
+    let schema = match method {
+        "generateContent" | "streamGenerateContent" => "GenerateContentRequest",
+        "batchEmbedContents" => "BatchEmbedContentsRequest",
+        _ => return err(404, "NOT_FOUND", "unknown method"),
+    };
+    let violations = super::gemini_spec::check(schema, body);
+    if violations.is_empty() {
+        None
+    } else {
+        err(
+            400,
+            "INVALID_ARGUMENT",
+            &format!("Invalid JSON payload: {}", violations.join("; ")),
+        )
+    }
+}
+
+/// Gemini's own reply: text, or embeddings, or a stream of one chunk.
+pub(super) fn gemini_default_reply(path: &str, body: &Value) -> Reply {
+    if path.ends_with(":batchEmbedContents") {
+        let n = body["requests"].as_array().map_or(0, Vec::len);
+        let embeddings: Vec<Value> = (0..n).map(|i| json!({"values": [0.5, i as f64]})).collect();
+        return Reply::json(200, json!({"embeddings": embeddings}));
+    }
+    let chunk = gemini_chunk(json!([{"text": "Hello from the mock"}]), Some("STOP"));
+    if path.contains(":streamGenerateContent") {
+        return gemini_stream(vec![chunk]);
+    }
+    Reply::json(200, chunk)
+}
+
+/// What Azure OpenAI refuses before looking at the body, in its error shape: no `api-key`
+/// (401), a path that is not a deployment's operation (404), no `api-version` (400).
+pub(super) fn azure_validate(
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<(u16, Value)> {
+    let err = |status: u16, code: &str, message: &str| {
+        Some((status, json!({"error": {"code": code, "message": message}})))
+    };
+    if headers.get("api-key").is_none() || headers.get("authorization").is_some() {
+        return err(
+            401,
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint.",
+        );
+    }
+    let op = path
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(_, op)| op);
+    if !matches!(op, Some("chat/completions" | "embeddings")) {
+        return err(404, "404", "Resource not found");
+    }
+    if !query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version="))) {
+        return err(400, "missing_api_version", "Missing API version.");
+    }
+    None
+}
+
+/// What api.anthropic.com refuses before looking at the request: a missing key or version
+/// (401/400), a body without the required fields (400), in Anthropic's error shape.
+pub(super) fn anthropic_validate(
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<(u16, Value)> {
+    let err = |status: u16, kind: &str, message: &str| {
+        Some((
+            status,
+            json!({"type": "error", "error": {"type": kind, "message": message}}),
+        ))
+    };
+    if path != "/v1/messages" && path != "/v1/messages/count_tokens" {
+        return err(404, "not_found_error", "Not Found");
+    }
+    if headers.get("x-api-key").is_none() || headers.get("authorization").is_some() {
+        return err(401, "authentication_error", "x-api-key header is required");
+    }
+    if headers.get("anthropic-version").is_none() {
+        return err(
+            400,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        );
+    }
+    let counting = path.ends_with("/count_tokens");
+    for field in ["model", "max_tokens", "messages"] {
+        if body.get(field).is_none() && !(counting && field == "max_tokens") {
+            return err(
+                400,
+                "invalid_request_error",
+                &format!("{field}: Field required"),
+            );
+        }
+    }
+    if counting {
+        for field in ["max_tokens", "stream"] {
+            if body.get(field).is_some() {
+                let msg = format!("{field}: Extra inputs are not permitted");
+                return err(400, "invalid_request_error", &msg);
+            }
+        }
+        // A count that no estimate would give, so a test can tell who counted.
+        return Some((200, json!({"input_tokens": ANTHROPIC_COUNT})));
+    }
+    None
+}
+
+pub(super) fn anthropic_default_reply(stream: bool) -> Reply {
+    let body = if stream {
+        Body::SseText(ANTHROPIC_STREAM.to_owned())
+    } else {
+        Body::Raw(ANTHROPIC_MESSAGE)
+    };
+    Reply {
+        body,
+        ..Reply::json(200, Value::Null)
+    }
+}
+
+pub(super) fn embeddings_reply(body: &Value) -> Reply {
+    let n = body["input"].as_array().map_or(1, Vec::len);
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"object": "embedding", "embedding": [0.1, 0.2, i as f64], "index": i}))
+        .collect();
+    Reply::json(
+        200,
+        json!({"object": "list", "data": data, "model": "mock-embed", "usage": {"prompt_tokens": 5, "total_tokens": 5}}),
+    )
+}
+
+/// What api.mistral.ai would refuse, as its 422 body; `None` when the request is acceptable.
+pub(super) fn mistral_validate(
+    two_level_models: &[String],
+    path: &str,
+    body: &Value,
+) -> Option<Value> {
+    let schema = if path.ends_with("/chat/completions") {
+        "ChatCompletionRequest"
+    } else {
+        "EmbeddingRequest"
+    };
+    if let Some(errors) = super::mistral_spec::validate(schema, body) {
+        return Some(
+            json!({"detail": errors.iter().map(|e| json!({"type": "extra_forbidden", "loc": ["body"], "msg": e})).collect::<Vec<_>>()}),
+        );
+    }
+    for m in body["messages"].as_array().into_iter().flatten() {
+        let ids = m["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str());
+        for id in ids.chain(m["tool_call_id"].as_str()) {
+            if id.len() != 9 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Some(
+                    json!({"object": "error", "message": format!("Tool call id was {id} but must be a-z, A-Z, 0-9, with a length of 9."), "type": "invalid_request_message_order", "param": null, "code": "3280"}),
+                );
+            }
+        }
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    if let Some(e) = body["reasoning_effort"].as_str()
+        && two_level_models.iter().any(|m| m == model)
+        && !matches!(e, "none" | "high")
+    {
+        return Some(
+            json!({"detail": [{"type": "literal_error", "loc": ["body", "reasoning_effort"], "msg": "Input should be 'high' or 'none'", "input": e}]}),
+        );
+    }
+    None
+}
