@@ -19,6 +19,15 @@ pub struct Invalid(pub usize);
 /// The raw value of the top-level object's member `key` (the last one if it repeats), or
 /// `None` when the object has no such member. Fails unless `doc` is one valid JSON object.
 pub fn top_level_member<'a>(doc: &'a [u8], key: &str) -> Result<Option<&'a [u8]>, Invalid> {
+    let [found] = top_level_members(doc, [key])?;
+    Ok(found)
+}
+
+/// [`top_level_member`] for each of `keys`, in one pass over `doc`.
+pub fn top_level_members<'a, const N: usize>(
+    doc: &'a [u8],
+    keys: [&str; N],
+) -> Result<[Option<&'a [u8]>; N], Invalid> {
     if let Err(e) = std::str::from_utf8(doc) {
         return Err(Invalid(e.valid_up_to()));
     }
@@ -27,7 +36,7 @@ pub fn top_level_member<'a>(doc: &'a [u8], key: &str) -> Result<Option<&'a [u8]>
     if s.peek() != Some(b'{') {
         return Err(Invalid(s.i));
     }
-    let mut found = None;
+    let mut found = [None; N];
     // Containers still open: true for an object, false for an array.
     let mut stack: Vec<bool> = Vec::with_capacity(16);
     // Walk the top-level object by hand; everything below it goes through `value`.
@@ -43,8 +52,8 @@ pub fn top_level_member<'a>(doc: &'a [u8], key: &str) -> Result<Option<&'a [u8]>
             s.ws();
             let start = s.i;
             s.value(&mut stack)?;
-            if &doc[k.0..k.1] == key.as_bytes() {
-                found = Some(&doc[start..s.i]);
+            if let Some(at) = keys.iter().position(|key| &doc[k.0..k.1] == key.as_bytes()) {
+                found[at] = Some(&doc[start..s.i]);
             }
             s.ws();
             match s.next()? {
@@ -299,6 +308,20 @@ mod tests {
         assert_eq!(usage("{}"), Ok(None));
         assert_eq!(usage(r#"{"e":"\ud83d\ude00","usage":2}"#), Ok(Some("2")));
         assert_eq!(usage(" {\"usage\":null} \n"), Ok(Some("null")));
+    }
+
+    #[test]
+    fn finds_several_members_in_one_pass() {
+        let doc = br#"{"object":"response","x":{"object":1},"usage":{"n":1},"object":"chat"}"#;
+        let [object, usage, none] = top_level_members(doc, ["object", "usage", "none"]).unwrap();
+        assert_eq!(
+            object,
+            Some(&br#""chat""#[..]),
+            "the last of a repeated member"
+        );
+        assert_eq!(usage, Some(&br#"{"n":1}"#[..]));
+        assert_eq!(none, None);
+        assert!(top_level_members(br#"{"usage":1,}"#, ["usage", "object"]).is_err());
     }
 
     #[test]

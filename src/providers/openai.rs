@@ -160,11 +160,14 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn reply_usage(&self, body: &[u8]) -> Result<Option<Usage>, GatewayError> {
-        if responses::upstream::is_response_object(body) {
-            return responses::upstream::reply_usage(body)
+        // One pass finds both: which object this is, and its usage.
+        let [object, usage] = crate::codec::scan::top_level_members(body, ["object", "usage"])
+            .map_err(|e| bad_reply(self.kind.as_str(), e))?;
+        if responses::upstream::is_response_object(object) {
+            return responses::upstream::usage_member(usage)
                 .map_err(|e| bad_reply(self.kind.as_str(), e));
         }
-        openai_chat::passthrough::reply_usage(body).map_err(|e| bad_reply(self.kind.as_str(), e))
+        openai_chat::passthrough::usage_member(usage).map_err(|e| bad_reply(self.kind.as_str(), e))
     }
 
     /// A passthrough stream is relayed chunk for chunk, except the usage chunk the gateway

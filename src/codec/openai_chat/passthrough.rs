@@ -138,6 +138,11 @@ pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
     use serde::de::Error;
     let usage =
         crate::codec::scan::top_level_member(body, "usage").map_err(serde_json::Error::custom)?;
+    usage_member(usage)
+}
+
+/// The usage of a chat completion from its raw `usage` member.
+pub fn usage_member(usage: Option<&[u8]>) -> Result<Option<Usage>, serde_json::Error> {
     let Some(usage) = usage else { return Ok(None) };
     let usage: Option<OaiUsage> = serde_json::from_slice(usage)?;
     Ok(usage.as_ref().map(decode_usage))

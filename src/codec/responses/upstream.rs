@@ -51,6 +51,11 @@ pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
     use serde::de::Error;
     let member =
         crate::codec::scan::top_level_member(body, "usage").map_err(serde_json::Error::custom)?;
+    usage_member(member)
+}
+
+/// The usage of a response object from its raw `usage` member.
+pub fn usage_member(member: Option<&[u8]>) -> Result<Option<Usage>, serde_json::Error> {
     let Some(member) = member else {
         return Ok(None);
     };
@@ -58,12 +63,10 @@ pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
     Ok(u.as_ref().map(usage))
 }
 
-/// Is this reply a response object (rather than a chat completion)?
-pub fn is_response_object(body: &[u8]) -> bool {
-    crate::codec::scan::top_level_member(body, "object")
-        .ok()
-        .flatten()
-        .is_some_and(|v| v == b"\"response\"")
+/// Is this raw top-level `object` member a response object's (rather than a chat
+/// completion's)?
+pub fn is_response_object(object: Option<&[u8]>) -> bool {
+    object.is_some_and(|v| v == b"\"response\"")
 }
 
 /// Relays a Responses stream event for event.
