@@ -11,6 +11,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// (every request allocates its parsed JSON and the bodies it builds).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Where transparent huge pages are `always` on (the default of many distributions), the
+/// kernel backs mimalloc's arenas with 2 MiB pages as soon as a byte of one is touched: the
+/// bench config measured 15.7 MB anonymous memory at idle and 45 MB resident under load at
+/// 64 connections, against 3.2 and 30.6 MB with them off, at the same throughput. The
+/// process opts out (PR_SET_THP_DISABLE; it starts no other processes to inherit it); the
+/// system's setting is left alone.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
 use gatehouse::commands;
 use gatehouse::config::{self, Config, ConfigError, ProcessEnv};
 use gatehouse::server;
@@ -183,6 +195,7 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match load(config.as_ref()) {

@@ -23,7 +23,6 @@
 //! `gatehouse_log_bodies_dropped_total` (records written without their bodies). Labels are
 //! bounded: no user ids, no paths, and a model the price table does not know is `other`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{Counter, Histogram};
@@ -79,7 +78,7 @@ pub struct Served<'a> {
 /// allocating its label values). The labels are bounded (see the module's header); past
 /// [`MAX_CACHED`] label sets, handles are built each time instead.
 struct Cache<T> {
-    map: Mutex<Option<HashMap<Box<str>, Arc<T>>>>,
+    map: Mutex<Option<foldhash::HashMap<Box<str>, Arc<T>>>>,
 }
 
 const MAX_CACHED: usize = 4_096;
@@ -94,7 +93,7 @@ impl<T> Cache<T> {
     /// The handles of `key` (the label values joined), built by `make` the first time.
     fn get(&self, key: &str, make: impl FnOnce() -> T) -> Arc<T> {
         let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let map = guard.get_or_insert_with(HashMap::new);
+        let map = guard.get_or_insert_with(foldhash::HashMap::default);
         if let Some(h) = map.get(key) {
             return Arc::clone(h);
         }

@@ -253,7 +253,7 @@ pub struct PriceTable {
     overrides: Entries,
     /// Names known to have no price: an unknown model would otherwise walk every glob on
     /// each request. Bounded by [`MAX_REMEMBERED_MISSES`].
-    misses: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    misses: Arc<std::sync::RwLock<foldhash::HashSet<String>>>,
 }
 
 /// Most unpriced names remembered (beyond, lookups of new unknown names just walk the globs).
@@ -347,7 +347,7 @@ impl PriceTable {
 #[derive(Debug, Clone, Default)]
 struct Entries {
     /// Lower-case names.
-    exact: HashMap<String, Price>,
+    exact: foldhash::HashMap<String, Price>,
     /// Sorted by [`GlobEntry::literal_len`], longest first, so the first match is the most
     /// specific (kept sorted by [`Entries::sort_globs`] after inserting).
     globs: Vec<GlobEntry>,

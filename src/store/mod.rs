@@ -13,6 +13,7 @@ mod logs;
 mod responses;
 mod rollup;
 mod usage;
+mod usage_sqlite;
 
 pub use budgets::{COUNTER_RETENTION, CounterRef, CounterState};
 pub use directory::{DUPLICATE, Entity, EntityRow};

@@ -48,12 +48,12 @@ pub fn team_dim(dim: &str) -> Option<&'static str> {
 }
 
 /// (dim, value, day) -> (requests, input, output, cost)
-pub type Sums = HashMap<(&'static str, String, i64), [i64; 4]>;
+pub type Sums = foldhash::HashMap<(&'static str, String, i64), [i64; 4]>;
 
 /// What `records` add to the roll-ups. The values are the ones the reports group by (see
 /// `GroupBy::expr`).
 pub fn sums<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> Sums {
-    let mut out = Sums::new();
+    let mut out = Sums::default();
     for r in records {
         let day = r.created_at.div_euclid(DAY) * DAY;
         let add = [
@@ -102,13 +102,21 @@ pub fn sums<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> Sums {
     out
 }
 
-/// The statement that adds one roll-up row (the same text on both backends).
-pub const UPSERT: &str = "INSERT INTO usage_rollup (dim, value, day, requests, input_tokens, output_tokens, cost_nanos) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dim, day, value) DO UPDATE SET \
+/// The columns of a roll-up row, before its values.
+pub const UPSERT_HEAD: &str = "INSERT INTO usage_rollup (dim, value, day, requests, \
+    input_tokens, output_tokens, cost_nanos)";
+/// After the values: a row already there is added to (the same text on both backends).
+pub const UPSERT_TAIL: &str = "ON CONFLICT (dim, day, value) DO UPDATE SET \
     requests = usage_rollup.requests + excluded.requests, \
     input_tokens = usage_rollup.input_tokens + excluded.input_tokens, \
     output_tokens = usage_rollup.output_tokens + excluded.output_tokens, \
     cost_nanos = usage_rollup.cost_nanos + excluded.cost_nanos";
+
+/// The Postgres statement that adds one roll-up row.
+pub fn upsert() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{UPSERT_HEAD} VALUES ($1, $2, $3, $4, $5, $6, $7) {UPSERT_TAIL}"))
+}
 
 /// Add `b` into `into`, by group.
 pub fn merge(into: &mut HashMap<String, ReportRow>, b: Vec<ReportRow>) {

@@ -208,18 +208,6 @@ impl<'a> From<&'a UsageRecord> for JsonRow<'a> {
     }
 }
 
-const SQLITE_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
-    user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
-    output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
-    attempts, latency_ms, mirror_of, mirror_route, output, client_schema, http_status, \
-    error_class, error, ttft_ms, reasoning_tokens, warnings, cache_hit) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32) \
-    ON CONFLICT (request_id) DO NOTHING";
-
-const SQLITE_TAG: &str =
-    "INSERT INTO usage_tags (request_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
-
 const POSTGRES_INSERT: &str = "INSERT INTO usage_records (request_id, created_at, key_id, key_name, \
     user_name, team, project, end_user, provider, model, requested_model, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, fallback, \
@@ -271,11 +259,8 @@ fn to_u64(v: i64) -> u64 {
 impl Store {
     /// Write a batch of records in one transaction. A record already written (same request
     /// id) is left as it is. On Postgres the batch goes as one JSON parameter that
-    /// `jsonb_to_recordset` unpacks: one statement and one round trip per batch. On SQLite
-    /// (no round trips) one cached single-row statement runs per record: cheaper there than
-    /// a multi-row statement (sqlx resolves each SQLite parameter by name, so its cost grows
-    /// with the square of the parameters) or `json_each` (which re-reads the object for every
-    /// column).
+    /// `jsonb_to_recordset` unpacks: one statement and one round trip per batch. On SQLite,
+    /// multi-row statements of a few fixed sizes (see [`super::usage_sqlite`]).
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
@@ -296,7 +281,7 @@ impl Store {
                         records.iter().filter(|r| written.contains(&r.request_id)),
                     );
                     for ((dim, value, day), [n, i, o, c]) in sums {
-                        sqlx::query(super::rollup::UPSERT)
+                        sqlx::query(super::rollup::upsert())
                             .bind(dim)
                             .bind(value)
                             .bind(day)
@@ -322,74 +307,21 @@ impl Store {
                 }
                 Store::Sqlite(pool) => {
                     let _one_writer = super::sqlite_write_lock().await;
+                    use super::usage_sqlite::{Pace, insert_records};
                     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                    let mut written = Vec::with_capacity(records.len());
-                    for r in records {
-                        let inserted = sqlx::query(SQLITE_INSERT)
-                            .bind(&r.request_id)
-                            .bind(r.created_at)
-                            .bind(&r.key_id)
-                            .bind(&r.key_name)
-                            .bind(&r.user)
-                            .bind(&r.team)
-                            .bind(&r.project)
-                            .bind(&r.end_user)
-                            .bind(&r.provider)
-                            .bind(&r.model)
-                            .bind(&r.requested_model)
-                            .bind(to_i64(r.input_tokens))
-                            .bind(to_i64(r.output_tokens))
-                            .bind(to_i64(r.cache_read_tokens))
-                            .bind(to_i64(r.cache_write_tokens))
-                            .bind(to_i64(r.cost_nanos))
-                            .bind(r.status)
-                            .bind(&r.route)
-                            .bind(i64::from(r.fallback))
-                            .bind(&r.attempts)
-                            .bind(r.latency_ms.map(to_i64))
-                            .bind(&r.mirror_of)
-                            .bind(&r.mirror_route)
-                            .bind(&r.output)
-                            .bind(r.client_schema)
-                            .bind(i64::from(r.http_status))
-                            .bind(r.error_class)
-                            .bind(&r.error)
-                            .bind(r.ttft_ms.map(to_i64))
-                            .bind(to_i64(r.reasoning_tokens))
-                            .bind(&r.warnings)
-                            .bind(i64::from(r.cache_hit))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            > 0;
-                        if inserted {
-                            written.push(r);
+                    let written = match insert_records(&mut tx, records, Pace::Chunks).await? {
+                        Some(w) => w,
+                        None => {
+                            tx.rollback().await?;
+                            tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                            insert_records(&mut tx, records, Pace::OneByOne)
+                                .await?
+                                .unwrap_or_default()
                         }
-                        for t in &r.tags {
-                            sqlx::query(SQLITE_TAG)
-                                .bind(&r.request_id)
-                                .bind(t)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
+                    };
                     let bodies = sql(self, super::bodies::INSERT);
                     super::bodies::write_bodies!(bodies.as_ref(), tx, written.iter());
-                    let upsert = sql(self, super::rollup::UPSERT);
-                    for ((dim, value, day), [n, i, o, c]) in
-                        super::rollup::sums(written.into_iter())
-                    {
-                        sqlx::query(&upsert)
-                            .bind(dim)
-                            .bind(value)
-                            .bind(day)
-                            .bind(n)
-                            .bind(i)
-                            .bind(o)
-                            .bind(c)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    super::usage_sqlite::add_rollups(&mut tx, &written).await?;
                     tx.commit().await
                 }
             }
@@ -725,6 +657,15 @@ mod tests {
                 .cost_nanos,
             7
         );
+        // A batch of old and new records: only the new ones are added to the roll-ups.
+        let more: Vec<_> = (140..160).map(record).collect();
+        store.insert_usage(&more).await.unwrap();
+        let by_team = store.usage_report(GroupBy::Team, &all).await.unwrap();
+        assert_eq!(by_team.iter().map(|r| r.requests).sum::<u64>(), 160);
+        let q = "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_rollup WHERE dim = 'all'";
+        let rolled: i64 =
+            on_store!(store, pool => sqlx::query_scalar(q).fetch_one(pool).await).unwrap();
+        assert_eq!(rolled, 160);
     }
 
     #[tokio::test]
