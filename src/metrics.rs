@@ -295,11 +295,21 @@ mod tests {
     #[test]
     fn the_recorder_comes_with_its_upkeep_thread() {
         assert!(super::install().is_some());
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .map(|n| n.trim().to_owned())
-            .collect();
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        };
+        // A thread names itself once it runs: give it up to 5 s.
+        for _ in 0..500 {
+            if names().iter().any(|n| n == "gatehouse-metri") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let names = names();
         // The kernel keeps 15 bytes of a thread's name.
         assert!(names.iter().any(|n| n == "gatehouse-metri"), "{names:?}");
     }

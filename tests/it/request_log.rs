@@ -195,7 +195,10 @@ async fn check(gw: &Gateway, mock: &MockProvider) {
     assert_eq!(failed["attempts"][0]["outcome"], "upstream_failed");
     let cancelled = row("cancelled");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
-    assert_eq!(cancelled["error_class"], "client_disconnected", "{cancelled}");
+    assert_eq!(
+        cancelled["error_class"], "client_disconnected",
+        "{cancelled}"
+    );
     let left = rows
         .iter()
         .find(|r| r["tags"] == json!(["feature=left"]))
