@@ -352,13 +352,7 @@ async fn a_team_admin_sees_its_team_and_grants_no_more_than_it_holds() {
     );
     assert!(scopes.iter().all(|s| !s.contains("beta")), "{scopes:?}");
     // Usage: filtered to the team.
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(std::time::Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     let (s, u) = send(
         &gw,
         "GET",

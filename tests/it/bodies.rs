@@ -2,8 +2,6 @@
 //! key's `log_bodies` asks, the most specific winning; secrets redacted; cut to the limit;
 //! read through `GET /admin/api/logs/{id}` by the admin only; on SQLite and Postgres.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -45,13 +43,7 @@ async fn send(gw: &Gateway, key: &str, body: Value) -> (String, String) {
 }
 
 async fn entry(gw: &Gateway, token: &str, id: &str) -> (u16, Value) {
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     let r = client()
         .get(gw.url(&format!("/admin/api/logs/{id}")))
         .bearer_auth(token)

@@ -45,18 +45,6 @@ async fn call(gw: &Gateway, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn usage(gw: &Gateway) -> Value {
-    client()
-        .get(gw.url("/v1/usage"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// 200 workers, spread over the instances, each sending until the budget refuses it three
 /// times. Returns how many requests were admitted.
 async fn race(gws: &[&Gateway]) -> u64 {
@@ -114,7 +102,7 @@ async fn budget_holds(mock: &MockProvider, gws: &[&Gateway]) {
                 .await
         );
     }
-    let u = usage(gws[0]).await;
+    let u = usage_of(gws[0], KEY).await;
     let b = &u["budgets"][0];
     assert_eq!(b["scope"], "key");
     let spent_nanos = (b["spent"].as_f64().unwrap() * 1e9).round() as u64;
@@ -161,7 +149,7 @@ async fn failures_release(mock: &MockProvider, gws: &[&Gateway]) {
         t.await.unwrap();
     }
     let back = eventually(Duration::from_secs(5), || async {
-        let u = usage(gws[0]).await;
+        let u = usage_of(gws[0], KEY).await;
         (u["budgets"][0]["reserved"] == 0.0 && u["budgets"][0]["spent"] == 0.0).then_some(u)
     })
     .await;
@@ -233,13 +221,7 @@ async fn redis_counters_lost_are_rebuilt_from_the_store() {
     for _ in 0..3 {
         assert_eq!(call(&gw, &req()).await.status(), 200);
     }
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     // Redis loses everything (it keeps nothing on disk here): the counter is rebuilt from
     // the usage records, so the 3 requests still count.
     let keys = std::process::Command::new("redis-cli")
@@ -252,7 +234,7 @@ async fn redis_counters_lost_are_rebuilt_from_the_store() {
             .output()
             .unwrap();
     }
-    let u = usage(&gw).await;
+    let u = usage_of(&gw, KEY).await;
     assert_eq!(u["budgets"][0]["spent"], 0.03, "{u}");
     assert_eq!(call(&gw, &req()).await.status(), 200);
     assert_eq!(call(&gw, &req()).await.status(), 200);
@@ -286,14 +268,8 @@ async fn a_daily_budget_rolls_over_at_midnight_in_its_time_zone() {
     // November) keeps counting: three requests.
     clock.set_ms(t0 + 15_000);
     assert_eq!(call(&gw, &req()).await.status(), 200);
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
-    let u = usage(&gw).await;
+    gw.flush_records().await;
+    let u = usage_of(&gw, KEY).await;
     let daily = u["budgets"]
         .as_array()
         .unwrap()
@@ -352,7 +328,7 @@ async fn a_stream_cut_by_the_client_is_charged_for_what_it_delivered() {
     assert_eq!(rec.status, "cancelled");
     assert!(rec.output_tokens >= 5, "{rec:?}");
     assert!(rec.input_tokens > 0, "{rec:?}");
-    let u = usage(&gw).await;
+    let u = usage_of(&gw, KEY).await;
     assert_eq!(
         u["budgets"][0]["spent"].as_f64().unwrap() as u64,
         rec.input_tokens + rec.output_tokens,
@@ -376,13 +352,7 @@ async fn a_spent_budget_routes_to_its_fallback_target() {
         let r = call(&gw, &req()).await;
         assert_eq!(r.headers()["x-gatehouse-provider"], "p");
     }
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     let r = call(&gw, &req()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-gatehouse-provider"], "local");
@@ -410,13 +380,7 @@ async fn a_spent_provider_budget_is_skipped_by_routing() {
                 .unwrap()
                 .to_owned(),
         );
-        assert!(
-            gw.state
-                .governance()
-                .enforcer()
-                .flush(Duration::from_secs(5))
-                .await
-        );
+        gw.flush_records().await;
     }
     // a's 30 tokens: the first request (20) fits, the second is admitted (20 < 30) and
     // spends it; the third goes to b.
@@ -436,13 +400,7 @@ async fn alerts_go_out_once_at_50_80_and_100_percent() {
     let gw = Gateway::start(&text, &[&mock, &hook]).await;
     for _ in 0..5 {
         assert_eq!(call(&gw, &req()).await.status(), 200);
-        assert!(
-            gw.state
-                .governance()
-                .enforcer()
-                .flush(Duration::from_secs(5))
-                .await
-        );
+        gw.flush_records().await;
     }
     assert_eq!(call(&gw, &req()).await.status(), 429);
     let got = eventually(Duration::from_secs(5), || async {
@@ -480,20 +438,7 @@ async fn cli_keys_carry_budgets_and_usage_reports_the_spend() {
         db.display()
     );
     std::fs::write(&cfg_path, text.replace("{mock0}", "http://127.0.0.1:9/v1")).unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(args)
-            .arg("--config")
-            .arg(&cfg_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| run_cli(&cfg_path, args);
     let created: Value = serde_json::from_str(&run(&[
         "keys",
         "create",
@@ -527,13 +472,7 @@ async fn cli_keys_carry_budgets_and_usage_reports_the_spend() {
         let r = send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-ratelimit-limit-requests"], "100");
-        assert!(
-            gw.state
-                .governance()
-                .enforcer()
-                .flush(Duration::from_secs(5))
-                .await
-        );
+        gw.flush_records().await;
     }
     let r = send().await.unwrap();
     assert_eq!(r.status(), 429);
@@ -574,19 +513,13 @@ async fn routing_rules_see_a_spent_budget() {
     let gw = Gateway::start(&text, &[&main, &cheap]).await;
     let r = call(&gw, &req()).await;
     assert_eq!(r.headers()["x-gatehouse-provider"], "p");
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     // Spent: the rule for spent budgets serves it instead of a 429.
     let r = call(&gw, &req()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-gatehouse-provider"], "local");
     assert_eq!(cheap.last_request().body["model"], "small");
-    let u = usage(&gw).await;
+    let u = usage_of(&gw, KEY).await;
     assert_eq!(u["budgets"][0]["exhausted"], true, "{u}");
 }
 
@@ -610,7 +543,7 @@ async fn routing_rules_name_whose_budget_is_spent() {
         call(&gw, &req()).await.headers()["x-gatehouse-provider"],
         "p"
     );
-    flush(&gw).await;
+    gw.flush_records().await;
     let r = call(&gw, &req()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(cheap.last_request().body["model"], "team-spent");
@@ -621,7 +554,7 @@ async fn routing_rules_name_whose_budget_is_spent() {
         + "[[routes]]\nmatch = { model = \"m\", budget_exhausted = \"team\" }\ntargets = [\"local/team-spent\"]\n";
     let gw = Gateway::start(&text, &[&main, &cheap]).await;
     assert_eq!(call(&gw, &req()).await.status(), 200);
-    flush(&gw).await;
+    gw.flush_records().await;
     let r = call(&gw, &req()).await;
     assert_eq!(r.status(), 429);
     assert_eq!(
@@ -648,13 +581,7 @@ async fn routing_rules_see_a_providers_spent_budget() {
         call(&gw, &req()).await.headers()["x-gatehouse-provider"],
         "p"
     );
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     // 1,100 of its 1,000 daily tokens are spent: the second rule serves.
     for _ in 0..2 {
         let r = call(&gw, &req()).await;
@@ -663,14 +590,4 @@ async fn routing_rules_see_a_providers_spent_budget() {
         assert_eq!(cheap.last_request().body["model"], "p-spent");
     }
     assert_eq!(main.calls(), 1);
-}
-
-async fn flush(gw: &Gateway) {
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
 }

@@ -120,13 +120,7 @@ async fn tpm_reserves_up_front(redis: &str) {
     // Each reserves 8 (input estimate) + 300 (max_tokens): three fit in 1000.
     assert_eq!(admitted.load(Ordering::Relaxed), 3);
     // They used 18 tokens each: the window has room again at once.
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     let r = call(&gw, RPM_KEY, &req(300)).await;
     assert_eq!(r.status(), 200);
     let left: u64 = r.headers()["x-ratelimit-remaining-tokens"]
@@ -181,13 +175,7 @@ async fn concurrent_requests_are_capped_and_released() {
     }
     codes.sort_unstable();
     assert_eq!(codes, [200, 200, 429, 429, 429]);
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     assert_eq!(call(&gw, RPM_KEY, &req(5)).await.status(), 200);
 }
 

@@ -125,13 +125,7 @@ async fn traffic(gw: &Gateway, mock: &MockProvider) -> Vec<(&'static str, String
     assert!(left.is_err(), "the client should have given up");
     ids.push(("left", String::new()));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     ids
 }
 
@@ -498,13 +492,7 @@ async fn metrics_cover_requests_tokens_cost_refusals_and_budgets() {
         let r = post(&gw, "/v1/chat/completions", chat_req(model, false), "").await;
         assert_eq!(r.status(), 200, "{model}: {}", r.text().await.unwrap());
     }
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     // 60,000 tokens at $1 a million: $0.06, over the $0.05 budget.
     let refused = post(&gw, "/v1/chat/completions", chat_req("m", false), "").await;
     assert_eq!(refused.status(), 429);
@@ -554,30 +542,10 @@ async fn the_cli_reads_the_log() {
     for _ in 0..2 {
         post(&gw, "/v1/chat/completions", chat_req("m", false), "cli=yes").await;
     }
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(Duration::from_secs(5))
-            .await
-    );
+    gw.flush_records().await;
     let cfg = dir.join("l.toml");
     std::fs::write(&cfg, format!("[store]\nurl = \"{store}\"\n")).unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .arg("logs")
-            .args(args)
-            .arg("--config")
-            .arg(&cfg)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| run_cli(&cfg, &[&["logs"], args].concat());
     let lines: Vec<Value> = run(&["--format", "json"])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

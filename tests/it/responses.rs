@@ -575,22 +575,8 @@ async fn openai_gets_the_request_as_it_came_and_the_gateway_keeps_the_chain() {
     );
     assert_eq!(sent["input"][1]["id"], "msg_resp_up1");
     assert_eq!(sent["input"][2], json!({"role": "user", "content": "q2"}));
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(std::time::Duration::from_secs(5))
-            .await
-    );
-    let usage: Value = client()
-        .get(gw.url("/v1/usage"))
-        .bearer_auth(KEY_A)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    gw.flush_records().await;
+    let usage = usage_of(&gw, KEY_A).await;
     assert_eq!(
         usage["periods"]["day"]["input_tokens"], 42,
         "both replies' usage counted: {usage}"
@@ -649,22 +635,8 @@ async fn openai_streams_are_relayed_event_for_event() {
     })
     .await;
     assert!(got.is_some(), "the streamed response was stored");
-    assert!(
-        gw.state
-            .governance()
-            .enforcer()
-            .flush(std::time::Duration::from_secs(5))
-            .await
-    );
-    let usage: Value = client()
-        .get(gw.url("/v1/usage"))
-        .bearer_auth(KEY_A)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    gw.flush_records().await;
+    let usage = usage_of(&gw, KEY_A).await;
     assert_eq!(usage["periods"]["day"]["input_tokens"], 21, "{usage}");
     assert_eq!(usage["periods"]["day"]["output_tokens"], 4, "{usage}");
 }

@@ -27,6 +27,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Wait (up to 5 s) until every request record handed to the writer is in the store.
+    pub async fn flush_records(&self) {
+        assert!(
+            self.state
+                .governance()
+                .enforcer()
+                .flush(std::time::Duration::from_secs(5))
+                .await,
+            "request records were not written within 5 s"
+        );
+    }
+
     /// Start with a config text; `{mock}` placeholders are replaced by the given base URLs in
     /// order (`{mock0}`, `{mock1}`, ...).
     pub async fn start(config_text: &str, mocks: &[&MockProvider]) -> Self {
@@ -179,6 +191,36 @@ pub fn sse_frames(body: &str) -> Vec<String> {
         .filter(|f| !f.trim().is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// `GET /v1/usage` as the caller with `key`.
+pub async fn usage_of(gw: &Gateway, key: &str) -> serde_json::Value {
+    client()
+        .get(gw.url("/v1/usage"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Run the `gatehouse` binary with `args` and `--config config`; it must succeed. Its
+/// standard output.
+pub fn run_cli(config: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A Postgres URL with a fresh, empty schema on this machine's server (database `test`), or
