@@ -47,16 +47,40 @@ pub enum Member {
 /// Copy a JSON object member by member. `edit` sees each key and raw value and may write a
 /// replacement value into the buffer or drop the member; otherwise the client's bytes are
 /// copied. `append` may then add whole `"key":value` members.
+///
+/// The members are found by one validating scan ([`crate::codec::scan`]); a body whose keys
+/// have escapes, or that the scan refuses, goes through serde_json instead, which decodes the
+/// keys (and words the error).
 pub fn rewrite_members(
     raw: &[u8],
-    mut edit: impl FnMut(&str, &RawValue, &mut Vec<u8>) -> Result<Member, serde_json::Error>,
+    mut edit: impl FnMut(&str, &[u8], &mut Vec<u8>) -> Result<Member, serde_json::Error>,
     append: impl FnOnce(&mut Vec<Vec<u8>>),
 ) -> Result<Bytes, serde_json::Error> {
-    let members: Members<'_> = serde_json::from_slice(raw)?;
+    let mut plain: Vec<(Key<'_>, &[u8])> = Vec::with_capacity(16);
+    let mut escaped = false;
+    let scanned = crate::codec::scan::for_each_member(raw, |k, v| {
+        match std::str::from_utf8(k) {
+            Ok(k) if !k.contains('\\') => plain.push((Key(k.into()), v)),
+            _ => escaped = true,
+        }
+        !escaped
+    });
+    let parsed: Members<'_>;
+    let members: &[(Key<'_>, &[u8])] = if scanned.is_ok() && !escaped {
+        &plain
+    } else {
+        parsed = serde_json::from_slice(raw)?;
+        plain = parsed
+            .0
+            .iter()
+            .map(|(k, v)| (Key(k.0.clone()), v.get().as_bytes()))
+            .collect();
+        &plain
+    };
     let mut out = Vec::with_capacity(raw.len() + 64);
     out.push(b'{');
     let mut first = true;
-    for (key, value) in &members.0 {
+    for (key, value) in members {
         let start = out.len();
         if !first {
             out.push(b',');
@@ -67,7 +91,7 @@ pub fn rewrite_members(
         match edit(key.0.as_ref(), value, &mut out)? {
             Member::Keep => {
                 out.truncate(mark);
-                out.extend_from_slice(value.get().as_bytes());
+                out.extend_from_slice(value);
             }
             Member::Replaced => {}
             Member::Drop => {

@@ -70,6 +70,50 @@ pub fn top_level_members<'a, const N: usize>(
     Ok(found)
 }
 
+/// Call `f` with each member of `obj`, one JSON object (surrounding whitespace allowed), in
+/// order: the key's raw contents (escapes not decoded) and the raw value. `f` returns
+/// `false` to stop early. Fails unless the part of `obj` walked is valid JSON (all of it,
+/// when `f` never stops).
+pub fn for_each_member<'a>(
+    obj: &'a [u8],
+    mut f: impl FnMut(&'a [u8], &'a [u8]) -> bool,
+) -> Result<(), Invalid> {
+    if let Err(e) = std::str::from_utf8(obj) {
+        return Err(Invalid(e.valid_up_to()));
+    }
+    let mut s = Scanner { b: obj, i: 0 };
+    let mut stack = Vec::new();
+    s.ws();
+    s.expect(b'{')?;
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+    } else {
+        loop {
+            let k = s.string()?;
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            let start = s.i;
+            s.value(&mut stack)?;
+            if !f(&obj[k.0..k.1], &obj[start..s.i]) {
+                return Ok(());
+            }
+            s.ws();
+            match s.next()? {
+                b',' => s.ws(),
+                b'}' => break,
+                _ => return Err(Invalid(s.i - 1)),
+            }
+        }
+    }
+    s.ws();
+    if s.i != obj.len() {
+        return Err(Invalid(s.i));
+    }
+    Ok(())
+}
+
 /// Length of the leading run of bytes that need no attention inside a string: anything but a
 /// quote, a backslash or a control character. Eight bytes at a time (SWAR): the content of a
 /// reply is most of its bytes.
@@ -294,6 +338,43 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn walks_the_members_of_an_object() {
+        let doc = br#" {"a": 1, "b\"c" :{"x":[1,{"y":2}]},"d":"v"} "#;
+        let mut seen = Vec::new();
+        for_each_member(doc, |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        let seen: Vec<(&[u8], &[u8])> = seen.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        assert_eq!(
+            seen,
+            [
+                (&b"a"[..], &b"1"[..]),
+                (br#"b\"c"#, br#"{"x":[1,{"y":2}]}"#),
+                (b"d", br#""v""#),
+            ]
+        );
+        // Stopped early: the rest is not looked at.
+        let mut n = 0;
+        for_each_member(br#"{"a":1,"b":2,"c":"#, |_, _| {
+            n += 1;
+            n < 2
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        for bad in [
+            &br#"{"a":1,}"#[..],
+            b"[1]",
+            br#"{"a":1} x"#,
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(for_each_member(bad, |_, _| true).is_err(), "{bad:?}");
+        }
+        for_each_member(b"{}", |_, _| panic!("no members")).unwrap();
+    }
 
     fn usage(doc: &str) -> Result<Option<&str>, Invalid> {
         top_level_member(doc.as_bytes(), "usage")

@@ -604,7 +604,14 @@ struct Settlement {
 }
 
 impl Settlement {
+    /// Settle: right here when there is nothing to wait for (no budget, no rate-limit
+    /// lease, no bodies to redact, no delivered text to count: the common request of a
+    /// deployment without budgets), otherwise in a task of its own.
     fn spawn(self) {
+        if !self.waits() {
+            self.run_now();
+            return;
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             tracing::error!(request_id = %self.ticket.request_id, "no runtime to settle a request on; its reservations expire with their lease");
             return;
@@ -617,34 +624,45 @@ impl Settlement {
         });
     }
 
+    /// Does settling have to await anything?
+    fn waits(&self) -> bool {
+        !self.ticket.lines.is_empty()
+            || !self.ticket.provider_lines.is_empty()
+            || self.ticket.hold.is_some()
+            || self.outcome.bodies.is_some()
+            || self
+                .outcome
+                .delivered
+                .as_ref()
+                .is_some_and(|d| self.outcome.usage.output_tokens == 0 && d.content_events > 0)
+    }
+
+    /// [`Self::run`] for a settlement that [does not wait](Self::waits).
+    fn run_now(mut self) {
+        let mut u = self.outcome.usage;
+        if self.outcome.delivered.take().is_some() {
+            self.input_of_cut_stream(&mut u);
+        }
+        let cost = self.cost(&u);
+        self.write(u, cost, None);
+    }
+
     async fn run(mut self) {
         let mut u = self.outcome.usage;
         if let Some(d) = self.outcome.delivered.take() {
             if u.output_tokens == 0 && d.content_events > 0 {
                 u.output_tokens = d.output_tokens().await;
             }
-            // A stream cut before the provider said: the input as estimated at admission.
-            if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.status == "cancelled") {
-                u.input_tokens = self.ticket.input_tokens;
-            }
+            self.input_of_cut_stream(&mut u);
         }
-        let cost = match self.outcome.model.as_deref() {
-            Some(m) if u.total() > 0 => match self.pricing.lookup(m) {
-                Some(p) => crate::pricing::cost_nanos(p, &u),
-                None => {
-                    warn_unpriced(m);
-                    0
-                }
-            },
-            _ => 0,
-        };
+        let cost = self.cost(&u);
         let tokens = u.total();
         let e = &self.enforcer;
         // Budgets: the caller's all get the actual amount; a provider's only if it served.
-        let mut lines = self.ticket.lines;
+        let mut lines = std::mem::take(&mut self.ticket.lines);
         let served = self.outcome.provider.as_deref();
         let mut actual: Vec<u64> = lines.iter().map(|l| l.actual(tokens, cost)).collect();
-        for l in self.ticket.provider_lines {
+        for l in std::mem::take(&mut self.ticket.provider_lines) {
             actual.push(if Some(l.scope.name.as_str()) == served {
                 l.actual(tokens, cost)
             } else {
@@ -681,7 +699,7 @@ impl Settlement {
                 }
             }
         }
-        if let Some(hold) = self.ticket.hold {
+        if let Some(hold) = self.ticket.hold.take() {
             e.limiter
                 .release(&self.ticket.request_id, hold, tokens)
                 .await;
@@ -695,6 +713,33 @@ impl Settlement {
                 .map(Box::new),
             None => None,
         };
+        self.write(u, cost, bodies);
+    }
+
+    /// A stream cut before the provider said: the input as estimated at admission.
+    fn input_of_cut_stream(&self, u: &mut Usage) {
+        if u.input_tokens == 0 && (u.output_tokens > 0 || self.outcome.status == "cancelled") {
+            u.input_tokens = self.ticket.input_tokens;
+        }
+    }
+
+    /// What `u` costs on the model that served (0 when unpriced or nothing served).
+    fn cost(&self, u: &Usage) -> u64 {
+        match self.outcome.model.as_deref() {
+            Some(m) if u.total() > 0 => match self.pricing.lookup(m) {
+                Some(p) => crate::pricing::cost_nanos(p, u),
+                None => {
+                    warn_unpriced(m);
+                    0
+                }
+            },
+            _ => 0,
+        }
+    }
+
+    /// The request's record, trace and metrics, once its budgets are settled.
+    fn write(self, u: Usage, cost: u64, bodies: Option<Box<crate::bodies::BodyRecord>>) {
+        let e = &self.enforcer;
         let p = self.ticket.principal.as_deref();
         // A shadow is charged to its mirror only: it names the caller's key for reference
         // but no key id, user, team or project, so their budgets never count it.

@@ -23,7 +23,7 @@ pub fn request_body(raw: &[u8], model: &str, stream: bool) -> Result<Bytes, serd
             "model" => serde_json::to_writer(out, model).map(|()| Member::Replaced),
             "stream_options" if stream => {
                 has_options.set(true);
-                let mut opts: OaiStreamOptions = serde_json::from_str(value.get())?;
+                let mut opts: OaiStreamOptions = serde_json::from_slice(value)?;
                 opts.include_usage = Some(true);
                 serde_json::to_writer(out, &opts).map(|()| Member::Replaced)
             }
