@@ -210,17 +210,63 @@ pub async fn test_postgres() -> Option<Store> {
         }
         Err(e) => panic!("PostgreSQL must be reachable in CI: {e}"),
     };
-    let schema = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let schema = test_schema(&admin).await.unwrap();
     admin.close().await;
     Some(
         Store::connect(&format!("{base}?options=-c%20search_path%3D{schema}"))
             .await
             .unwrap(),
     )
+}
+
+/// For tests (of this crate and its integration tests): a new schema in the machine's `test`
+/// database, whose name says when it was made (`gh_test_<unix seconds>_<random>`). The
+/// database outlives a run, so first the schemas tests left more than six hours ago are
+/// dropped, one statement each, by one test process at a time (an advisory lock; the others
+/// skip the sweep). Best effort: a failed sweep is retried by the next test.
+#[doc(hidden)]
+pub async fn test_schema(admin: &PgPool) -> Result<String, sqlx::Error> {
+    const SWEEP_LOCK: i64 = 0x6768_7465_7374; // "ghtest"
+    const KEEP_SECS: u64 = 6 * 3600;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Ok(mut conn) = admin.acquire().await {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(SWEEP_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or(false);
+        if locked {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'gh\\_test\\_%'",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+            for name in names {
+                // Names without a time are from before names had one: all old.
+                let made = name
+                    .strip_prefix("gh_test_")
+                    .and_then(|rest| rest.split_once('_'))
+                    .and_then(|(secs, _)| secs.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if made + KEEP_SECS < now {
+                    let drop = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                    let _ = sqlx::query(&drop).execute(&mut *conn).await;
+                }
+            }
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(SWEEP_LOCK)
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+    let schema = format!("gh_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(admin)
+        .await?;
+    Ok(schema)
 }
 
 /// A short cause without connection strings.

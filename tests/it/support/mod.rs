@@ -239,11 +239,7 @@ pub async fn fresh_postgres() -> Option<String> {
         }
         Err(e) => panic!("PostgreSQL must be reachable in CI: {e}"),
     };
-    let schema = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let schema = gatehouse::store::test_schema(&admin).await.unwrap();
     admin.close().await;
     Some(format!("{base}?options=-c%20search_path%3D{schema}"))
 }
