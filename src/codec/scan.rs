@@ -28,45 +28,13 @@ pub fn top_level_members<'a, const N: usize>(
     doc: &'a [u8],
     keys: [&str; N],
 ) -> Result<[Option<&'a [u8]>; N], Invalid> {
-    if let Err(e) = std::str::from_utf8(doc) {
-        return Err(Invalid(e.valid_up_to()));
-    }
-    let mut s = Scanner { b: doc, i: 0 };
-    s.ws();
-    if s.peek() != Some(b'{') {
-        return Err(Invalid(s.i));
-    }
     let mut found = [None; N];
-    // Containers still open: true for an object, false for an array.
-    let mut stack: Vec<bool> = Vec::with_capacity(16);
-    // Walk the top-level object by hand; everything below it goes through `value`.
-    s.i += 1;
-    s.ws();
-    if s.peek() == Some(b'}') {
-        s.i += 1;
-    } else {
-        loop {
-            let k = s.string()?;
-            s.ws();
-            s.expect(b':')?;
-            s.ws();
-            let start = s.i;
-            s.value(&mut stack)?;
-            if let Some(at) = keys.iter().position(|key| &doc[k.0..k.1] == key.as_bytes()) {
-                found[at] = Some(&doc[start..s.i]);
-            }
-            s.ws();
-            match s.next()? {
-                b',' => s.ws(),
-                b'}' => break,
-                _ => return Err(Invalid(s.i - 1)),
-            }
+    for_each_member(doc, |k, v| {
+        if let Some(at) = keys.iter().position(|key| k == key.as_bytes()) {
+            found[at] = Some(v);
         }
-    }
-    s.ws();
-    if s.i != doc.len() {
-        return Err(Invalid(s.i));
-    }
+        true
+    })?;
     Ok(found)
 }
 
@@ -82,7 +50,8 @@ pub fn for_each_member<'a>(
         return Err(Invalid(e.valid_up_to()));
     }
     let mut s = Scanner { b: obj, i: 0 };
-    let mut stack = Vec::new();
+    // Containers still open below the top level: true for an object, false for an array.
+    let mut stack: Vec<bool> = Vec::with_capacity(16);
     s.ws();
     s.expect(b'{')?;
     s.ws();
