@@ -567,7 +567,7 @@ impl Admission {
             outcome,
             ended: std::time::SystemTime::now(),
         }
-        .spawn();
+        .run_or_spawn();
     }
 }
 
@@ -607,7 +607,7 @@ impl Settlement {
     /// Settle: right here when there is nothing to wait for (no budget, no rate-limit
     /// lease, no bodies to redact, no delivered text to count: the common request of a
     /// deployment without budgets), otherwise in a task of its own.
-    fn spawn(self) {
+    fn run_or_spawn(self) {
         if !self.waits() {
             self.run_now();
             return;
