@@ -1,7 +1,7 @@
 //! The shared executor: the only code that talks to providers.
 //!
-//! One hyper client (rustls, HTTP/1.1 and HTTP/2 by ALPN, TCP_NODELAY, pooled keep-alive)
-//! per provider. Three timeouts and no total deadline: `connect`, `first_byte` (until the
+//! One connection pool (rustls, HTTP/1.1 and HTTP/2 by ALPN, TCP_NODELAY, keep-alive; see
+//! [`super::pool`]) per provider and base URL. Three timeouts and no total deadline: `connect`, `first_byte` (until the
 //! response headers), and `idle` (between two body frames), so a stream may run for as long
 //! as it keeps moving. Dropping any future or stream here drops the upstream request, which
 //! closes its connection: that is how a client's disconnect cancels the provider call.
@@ -10,15 +10,15 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Request, Response, header};
+use http::{HeaderValue, Request, Response, header};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::pool::{PooledBody, SendError};
 use super::sse::{SseEvent, SseParser};
 use super::{Provider, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
 use crate::config::Secret;
@@ -48,12 +48,22 @@ pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Largest error body we read to extract the provider's message.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
-/// How long an idle pooled connection to a provider is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 const USER_AGENT: &str = concat!("gatehouse/", env!("CARGO_PKG_VERSION"));
 
+/// A general client, for the gateway's own calls to URLs of the operator's (alert webhooks,
+/// trace export); providers are called through their backend's [`super::pool::Pool`].
 pub fn client(connect_timeout: Duration) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(super::pool::IDLE_FOR)
+        .pool_max_idle_per_host(super::pool::MAX_IDLE)
+        .build(connector(connect_timeout))
+}
+
+/// The connector of every outbound connection: TCP (no delay, keep-alive probes, the connect
+/// timeout), then TLS with the webpki roots and ALPN offering HTTP/2 and HTTP/1.1 for
+/// `https`, plain HTTP/1.1 for `http`.
+pub fn connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -70,7 +80,7 @@ pub fn client(connect_timeout: Duration) -> HttpClient {
         .with_no_client_auth()
     });
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let https = match tls {
+    match tls {
         Ok(cfg) => builder.with_tls_config(cfg),
         // Unreachable with ring's default provider; fall back to the crate's own roots.
         Err(_) => builder.with_webpki_roots(),
@@ -78,11 +88,7 @@ pub fn client(connect_timeout: Duration) -> HttpClient {
     .https_or_http()
     .enable_http1()
     .enable_http2()
-    .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(256)
-        .build(https)
+    .wrap_connector(http)
 }
 
 /// Send a non-streaming request and read its whole reply.
@@ -115,28 +121,30 @@ pub async fn send(
     out: &Outbound<'_>,
     up: UpstreamRequest,
     stream: bool,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<Response<PooledBody>, GatewayError> {
     let cfg = &provider.config;
     if let Some(c) = out.capture {
         c.attempt(&cfg.name, cfg.log_bodies, &up.body);
     }
-    let uri = format!("{}{}", cfg.base_url, up.path);
-    let mut req = Request::post(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::USER_AGENT, USER_AGENT)
-        .header(
-            header::ACCEPT,
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
-        .body(Full::new(up.body))
-        .map_err(|e| {
-            GatewayError::internal(format!("invalid upstream URL for {}: {e}", cfg.name))
-        })?;
+    let pool = provider.pool();
+    let Some(uri) = pool.target(&up.path) else {
+        return Err(GatewayError::internal(format!(
+            "invalid upstream URL for {}",
+            cfg.name
+        )));
+    };
+    // Header values made at compile time; the map sized for what usually goes out.
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    const EVENTS: HeaderValue = HeaderValue::from_static("text/event-stream");
+    const AGENT: HeaderValue = HeaderValue::from_static(USER_AGENT);
+    let mut req = Request::new(Full::new(up.body));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = http::HeaderMap::with_capacity(12);
     let headers = req.headers_mut();
+    headers.insert(header::CONTENT_TYPE, JSON);
+    headers.insert(header::USER_AGENT, AGENT);
+    headers.insert(header::ACCEPT, if stream { EVENTS } else { JSON });
     headers.insert(crate::routing::loopguard::HOP_HEADER, out.hop.clone());
     if let Ok(v) = http::HeaderValue::from_str(out.request_id) {
         headers.insert(http::HeaderName::from_static("x-request-id"), v);
@@ -155,7 +163,7 @@ pub async fn send(
     // Last, so that a signature covers every header sent.
     provider.adapter.sign(&mut req, out.key)?;
 
-    let resp = match timeout(cfg.timeouts.first_byte, provider.client().request(req)).await {
+    let resp = match timeout(cfg.timeouts.first_byte, pool.send(req)).await {
         Err(_) => {
             return Err(GatewayError::new(
                 ErrorKind::UpstreamTimeout,
@@ -193,31 +201,27 @@ pub async fn send(
         .parse_error(status.as_u16(), &body, retry_after))
 }
 
-fn transport_error(provider: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
-    if e.is_connect() {
-        let timed_out = std::error::Error::source(e)
-            .map(|s| s.to_string().contains("timed out"))
-            .unwrap_or(false);
-        if timed_out {
-            return GatewayError::new(
-                ErrorKind::UpstreamTimeout,
-                format!("connecting to {provider} timed out"),
-            );
-        }
-        return GatewayError::new(
+fn transport_error(provider: &str, e: &SendError) -> GatewayError {
+    match e {
+        SendError::Connect { timed_out: true } => GatewayError::new(
+            ErrorKind::UpstreamTimeout,
+            format!("connecting to {provider} timed out"),
+        ),
+        SendError::Connect { timed_out: false } => GatewayError::new(
             ErrorKind::UpstreamUnavailable,
             format!("could not connect to {provider}"),
-        );
+        ),
+        SendError::Transport(_) => GatewayError::new(
+            ErrorKind::UpstreamFailed,
+            format!("{provider} closed the connection before replying"),
+        ),
+        SendError::BadUrl => GatewayError::internal(format!("invalid upstream URL for {provider}")),
     }
-    GatewayError::new(
-        ErrorKind::UpstreamFailed,
-        format!("{provider} closed the connection before replying"),
-    )
 }
 
 /// Read a whole body, each frame within `idle`, at most `limit` bytes.
 pub async fn read_body(
-    mut body: Incoming,
+    mut body: PooledBody,
     idle: Duration,
     limit: usize,
     provider: &str,
@@ -267,7 +271,7 @@ enum Framing {
 /// `next` is cancel-safe: a frame is fed to the parser and decoded in one synchronous step
 /// after the only await point, so dropping a pending `next` loses nothing.
 pub struct UpstreamEvents {
-    body: Incoming,
+    body: PooledBody,
     parser: Framing,
     decoder: Box<dyn StreamDecoder>,
     pending: VecDeque<SseEvent>,
@@ -287,7 +291,7 @@ pub struct UpstreamEvents {
 
 impl UpstreamEvents {
     pub fn new(
-        resp: Response<Incoming>,
+        resp: Response<PooledBody>,
         decoder: Box<dyn StreamDecoder>,
         idle: Duration,
         provider: &str,

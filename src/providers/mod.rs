@@ -13,6 +13,7 @@ pub mod exec;
 mod gemini;
 mod mistral;
 mod openai;
+pub mod pool;
 pub mod sse;
 
 use std::sync::Arc;
@@ -175,8 +176,8 @@ impl Provider {
         &self.config.name
     }
 
-    pub fn client(&self) -> &exec::HttpClient {
-        &self.backend.client
+    pub fn pool(&self) -> &pool::Pool {
+        &self.backend.pool
     }
 
     pub fn key(&self, index: Option<usize>) -> Option<&Secret> {

@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 
 use super::retry::RetryBudget;
 use crate::config::{ProviderConfig, RoutingSettings, Secret};
-use crate::providers::exec::{self, HttpClient};
+use crate::providers::exec;
+use crate::providers::pool::Pool;
 
 /// The registry: one per gateway process.
 #[derive(Default)]
@@ -45,9 +46,19 @@ impl Backends {
         let backend = match self.map.lock() {
             Ok(mut map) => map
                 .entry(id)
-                .or_insert_with(|| Arc::new(Backend::new(&config.name, config.timeouts.connect)))
+                .or_insert_with(|| {
+                    Arc::new(Backend::new(
+                        &config.name,
+                        &config.base_url,
+                        config.timeouts.connect,
+                    ))
+                })
                 .clone(),
-            Err(_) => Arc::new(Backend::new(&config.name, config.timeouts.connect)),
+            Err(_) => Arc::new(Backend::new(
+                &config.name,
+                &config.base_url,
+                config.timeouts.connect,
+            )),
         };
         let keys = config
             .api_keys
@@ -172,7 +183,7 @@ pub struct Backend {
     pub name: String,
     pub load: Arc<Load>,
     /// The connection pool, kept across reloads with the backend.
-    pub client: HttpClient,
+    pub pool: Pool,
     consecutive: AtomicU32,
     ejections: AtomicU32,
     ejected_until: AtomicU64,
@@ -180,11 +191,11 @@ pub struct Backend {
 }
 
 impl Backend {
-    fn new(name: &str, connect: Duration) -> Self {
+    fn new(name: &str, base_url: &str, connect: Duration) -> Self {
         Self {
             name: name.to_owned(),
             load: Arc::default(),
-            client: exec::client(connect),
+            pool: Pool::new(base_url, exec::connector(connect)),
             consecutive: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),

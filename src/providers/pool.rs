@@ -1,0 +1,630 @@
+//! One backend's connections: a keep-alive pool bound to a single origin.
+//!
+//! A backend is a provider at its base URL, so every request it sends goes to one origin.
+//! The pool knows that origin from the start: it keeps the `Host` value and the path prefix
+//! ready, holds idle HTTP/1.1 connections in a plain list (the most recently used first, so
+//! the warm ones serve), and shares one HTTP/2 connection when TLS negotiates `h2`. A
+//! general client keyed by scheme and authority paid for that generality on every request:
+//! the URL parsed and re-formed, the key hashed three times, a task spawned to wait for the
+//! connection to become free again (a tenth of a proxied request's instructions).
+//!
+//! An HTTP/1.1 connection returns to the pool when its response body has been read to the
+//! end ([`PooledBody`]). A body dropped before its end takes the connection with it, which
+//! closes it: that is how a client's disconnect reaches the provider.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri, header};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower::ServiceExt as _;
+
+type Connector = HttpsConnector<HttpConnector>;
+type H1 = http1::SendRequest<Full<Bytes>>;
+type H2 = http2::SendRequest<Full<Bytes>>;
+
+/// Idle connections kept at most, and for how long.
+pub const MAX_IDLE: usize = 256;
+pub const IDLE_FOR: Duration = Duration::from_secs(90);
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection could be made (`timed_out` when the connect timeout ran out).
+    Connect { timed_out: bool },
+    /// The connection failed before a response arrived.
+    Transport(hyper::Error),
+    /// The backend's base URL has no usable origin.
+    BadUrl,
+}
+
+/// Where a backend's requests go, worked out once.
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    /// `Host` for HTTP/1.1: the authority without a default port.
+    host: HeaderValue,
+    /// The base URL's path, without a trailing slash.
+    base_path: String,
+}
+
+impl Origin {
+    fn parse(base_url: &str) -> Option<Self> {
+        let uri: Uri = base_url.parse().ok()?;
+        let scheme = uri.scheme()?.clone();
+        let authority = uri.authority()?.clone();
+        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(p) if p != default_port => authority.as_str().to_owned(),
+            _ => authority.host().to_owned(),
+        };
+        Some(Self {
+            scheme,
+            authority,
+            host: HeaderValue::from_str(&host).ok()?,
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+struct Idle {
+    tx: H1,
+    since_ms: u64,
+}
+
+struct Shared {
+    origin: Option<Origin>,
+    connector: Connector,
+    idle: Mutex<Vec<Idle>>,
+    h2: Mutex<Option<H2>>,
+}
+
+/// The connection pool of one backend.
+#[derive(Clone)]
+pub struct Pool(Arc<Shared>);
+
+/// A connection checked out for one request.
+enum Conn {
+    H1 { tx: H1, reused: bool },
+    H2(H2),
+}
+
+impl Pool {
+    pub fn new(base_url: &str, connector: Connector) -> Self {
+        Self(Arc::new(Shared {
+            origin: Origin::parse(base_url),
+            connector,
+            idle: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+        }))
+    }
+
+    /// The URL of `path` (path and query, appended to the base URL's path): absolute, as a
+    /// request signature covers the host; [`Self::send`] writes it in origin form on
+    /// HTTP/1.1.
+    pub fn target(&self, path: &str) -> Option<Uri> {
+        let origin = self.0.origin.as_ref()?;
+        let mut full = String::with_capacity(origin.base_path.len() + path.len());
+        full.push_str(&origin.base_path);
+        full.push_str(path);
+        if full.is_empty() {
+            full.push('/');
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(origin.scheme.clone());
+        parts.authority = Some(origin.authority.clone());
+        parts.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(full)).ok()?);
+        Uri::from_parts(parts).ok()
+    }
+
+    /// Send `req`, whose URI is a [`Self::target`] (on a retry, already in origin form),
+    /// and wait for the response's headers.
+    pub async fn send(
+        &self,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<PooledBody>, SendError> {
+        let origin = self.0.origin.as_ref().ok_or(SendError::BadUrl)?;
+        loop {
+            match self.checkout().await? {
+                Conn::H2(mut tx) => {
+                    let resp = tx.send_request(req).await.map_err(SendError::Transport)?;
+                    return Ok(resp.map(|inner| PooledBody { inner, back: None }));
+                }
+                Conn::H1 { mut tx, reused } => {
+                    if req.uri().scheme().is_some() {
+                        let path = req.uri().path_and_query().cloned();
+                        *req.uri_mut() = path.map_or_else(|| Uri::from_static("/"), Uri::from);
+                    }
+                    req.headers_mut().insert(header::HOST, origin.host.clone());
+                    match tx.try_send_request(req).await {
+                        Ok(resp) => {
+                            let back = Some(Back {
+                                pool: self.0.clone(),
+                                tx,
+                            });
+                            return Ok(resp.map(|inner| PooledBody { inner, back }));
+                        }
+                        // A kept-alive connection the server closed as the request went
+                        // out, before any of it was written: try again on another.
+                        Err(mut e) if reused => match e.take_message() {
+                            Some(unsent) => req = unsent,
+                            None => return Err(SendError::Transport(e.into_error())),
+                        },
+                        Err(e) => return Err(SendError::Transport(e.into_error())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A connection ready for a request: the shared HTTP/2 one, the warmest idle HTTP/1.1
+    /// one, or a new one.
+    async fn checkout(&self) -> Result<Conn, SendError> {
+        if let Some(tx) = lock(&self.0.h2).as_ref().filter(|tx| !tx.is_closed()) {
+            return Ok(Conn::H2(tx.clone()));
+        }
+        while let Some(mut tx) = self.take_idle() {
+            // Returned as its body ended, it may not have seen the connection task catch up.
+            if tx.ready().await.is_ok() {
+                return Ok(Conn::H1 { tx, reused: true });
+            }
+        }
+        self.connect().await
+    }
+
+    fn take_idle(&self) -> Option<H1> {
+        let now = crate::mono_ms();
+        let mut idle = lock(&self.0.idle);
+        while let Some(c) = idle.pop() {
+            if c.tx.is_closed() {
+                continue;
+            }
+            if now.saturating_sub(c.since_ms) >= millis(IDLE_FOR) {
+                // The rest are older still.
+                idle.clear();
+                return None;
+            }
+            return Some(c.tx);
+        }
+        None
+    }
+
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let origin = self.0.origin.as_ref().ok_or(SendError::BadUrl)?;
+        let uri = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| SendError::BadUrl)?;
+        let io = self
+            .0
+            .connector
+            .clone()
+            .oneshot(uri)
+            .await
+            .map_err(|e| SendError::Connect {
+                timed_out: timed_out(e.as_ref()),
+            })?;
+        if io.connected().is_negotiated_h2() {
+            let (tx, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(SendError::Transport)?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "provider connection (HTTP/2) ended");
+                }
+            });
+            let mut shared = lock(&self.0.h2);
+            if shared.as_ref().is_none_or(H2::is_closed) {
+                *shared = Some(tx.clone());
+            }
+            return Ok(Conn::H2(tx));
+        }
+        let (tx, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(SendError::Transport)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "provider connection ended");
+            }
+        });
+        Ok(Conn::H1 { tx, reused: false })
+    }
+
+    /// Idle HTTP/1.1 connections held now (for tests).
+    pub fn idle_count(&self) -> usize {
+        lock(&self.0.idle).len()
+    }
+}
+
+impl Shared {
+    fn put(&self, tx: H1) {
+        if tx.is_closed() {
+            return;
+        }
+        let now = crate::mono_ms();
+        let mut idle = lock(&self.idle);
+        // Oldest first: drop those kept too long, and the oldest when full.
+        let stale = idle
+            .iter()
+            .take_while(|c| now.saturating_sub(c.since_ms) >= millis(IDLE_FOR))
+            .count();
+        let over = (idle.len() - stale + 1).saturating_sub(MAX_IDLE);
+        idle.drain(..stale + over);
+        idle.push(Idle { tx, since_ms: now });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a connect error was the connect timeout running out.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        if err.to_string().contains("timed out") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The way home of an HTTP/1.1 connection whose response is being read.
+struct Back {
+    pool: Arc<Shared>,
+    tx: H1,
+}
+
+/// A response body; the end of it returns its HTTP/1.1 connection to the pool.
+pub struct PooledBody {
+    inner: Incoming,
+    back: Option<Back>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(Back { pool, tx }) = self.back.take() {
+            pool.put(tx);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            None => self.release(),
+            Some(Ok(_)) if self.inner.is_end_stream() => self.release(),
+            // A broken body leaves its connection to close.
+            Some(Err(_)) => self.back = None,
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A raw HTTP/1.1 server on port 0: `answer` gets each request's head and writes the
+    /// reply; it returns whether to keep the connection open. Counts accepted connections
+    /// and sends each request head it read to the returned list.
+    async fn server(
+        answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(answer);
+        let (acc, hs) = (accepted.clone(), heads.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                acc.fetch_add(1, Ordering::SeqCst);
+                let (answer, hs) = (answer.clone(), hs.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        // Every test request carries a 2-byte body.
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        if buf.len() < end + 4 + 2 {
+                            continue;
+                        }
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 6);
+                        hs.lock().unwrap().push(head.clone());
+                        let (reply, keep) = answer(&head);
+                        if sock.write_all(&reply).await.is_err() {
+                            return;
+                        }
+                        if !keep {
+                            // Closed a moment after the reply, as an idle timeout would.
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("http://{addr}/v1/"), accepted, heads)
+    }
+
+    fn pool(base: &str) -> Pool {
+        Pool::new(base, super::super::exec::connector(Duration::from_secs(2)))
+    }
+
+    async fn post(pool: &Pool, path: &str) -> Result<(u16, Bytes), SendError> {
+        let req = Request::post(pool.target(path).unwrap())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = pool.send(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Ok((status, body))
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    #[test]
+    fn the_origin_is_worked_out_once() {
+        let o = Origin::parse("https://api.openai.com/v1").unwrap();
+        assert_eq!(
+            (o.host.to_str().unwrap(), o.base_path.as_str()),
+            ("api.openai.com", "/v1")
+        );
+        let o = Origin::parse("https://example.com:443/a/b/").unwrap();
+        assert_eq!(
+            (o.host.to_str().unwrap(), o.base_path.as_str()),
+            ("example.com", "/a/b")
+        );
+        let o = Origin::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (o.host.to_str().unwrap(), o.base_path.as_str()),
+            ("127.0.0.1:8080", "")
+        );
+        assert!(Origin::parse("not a url").is_none());
+        let p = pool("http://127.0.0.1:8080/v1/");
+        assert_eq!(
+            p.target("/chat/completions?x=1").unwrap().to_string(),
+            "http://127.0.0.1:8080/v1/chat/completions?x=1"
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_in_turn_share_one_connection_in_origin_form() {
+        let (base, accepted, heads) = server(|_| (OK.to_vec(), true)).await;
+        let p = pool(&base);
+        for _ in 0..5 {
+            let (status, body) = post(&p, "/chat/completions").await.ok().unwrap();
+            assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(p.idle_count(), 1);
+        let port = base
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/v1/");
+        for head in heads.lock().unwrap().iter() {
+            let lower = head.to_ascii_lowercase();
+            assert!(
+                lower.starts_with("post /v1/chat/completions http/1.1\r\n"),
+                "{head}"
+            );
+            assert!(
+                lower.contains(&format!("\r\nhost: 127.0.0.1:{port}")),
+                "{head}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_open_connections_that_all_return() {
+        let (base, accepted, _) = server(|_| (OK.to_vec(), true)).await;
+        let p = pool(&base);
+        let all = (0..4).map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { post(&p, "/x").await.ok().unwrap() })
+        });
+        for h in all {
+            assert_eq!(h.await.unwrap().0, 200);
+        }
+        let opened = accepted.load(Ordering::SeqCst);
+        assert!((1..=4).contains(&opened), "{opened}");
+        assert_eq!(p.idle_count(), opened);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closes_is_not_used_again() {
+        // Keep-alive promised, then the socket closed while the connection sat idle: the
+        // pool sees the close and opens a new connection rather than fail the request.
+        let (base, accepted, _) = server(|_| (OK.to_vec(), false)).await;
+        let p = pool(&base);
+        for i in 0..10 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let (status, _) = post(&p, "/x")
+                .await
+                .map_err(|e| format!("{i}: {e:?}"))
+                .unwrap();
+            assert_eq!(status, 200);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_closes_its_connection() {
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let c = closed.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut chunk = [0u8; 4096];
+            let _ = sock.read(&mut chunk).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n")
+                .await;
+            // The rest never comes; wait for the client to hang up.
+            while sock.read(&mut chunk).await.unwrap_or(0) > 0 {}
+            c.notify_one();
+        });
+        let p = pool(&format!("http://{addr}"));
+        let req = Request::post(p.target("/x").unwrap())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let mut body = p.send(req).await.ok().unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"ab");
+        drop(body);
+        tokio::time::timeout(Duration::from_secs(1), closed.notified())
+            .await
+            .expect("the upstream connection stayed open");
+        assert_eq!(p.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn connect_failures_are_told_apart_from_broken_connections() {
+        // A port nothing listens on.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let p = pool(&format!("http://{addr}"));
+        assert!(matches!(
+            post(&p, "/x").await,
+            Err(SendError::Connect { timed_out: false })
+        ));
+        // A server that reads the request and hangs up without a reply.
+        let (base, _, _) = server(|_| (Vec::new(), false)).await;
+        assert!(matches!(
+            post(&pool(&base), "/x").await,
+            Err(SendError::Transport(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_origin_that_negotiates_h2_gets_one_shared_connection() {
+        use hyper_util::rt::TokioIo;
+        let ring = || Arc::new(rustls::crypto::ring::default_provider());
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert_der = cert.cert.der().clone();
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
+        let mut server_tls = rustls::ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert_der.clone()], key.into())
+            .unwrap();
+        server_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                acc.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        // What the server saw: protocol and target.
+                        let seen = format!("{:?} {}", req.version(), req.uri());
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            seen,
+                        ))))
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert_der).unwrap();
+        let client_tls = rustls::ClientConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(client_tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let p = Pool::new(&format!("https://localhost:{port}/v1"), connector);
+        let (status, body) = post(&p, "/x").await.ok().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            format!("HTTP/2.0 https://localhost:{port}/v1/x")
+        );
+        let all = (0..4).map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { post(&p, "/y").await.ok().unwrap() })
+        });
+        for h in all {
+            let (status, body) = h.await.unwrap();
+            assert_eq!(status, 200);
+            assert!(body.starts_with(b"HTTP/2.0 "), "{body:?}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(p.idle_count(), 0, "HTTP/2 is shared, not kept idle");
+    }
+}
