@@ -5,6 +5,7 @@
 //! a [`ChatSchema`] says how each client schema decodes its request, encodes a reply, a
 //! stream and an error.
 
+use futures_util::future::BoxFuture;
 use std::marker::PhantomData;
 
 use axum::body::Body;
@@ -149,17 +150,21 @@ fn gemini_sse(head: &http::request::Parts) -> bool {
         .is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"))
 }
 
+// The chat handlers return their future boxed: it is several kilobytes, and axum's layers
+// (routing, response mapping, the hyper glue) each move their inner future by value. Boxed,
+// each of those moves is a pointer's, not a copy of the whole request's state.
+
 /// Serve a Gemini chat request (the method is checked by the caller).
-pub async fn gemini_generate(state: State<AppState>, req: Request) -> Response {
-    serve_chat(PhantomData::<Gemini>, state, req).await
+pub fn gemini_generate(state: State<AppState>, req: Request) -> BoxFuture<'static, Response> {
+    Box::pin(serve_chat(PhantomData::<Gemini>, state, req))
 }
 
-pub async fn chat_completions(state: State<AppState>, req: Request) -> Response {
-    serve_chat(PhantomData::<OpenAiChat>, state, req).await
+pub fn chat_completions(state: State<AppState>, req: Request) -> BoxFuture<'static, Response> {
+    Box::pin(serve_chat(PhantomData::<OpenAiChat>, state, req))
 }
 
-pub async fn messages(state: State<AppState>, req: Request) -> Response {
-    serve_chat(PhantomData::<AnthropicMessages>, state, req).await
+pub fn messages(state: State<AppState>, req: Request) -> BoxFuture<'static, Response> {
+    Box::pin(serve_chat(PhantomData::<AnthropicMessages>, state, req))
 }
 
 async fn serve_chat<S: ChatSchema>(

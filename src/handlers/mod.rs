@@ -76,8 +76,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
         ));
     }
     // The fast path parses plainly; only a body that fails is parsed again with path tracking,
-    // to name the field at fault.
-    if let Ok(v) = serde_json::from_slice(bytes) {
+    // to name the field at fault. UTF-8 is checked once for the whole body, not string by
+    // string as `from_slice` does.
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Ok(v) = serde_json::from_str(text)
+    {
         return Ok(v);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
