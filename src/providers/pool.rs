@@ -9,8 +9,9 @@
 //! connection to become free again (a tenth of a proxied request's instructions).
 //!
 //! An HTTP/1.1 connection returns to the pool when its response body has been read to the
-//! end ([`PooledBody`]). A body dropped before its end takes the connection with it, which
-//! closes it: that is how a client's disconnect reaches the provider.
+//! end ([`PooledBody`]), or, when the reader stopped at the last event of a stream, once the
+//! connection is ready for another request. A body dropped in the middle makes hyper close
+//! its connection: that is how a client's disconnect reaches the provider.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -310,6 +311,28 @@ impl PooledBody {
     fn release(&mut self) {
         if let Some(Back { pool, tx }) = self.back.take() {
             pool.put(tx);
+        }
+    }
+}
+
+impl Drop for PooledBody {
+    /// A body dropped before it said it ended: a stream whose reader stopped at its last
+    /// event leaves the chunked terminator unread. The connection's task reads it and makes
+    /// the connection ready again, and only then is it returned. A body dropped in the middle
+    /// instead makes hyper close the connection, and `ready` fails.
+    fn drop(&mut self) {
+        let Some(Back { pool, mut tx }) = self.back.take() else {
+            return;
+        };
+        if tx.is_closed() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if tx.ready().await.is_ok() {
+                    pool.put(tx);
+                }
+            });
         }
     }
 }
@@ -626,5 +649,32 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(p.idle_count(), 0, "HTTP/2 is shared, not kept idle");
+    }
+
+    #[tokio::test]
+    async fn a_stream_left_before_its_terminator_still_returns_its_connection() {
+        // The reader stops after the last chunk of data, before the `0` chunk that ends the
+        // body: the connection goes back once hyper has read that terminator.
+        let chunked: &[u8] =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let (base, accepted, _) = server(move |_| (chunked.to_vec(), true)).await;
+        let p = pool(&base);
+        for _ in 0..3 {
+            let req = Request::post(p.target("/x").unwrap())
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap();
+            let mut body = p.send(req).await.ok().unwrap().into_body();
+            let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(&first[..], b"hello");
+            drop(body);
+            tokio::time::timeout(Duration::from_secs(1), async {
+                while p.idle_count() == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .expect("the connection did not come back");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }

@@ -37,6 +37,33 @@ fn data(frame: &str) -> Option<Value> {
 }
 
 #[tokio::test]
+async fn streams_and_replies_in_turn_reuse_one_provider_connection() {
+    // A stream's reader stops at its last event, before the chunked terminator: its
+    // connection must still go back to the pool rather than close (a new connection per
+    // stream halved streaming throughput).
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    for i in 0..6 {
+        let stream = i % 2 == 0;
+        if stream {
+            mock.push(Reply::stream(&["Hel", "lo"]));
+        }
+        let resp = gw.chat(&chat_req("m", stream)).await;
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+        // Give the connection a moment to go back before the next request.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mock.calls(), 6);
+    assert!(
+        mock.closed().is_empty(),
+        "{} provider connections closed",
+        mock.closed().len()
+    );
+    assert_eq!(mock.open_connections(), 1);
+}
+
+#[tokio::test]
 async fn stream_is_relayed_and_usage_follows_the_client_choice() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;

@@ -144,7 +144,9 @@ pub fn reply_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
 /// The usage of a chat completion from its raw `usage` member.
 pub fn usage_member(usage: Option<&[u8]>) -> Result<Option<Usage>, serde_json::Error> {
     let Some(usage) = usage else { return Ok(None) };
-    let usage: Option<OaiUsage> = serde_json::from_slice(usage)?;
+    // `from_str` after one check of the member's UTF-8, rather than one check a key.
+    let text = std::str::from_utf8(usage).map_err(serde::de::Error::custom)?;
+    let usage: Option<OaiUsage> = serde_json::from_str(text)?;
     Ok(usage.as_ref().map(decode_usage))
 }
 
