@@ -59,9 +59,10 @@ pub fn rewrite_members(
     let mut plain: Vec<(Key<'_>, &[u8])> = Vec::with_capacity(16);
     let mut escaped = false;
     let scanned = crate::codec::scan::for_each_member(raw, |k, v| {
-        match std::str::from_utf8(k) {
-            Ok(k) if !k.contains('\\') => plain.push((Key(k.into()), v)),
-            _ => escaped = true,
+        if k.contains('\\') {
+            escaped = true;
+        } else {
+            plain.push((Key(k.into()), v));
         }
         !escaped
     });

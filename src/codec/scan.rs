@@ -30,7 +30,7 @@ pub fn top_level_members<'a, const N: usize>(
 ) -> Result<[Option<&'a [u8]>; N], Invalid> {
     let mut found = [None; N];
     for_each_member(doc, |k, v| {
-        if let Some(at) = keys.iter().position(|key| k == key.as_bytes()) {
+        if let Some(at) = keys.iter().position(|key| k == *key) {
             found[at] = Some(v);
         }
         true
@@ -39,16 +39,17 @@ pub fn top_level_members<'a, const N: usize>(
 }
 
 /// Call `f` with each member of `obj`, one JSON object (surrounding whitespace allowed), in
-/// order: the key's raw contents (escapes not decoded) and the raw value. `f` returns
-/// `false` to stop early. Fails unless the part of `obj` walked is valid JSON (all of it,
-/// when `f` never stops).
+/// order: the key's raw contents (escapes not decoded; the document's UTF-8 is checked once,
+/// so the key comes as text) and the raw value. `f` returns `false` to stop early. Fails
+/// unless the part of `obj` walked is valid JSON (all of it, when `f` never stops).
 pub fn for_each_member<'a>(
     obj: &'a [u8],
-    mut f: impl FnMut(&'a [u8], &'a [u8]) -> bool,
+    mut f: impl FnMut(&'a str, &'a [u8]) -> bool,
 ) -> Result<(), Invalid> {
-    if let Err(e) = std::str::from_utf8(obj) {
-        return Err(Invalid(e.valid_up_to()));
-    }
+    let text = match std::str::from_utf8(obj) {
+        Ok(t) => t,
+        Err(e) => return Err(Invalid(e.valid_up_to())),
+    };
     let mut s = Scanner { b: obj, i: 0 };
     // Containers still open below the top level: true for an object, false for an array.
     let mut stack: Vec<bool> = Vec::with_capacity(16);
@@ -65,7 +66,9 @@ pub fn for_each_member<'a>(
             s.ws();
             let start = s.i;
             s.value(&mut stack)?;
-            if !f(&obj[k.0..k.1], &obj[start..s.i]) {
+            // Quotes are ASCII, so the span is on character boundaries.
+            let key = text.get(k.0..k.1).ok_or(Invalid(k.0))?;
+            if !f(key, &obj[start..s.i]) {
                 return Ok(());
             }
             s.ws();
@@ -313,17 +316,17 @@ mod tests {
         let doc = br#" {"a": 1, "b\"c" :{"x":[1,{"y":2}]},"d":"v"} "#;
         let mut seen = Vec::new();
         for_each_member(doc, |k, v| {
-            seen.push((k.to_vec(), v.to_vec()));
+            seen.push((k.to_owned(), v.to_vec()));
             true
         })
         .unwrap();
-        let seen: Vec<(&[u8], &[u8])> = seen.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        let seen: Vec<(&str, &[u8])> = seen.iter().map(|(k, v)| (&k[..], &v[..])).collect();
         assert_eq!(
             seen,
             [
-                (&b"a"[..], &b"1"[..]),
-                (br#"b\"c"#, br#"{"x":[1,{"y":2}]}"#),
-                (b"d", br#""v""#),
+                ("a", &b"1"[..]),
+                (r#"b\"c"#, br#"{"x":[1,{"y":2}]}"#),
+                ("d", br#""v""#),
             ]
         );
         // Stopped early: the rest is not looked at.

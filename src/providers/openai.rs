@@ -55,7 +55,7 @@ impl OpenAiAdapter {
     /// The path of operation `op` (`chat/completions`, `embeddings`) for `model`.
     fn path(&self, op: &str, model: &str) -> Result<String, GatewayError> {
         if self.kind != ProviderKind::AzureOpenAi {
-            return Ok(format!("/{op}"));
+            return Ok(["/", op].concat());
         }
         // Azure deployment names: letters, digits, `-`, `_` and `.`.
         if model.is_empty()
