@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The two one-connection latency figures, measured robustly on a noisy VM: the JSON p50 added
-# at one connection and the time to the first event of a stream (burst and paced 10 ms),
-# for the mock called directly, the plain nginx proxy and Gatehouse, interleaved round by
-# round so that the VM's drift hits all three alike. Each round's "added" figure is taken
-# against the direct call of the same round; the summary is the median over rounds.
+# The figures, measured robustly on a noisy VM: the JSON p50 added at one connection,
+# the time to the first event of a stream (burst and paced 10 ms), and throughput at 64
+# connections (JSON and SSE), for the mock called directly, the plain nginx proxy and
+# Gatehouse, interleaved round by round so that the VM's drift hits all three alike. Each
+# round's "added" figure and ratio are taken against the direct call of the same round; the
+# summary is the median over rounds. (bench/run.sh measures each target minutes apart: on
+# this VM the direct baseline has moved by a third between its start and its end.)
 #
-#   bench/latency.sh                     # 7 rounds, ~6 min
-#   ROUNDS=3 DURATION=4 bench/latency.sh
+#   bench/interleaved.sh                       # 7 rounds, ~9 min
+#   ROUNDS=3 DURATION=4 bench/interleaved.sh
 #
 # Uses ../shared/bench (mock, nginx-proxy config, wrk script, ttfb probe) with its CPU layout:
 # the gateway under test on CPU 0, wrk, the probe and the mock on CPU 1. Builds first
@@ -53,12 +55,15 @@ declare -A url=(
 )
 export BENCH_BODY=$HARNESS/payloads/chat.json BENCH_KEY=$KEY
 CSV=$OUT/rounds.csv
-echo "round,target,json_p50_ms,burst_first_ms,paced_first_ms" > "$CSV"
+echo "round,target,json_p50_ms,burst_first_ms,paced_first_ms,json64_rps,sse64_rps" > "$CSV"
 p50_of() { # wrk --latency output -> p50 in ms
   awk '/^ +50%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 } print v }'
 }
 first_of() { # the last ttfb.csv line -> first-event p50 (ms)
   tail -1 "$1" | cut -d, -f8
+}
+rps_of() { # wrk output -> requests per second
+  awk '/^Requests\/sec/ { print $2 }'
 }
 for r in $(seq "$ROUNDS"); do
   for t in direct nginx gatehouse; do
@@ -72,7 +77,10 @@ for r in $(seq "$ROUNDS"); do
     taskset -c 1 python3 "$HARNESS/lib/ttfb.py" "${url[$t]}" "$HARNESS/payloads/chat-stream-paced.json" \
       "$PACED_N" "$tt" "$t,paced" "$KEY" >/dev/null
     paced=$(first_of "$tt")
-    echo "$r,$t,$p50,$burst,$paced" | tee -a "$CSV"
+    json64=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" -s "$HARNESS/lib/wrk-post.lua" "${url[$t]}" 2>&1 | rps_of)
+    sse64=$(BENCH_BODY=$HARNESS/payloads/chat-stream.json taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" \
+      -s "$HARNESS/lib/wrk-post.lua" "${url[$t]}" 2>&1 | rps_of)
+    echo "$r,$t,$p50,$burst,$paced,$json64,$sse64" | tee -a "$CSV"
   done
 done
 
@@ -91,4 +99,11 @@ for key, label in cols:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
     add = lambda t: statistics.median(float(v[t][key]) - float(v["direct"][key]) for v in by.values())
     print(f"| {label} | {med('direct'):.3f} | {med('nginx'):.3f} (+{add('nginx'):.3f}) | {med('gatehouse'):.3f} (+{add('gatehouse'):.3f}) |")
+print(f"\nthroughput at 64 connections, req/s or streams/s; ratio = target / direct of the same round\n")
+print("| | direct | nginx (ratio) | Gatehouse (ratio) |")
+print("| --- | ---: | ---: | ---: |")
+for key, label in [("json64_rps", "JSON, 64 conns"), ("sse64_rps", "SSE, 64 conns")]:
+    med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
+    ratio = lambda t: statistics.median(float(v[t][key]) / float(v["direct"][key]) for v in by.values())
+    print(f"| {label} | {med('direct'):,.0f} | {med('nginx'):,.0f} ({ratio('nginx'):.3f}) | {med('gatehouse'):,.0f} ({ratio('gatehouse'):.3f}) |")
 EOF
