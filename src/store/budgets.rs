@@ -269,7 +269,7 @@ impl Store {
     ) -> Result<Option<usize>, StoreError> {
         let r = match self {
             Store::Postgres(pool) => pg_reserve(pool, request_id, counters, now, lease_until).await,
-            Store::Sqlite(pool) => {
+            Store::Sqlite(pool, ..) => {
                 sqlite_reserve(pool, request_id, counters, now, lease_until).await
             }
         };
@@ -286,7 +286,7 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let r = match self {
             Store::Postgres(pool) => pg_settle(pool, request_id, counters).await,
-            Store::Sqlite(pool) => sqlite_settle(pool, request_id, counters).await,
+            Store::Sqlite(pool, ..) => sqlite_settle(pool, request_id, counters).await,
         };
         r.map_err(|e| self.error(&e))
     }

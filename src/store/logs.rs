@@ -93,10 +93,10 @@ impl Store {
                 // rare tag, a sort of them all for a common one) or a newest-first walk of
                 // the time index checking each row (quick for a common tag, a scan of the
                 // window for a rare one). So: count the tag's rows, up to a cap, and choose.
-                Store::Sqlite(_) if self.tag_is_rare(t).await? => {
+                Store::Sqlite(..) if self.tag_is_rare(t).await? => {
                     "u.request_id IN (SELECT request_id FROM usage_tags WHERE tag = ?)"
                 }
-                Store::Sqlite(_) => {
+                Store::Sqlite(..) => {
                     "(SELECT 1 FROM usage_tags t WHERE t.request_id = u.request_id AND t.tag = ?) IS NOT NULL"
                 }
                 Store::Postgres(_) => {
@@ -238,7 +238,7 @@ impl Store {
         );
         loop {
             let _one = match self {
-                Store::Sqlite(_) => Some(super::sqlite_write_lock().await),
+                Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
                 Store::Postgres(_) => None,
             };
             let n: Result<u64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
@@ -261,7 +261,7 @@ impl Store {
             "SELECT request_id FROM usage_records WHERE created_at < $1 ORDER BY created_at LIMIT $2",
         );
         let _one = match self {
-            Store::Sqlite(_) => Some(super::sqlite_write_lock().await),
+            Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
             Store::Postgres(_) => None,
         };
         let n: Result<u64, sqlx::Error> = on_store!(self, pool => async {

@@ -41,7 +41,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    /// The pool, and the batch writer's own one-connection pool (see [`Store::connect`]).
+    Sqlite(SqlitePool, SqlitePool),
     Postgres(PgPool),
 }
 
@@ -74,7 +75,7 @@ impl StoreError {
 macro_rules! on_store {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Sqlite($pool, ..) => $body,
             $crate::store::Store::Postgres($pool) => $body,
         }
     };
@@ -94,7 +95,7 @@ pub(crate) async fn sqlite_write_lock() -> tokio::sync::MutexGuard<'static, ()> 
 pub(crate) fn sql<'a>(store: &Store, text: &'a str) -> Cow<'a, str> {
     match store {
         Store::Postgres(_) => Cow::Borrowed(text),
-        Store::Sqlite(_) => Cow::Owned(text.replace('$', "?")),
+        Store::Sqlite(..) => Cow::Owned(text.replace('$', "?")),
     }
 }
 
@@ -151,14 +152,33 @@ impl Store {
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await
                 .map_err(err)?;
             SQLITE_MIGRATIONS.run(&pool).await.map_err(|e| StoreError {
                 backend: "sqlite",
                 reason: format!("migrating: {e}"),
             })?;
-            Ok(Store::Sqlite(pool))
+            // The request log's batch writer keeps one connection of its own. Through the
+            // shared pool its batches went round the pool's connections, and in WAL mode a
+            // connection that finds another one has written since drops its page cache: each
+            // batch started cold, on another thread.
+            let writer = if memory {
+                pool.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    // No ping before each batch: a broken connection fails the batch, which
+                    // the recorder tries again.
+                    .test_before_acquire(false)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_with(opts)
+                    .await
+                    .map_err(err)?
+            };
+            Ok(Store::Sqlite(pool, writer))
         }
     }
 
@@ -166,7 +186,7 @@ impl Store {
     pub async fn ping(&self) -> bool {
         let q = async {
             match self {
-                Store::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
+                Store::Sqlite(p, ..) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
                 Store::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
             }
         };
@@ -175,7 +195,7 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Store::Sqlite(_) => "sqlite",
+            Store::Sqlite(..) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
     }
@@ -190,7 +210,10 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(p, w) => {
+                w.close().await;
+                p.close().await;
+            }
             Store::Postgres(p) => p.close().await,
         }
     }
@@ -294,7 +317,7 @@ mod tests {
             .unwrap();
         assert!(store.ping().await);
         assert!(path.exists());
-        let Store::Sqlite(pool) = &store else {
+        let Store::Sqlite(pool, ..) = &store else {
             panic!("not sqlite")
         };
         let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")

@@ -51,7 +51,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         );
         let _one = match self {
-            Store::Sqlite(_) => Some(super::sqlite_write_lock().await),
+            Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
             Store::Postgres(_) => None,
         };
         on_store!(self, pool => {

@@ -305,7 +305,7 @@ impl Store {
                     );
                     tx.commit().await
                 }
-                Store::Sqlite(pool) => {
+                Store::Sqlite(_, pool) => {
                     let _one_writer = super::sqlite_write_lock().await;
                     use super::usage_sqlite::{Pace, insert_records};
                     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;

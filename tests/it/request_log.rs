@@ -683,7 +683,7 @@ async fn rollups_equal_the_records(store: gatehouse::store::Store) {
     // The team roll-ups that migration 0011 fills from existing records equal those the
     // batches wrote.
     match &store {
-        gatehouse::store::Store::Sqlite(pool) => {
+        gatehouse::store::Store::Sqlite(pool, ..) => {
             sqlx::raw_sql("DELETE FROM usage_rollup WHERE dim LIKE 'team/%'")
                 .execute(pool)
                 .await
