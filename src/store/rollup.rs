@@ -9,6 +9,7 @@
 //! each grouping again, as `team/key`, `team/model`..., with values `{team}\x1f{value}`, so
 //! a team's month is a range of the same index rather than a scan of the whole gateway's.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::usage::{GroupBy, ReportRow, UsageRecord};
@@ -47,13 +48,16 @@ pub fn team_dim(dim: &str) -> Option<&'static str> {
     })
 }
 
-/// (dim, value, day) -> (requests, input, output, cost)
-pub type Sums = foldhash::HashMap<(&'static str, String, i64), [i64; 4]>;
+/// (dim, value, day) -> (requests, input, output, cost). Values borrow from the records;
+/// only the team-scoped ones are built.
+pub type Sums<'a> = foldhash::HashMap<(&'static str, Cow<'a, str>, i64), [i64; 4]>;
 
 /// What `records` add to the roll-ups. The values are the ones the reports group by (see
 /// `GroupBy::expr`).
-pub fn sums<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> Sums {
+pub fn sums<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> Sums<'a> {
     let mut out = Sums::default();
+    let mut values: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
+    let mut tags: Vec<&'a str> = Vec::new();
     for r in records {
         let day = r.created_at.div_euclid(DAY) * DAY;
         let add = [
@@ -62,40 +66,42 @@ pub fn sums<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> Sums {
             super::usage::to_i64(r.output_tokens),
             super::usage::to_i64(r.cost_nanos),
         ];
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
-        let mut values: Vec<(&'static str, String)> = vec![
+        let dash = |v: &'a Option<String>| v.as_deref().unwrap_or("-");
+        values.clear();
+        values.extend([
             (
                 "key",
-                r.key_name
-                    .clone()
-                    .or_else(|| r.key_id.clone())
-                    .unwrap_or_else(|| "-".to_owned()),
+                r.key_name.as_deref().or(r.key_id.as_deref()).unwrap_or("-"),
             ),
             ("team", dash(&r.team)),
             ("user", dash(&r.user)),
             ("project", dash(&r.project)),
             (
                 "model",
-                r.model.clone().unwrap_or_else(|| r.requested_model.clone()),
+                r.model.as_deref().unwrap_or(r.requested_model.as_str()),
             ),
             ("provider", dash(&r.provider)),
-            ("all", String::new()),
-        ];
-        let mut tags = r.tags.clone();
-        tags.sort();
+            ("all", ""),
+        ]);
+        tags.clear();
+        tags.extend(r.tags.iter().map(String::as_str));
+        tags.sort_unstable();
         tags.dedup();
-        values.extend(tags.into_iter().map(|t| ("tag", t)));
-        if let Some(team) = &r.team {
-            let scoped: Vec<(&'static str, String)> = values
-                .iter()
-                .filter_map(|(d, v)| Some((team_dim(d)?, format!("{team}{TEAM_SEP}{v}"))))
-                .collect();
-            values.extend(scoped);
-        }
-        for (d, v) in values {
-            let e = out.entry((d, v, day)).or_insert([0; 4]);
+        values.extend(tags.iter().map(|t| ("tag", *t)));
+        let mut bump = |key: (&'static str, Cow<'a, str>, i64)| {
+            let e = out.entry(key).or_insert([0; 4]);
             for (a, b) in e.iter_mut().zip(add) {
                 *a = a.saturating_add(b);
+            }
+        };
+        for &(d, v) in &values {
+            bump((d, Cow::Borrowed(v), day));
+        }
+        if let Some(team) = &r.team {
+            for &(d, v) in &values {
+                if let Some(scoped) = team_dim(d) {
+                    bump((scoped, Cow::Owned(format!("{team}{TEAM_SEP}{v}")), day));
+                }
             }
         }
     }

@@ -177,7 +177,7 @@ pub async fn add_rollups(
         for ((dim, value, day), [n, i, o, c]) in chunk {
             q = q
                 .bind(*dim)
-                .bind(value.as_str())
+                .bind(value.as_ref())
                 .bind(*day)
                 .bind(*n)
                 .bind(*i)
