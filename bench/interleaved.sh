@@ -7,7 +7,7 @@
 # summary is the median over rounds. (bench/run.sh measures each target minutes apart: on
 # this VM the direct baseline has moved by a third between its start and its end.)
 #
-#   bench/interleaved.sh                       # 7 rounds, ~9 min
+#   bench/interleaved.sh                       # 7 rounds, ~7 min
 #   ROUNDS=3 DURATION=4 bench/interleaved.sh
 #
 # Uses ../shared/bench (mock, nginx-proxy config, wrk script, ttfb probe) with its CPU layout:
@@ -46,6 +46,9 @@ pids+=($!)
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break
   sleep 0.1
+done
+for p in "${pids[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "interleaved: a proxy did not start (port taken?); see $OUT/*.log" >&2; exit 1; }
 done
 
 declare -A url=(
