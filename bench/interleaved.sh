@@ -16,14 +16,14 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench}
-[[ -x $HARNESS/mock.sh ]] || { echo "latency: $HARNESS not found" >&2; exit 1; }
+[[ -x $HARNESS/mock.sh ]] || { echo "interleaved: $HARNESS not found" >&2; exit 1; }
 ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-5}
 BURST_N=${BURST_N:-100}
 PACED_N=${PACED_N:-20}
 KEY=sk-bench-1234
 MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100
-OUT=${OUT:-$ROOT/bench/results/latency-$(date +%Y%m%d-%H%M%S)}
+OUT=${OUT:-$ROOT/bench/results/interleaved-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/nginx/tmp"
 [[ ${BUILD:-1} == 1 ]] && cargo build --release --manifest-path "$ROOT/Cargo.toml"
 

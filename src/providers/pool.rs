@@ -223,11 +223,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(SendError::Transport)?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "provider connection (HTTP/2) ended");
-                }
-            });
+            drive(conn, "HTTP/2");
             let mut shared = lock(&self.0.h2);
             if shared.as_ref().is_none_or(H2::is_closed) {
                 *shared = Some(tx.clone());
@@ -238,11 +234,7 @@ impl Pool {
             .handshake(io)
             .await
             .map_err(SendError::Transport)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "provider connection ended");
-            }
-        });
+        drive(conn, "HTTP/1.1");
         Ok(Conn::H1 { tx, reused: false })
     }
 
@@ -268,6 +260,18 @@ impl Shared {
         idle.drain(..stale + over);
         idle.push(Idle { tx, since_ms: now });
     }
+}
+
+/// Run a connection's I/O on its own task until it closes.
+fn drive(
+    conn: impl std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+    protocol: &'static str,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, protocol, "provider connection ended");
+        }
+    });
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -440,6 +444,16 @@ mod tests {
         Ok((status, body))
     }
 
+    /// Send a request and read the first frame of its reply; the body, left unfinished.
+    async fn first_frame(pool: &Pool) -> (Bytes, PooledBody) {
+        let req = Request::post(pool.target("/x").unwrap())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let mut body = pool.send(req).await.ok().unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        (first, body)
+    }
+
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
     #[test]
@@ -544,11 +558,7 @@ mod tests {
             c.notify_one();
         });
         let p = pool(&format!("http://{addr}"));
-        let req = Request::post(p.target("/x").unwrap())
-            .body(Full::new(Bytes::from_static(b"{}")))
-            .unwrap();
-        let mut body = p.send(req).await.ok().unwrap().into_body();
-        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        let (first, body) = first_frame(&p).await;
         assert_eq!(&first[..], b"ab");
         drop(body);
         tokio::time::timeout(Duration::from_secs(1), closed.notified())
@@ -660,11 +670,7 @@ mod tests {
         let (base, accepted, _) = server(move |_| (chunked.to_vec(), true)).await;
         let p = pool(&base);
         for _ in 0..3 {
-            let req = Request::post(p.target("/x").unwrap())
-                .body(Full::new(Bytes::from_static(b"{}")))
-                .unwrap();
-            let mut body = p.send(req).await.ok().unwrap().into_body();
-            let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            let (first, body) = first_frame(&p).await;
             assert_eq!(&first[..], b"hello");
             drop(body);
             tokio::time::timeout(Duration::from_secs(1), async {
