@@ -58,11 +58,16 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A duration in whole milliseconds, saturating at `u64::MAX`.
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Unix milliseconds now (0 if the clock is before 1970).
 pub fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, millis)
 }
 
 /// A fast pseudo-random number (splitmix64 over a per-thread state seeded once from the OS):
@@ -96,5 +101,5 @@ pub fn random_unit() -> f64 {
 pub fn mono_ms() -> u64 {
     static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
-    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    millis(origin.elapsed())
 }

@@ -758,10 +758,7 @@ impl Settlement {
             fallback: route.fallback,
             attempts: (!route.attempts.is_empty())
                 .then(|| serde_json::to_string(&route.attempts).unwrap_or_default()),
-            latency_ms: self
-                .ticket
-                .started
-                .map(|s| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            latency_ms: self.ticket.started.map(|s| crate::millis(s.elapsed())),
             mirror_of,
             mirror_route,
             output: self.outcome.output,

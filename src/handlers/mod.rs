@@ -392,7 +392,7 @@ pub fn settle(
         let report = crate::governance::Report {
             http_status: 200,
             // A whole reply: its first byte is now.
-            ttft_ms: Some(u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            ttft_ms: Some(crate::millis(ctx.started.elapsed())),
             warnings: ctx.warnings_text(),
             error: None,
         };

@@ -89,7 +89,7 @@ pub async fn run<'a, T>(
             },
             status: a.error.as_ref().and_then(|e| e.upstream_status),
             error: a.error.as_ref().map(|e| e.message.clone()),
-            latency_ms: u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+            latency_ms: crate::millis(a.latency),
             index: a.index,
             started: a.started,
             latency: a.latency,

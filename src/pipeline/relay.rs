@@ -232,9 +232,7 @@ impl Drop for StreamRecord {
                             "the client closed the connection mid-stream".to_owned(),
                         )),
                     },
-                    ttft_ms: self
-                        .first_byte
-                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    ttft_ms: self.first_byte.map(crate::millis),
                     warnings: self.warnings.take(),
                 },
                 bodies: self.capture.take(),

@@ -190,7 +190,7 @@ impl Pool {
             if c.tx.is_closed() {
                 continue;
             }
-            if now.saturating_sub(c.since_ms) >= millis(IDLE_FOR) {
+            if now.saturating_sub(c.since_ms) >= crate::millis(IDLE_FOR) {
                 // The rest are older still.
                 idle.clear();
                 return None;
@@ -254,7 +254,7 @@ impl Shared {
         // Oldest first: drop those kept too long, and the oldest when full.
         let stale = idle
             .iter()
-            .take_while(|c| now.saturating_sub(c.since_ms) >= millis(IDLE_FOR))
+            .take_while(|c| now.saturating_sub(c.since_ms) >= crate::millis(IDLE_FOR))
             .count();
         let over = (idle.len() - stale + 1).saturating_sub(MAX_IDLE);
         idle.drain(..stale + over);
@@ -276,10 +276,6 @@ fn drive(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether a connect error was the connect timeout running out.

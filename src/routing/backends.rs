@@ -96,8 +96,9 @@ impl Backends {
             .saturating_mul(1 << repeats.min(4))
             .min(s.ejection.saturating_mul(10));
         b.ejected_until
-            .store(crate::mono_ms() + millis(length), Ordering::Relaxed);
-        b.ejection_len.store(millis(length), Ordering::Relaxed);
+            .store(crate::mono_ms() + crate::millis(length), Ordering::Relaxed);
+        b.ejection_len
+            .store(crate::millis(length), Ordering::Relaxed);
         b.consecutive.store(0, Ordering::Relaxed);
         tracing::warn!(provider = %b.name, seconds = length.as_secs_f64(), "backend ejected after consecutive failures");
         true
@@ -109,10 +110,6 @@ impl Backends {
 fn fingerprint(k: &Secret) -> String {
     let d = Sha256::digest(k.expose().as_bytes());
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Requests in flight and the latency moving average, of a backend or of a key.
@@ -158,7 +155,7 @@ impl Load {
     /// Rest this key for `d`.
     pub fn cool(&self, d: Duration) {
         self.cool_until
-            .fetch_max(crate::mono_ms() + millis(d), Ordering::Relaxed);
+            .fetch_max(crate::mono_ms() + crate::millis(d), Ordering::Relaxed);
     }
 
     /// Milliseconds this key still rests (0 when usable).
