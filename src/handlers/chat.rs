@@ -5,12 +5,12 @@
 //! a [`ChatSchema`] says how each client schema decodes its request, encodes a reply, a
 //! stream and an error.
 
-use futures_util::future::BoxFuture;
 use std::marker::PhantomData;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
+use futures_util::future::BoxFuture;
 use http::{HeaderName, HeaderValue, header};
 use serde::de::DeserializeOwned;
 

@@ -1,10 +1,11 @@
 //! The shared executor: the only code that talks to providers.
 //!
 //! One connection pool (rustls, HTTP/1.1 and HTTP/2 by ALPN, TCP_NODELAY, keep-alive; see
-//! [`super::pool`]) per provider and base URL. Three timeouts and no total deadline: `connect`, `first_byte` (until the
-//! response headers), and `idle` (between two body frames), so a stream may run for as long
-//! as it keeps moving. Dropping any future or stream here drops the upstream request, which
-//! closes its connection: that is how a client's disconnect cancels the provider call.
+//! [`super::pool`]) per provider and base URL. Three timeouts and no total deadline:
+//! `connect`, `first_byte` (until the response headers), and `idle` (between two body
+//! frames), so a stream may run for as long as it keeps moving. Dropping any future or stream
+//! here drops the upstream request, which closes its connection: that is how a client's
+//! disconnect cancels the provider call.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -128,10 +129,7 @@ pub async fn send(
     }
     let pool = provider.pool();
     let Some(uri) = pool.target(&up.path) else {
-        return Err(GatewayError::internal(format!(
-            "invalid upstream URL for {}",
-            cfg.name
-        )));
+        return Err(transport_error(&cfg.name, &SendError::BadUrl));
     };
     // Header values made at compile time; the map sized for what usually goes out.
     const JSON: HeaderValue = HeaderValue::from_static("application/json");

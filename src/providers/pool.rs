@@ -83,6 +83,13 @@ struct Idle {
     since_ms: u64,
 }
 
+impl Idle {
+    /// Kept longer than [`IDLE_FOR`] by `now` (ms on [`crate::mono_ms`]'s clock).
+    fn expired(&self, now: u64) -> bool {
+        now.saturating_sub(self.since_ms) >= crate::millis(IDLE_FOR)
+    }
+}
+
 struct Shared {
     origin: Option<Origin>,
     connector: Connector,
@@ -190,7 +197,7 @@ impl Pool {
             if c.tx.is_closed() {
                 continue;
             }
-            if now.saturating_sub(c.since_ms) >= crate::millis(IDLE_FOR) {
+            if c.expired(now) {
                 // The rest are older still.
                 idle.clear();
                 return None;
@@ -252,10 +259,7 @@ impl Shared {
         let now = crate::mono_ms();
         let mut idle = lock(&self.idle);
         // Oldest first: drop those kept too long, and the oldest when full.
-        let stale = idle
-            .iter()
-            .take_while(|c| now.saturating_sub(c.since_ms) >= crate::millis(IDLE_FOR))
-            .count();
+        let stale = idle.iter().take_while(|c| c.expired(now)).count();
         let over = (idle.len() - stale + 1).saturating_sub(MAX_IDLE);
         idle.drain(..stale + over);
         idle.push(Idle { tx, since_ms: now });
