@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod app;
 pub mod bodies;
+pub mod busy_poll;
 pub mod codec;
 pub mod commands;
 pub mod config;

@@ -10,8 +10,9 @@
 //! hands each request an `Arc` of its own), new requests see the new one. Provider health,
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
-//! What a running process cannot change, `[server] listen`, `[store]`, `[redis]`, `[log]
-//! queue` and `[alerts]`, keeps its running value; the reload says so in its warnings.
+//! What a running process cannot change, `[server] listen` and `busy_poll`, `[store]`,
+//! `[redis]`, `[log] queue` and `[alerts]`, keeps its running value; the reload says so in
+//! its warnings.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -168,6 +169,10 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
         note("server.listen");
         new.server.listen = running.server.listen;
     }
+    if new.server.busy_poll != running.server.busy_poll {
+        note("server.busy_poll");
+        new.server.busy_poll = running.server.busy_poll;
+    }
     if new.store.url != running.store.url {
         note("store.url");
         new.store = running.store.clone();
@@ -242,3 +247,31 @@ pub fn spawn_triggers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// How often the config file is checked for a change.
 pub const FILE_POLL: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        config::parse("r.toml", text, &std::collections::HashMap::new()).unwrap()
+    }
+
+    #[test]
+    fn what_needs_a_restart_keeps_its_running_value() {
+        let running = cfg("[server]\nlisten = \"127.0.0.1:9001\"\n");
+        let mut new = cfg(
+            "[server]\nlisten = \"127.0.0.1:9002\"\nbusy_poll = \"200us\"\nmax_body_bytes = 10\n",
+        );
+        let warnings = keep_running(&running, &mut new);
+        assert_eq!(
+            warnings,
+            [
+                "server.listen changed: restart to apply it",
+                "server.busy_poll changed: restart to apply it"
+            ]
+        );
+        assert_eq!(new.server.listen, running.server.listen);
+        assert_eq!(new.server.busy_poll, Duration::ZERO);
+        assert_eq!(new.server.max_body_bytes, 10, "the rest applies at once");
+    }
+}

@@ -6,8 +6,14 @@
 //! header limits (more than 100 fields or 64 KiB gets 431). On shutdown the listener closes
 //! at once (new connections are refused and `/readyz` answers 503 to the ones still open),
 //! in-flight requests get up to `drain_timeout` to finish, then the process exits.
+//!
+//! With `[server] busy_poll` set, each request's start and the end of its response body are
+//! marks of activity for the busy-polling spinner (`busy_poll`).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::app;
+use crate::busy_poll::Activity;
 use crate::state::AppState;
 
 /// A client must send its whole request head within this time.
@@ -96,6 +103,11 @@ pub async fn run(
             }
         }
     });
+    // Busy polling, when configured: marks of request activity keep the thread polling.
+    let busy_poll = state.live().config.server.busy_poll;
+    let activity = (!busy_poll.is_zero())
+        .then(|| crate::busy_poll::Activity::start(busy_poll))
+        .flatten();
     let graceful = GracefulShutdown::new();
     // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
     // the tasks themselves to end.
@@ -115,7 +127,10 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = Marked {
+            inner: TowerToHyperService::new(app.clone()),
+            activity: activity.clone(),
+        };
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tasks.spawn(async move {
@@ -145,6 +160,93 @@ pub async fn run(
         .await
     {
         tracing::error!("usage records still unwritten at exit");
+    }
+}
+
+/// The app as hyper calls it. With busy polling on, a request's start and the end of its
+/// response body (complete or dropped) are marks of activity.
+#[derive(Clone)]
+struct Marked<S> {
+    inner: S,
+    activity: Option<Arc<Activity>>,
+}
+
+impl<S, R, B> hyper::service::Service<R> for Marked<S>
+where
+    S: hyper::service::Service<R, Response = http::Response<B>>,
+{
+    type Response = http::Response<MarkedBody<B>>;
+    type Error = S::Error;
+    type Future = MarkedFuture<S::Future>;
+
+    fn call(&self, req: R) -> Self::Future {
+        if let Some(a) = &self.activity {
+            a.mark();
+        }
+        MarkedFuture {
+            inner: self.inner.call(req),
+            activity: self.activity.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct MarkedFuture<F> {
+        #[pin]
+        inner: F,
+        activity: Option<Arc<Activity>>,
+    }
+}
+
+impl<F, B, E> Future for MarkedFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<MarkedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp = std::task::ready!(this.inner.poll(cx))?;
+        let done = this.activity.take().map(MarkOnDrop);
+        Poll::Ready(Ok(resp.map(|inner| MarkedBody { inner, _done: done })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that marks activity when hyper drops it: after its last frame, or
+    /// when the client left.
+    struct MarkedBody<B> {
+        #[pin]
+        inner: B,
+        _done: Option<MarkOnDrop>,
+    }
+}
+
+struct MarkOnDrop(Arc<Activity>);
+
+impl Drop for MarkOnDrop {
+    fn drop(&mut self) {
+        self.0.mark();
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for MarkedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -151,6 +151,9 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     pub drain_timeout: Duration,
     pub stream_keepalive: Duration,
+    /// Poll for I/O this long after each request instead of sleeping at once (`busy_poll`);
+    /// zero is off.
+    pub busy_poll: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +386,16 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .as_ref()
         .and_then(|v| src.duration(v))
         .unwrap_or(DEFAULT_STREAM_KEEPALIVE);
+    let busy_poll = match &raw.server.busy_poll {
+        Some(v) => match src.duration(v) {
+            Some(d) if d > crate::busy_poll::MAX_WINDOW => {
+                src.error(&v.span(), "busy_poll must be at most 10ms");
+                Duration::ZERO
+            }
+            d => d.unwrap_or_default(),
+        },
+        None => Duration::ZERO,
+    };
     let store = StoreConfig {
         url: raw
             .store
@@ -536,6 +549,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             max_body_bytes,
             drain_timeout,
             stream_keepalive,
+            busy_poll,
         },
         store,
         providers,

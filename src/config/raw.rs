@@ -294,6 +294,7 @@ pub struct RawServer {
     pub max_body_bytes: Option<Spanned<u64>>,
     pub drain_timeout: Option<Str>,
     pub stream_keepalive: Option<Str>,
+    pub busy_poll: Option<Str>,
 }
 
 #[derive(Debug, Default, Deserialize)]

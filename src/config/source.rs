@@ -135,7 +135,7 @@ impl<'a> Source<'a> {
                 self.error(
                     &value.span(),
                     format!(
-                        "invalid duration `{}`: expected e.g. `500ms`, `30s`, `5m` or `1h`",
+                        "invalid duration `{}`: expected e.g. `200us`, `500ms`, `30s`, `5m` or `1h`",
                         value.get_ref()
                     ),
                 );
@@ -161,6 +161,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let secs = match unit.trim() {
+        "us" => n / 1_000_000.0,
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
@@ -244,6 +245,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("200us"), Some(Duration::from_micros(200)));
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));

@@ -437,3 +437,16 @@ fn log_settings_are_validated() {
         "a [REDACTED] b"
     );
 }
+
+#[test]
+fn busy_poll_is_off_unless_set_and_bounded() {
+    let cfg = parse("b.toml", "", &env(&[])).unwrap();
+    assert_eq!(cfg.server.busy_poll, Duration::ZERO);
+    let cfg = parse("b.toml", "[server]\nbusy_poll = \"200us\"\n", &env(&[])).unwrap();
+    assert_eq!(cfg.server.busy_poll, Duration::from_micros(200));
+    let errs = parse("b.toml", "[server]\nbusy_poll = \"1s\"\n", &env(&[])).unwrap_err();
+    assert_eq!((errs[0].line, errs[0].col), (2, 13), "{errs:?}");
+    assert!(errs[0].to_string().contains("at most 10ms"), "{errs:?}");
+    let errs = parse("b.toml", "[server]\nbusy_poll = \"fast\"\n", &env(&[])).unwrap_err();
+    assert!(errs[0].to_string().contains("invalid duration"), "{errs:?}");
+}

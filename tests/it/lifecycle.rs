@@ -108,3 +108,40 @@ async fn shutdown_drains_in_flight_streams_and_refuses_new_connections() {
         .unwrap()
         .unwrap();
 }
+
+/// CPU time this thread has used, in clock ticks (utime + stime of /proc/thread-self/stat).
+#[cfg(target_os = "linux")]
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 of what follows `)`.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn busy_polling_serves_replies_and_streams_then_sleeps() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let config =
+        one_provider("openai-compatible").replace("[server]\n", "[server]\nbusy_poll = \"2ms\"\n");
+    let gw = Gateway::start(&config, &[&mock]).await;
+    for stream in [false, true, false, true] {
+        let resp = gw.chat(&chat_req("m", stream)).await;
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.unwrap();
+        if stream {
+            assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        } else {
+            assert!(text.contains("Hello from the mock"), "{text}");
+        }
+    }
+    // Once the window has passed with nothing to do, the thread sleeps: half a second idle
+    // costs next to no CPU (spinning through it would cost all of it, 50 ticks).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = thread_cpu_ticks();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let used = thread_cpu_ticks() - before;
+    assert!(used <= 10, "{used} ticks of CPU in 500 ms of idleness");
+}
