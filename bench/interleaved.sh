@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The figures, measured robustly on a noisy VM: the JSON p50 added at one connection,
 # the time to the first event of a stream (burst and paced 10 ms), and throughput at 64
-# connections (JSON and SSE), for the mock called directly, the plain nginx proxy and
-# Gatehouse, interleaved round by round so that the VM's drift hits all three alike. Each
+# connections (JSON and SSE), for the mock called directly, the plain nginx proxy, Gatehouse
+# on bench/gateway.toml (busy polling on) and Gatehouse with busy polling off, interleaved
+# round by round so that the VM's drift hits all three alike. Each
 # round's "added" figure and ratio are taken against the direct call of the same round; the
 # summary is the median over rounds. (bench/run.sh measures each target minutes apart: on
 # this VM the direct baseline has moved by a third between its start and its end.)
 #
-#   bench/interleaved.sh                       # 7 rounds, ~7 min
+#   bench/interleaved.sh                       # 7 rounds, ~10 min
 #   ROUNDS=3 DURATION=4 bench/interleaved.sh
 #
 # Uses ../shared/bench (mock, nginx-proxy config, wrk script, ttfb probe) with its CPU layout:
@@ -22,7 +23,7 @@ DURATION=${DURATION:-5}
 BURST_N=${BURST_N:-100}
 PACED_N=${PACED_N:-20}
 KEY=sk-bench-1234
-MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100
+MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100 NOPOLL_PORT=28101
 OUT=${OUT:-$ROOT/bench/results/interleaved-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/nginx/tmp"
 [[ ${BUILD:-1} == 1 ]] && cargo build --release --manifest-path "$ROOT/Cargo.toml"
@@ -43,8 +44,16 @@ BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$GW_PORT GATEHOUSE_
   taskset -c 0 "$ROOT/target/release/gatehouse" serve --config "$ROOT/bench/gateway.toml" \
   2>"$OUT/gatehouse.log" &
 pids+=($!)
+# The same config with busy polling off (and a database of its own).
+sed -e '/^busy_poll/d' -e 's#gatehouse-bench.db#gatehouse-bench-nopoll.db#' "$ROOT/bench/gateway.toml" \
+  > "$OUT/gateway-nopoll.toml"
+BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$NOPOLL_PORT GATEHOUSE_LOG=warn \
+  taskset -c 0 "$ROOT/target/release/gatehouse" serve --config "$OUT/gateway-nopoll.toml" \
+  2>"$OUT/gatehouse-nopoll.log" &
+pids+=($!)
 for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break
+  curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$NOPOLL_PORT/healthz" >/dev/null \
+    && curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break
   sleep 0.1
 done
 for p in "${pids[@]}"; do
@@ -55,6 +64,7 @@ declare -A url=(
   [direct]=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
   [nginx]=http://127.0.0.1:$NGINX_PORT/v1/chat/completions
   [gatehouse]=http://127.0.0.1:$GW_PORT/v1/chat/completions
+  [nopoll]=http://127.0.0.1:$NOPOLL_PORT/v1/chat/completions
 )
 export BENCH_BODY=$HARNESS/payloads/chat.json BENCH_KEY=$KEY
 CSV=$OUT/rounds.csv
@@ -69,7 +79,7 @@ rps_of() { # wrk output -> requests per second
   awk '/^Requests\/sec/ { print $2 }'
 }
 for r in $(seq "$ROUNDS"); do
-  for t in direct nginx gatehouse; do
+  for t in direct nginx gatehouse nopoll; do
     taskset -c 1 wrk -t1 -c1 -d1s -s "$HARNESS/lib/wrk-post.lua" "${url[$t]}" >/dev/null 2>&1 || true
     p50=$(taskset -c 1 wrk -t1 -c1 -d"${DURATION}s" --latency -s "$HARNESS/lib/wrk-post.lua" \
       "${url[$t]}" 2>&1 | p50_of)
@@ -96,17 +106,19 @@ for r in rows:
 cols = [("json_p50_ms", "JSON p50, 1 conn"), ("burst_first_ms", "SSE first event, burst"),
         ("paced_first_ms", "SSE first event, paced 10 ms")]
 print(f"median over {len(by)} interleaved rounds; added = target - direct of the same round (ms)\n")
-print("| | direct | nginx (added) | Gatehouse (added) |")
-print("| --- | ---: | ---: | ---: |")
+print("| | direct | nginx (added) | Gatehouse (added) | Gatehouse, busy_poll off (added) |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for key, label in cols:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
     add = lambda t: statistics.median(float(v[t][key]) - float(v["direct"][key]) for v in by.values())
-    print(f"| {label} | {med('direct'):.3f} | {med('nginx'):.3f} (+{add('nginx'):.3f}) | {med('gatehouse'):.3f} (+{add('gatehouse'):.3f}) |")
+    print(f"| {label} | {med('direct'):.3f} | " + " | ".join(
+        f"{med(t):.3f} (+{add(t):.3f})" for t in ("nginx", "gatehouse", "nopoll")) + " |")
 print(f"\nthroughput at 64 connections, req/s or streams/s; ratio = target / direct of the same round\n")
-print("| | direct | nginx (ratio) | Gatehouse (ratio) |")
-print("| --- | ---: | ---: | ---: |")
+print("| | direct | nginx (ratio) | Gatehouse (ratio) | Gatehouse, busy_poll off (ratio) |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for key, label in [("json64_rps", "JSON, 64 conns"), ("sse64_rps", "SSE, 64 conns")]:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
     ratio = lambda t: statistics.median(float(v[t][key]) / float(v["direct"][key]) for v in by.values())
-    print(f"| {label} | {med('direct'):,.0f} | {med('nginx'):,.0f} ({ratio('nginx'):.3f}) | {med('gatehouse'):,.0f} ({ratio('gatehouse'):.3f}) |")
+    print(f"| {label} | {med('direct'):,.0f} | " + " | ".join(
+        f"{med(t):,.0f} ({ratio(t):.3f})" for t in ("nginx", "gatehouse", "nopoll")) + " |")
 EOF
