@@ -12,9 +12,12 @@
 //! How: one task, the spinner, yields in a loop. tokio runs a task that yielded only after it
 //! has polled its I/O driver without blocking (`epoll_wait` with a zero timeout), so while the
 //! spinner is awake the thread never sleeps and a ready socket is seen within one turn of the
-//! loop. [`Activity::mark`] is called when a request starts and when its response is ready;
-//! when `window` has passed with no mark, the spinner goes dormant until the next one, so an
-//! idle gateway uses no CPU and a busy one (never idle anyway) loses nothing measurable.
+//! loop. [`Activity::mark`] is called when a request starts and when its response body is
+//! done (its last frame handed to hyper, or the client gone); when `window` has passed with no
+//! mark, the spinner goes dormant until the next one, so an idle gateway uses no CPU and a
+//! busy one (never idle anyway) loses nothing measurable. The time spent spinning and the
+//! wake-ups are metrics (`gatehouse_busy_poll_microseconds_total`,
+//! `gatehouse_busy_poll_wakeups_total`): what the setting costs, in CPU.
 //!
 //! Only tokio's single-threaded runtime (one worker: one CPU, or `GATEHOUSE_WORKERS=1`):
 //! under the multi-threaded scheduler a parked worker holds the I/O driver while it blocks,
@@ -39,9 +42,10 @@ pub struct Activity {
 }
 
 impl Activity {
-    /// Start the spinner on the current runtime with this window. `None` (and a warning)
-    /// when the runtime is not single-threaded.
-    pub fn start(window: Duration) -> Option<Arc<Self>> {
+    /// Start the spinner on the current runtime with this window; the handle is the
+    /// spinner's task (abort it to stop). `None` (and a warning) when the runtime is not
+    /// single-threaded.
+    pub fn start(window: Duration) -> Option<(Arc<Self>, tokio::task::JoinHandle<()>)> {
         let handle = tokio::runtime::Handle::current();
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
             tracing::warn!(
@@ -50,15 +54,20 @@ impl Activity {
             return None;
         }
         let activity = Arc::new(Self::default());
-        handle.spawn(Arc::clone(&activity).spin(window));
-        Some(activity)
+        let spinner = handle.spawn(Arc::clone(&activity).spin(window));
+        Some((activity, spinner))
     }
 
-    /// A request started or its response is ready: keep (or start) polling.
+    /// A request started or its response body is done: keep (or start) polling.
+    ///
+    /// `SeqCst` here and in the spinner: the spinner stores `dormant` then reads `marks`, a
+    /// mark adds to `marks` then reads `dormant`, and only a single total order guarantees
+    /// that one of the two sees the other (marks come from the runtime's own thread today,
+    /// where this holds anyway). On x86 the add is a locked instruction either way.
     #[inline]
     pub fn mark(&self) {
-        self.marks.fetch_add(1, Ordering::Relaxed);
-        if self.dormant.load(Ordering::Relaxed) && self.dormant.swap(false, Ordering::AcqRel) {
+        self.marks.fetch_add(1, Ordering::SeqCst);
+        if self.dormant.load(Ordering::SeqCst) && self.dormant.swap(false, Ordering::SeqCst) {
             // Stores a permit if the spinner is between deciding to sleep and sleeping.
             self.wake.notify_one();
         }
@@ -66,24 +75,28 @@ impl Activity {
 
     /// How many marks so far (for tests).
     pub fn marks(&self) -> u64 {
-        self.marks.load(Ordering::Relaxed)
+        self.marks.load(Ordering::SeqCst)
     }
 
     /// Is the spinner asleep, waiting for a mark (for tests)?
     pub fn is_dormant(&self) -> bool {
-        self.dormant.load(Ordering::Acquire)
+        self.dormant.load(Ordering::SeqCst)
     }
 
     // The window is wall time: under tokio's paused test clock a spinner (never idle) would
     // never see time advance.
-    #[expect(clippy::disallowed_methods, reason = "the window is measured in wall time")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the window is measured in wall time"
+    )]
     async fn spin(self: Arc<Self>, window: Duration) {
+        let mut awake_since = Instant::now();
         loop {
-            let mut seen = self.marks.load(Ordering::Relaxed);
+            let mut seen = self.marks.load(Ordering::SeqCst);
             let mut since = Instant::now();
             loop {
                 tokio::task::yield_now().await;
-                let now = self.marks.load(Ordering::Relaxed);
+                let now = self.marks.load(Ordering::SeqCst);
                 if now != seen {
                     seen = now;
                     since = Instant::now();
@@ -91,14 +104,17 @@ impl Activity {
                     break;
                 }
             }
-            self.dormant.store(true, Ordering::Release);
-            // A mark between the last look and the store above finds `dormant` false and
-            // leaves no permit: look once more before sleeping.
-            if self.marks.load(Ordering::Acquire) != seen {
-                self.dormant.store(false, Ordering::Relaxed);
+            self.dormant.store(true, Ordering::SeqCst);
+            // A mark between the last look and the store above found `dormant` false and
+            // left no permit: look once more before sleeping.
+            if self.marks.load(Ordering::SeqCst) != seen {
+                self.dormant.store(false, Ordering::SeqCst);
                 continue;
             }
+            crate::metrics::busy_poll_spun(awake_since.elapsed());
             self.wake.notified().await;
+            crate::metrics::busy_poll_woke();
+            awake_since = Instant::now();
         }
     }
 }
@@ -110,17 +126,34 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn spins_after_a_mark_then_sleeps() {
         let window = Duration::from_millis(20);
-        let a = Activity::start(window).expect("current-thread runtime");
+        let (a, spinner) = Activity::start(window).expect("current-thread runtime");
         // Dormant once the first window passes with no mark.
-        tokio::time::sleep(window * 3).await;
-        assert!(a.is_dormant(), "the spinner sleeps when nothing happens");
+        assert!(
+            dormant_within(&a, Duration::from_secs(2)).await,
+            "the spinner sleeps when nothing happens"
+        );
         a.mark();
         assert!(!a.is_dormant(), "a mark wakes it");
         tokio::task::yield_now().await;
         assert!(!a.is_dormant(), "still spinning within the window");
-        tokio::time::sleep(window * 3).await;
-        assert!(a.is_dormant(), "asleep again after the window");
+        assert!(
+            dormant_within(&a, Duration::from_secs(2)).await,
+            "asleep again after the window"
+        );
         assert_eq!(a.marks(), 1);
+        spinner.abort();
+    }
+
+    /// Waits (on wall time, as the spinner does) until the spinner sleeps.
+    async fn dormant_within(a: &Activity, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if a.is_dormant() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        a.is_dormant()
     }
 
     /// This thread's voluntary context switches: each time it blocked in the kernel.
@@ -161,7 +194,8 @@ mod tests {
     async fn a_spinning_thread_sees_io_without_blocking() {
         // Without the spinner, the wait blocks the thread in epoll_wait.
         assert!(blocks_while_waiting_for_a_socket().await >= 1);
-        let a = Activity::start(Duration::from_millis(500)).expect("current-thread runtime");
+        let (a, _spinner) =
+            Activity::start(Duration::from_millis(500)).expect("current-thread runtime");
         a.mark();
         assert_eq!(
             blocks_while_waiting_for_a_socket().await,

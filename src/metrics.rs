@@ -22,6 +22,9 @@
 //! `gatehouse_log_records_dropped_total` (dropped because the queue was full),
 //! `gatehouse_log_bodies_dropped_total` (records written without their bodies). Labels are
 //! bounded: no user ids, no paths, and a model the price table does not know is `other`.
+//!
+//! Busy polling (`[server] busy_poll`): `gatehouse_busy_poll_microseconds_total` (time the
+//! thread spent polling instead of sleeping) and `gatehouse_busy_poll_wakeups_total`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -280,6 +283,18 @@ pub fn retry_budget_exhausted() {
 
 pub fn mirror(outcome: &'static str) {
     metrics::counter!("gatehouse_mirror_requests_total", "outcome" => outcome).increment(1);
+}
+
+/// Busy polling (`[server] busy_poll`): the time one spell of polling lasted, from a wake-up
+/// to going dormant (`gatehouse_busy_poll_microseconds_total`): the CPU the setting spends.
+pub fn busy_poll_spun(spell: std::time::Duration) {
+    let us = u64::try_from(spell.as_micros()).unwrap_or(u64::MAX);
+    metrics::counter!("gatehouse_busy_poll_microseconds_total").increment(us);
+}
+
+/// The busy-polling thread woke from dormancy for a request (`gatehouse_busy_poll_wakeups_total`).
+pub fn busy_poll_woke() {
+    metrics::counter!("gatehouse_busy_poll_wakeups_total").increment(1);
 }
 
 pub fn reload(ok: bool) {

@@ -105,9 +105,13 @@ pub async fn run(
     });
     // Busy polling, when configured: marks of request activity keep the thread polling.
     let busy_poll = state.live().config.server.busy_poll;
-    let activity = (!busy_poll.is_zero())
+    let (activity, spinner) = match (!busy_poll.is_zero())
         .then(|| crate::busy_poll::Activity::start(busy_poll))
-        .flatten();
+        .flatten()
+    {
+        Some((a, spinner)) => (Some(a), Some(spinner)),
+        None => (None, None),
+    };
     let graceful = GracefulShutdown::new();
     // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
     // the tasks themselves to end.
@@ -141,6 +145,9 @@ pub async fn run(
     drop(listener);
     tick.abort();
     refresh.abort();
+    if let Some(s) = spinner {
+        s.abort();
+    }
     for r in reloaders {
         r.abort();
     }

@@ -389,7 +389,8 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let busy_poll = match &raw.server.busy_poll {
         Some(v) => match src.duration(v) {
             Some(d) if d > crate::busy_poll::MAX_WINDOW => {
-                src.error(&v.span(), "busy_poll must be at most 10ms");
+                let max = crate::busy_poll::MAX_WINDOW;
+                src.error(&v.span(), format!("busy_poll must be at most {max:?}"));
                 Duration::ZERO
             }
             d => d.unwrap_or_default(),

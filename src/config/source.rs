@@ -169,7 +169,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "d" => n * 86_400.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // `try_`: a value too large for a Duration is an error, not a panic.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// One step of a path to a key, as `serde_ignored` reports it.
@@ -246,6 +247,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("200us"), Some(Duration::from_micros(200)));
+        assert_eq!(parse_duration("99999999999999999999s"), None, "too large");
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));

@@ -124,8 +124,10 @@ fn thread_cpu_ticks() -> u64 {
 #[tokio::test]
 async fn busy_polling_serves_replies_and_streams_then_sleeps() {
     let mock = MockProvider::start(Profile::OpenAi).await;
-    let config =
-        one_provider("openai-compatible").replace("[server]\n", "[server]\nbusy_poll = \"2ms\"\n");
+    let config = one_provider("openai-compatible").replace(
+        "[server]\n",
+        "[server]\nbusy_poll = \"2ms\"\nadmin_token = \"admin-token-busy-poll-0001\"\n",
+    );
     let gw = Gateway::start(&config, &[&mock]).await;
     for stream in [false, true, false, true] {
         let resp = gw.chat(&chat_req("m", stream)).await;
@@ -144,4 +146,31 @@ async fn busy_polling_serves_replies_and_streams_then_sleeps() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let used = thread_cpu_ticks() - before;
     assert!(used <= 10, "{used} ticks of CPU in 500 ms of idleness");
+    // The requests woke the spinner (it slept between the test's own waits above and the
+    // next request), and each spell of polling lasted at least the window.
+    let r = gw.chat(&chat_req("m", false)).await;
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let metrics = client()
+        .get(gw.url("/metrics"))
+        .bearer_auth("admin-token-busy-poll-0001")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let wakeups = value("gatehouse_busy_poll_wakeups_total");
+    assert!(wakeups >= 1, "{wakeups}");
+    let spun = value("gatehouse_busy_poll_microseconds_total");
+    assert!(
+        spun >= 2000 * (wakeups + 1),
+        "{spun} us over {wakeups} wake-ups"
+    );
 }
