@@ -376,13 +376,5 @@ async fn every_decision_is_in_the_record_and_the_metrics() {
 }
 
 pub async fn metrics_text(gw: &Gateway) -> String {
-    client()
-        .get(gw.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    gw.get_text("/metrics", ADMIN).await
 }

@@ -151,15 +151,7 @@ async fn busy_polling_serves_replies_and_streams_then_sleeps() {
     let r = gw.chat(&chat_req("m", false)).await;
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let metrics = client()
-        .get(gw.url("/metrics"))
-        .bearer_auth("admin-token-busy-poll-0001")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.get_text("/metrics", "admin-token-busy-poll-0001").await;
     let value = |name: &str| -> u64 {
         metrics
             .lines()

@@ -250,15 +250,7 @@ async fn check(gw: &Gateway, mock: &MockProvider) {
     let text = csv.text().await.unwrap();
     assert!(text.starts_with("request_id,created_at,"), "{text}");
     assert_eq!(text.lines().count(), ids.len() + 1);
-    let jsonl = client()
-        .get(gw.url("/admin/api/logs?format=jsonl"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jsonl = gw.get_text("/admin/api/logs?format=jsonl", ADMIN).await;
     assert_eq!(
         jsonl
             .lines()
@@ -384,15 +376,7 @@ async fn a_paused_database_stalls_no_request_and_the_queue_drains_after() {
         10 + 400 - dropped,
         "every record not dropped was written (paused {paused_for:?})"
     );
-    let metrics = client()
-        .get(gw.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.get_text("/metrics", ADMIN).await;
     assert!(
         metrics.contains("gatehouse_log_records_dropped_total"),
         "{metrics}"
@@ -496,15 +480,7 @@ async fn metrics_cover_requests_tokens_cost_refusals_and_budgets() {
     // 60,000 tokens at $1 a million: $0.06, over the $0.05 budget.
     let refused = post(&gw, "/v1/chat/completions", chat_req("m", false), "").await;
     assert_eq!(refused.status(), 429);
-    let metrics = client()
-        .get(gw.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.get_text("/metrics", ADMIN).await;
     for needle in [
         "gatehouse_request_duration_seconds_bucket{schema=\"chat\",provider=\"p\",le=",
         "gatehouse_time_to_first_byte_seconds_bucket{schema=\"chat\",provider=\"p\",le=",

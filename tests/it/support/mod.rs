@@ -133,6 +133,19 @@ impl Gateway {
             .unwrap()
     }
 
+    /// GET `path` with a bearer token and return the body as text.
+    pub async fn get_text(&self, path: &str, token: &str) -> String {
+        client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Begin graceful shutdown.
     pub fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
