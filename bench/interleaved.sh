@@ -3,7 +3,7 @@
 # the time to the first event of a stream (burst and paced 10 ms), and throughput at 64
 # connections (JSON and SSE), for the mock called directly, the plain nginx proxy, Gatehouse
 # on bench/gateway.toml (busy polling on) and Gatehouse with busy polling off, interleaved
-# round by round so that the VM's drift hits all three alike. Each
+# round by round so that the VM's drift hits them all alike. Each
 # round's "added" figure and ratio are taken against the direct call of the same round; the
 # summary is the median over rounds. (bench/run.sh measures each target minutes apart: on
 # this VM the direct baseline has moved by a third between its start and its end.)

@@ -105,13 +105,10 @@ pub async fn run(
     });
     // Busy polling, when configured: marks of request activity keep the thread polling.
     let busy_poll = state.live().config.server.busy_poll;
-    let (activity, spinner) = match (!busy_poll.is_zero())
-        .then(|| crate::busy_poll::Activity::start(busy_poll))
-        .flatten()
-    {
-        Some((a, spinner)) => (Some(a), Some(spinner)),
-        None => (None, None),
-    };
+    let busy = (!busy_poll.is_zero())
+        .then(|| Activity::start(busy_poll))
+        .flatten();
+    let activity = busy.as_ref().map(|(a, _)| Arc::clone(a));
     let graceful = GracefulShutdown::new();
     // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
     // the tasks themselves to end.
@@ -145,8 +142,8 @@ pub async fn run(
     drop(listener);
     tick.abort();
     refresh.abort();
-    if let Some(s) = spinner {
-        s.abort();
+    if let Some((_, spinner)) = busy {
+        spinner.abort();
     }
     for r in reloaders {
         r.abort();
