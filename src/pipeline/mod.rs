@@ -153,10 +153,13 @@ async fn chat_attempt(
             first,
             upstream: Some(events),
         })),
-        Ok(Ok(None)) => Ok(ChatOutcome::Stream(LiveStream {
-            first: Vec::new(),
-            upstream: None,
-        })),
+        Ok(Ok(None)) => {
+            events.finish();
+            Ok(ChatOutcome::Stream(LiveStream {
+                first: Vec::new(),
+                upstream: None,
+            }))
+        }
         // A failure before anything reached the client may still fall back.
         Ok(Err(e)) => Err(e.retryable(true)),
         Err(_) => Ok(ChatOutcome::Stream(LiveStream {

@@ -322,6 +322,9 @@ pub fn relay<E: StreamEncoder>(
                 }
                 Ok(Ok(Some(events))) => s.events(&events, &mut out),
                 Ok(Ok(None)) => {
+                    if let Some(up) = s.upstream.take() {
+                        up.finish();
+                    }
                     if s.raw {
                         s.encoder.finish_raw(&mut out);
                     } else {

@@ -317,6 +317,15 @@ impl UpstreamEvents {
         }
     }
 
+    /// Done with the stream. After its terminator, the rest of the body (its framing) is read
+    /// on a task of its own and the connection goes back to the pool
+    /// ([`PooledBody::drain`]); before it (a failure), the connection is closed.
+    pub fn finish(self) {
+        if self.finished {
+            self.body.drain();
+        }
+    }
+
     /// Tap the raw frames into `capture` (the request log's bodies).
     pub fn tapped(mut self, capture: Option<&std::sync::Arc<crate::bodies::Capture>>) -> Self {
         self.capture = capture.cloned();

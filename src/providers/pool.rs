@@ -9,9 +9,10 @@
 //! connection to become free again (a tenth of a proxied request's instructions).
 //!
 //! An HTTP/1.1 connection returns to the pool when its response body has been read to the
-//! end ([`PooledBody`]), or, when the reader stopped at the last event of a stream, once the
-//! connection is ready for another request. A body dropped in the middle makes hyper close
-//! its connection: that is how a client's disconnect reaches the provider.
+//! end ([`PooledBody`]); a reader that stopped at the last event of a stream hands the body
+//! to [`PooledBody::drain`], which reads the framing that follows on a task of its own. A
+//! body dropped in the middle makes hyper close its connection: that is how a client's
+//! disconnect reaches the provider.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +23,7 @@ use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_rustls::HttpsConnector;
@@ -37,6 +38,11 @@ type H2 = http2::SendRequest<Full<Bytes>>;
 /// Idle connections kept at most, and for how long.
 pub const MAX_IDLE: usize = 256;
 pub const IDLE_FOR: Duration = Duration::from_secs(90);
+
+/// How long, and how many bytes, a finished stream's remaining framing may take before its
+/// connection is closed rather than returned ([`PooledBody::drain`]).
+pub const DRAIN_FOR: Duration = Duration::from_secs(1);
+pub const DRAIN_MAX: usize = 64 * 1024;
 
 /// Why a request got no response.
 #[derive(Debug)]
@@ -317,26 +323,46 @@ impl PooledBody {
             pool.put(tx);
         }
     }
-}
 
-impl Drop for PooledBody {
-    /// A body dropped before it said it ended: a stream whose reader stopped at its last
-    /// event leaves the chunked terminator unread. The connection's task reads it and makes
-    /// the connection ready again, and only then is it returned. A body dropped in the middle
-    /// instead makes hyper close the connection, and `ready` fails.
-    fn drop(&mut self) {
-        let Some(Back { pool, mut tx }) = self.back.take() else {
+    /// The reader has all it wants (a stream's terminating event), but the body's framing
+    /// may still be on its way: a provider sends the chunked terminator after its last event,
+    /// often in a packet of its own. Read the rest on a task of its own, so that the
+    /// connection returns to the pool when it ends. One that sends more than [`DRAIN_MAX`]
+    /// bytes or does not end within [`DRAIN_FOR`] is closed instead. (Dropping the body
+    /// unread would make hyper close the connection unless the terminator happened to be
+    /// read already, and the next request would pay for a new connection, TLS included.)
+    pub fn drain(mut self) {
+        if self.back.is_none() {
             return;
-        };
-        if tx.is_closed() {
+        }
+        if self.inner.is_end_stream() {
+            self.release();
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if tx.ready().await.is_ok() {
-                    pool.put(tx);
-                }
+                // The end of the body releases the connection (`poll_frame`); anything
+                // else drops it unfinished, which closes it.
+                let _ = tokio::time::timeout(DRAIN_FOR, self.read_to_end(DRAIN_MAX)).await;
             });
+        }
+    }
+
+    /// Read and discard frames until the end of the body (true), an error or more than
+    /// `max` bytes (false).
+    async fn read_to_end(&mut self, mut max: usize) -> bool {
+        loop {
+            match self.frame().await {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(frame)) => {
+                    let n = frame.data_ref().map_or(0, Bytes::len);
+                    let Some(left) = max.checked_sub(n) else {
+                        return false;
+                    };
+                    max = left;
+                }
+            }
         }
     }
 }
@@ -661,18 +687,57 @@ mod tests {
         assert_eq!(p.idle_count(), 0, "HTTP/2 is shared, not kept idle");
     }
 
+    /// A server whose every reply is a chunked stream: `first`, then, after `pause`, `rest`
+    /// (the terminator, or more). Counts accepted connections; notifies `closed` when a
+    /// client hangs up.
+    async fn paused_stream_server(
+        first: &'static [u8],
+        pause: Duration,
+        rest: Vec<u8>,
+    ) -> (String, Arc<AtomicUsize>, Arc<tokio::sync::Notify>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let rest = Arc::new(rest);
+        let (acc, cl) = (accepted.clone(), closed.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                acc.fetch_add(1, Ordering::SeqCst);
+                let (rest, cl) = (rest.clone(), cl.clone());
+                tokio::spawn(async move {
+                    let mut chunk = [0u8; 4096];
+                    // One read per request: each is a small head and a 2-byte body.
+                    while sock.read(&mut chunk).await.unwrap_or(0) > 0 {
+                        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                        let _ = sock.write_all(&[&head[..], first].concat()).await;
+                        tokio::time::sleep(pause).await;
+                        if sock.write_all(&rest).await.is_err() {
+                            break;
+                        }
+                    }
+                    cl.notify_one();
+                });
+            }
+        });
+        (format!("http://{addr}/v1/"), accepted, closed)
+    }
+
     #[tokio::test]
-    async fn a_stream_left_before_its_terminator_still_returns_its_connection() {
-        // The reader stops after the last chunk of data, before the `0` chunk that ends the
-        // body: the connection goes back once hyper has read that terminator.
-        let chunked: &[u8] =
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-        let (base, accepted, _) = server(move |_| (chunked.to_vec(), true)).await;
+    async fn a_stream_drained_after_its_last_event_returns_its_connection() {
+        // The reader stops after the last chunk of data; the `0` chunk that ends the body
+        // comes 20 ms later, as a provider's may. Drained, the connection goes back.
+        let (base, accepted, _) = paused_stream_server(
+            b"5\r\nhello\r\n",
+            Duration::from_millis(20),
+            b"0\r\n\r\n".to_vec(),
+        )
+        .await;
         let p = pool(&base);
         for _ in 0..3 {
             let (first, body) = first_frame(&p).await;
             assert_eq!(&first[..], b"hello");
-            drop(body);
+            body.drain();
             tokio::time::timeout(Duration::from_secs(1), async {
                 while p.idle_count() == 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -681,6 +746,27 @@ mod tests {
             .await
             .expect("the connection did not come back");
         }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_drained_stream_that_goes_on_is_closed() {
+        // After the reader's last event the body keeps coming, past the drain's limit: the
+        // connection is closed, not kept.
+        let more = format!("{:x}\r\n{}\r\n", DRAIN_MAX + 1, "x".repeat(DRAIN_MAX + 1));
+        let (base, accepted, closed) = paused_stream_server(
+            b"5\r\nhello\r\n",
+            Duration::from_millis(5),
+            more.into_bytes(),
+        )
+        .await;
+        let p = pool(&base);
+        let (_, body) = first_frame(&p).await;
+        body.drain();
+        tokio::time::timeout(DRAIN_FOR / 2, closed.notified())
+            .await
+            .expect("the upstream connection stayed open");
+        assert_eq!(p.idle_count(), 0);
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }

@@ -40,21 +40,29 @@ fn data(frame: &str) -> Option<Value> {
 async fn streams_and_replies_in_turn_reuse_one_provider_connection() {
     // A stream's reader stops at its last event, before the chunked terminator: its
     // connection must still go back to the pool rather than close (a new connection per
-    // stream halved streaming throughput).
+    // stream halved streaming throughput). One stream in two has its terminator arrive
+    // 10 ms after its last event, as a provider's may.
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
-    for i in 0..6 {
+    for i in 0..8 {
         let stream = i % 2 == 0;
         if stream {
-            mock.push(Reply::stream(&["Hel", "lo"]));
+            let reply = Reply::stream(&["Hel", "lo"]);
+            mock.push(if i % 4 == 0 {
+                reply
+            } else {
+                reply
+                    .every(Duration::from_millis(2))
+                    .pause_before_end(Duration::from_millis(10))
+            });
         }
         let resp = gw.chat(&chat_req("m", stream)).await;
         assert_eq!(resp.status(), 200);
         resp.bytes().await.unwrap();
         // Give the connection a moment to go back before the next request.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    assert_eq!(mock.calls(), 6);
+    assert_eq!(mock.calls(), 8);
     assert!(
         mock.closed().is_empty(),
         "{} provider connections closed",

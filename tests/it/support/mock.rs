@@ -78,6 +78,9 @@ pub struct Reply {
     pub first_event_delay: Duration,
     /// SSE: between events.
     pub event_delay: Duration,
+    /// SSE: after the last event, before the body ends (its chunked terminator), which a
+    /// provider may send in a packet of its own.
+    pub end_delay: Duration,
     /// SSE: close the connection after this many events, without the terminator.
     pub truncate_after: Option<usize>,
     pub headers: Vec<(&'static str, String)>,
@@ -91,6 +94,7 @@ impl Reply {
             first_byte_delay: Duration::ZERO,
             first_event_delay: Duration::ZERO,
             event_delay: Duration::ZERO,
+            end_delay: Duration::ZERO,
             truncate_after: None,
             headers: Vec::new(),
         }
@@ -141,6 +145,11 @@ impl Reply {
 
     pub fn every(mut self, d: Duration) -> Self {
         self.event_delay = d;
+        self
+    }
+
+    pub fn pause_before_end(mut self, d: Duration) -> Self {
+        self.end_delay = d;
         self
     }
 
@@ -367,6 +376,7 @@ async fn handle(
     if !reply.first_byte_delay.is_zero() {
         tokio::time::sleep(reply.first_byte_delay).await;
     }
+    let pace = pace(&reply);
     let mut resp = match reply.body {
         Body::Json(v) => full(reply.status, v),
         Body::Raw(s) => {
@@ -376,7 +386,7 @@ async fn handle(
         }
         Body::Binary(frames, content_type) => {
             let frames = frames.into_iter().map(Bytes::from).collect();
-            let mut r = frames_reply(frames, reply.first_event_delay, reply.event_delay);
+            let mut r = frames_reply(frames, pace);
             r.headers_mut()
                 .insert("content-type", content_type.parse().unwrap());
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
@@ -389,7 +399,7 @@ async fn handle(
                 "\n\n"
             };
             let frames: Vec<String> = text.split_inclusive(end).map(str::to_owned).collect();
-            let mut r = sse_reply(frames, reply.first_event_delay, reply.event_delay);
+            let mut r = sse_reply(frames, pace);
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap();
             r
         }
@@ -403,7 +413,7 @@ async fn handle(
                 Some(n) => frames.truncate(n),
                 None => frames.push("data: [DONE]\n\n".to_owned()),
             }
-            sse_reply(frames, reply.first_event_delay, reply.event_delay)
+            sse_reply(frames, pace)
         }
     };
     for (k, v) in reply.headers {
@@ -412,21 +422,44 @@ async fn handle(
     Ok(resp)
 }
 
-/// An event stream of `frames`, `first` before the first and `every` between the others.
-fn sse_reply(frames: Vec<String>, first: Duration, every: Duration) -> Response<MockBody> {
-    frames_reply(frames.into_iter().map(Bytes::from).collect(), first, every)
+/// When a stream's frames are written: before the first, between the others, before the end.
+#[derive(Clone, Copy)]
+struct Pace {
+    first: Duration,
+    every: Duration,
+    end: Duration,
 }
 
-/// A body written frame by frame, `first` before the first and `every` between the others.
-fn frames_reply(frames: Vec<Bytes>, first: Duration, every: Duration) -> Response<MockBody> {
-    let stream =
-        futures_util::stream::iter(frames.into_iter().enumerate()).then(move |(i, f)| async move {
-            let d = if i == 0 { first } else { every };
+fn pace(r: &Reply) -> Pace {
+    Pace {
+        first: r.first_event_delay,
+        every: r.event_delay,
+        end: r.end_delay,
+    }
+}
+
+/// An event stream of `frames`, written as `pace` says.
+fn sse_reply(frames: Vec<String>, pace: Pace) -> Response<MockBody> {
+    frames_reply(frames.into_iter().map(Bytes::from).collect(), pace)
+}
+
+/// A body written frame by frame, as `pace` says.
+fn frames_reply(frames: Vec<Bytes>, pace: Pace) -> Response<MockBody> {
+    let end = futures_util::stream::once(async move {
+        if !pace.end.is_zero() {
+            tokio::time::sleep(pace.end).await;
+        }
+    })
+    .filter_map(|()| async { None::<Result<Frame<Bytes>, Infallible>> });
+    let stream = futures_util::stream::iter(frames.into_iter().enumerate())
+        .then(move |(i, f)| async move {
+            let d = if i == 0 { pace.first } else { pace.every };
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
             Ok::<_, Infallible>(Frame::data(f))
-        });
+        })
+        .chain(end);
     let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     r.headers_mut()
         .insert("content-type", "text/event-stream".parse().unwrap());
