@@ -331,10 +331,9 @@ impl PooledBody {
     /// bytes or does not end within [`DRAIN_FOR`] is closed instead. (Dropping the body
     /// unread would make hyper close the connection unless the terminator happened to be
     /// read already, and the next request would pay for a new connection, TLS included.)
+    /// On HTTP/2 the connection is shared and stays either way, but a stream dropped before
+    /// its end is reset, which tells the provider its client cancelled.
     pub fn drain(mut self) {
-        if self.back.is_none() {
-            return;
-        }
         if self.inner.is_end_stream() {
             self.release();
             return;
@@ -612,8 +611,13 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn an_origin_that_negotiates_h2_gets_one_shared_connection() {
+    type TestBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+    /// A TLS origin on port 0 that offers `h2` by ALPN and answers with `answer`; a pool for
+    /// it (trusting its certificate), its port, and a count of accepted connections.
+    async fn h2_origin(
+        answer: impl Fn(Request<Incoming>) -> Response<TestBody> + Send + Sync + 'static,
+    ) -> (Pool, u16, Arc<AtomicUsize>) {
         use hyper_util::rt::TokioIo;
         let ring = || Arc::new(rustls::crypto::ring::default_provider());
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -631,20 +635,18 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
         let acc = accepted.clone();
+        let answer = Arc::new(answer);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
-                let acceptor = acceptor.clone();
+                let (acceptor, answer) = (acceptor.clone(), answer.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                        // What the server saw: protocol and target.
-                        let seen = format!("{:?} {}", req.version(), req.uri());
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            seen,
-                        ))))
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let resp = answer(req);
+                        async move { Ok::<_, std::convert::Infallible>(resp) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), svc)
@@ -667,7 +669,18 @@ mod tests {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let p = Pool::new(&format!("https://localhost:{port}/v1"), connector);
+        let pool = Pool::new(&format!("https://localhost:{port}/v1"), connector);
+        (pool, port, accepted)
+    }
+
+    #[tokio::test]
+    async fn an_origin_that_negotiates_h2_gets_one_shared_connection() {
+        let (p, port, accepted) = h2_origin(|req| {
+            // What the server saw: protocol and target.
+            let seen = format!("{:?} {}", req.version(), req.uri());
+            Response::new(Full::new(Bytes::from(seen)).boxed())
+        })
+        .await;
         let (status, body) = post(&p, "/x").await.ok().unwrap();
         assert_eq!(status, 200);
         assert_eq!(
@@ -685,6 +698,41 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(p.idle_count(), 0, "HTTP/2 is shared, not kept idle");
+    }
+
+    #[tokio::test]
+    async fn an_h2_stream_drained_after_its_last_event_is_read_to_its_end() {
+        // The stream's end (END_STREAM) comes 20 ms after its data: drained, the stream is
+        // read to its end rather than reset, so the server's body runs to completion.
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = ended.clone();
+        let (p, _, _) = h2_origin(move |_| {
+            let ended = seen.clone();
+            let frames = futures_util::stream::unfold(true, move |first| {
+                let ended = ended.clone();
+                async move {
+                    if first {
+                        let hello = Frame::data(Bytes::from_static(b"hello"));
+                        return Some((Ok::<_, std::convert::Infallible>(hello), false));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    ended.store(true, Ordering::SeqCst);
+                    None
+                }
+            });
+            Response::new(http_body_util::StreamBody::new(frames).boxed())
+        })
+        .await;
+        let (first, body) = first_frame(&p).await;
+        assert_eq!(&first[..], b"hello");
+        body.drain();
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while !ended.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the stream was reset before its end");
     }
 
     /// A server whose every reply is a chunked stream: `first`, then, after `pause`, `rest`
