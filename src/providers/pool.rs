@@ -41,8 +41,8 @@ pub const IDLE_FOR: Duration = Duration::from_secs(90);
 
 /// How long, and how many bytes, a finished stream's remaining framing may take before its
 /// connection is closed rather than returned ([`PooledBody::drain`]).
-pub const DRAIN_FOR: Duration = Duration::from_secs(1);
-pub const DRAIN_MAX: usize = 64 * 1024;
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+const DRAIN_MAX: usize = 64 * 1024;
 
 /// Why a request got no response.
 #[derive(Debug)]
