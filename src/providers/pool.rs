@@ -8,15 +8,22 @@
 //! the URL parsed and re-formed, the key hashed three times, a task spawned to wait for the
 //! connection to become free again (a tenth of a proxied request's instructions).
 //!
+//! HTTP/1.1 is spoken by the request's own future ([`h1`]), not by hyper's client: the
+//! request writes to and reads from the connection it checked out, with no connection task
+//! between them. HTTP/2 goes through hyper.
+//!
 //! An HTTP/1.1 connection returns to the pool when its response body has been read to the
 //! end ([`PooledBody`]); a reader that stopped at the last event of a stream hands the body
 //! to [`PooledBody::drain`], which reads the framing that follows on a task of its own. A
-//! body dropped in the middle makes hyper close its connection: that is how a client's
-//! disconnect reaches the provider.
+//! body dropped in the middle closes its connection: that is how a client's disconnect
+//! reaches the provider.
 
+mod h1;
+
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,14 +32,13 @@ use http::{HeaderValue, Request, Response, Uri, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 type Connector = HttpsConnector<HttpConnector>;
-type H1 = http1::SendRequest<Full<Bytes>>;
 type H2 = http2::SendRequest<Full<Bytes>>;
 
 /// Idle connections kept at most, and for how long.
@@ -50,7 +56,7 @@ pub enum SendError {
     /// No connection could be made (`timed_out` when the connect timeout ran out).
     Connect { timed_out: bool },
     /// The connection failed before a response arrived.
-    Transport(hyper::Error),
+    Transport(io::Error),
     /// The backend's base URL has no usable origin.
     BadUrl,
 }
@@ -85,7 +91,7 @@ impl Origin {
 }
 
 struct Idle {
-    tx: H1,
+    conn: h1::Conn,
     since_ms: u64,
 }
 
@@ -109,7 +115,7 @@ pub struct Pool(Arc<Shared>);
 
 /// A connection checked out for one request.
 enum Conn {
-    H1 { tx: H1, reused: bool },
+    H1 { conn: h1::Conn, reused: bool },
     H2(H2),
 }
 
@@ -151,30 +157,24 @@ impl Pool {
         loop {
             match self.checkout().await? {
                 Conn::H2(mut tx) => {
-                    let resp = tx.send_request(req).await.map_err(SendError::Transport)?;
-                    return Ok(resp.map(|inner| PooledBody { inner, back: None }));
+                    let resp = tx
+                        .send_request(req)
+                        .await
+                        .map_err(|e| SendError::Transport(io::Error::other(e)))?;
+                    return Ok(resp.map(|b| PooledBody(Inner::H2(b))));
                 }
-                Conn::H1 { mut tx, reused } => {
+                Conn::H1 { conn, reused } => {
                     if req.uri().scheme().is_some() {
                         let path = req.uri().path_and_query().cloned();
                         *req.uri_mut() = path.map_or_else(|| Uri::from_static("/"), Uri::from);
                     }
                     req.headers_mut().insert(header::HOST, origin.host.clone());
-                    match tx.try_send_request(req).await {
-                        Ok(resp) => {
-                            let back = Some(Back {
-                                pool: self.0.clone(),
-                                tx,
-                            });
-                            return Ok(resp.map(|inner| PooledBody { inner, back }));
-                        }
+                    match conn.send(&mut req, self.0.clone()).await {
+                        Ok(resp) => return Ok(resp.map(|b| PooledBody(Inner::H1(b)))),
                         // A kept-alive connection the server closed as the request went
                         // out, before any of it was written: try again on another.
-                        Err(mut e) if reused => match e.take_message() {
-                            Some(unsent) => req = unsent,
-                            None => return Err(SendError::Transport(e.into_error())),
-                        },
-                        Err(e) => return Err(SendError::Transport(e.into_error())),
+                        Err(f) if reused && f.unsent => {}
+                        Err(f) => return Err(SendError::Transport(f.error)),
                     }
                 }
             }
@@ -187,28 +187,25 @@ impl Pool {
         if let Some(tx) = lock(&self.0.h2).as_ref().filter(|tx| !tx.is_closed()) {
             return Ok(Conn::H2(tx.clone()));
         }
-        while let Some(mut tx) = self.take_idle() {
-            // Returned as its body ended, it may not have seen the connection task catch up.
-            if tx.ready().await.is_ok() {
-                return Ok(Conn::H1 { tx, reused: true });
-            }
+        if let Some(conn) = self.take_idle() {
+            return Ok(Conn::H1 { conn, reused: true });
         }
         self.connect().await
     }
 
-    fn take_idle(&self) -> Option<H1> {
+    /// The warmest idle connection the server has not closed.
+    fn take_idle(&self) -> Option<h1::Conn> {
         let now = crate::mono_ms();
         let mut idle = lock(&self.0.idle);
-        while let Some(c) = idle.pop() {
-            if c.tx.is_closed() {
-                continue;
-            }
+        while let Some(mut c) = idle.pop() {
             if c.expired(now) {
                 // The rest are older still.
                 idle.clear();
                 return None;
             }
-            return Some(c.tx);
+            if c.conn.is_open() {
+                return Some(c.conn);
+            }
         }
         None
     }
@@ -235,7 +232,7 @@ impl Pool {
                 .timer(TokioTimer::new())
                 .handshake(io)
                 .await
-                .map_err(SendError::Transport)?;
+                .map_err(|e| SendError::Transport(io::Error::other(e)))?;
             drive(conn, "HTTP/2");
             let mut shared = lock(&self.0.h2);
             if shared.as_ref().is_none_or(H2::is_closed) {
@@ -243,12 +240,10 @@ impl Pool {
             }
             return Ok(Conn::H2(tx));
         }
-        let (tx, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(SendError::Transport)?;
-        drive(conn, "HTTP/1.1");
-        Ok(Conn::H1 { tx, reused: false })
+        Ok(Conn::H1 {
+            conn: h1::Conn::new(TokioIo::new(io)),
+            reused: false,
+        })
     }
 
     /// Idle HTTP/1.1 connections held now (for tests).
@@ -258,17 +253,18 @@ impl Pool {
 }
 
 impl Shared {
-    fn put(&self, tx: H1) {
-        if tx.is_closed() {
-            return;
-        }
+    /// Keep an HTTP/1.1 connection whose last response was read to its end.
+    fn put_h1(&self, conn: h1::Conn) {
         let now = crate::mono_ms();
         let mut idle = lock(&self.idle);
         // Oldest first: drop those kept too long, and the oldest when full.
         let stale = idle.iter().take_while(|c| c.expired(now)).count();
         let over = (idle.len() - stale + 1).saturating_sub(MAX_IDLE);
         idle.drain(..stale + over);
-        idle.push(Idle { tx, since_ms: now });
+        idle.push(Idle {
+            conn,
+            since_ms: now,
+        });
     }
 }
 
@@ -305,43 +301,31 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The way home of an HTTP/1.1 connection whose response is being read.
-struct Back {
-    pool: Arc<Shared>,
-    tx: H1,
-}
+/// A response body. On HTTP/1.1 its end returns the connection to the pool.
+pub struct PooledBody(Inner);
 
-/// A response body; the end of it returns its HTTP/1.1 connection to the pool.
-pub struct PooledBody {
-    inner: Incoming,
-    back: Option<Back>,
+enum Inner {
+    H1(h1::Body),
+    H2(Incoming),
 }
 
 impl PooledBody {
-    fn release(&mut self) {
-        if let Some(Back { pool, tx }) = self.back.take() {
-            pool.put(tx);
-        }
-    }
-
     /// The reader has all it wants (a stream's terminating event), but the body's framing
     /// may still be on its way: a provider sends the chunked terminator after its last event,
     /// often in a packet of its own. Read the rest on a task of its own, so that the
     /// connection returns to the pool when it ends. One that sends more than [`DRAIN_MAX`]
     /// bytes or does not end within [`DRAIN_FOR`] is closed instead. (Dropping the body
-    /// unread would make hyper close the connection unless the terminator happened to be
-    /// read already, and the next request would pay for a new connection, TLS included.)
-    /// On HTTP/2 the connection is shared and stays either way, but a stream dropped before
-    /// its end is reset, which tells the provider its client cancelled.
+    /// unread would close the connection, and the next request would pay for a new one,
+    /// TLS included.) On HTTP/2 the connection is shared and stays either way, but a stream
+    /// dropped before its end is reset, which tells the provider its client cancelled.
     pub fn drain(mut self) {
-        if self.inner.is_end_stream() {
-            self.release();
+        if self.is_end_stream() {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                // The end of the body releases the connection (`poll_frame`); anything
-                // else drops it unfinished, which closes it.
+                // The end of the body releases the connection; anything else drops it
+                // unfinished, which closes it.
                 let _ = tokio::time::timeout(DRAIN_FOR, self.read_to_end(DRAIN_MAX)).await;
             });
         }
@@ -368,29 +352,32 @@ impl PooledBody {
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        match &frame {
-            None => self.release(),
-            Some(Ok(_)) if self.inner.is_end_stream() => self.release(),
-            // A broken body leaves its connection to close.
-            Some(Err(_)) => self.back = None,
-            Some(Ok(_)) => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match &mut self.0 {
+            Inner::H1(b) => Pin::new(b).poll_frame(cx),
+            Inner::H2(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(io::Error::other),
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.0 {
+            Inner::H1(b) => b.is_end_stream(),
+            Inner::H2(b) => b.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.0 {
+            Inner::H1(b) => b.size_hint(),
+            Inner::H2(b) => b.size_hint(),
+        }
     }
 }
 
@@ -480,6 +467,73 @@ mod tests {
     }
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    #[tokio::test]
+    async fn wire_forms_are_read_and_only_cleanly_ended_connections_kept() {
+        let (base, accepted, _) = server(|head| {
+            let path = head.split(' ').nth(1).unwrap_or_default();
+            let reply: &[u8] = match path {
+                // An interim response before the real one.
+                "/v1/continue" => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                "/v1/chunked" => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1;x=y\r\no\r\n1\r\nk\r\n0\r\nx-t: 1\r\n\r\n",
+                "/v1/close" => b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+                // Bytes past the declared length: the connection is out of step.
+                "/v1/extra" => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokXX",
+                // Neither length nor chunks: the body ends with the connection.
+                "/v1/eof" => b"HTTP/1.0 200 OK\r\n\r\nok",
+                _ => b"HTTP/1.1 204 No Content\r\n\r\n",
+            };
+            (reply.to_vec(), !matches!(path, "/v1/close" | "/v1/eof"))
+        })
+        .await;
+        let p = pool(&base);
+        // (path, status, body, connections accepted after it)
+        let steps: [(&str, u16, &[u8], usize); 8] = [
+            ("/continue", 200, b"ok", 1),
+            ("/chunked", 200, b"ok", 1),
+            ("/none", 204, b"", 1),
+            ("/close", 200, b"ok", 1),
+            ("/continue", 200, b"ok", 2),
+            ("/extra", 200, b"ok", 2),
+            ("/eof", 200, b"ok", 3),
+            ("/continue", 200, b"ok", 4),
+        ];
+        for (path, status, body, conns) in steps {
+            let (s, b) = post(&p, path).await.unwrap();
+            assert_eq!((s, &b[..]), (status, body), "{path}");
+            // Let a closed connection's end reach the client side.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(accepted.load(Ordering::SeqCst), conns, "after {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_cut_into_single_bytes_is_read_whole() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                acc.fetch_add(1, Ordering::SeqCst);
+                sock.set_nodelay(true).unwrap();
+                let mut chunk = [0u8; 4096];
+                while sock.read(&mut chunk).await.unwrap_or(0) > 0 {
+                    let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+                    for b in reply {
+                        sock.write_all(&[*b]).await.unwrap();
+                        tokio::time::sleep(Duration::from_micros(300)).await;
+                    }
+                }
+            }
+        });
+        let p = pool(&format!("http://{addr}"));
+        for _ in 0..2 {
+            let (status, body) = post(&p, "/x").await.unwrap();
+            assert_eq!((status, &body[..]), (200, &b"hello world"[..]));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn the_origin_is_worked_out_once() {
@@ -615,7 +669,9 @@ mod tests {
 
     /// A TLS origin on port 0 that offers `h2` by ALPN and answers with `answer`; a pool for
     /// it (trusting its certificate), its port, and a count of accepted connections.
-    async fn h2_origin(
+    /// A TLS origin offering `alpn` (in its order of preference).
+    async fn tls_origin(
+        alpn: &[&[u8]],
         answer: impl Fn(Request<Incoming>) -> Response<TestBody> + Send + Sync + 'static,
     ) -> (Pool, u16, Arc<AtomicUsize>) {
         use hyper_util::rt::TokioIo;
@@ -629,7 +685,7 @@ mod tests {
             .with_no_client_auth()
             .with_single_cert(vec![cert_der.clone()], key.into())
             .unwrap();
-        server_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        server_tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -674,8 +730,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http_1_1_over_tls_keeps_its_connection() {
+        let (p, _, accepted) = tls_origin(&[b"http/1.1"], |req| {
+            let seen = format!("{:?} {}", req.version(), req.uri());
+            // Two frames: hyper sends them chunked.
+            let frames = futures_util::stream::iter([
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(seen))),
+                Ok(Frame::data(Bytes::from_static(b" done"))),
+            ]);
+            Response::new(http_body_util::StreamBody::new(frames).boxed())
+        })
+        .await;
+        for _ in 0..3 {
+            let (status, body) = post(&p, "/x").await.ok().unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(String::from_utf8_lossy(&body), "HTTP/1.1 /v1/x done");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(p.idle_count(), 1);
+    }
+
+    #[tokio::test]
     async fn an_origin_that_negotiates_h2_gets_one_shared_connection() {
-        let (p, port, accepted) = h2_origin(|req| {
+        let (p, port, accepted) = tls_origin(&[b"h2", b"http/1.1"], |req| {
             // What the server saw: protocol and target.
             let seen = format!("{:?} {}", req.version(), req.uri());
             Response::new(Full::new(Bytes::from(seen)).boxed())
@@ -706,7 +783,7 @@ mod tests {
         // read to its end rather than reset, so the server's body runs to completion.
         let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = ended.clone();
-        let (p, _, _) = h2_origin(move |_| {
+        let (p, _, _) = tls_origin(&[b"h2", b"http/1.1"], move |_| {
             let ended = seen.clone();
             let frames = futures_util::stream::unfold(true, move |first| {
                 let ended = ended.clone();
