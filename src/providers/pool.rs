@@ -190,7 +190,10 @@ impl Pool {
         if let Some(conn) = self.take_idle() {
             return Ok(Conn::H1 { conn, reused: true });
         }
-        self.connect().await
+        // Boxed: a connection's setup (TLS, the HTTP/2 handshake) is kilobytes of future
+        // state that every request's future would otherwise carry, and move, for the few
+        // requests that open a connection.
+        Box::pin(self.connect()).await
     }
 
     /// The warmest idle connection the server has not closed.
