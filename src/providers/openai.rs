@@ -113,10 +113,18 @@ impl Adapter for OpenAiAdapter {
     ) -> Result<UpstreamRequest, GatewayError> {
         if let Some(raw) = self.passthrough(req) {
             let responses = raw.schema == WireSchema::OpenAiResponses;
+            // The client's own bytes when rewriting would change nothing: a Chat Completions
+            // body (which names its model once: a repeated field is refused when it is
+            // decoded) already naming the provider's model, and a stream already asking for
+            // its usage.
+            let unchanged = !responses && req.model == model && (!req.stream || req.stream_usage);
             // A Responses body only has its model replaced (its stream reports usage anyway).
-            let body =
+            let body = if unchanged {
+                raw.bytes.clone()
+            } else {
                 openai_chat::passthrough::request_body(&raw.bytes, model, req.stream && !responses)
-                    .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?;
+                    .map_err(|e| GatewayError::invalid(format!("malformed request body: {e}")))?
+            };
             return Ok(UpstreamRequest {
                 path: if responses {
                     "/responses".to_owned()

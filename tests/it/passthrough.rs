@@ -58,6 +58,40 @@ async fn openai_style_request_and_reply_pass_through_byte_for_byte() {
     }
 }
 
+fn stream_reply() -> Reply {
+    Reply::sse(vec![
+        json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}),
+        json!({"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}),
+    ])
+}
+
+#[tokio::test]
+async fn a_request_naming_the_providers_model_is_sent_as_its_own_bytes() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&one_provider("openai-compatible"), &[&mock]).await;
+    // Spacing, an escaped character in the model's name and a number format a serializer
+    // would not write: nothing to rewrite, so nothing is re-encoded.
+    let plain = r#"{ "model" : "real\u002dmodel", "messages":[{"role":"user","content":"hi"}],"temperature":1.50 }"#;
+    let stream = r#"{"model":"real-model","stream":true,"stream_options":{"include_usage":true,"x":1},"messages":[{"role":"user","content":"hi"}]}"#;
+    for body in [plain, stream] {
+        mock.push(if body == stream {
+            stream_reply()
+        } else {
+            Reply::json(200, json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}))
+        });
+        let resp = post_raw(&gw, body).await;
+        assert_eq!(resp.status(), 200, "{body}");
+        let _ = resp.bytes().await;
+        assert_eq!(std::str::from_utf8(&mock.last_request().raw).unwrap(), body);
+    }
+    // A stream that does not ask for usage still gets it asked for.
+    mock.push(stream_reply());
+    let asked = r#"{"model":"real-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let _ = post_raw(&gw, asked).await.bytes().await;
+    let sent: Value = serde_json::from_slice(&mock.last_request().raw).unwrap();
+    assert_eq!(sent["stream_options"], json!({"include_usage": true}));
+}
+
 #[tokio::test]
 async fn a_reply_that_is_not_json_is_a_bad_gateway_even_in_passthrough() {
     let mock = MockProvider::start(Profile::OpenAi).await;
