@@ -70,10 +70,17 @@ pub async fn run<'a, T>(
         .served
         .as_ref()
         .map_or(("-", "-"), |(p, m)| (p.as_str(), m.as_str()));
-    let cheaper = ctx.served.is_some() && {
-        let price = |m: &str| live.config.pricing.lookup(m).map(|p| p.input + p.output);
-        matches!((price(&ctx.requested), price(model)), (Some(a), Some(b)) if b < a)
-    };
+    // Looked up once: the served model's price says whether it was cheaper than the one
+    // asked for, and whether its metric label is its name.
+    let served_price = live.config.pricing.lookup(model);
+    let cheaper = ctx.served.is_some()
+        && ctx.requested != model
+        && served_price.is_some_and(|b| {
+            live.config
+                .pricing
+                .lookup(&ctx.requested)
+                .is_some_and(|a| b.input + b.output < a.input + a.output)
+        });
     let fallback = ctx.served_by_fallback();
     let attempts = ctx
         .attempts
@@ -105,11 +112,7 @@ pub async fn run<'a, T>(
         adm.note_route(note);
     }
     // A model the price table does not know (a name a client chose freely) is `other`.
-    let model = if live.config.pricing.lookup(model).is_some() {
-        model
-    } else {
-        "other"
-    };
+    let model = if served_price.is_some() { model } else { "other" };
     crate::metrics::request(&crate::metrics::Served {
         route,
         provider,

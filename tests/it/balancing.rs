@@ -375,6 +375,40 @@ async fn every_decision_is_in_the_record_and_the_metrics() {
     assert_eq!(r.status(), 401);
 }
 
+#[tokio::test]
+async fn a_cheaper_model_and_an_unpriced_one_are_labelled_in_the_metrics() {
+    let m = MockProvider::start(Profile::OpenAi).await;
+    let cfg = r#"
+[server]
+admin_token = "admin-token-for-routing-tests-0001"
+[providers.p]
+kind = "openai-compatible"
+base_url = "{mock0}"
+[[routes]]
+match = { model = "gpt-4o" }
+targets = ["p/gpt-4o-mini"]
+[[routes]]
+match = { model = "gpt-4o-mini" }
+targets = ["p/gpt-4o"]
+"#;
+    let gw = Gateway::start(cfg, &[&m]).await;
+    for model in ["gpt-4o", "gpt-4o-mini", "home-made-7b"] {
+        assert_eq!(gw.chat(&chat_req(model, false)).await.status(), 200);
+    }
+    let metrics = metrics_text(&gw).await;
+    let line = |model: &str, cheaper: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("gatehouse_requests_total")
+                && l.contains(&format!("model=\"{model}\""))
+                && l.contains(&format!("cheaper=\"{cheaper}\""))
+        })
+    };
+    assert!(line("gpt-4o-mini", "true"), "{metrics}");
+    assert!(line("gpt-4o", "false"), "{metrics}");
+    assert!(line("other", "false"), "{metrics}");
+    assert!(!line("home-made-7b", "false"), "{metrics}");
+}
+
 pub async fn metrics_text(gw: &Gateway) -> String {
     gw.get_text("/metrics", ADMIN).await
 }
