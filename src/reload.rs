@@ -121,24 +121,29 @@ pub async fn reload(state: &AppState, trigger: &'static str) -> ReloadAttempt {
             }
             if loops.is_empty() {
                 let warnings = keep_running(&running.config, &mut cfg);
-                state.swap_config(cfg, &digest(&text)).await;
-                tracing::info!(trigger, source = %source.describe(), "config reloaded");
-                for w in &warnings {
-                    tracing::warn!("{w}");
-                }
-                ReloadAttempt {
+                let attempt = ReloadAttempt {
                     at: crate::unix_now(),
                     trigger,
                     ok: true,
                     errors: Vec::new(),
                     warnings,
+                };
+                // The new version and the attempt that made it are published together.
+                state.swap_config(cfg, &digest(&text), &attempt).await;
+                tracing::info!(trigger, source = %source.describe(), "config reloaded");
+                for w in &attempt.warnings {
+                    tracing::warn!("{w}");
                 }
+                attempt
             } else {
                 refuse(trigger, loops)
             }
         }
     };
-    state.note_reload(&attempt);
+    // A reload that took is in the status already, with its version.
+    if !attempt.ok {
+        state.note_reload(&attempt);
+    }
     crate::metrics::reload(attempt.ok);
     attempt
 }

@@ -110,8 +110,14 @@ impl AppState {
     }
 
     /// Swap in a validated config: keys and teams are rebuilt from it, then new requests
-    /// get the new snapshot (requests in flight keep theirs).
-    pub async fn swap_config(&self, config: Config, digest: &str) {
+    /// get the new snapshot (requests in flight keep theirs). The status shows the new
+    /// version and `attempt`, the reload that made it, at once.
+    pub async fn swap_config(
+        &self,
+        config: Config,
+        digest: &str,
+        attempt: &crate::reload::ReloadAttempt,
+    ) {
         self.governance().reload(&config, self.store()).await;
         self.inner.live.store(Arc::new(Live::new(
             config,
@@ -121,6 +127,7 @@ impl AppState {
             st.version += 1;
             st.loaded_at = crate::unix_now();
             digest.clone_into(&mut st.digest);
+            st.last_attempt = Some(attempt.clone());
         }
     }
 
