@@ -511,6 +511,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_sent_before_the_body_was_read_reaches_the_caller() {
+        // The server reads the head, refuses the upload at once and closes, leaving most of
+        // a large body unread: the write fails, and the refusal is still the reply.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut chunk = [0u8; 4096];
+            let _ = sock.read(&mut chunk).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 7\r\nconnection: close\r\n\r\ntoo big")
+                .await;
+            // Closed with unread bytes: the kernel resets the connection.
+            drop(sock);
+        });
+        let p = pool(&format!("http://{addr}"));
+        let req = Request::post(p.target("/x").unwrap())
+            .body(Full::new(Bytes::from(vec![b'x'; 32 * 1024 * 1024])))
+            .unwrap();
+        let resp = p.send(req).await.ok().unwrap();
+        assert_eq!(resp.status(), 413);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"too big");
+        assert_eq!(p.idle_count(), 0);
+    }
+
+    #[tokio::test]
     async fn a_reply_cut_into_single_bytes_is_read_whole() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

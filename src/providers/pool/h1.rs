@@ -13,7 +13,10 @@
 //! `204`/`304` without a body. A connection is kept for another request only when the
 //! response was HTTP/1.1, did not say `connection: close`, was framed by length or chunks,
 //! and was read to its end with nothing after it. Anything malformed is an error, and the
-//! connection is dropped, which closes it.
+//! connection is dropped, which closes it. A server that answers before reading all of a
+//! large body (an early 413) and closes fails the rest of the write; its answer is still
+//! read and returned. (One that answers and keeps the connection open without reading the
+//! body stalls the write until the caller's first-byte timeout.)
 
 use std::io;
 use std::pin::Pin;
@@ -96,18 +99,29 @@ impl Conn {
         let written = write_all2(&mut self.io, &head, &body).await;
         // The body goes back, for a caller that tries again on another connection.
         *req.body_mut() = Full::new(body);
-        if let Err((error, sent)) = written {
-            return Err(Failed {
-                error,
-                unsent: sent == 0,
-            });
-        }
+        // A server may answer before it has read the whole body (an early 413) and close the
+        // connection, which fails the rest of the write: its answer, if it sent one, is what
+        // the caller gets.
+        let broken = match written {
+            Ok(()) => None,
+            Err((error, 0)) => {
+                return Err(Failed {
+                    error,
+                    unsent: true,
+                });
+            }
+            Err((error, _)) => Some(error),
+        };
         let sent = |error| Failed {
             error,
             unsent: false,
         };
         loop {
-            let head = self.read_head().await.map_err(sent)?;
+            let head = match (self.read_head().await, broken.as_ref()) {
+                (Ok(head), _) => head,
+                (Err(e), None) => return Err(sent(e)),
+                (Err(_), Some(w)) => return Err(sent(io::Error::new(w.kind(), w.to_string()))),
+            };
             // Interim responses (100 Continue, 103 Early Hints) come before the real one.
             if head.status.is_informational() {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
@@ -119,7 +133,7 @@ impl Conn {
             // A message framed both ways is not trusted with another (RFC 9112 §6.3).
             let both = head.headers.contains_key(header::TRANSFER_ENCODING)
                 && head.headers.contains_key(header::CONTENT_LENGTH);
-            let keep = head.keep_alive && !both && framing != Framing::Eof;
+            let keep = head.keep_alive && !both && framing != Framing::Eof && broken.is_none();
             let mut resp = Response::new(Body {
                 conn: Some(self),
                 framing,
