@@ -112,7 +112,11 @@ pub async fn run<'a, T>(
         adm.note_route(note);
     }
     // A model the price table does not know (a name a client chose freely) is `other`.
-    let model = if served_price.is_some() { model } else { "other" };
+    let model = if served_price.is_some() {
+        model
+    } else {
+        "other"
+    };
     crate::metrics::request(&crate::metrics::Served {
         route,
         provider,

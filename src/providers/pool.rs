@@ -334,21 +334,15 @@ impl PooledBody {
         }
     }
 
-    /// Read and discard frames until the end of the body (true), an error or more than
-    /// `max` bytes (false).
-    async fn read_to_end(&mut self, mut max: usize) -> bool {
-        loop {
-            match self.frame().await {
-                None => return true,
-                Some(Err(_)) => return false,
-                Some(Ok(frame)) => {
-                    let n = frame.data_ref().map_or(0, Bytes::len);
-                    let Some(left) = max.checked_sub(n) else {
-                        return false;
-                    };
-                    max = left;
-                }
-            }
+    /// Read and discard frames until the end of the body, an error, or more than `max`
+    /// bytes.
+    async fn read_to_end(&mut self, mut max: usize) {
+        while let Some(Ok(frame)) = self.frame().await {
+            let n = frame.data_ref().map_or(0, Bytes::len);
+            let Some(left) = max.checked_sub(n) else {
+                return;
+            };
+            max = left;
         }
     }
 }
@@ -363,9 +357,7 @@ impl Body for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut self.0 {
             Inner::H1(b) => Pin::new(b).poll_frame(cx),
-            Inner::H2(b) => Pin::new(b)
-                .poll_frame(cx)
-                .map_err(io::Error::other),
+            Inner::H2(b) => Pin::new(b).poll_frame(cx).map_err(io::Error::other),
         }
     }
 

@@ -77,7 +77,10 @@ async fn a_request_naming_the_providers_model_is_sent_as_its_own_bytes() {
         mock.push(if body == stream {
             stream_reply()
         } else {
-            Reply::json(200, json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}))
+            Reply::json(
+                200,
+                json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}),
+            )
         });
         let resp = post_raw(&gw, body).await;
         assert_eq!(resp.status(), 200, "{body}");
@@ -86,7 +89,8 @@ async fn a_request_naming_the_providers_model_is_sent_as_its_own_bytes() {
     }
     // A stream that does not ask for usage still gets it asked for.
     mock.push(stream_reply());
-    let asked = r#"{"model":"real-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let asked =
+        r#"{"model":"real-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let _ = post_raw(&gw, asked).await.bytes().await;
     let sent: Value = serde_json::from_slice(&mock.last_request().raw).unwrap();
     assert_eq!(sent["stream_options"], json!({"include_usage": true}));

@@ -117,10 +117,10 @@ impl Conn {
             unsent: false,
         };
         loop {
-            let head = match (self.read_head().await, broken.as_ref()) {
-                (Ok(head), _) => head,
-                (Err(e), None) => return Err(sent(e)),
-                (Err(_), Some(w)) => return Err(sent(io::Error::new(w.kind(), w.to_string()))),
+            let head = match self.read_head().await {
+                Ok(head) => head,
+                // No answer after a broken write: the write's failure is the one to tell.
+                Err(e) => return Err(sent(broken.unwrap_or(e))),
             };
             // Interim responses (100 Continue, 103 Early Hints) come before the real one.
             if head.status.is_informational() {
@@ -226,7 +226,10 @@ async fn write_all2(io: &mut Io, a: &[u8], b: &[u8]) -> Result<(), (io::Error, u
         let slices = if done < a.len() {
             [io::IoSlice::new(&a[done..]), io::IoSlice::new(b)]
         } else {
-            [io::IoSlice::new(&b[done - a.len()..]), io::IoSlice::new(&[])]
+            [
+                io::IoSlice::new(&b[done - a.len()..]),
+                io::IoSlice::new(&[]),
+            ]
         };
         match io.write_vectored(&slices).await {
             Ok(0) => return Err((io::ErrorKind::WriteZero.into(), done)),
@@ -364,20 +367,6 @@ pub struct Body {
 }
 
 impl Body {
-    /// Whether the body has been read to its end.
-    pub fn is_done(&self) -> bool {
-        self.framing == Framing::Done
-    }
-
-    /// Remaining bytes when the length is known.
-    pub fn remaining(&self) -> Option<u64> {
-        match self.framing {
-            Framing::Length(n) => Some(n),
-            Framing::Done => Some(0),
-            _ => None,
-        }
-    }
-
     /// Move through the framing that is already buffered and carries no data (a chunk's
     /// CRLF, size lines, trailers), so that a body whose end has arrived is done without
     /// another poll; then release the connection if it is.
@@ -473,6 +462,13 @@ fn step_chunked(state: &mut Chunk, buf: &mut BytesMut) -> io::Result<Step> {
     }
 }
 
+/// Up to `left` bytes off the front of `buf`, counted off `left`.
+fn take_upto(buf: &mut BytesMut, left: &mut u64) -> Bytes {
+    let n = (*left).min(buf.len() as u64);
+    *left -= n;
+    buf.split_to(n as usize).freeze()
+}
+
 /// One CRLF-ended line off the front of `buf`, without its CRLF; `None` if incomplete.
 fn take_line(buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
     match memchr::memchr(b'\n', buf) {
@@ -508,14 +504,20 @@ impl http_body::Body for Body {
                     return Poll::Ready(None);
                 }
                 Framing::Length(left) if !conn.buf.is_empty() => {
-                    let n = (*left).min(conn.buf.len() as u64);
-                    *left -= n;
+                    let data = take_upto(&mut conn.buf, left);
                     if *left == 0 {
                         this.framing = Framing::Done;
                     }
-                    Some(conn.buf.split_to(n as usize).freeze())
+                    Some(data)
                 }
                 Framing::Eof if !conn.buf.is_empty() => Some(conn.buf.split().freeze()),
+                Framing::Chunked(Chunk::Data(left)) if !conn.buf.is_empty() => {
+                    let data = take_upto(&mut conn.buf, left);
+                    if *left == 0 {
+                        this.framing = Framing::Chunked(Chunk::DataEnd);
+                    }
+                    Some(data)
+                }
                 Framing::Chunked(state) => match step_chunked(state, &mut conn.buf) {
                     Err(e) => return this.fail(e),
                     Ok(Step::Moved) => continue,
@@ -523,17 +525,7 @@ impl http_body::Body for Body {
                         this.framing = Framing::Done;
                         continue;
                     }
-                    Ok(Step::Data) if !conn.buf.is_empty() => {
-                        let Chunk::Data(left) = state else {
-                            return this.fail(bad("chunk state"));
-                        };
-                        let n = (*left).min(conn.buf.len() as u64);
-                        *left -= n;
-                        if *left == 0 {
-                            *state = Chunk::DataEnd;
-                        }
-                        Some(conn.buf.split_to(n as usize).freeze())
-                    }
+                    // Chunk data with nothing buffered, or an incomplete line: read.
                     Ok(Step::Data | Step::More) => None,
                 },
                 Framing::Length(_) | Framing::Eof => None,
@@ -563,13 +555,14 @@ impl http_body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.is_done()
+        self.framing == Framing::Done
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        match self.remaining() {
-            Some(n) => http_body::SizeHint::with_exact(n),
-            None => http_body::SizeHint::default(),
+        match self.framing {
+            Framing::Length(n) => http_body::SizeHint::with_exact(n),
+            Framing::Done => http_body::SizeHint::with_exact(0),
+            _ => http_body::SizeHint::default(),
         }
     }
 }
@@ -596,12 +589,10 @@ mod tests {
                     let Chunk::Data(left) = &mut state else {
                         unreachable!()
                     };
-                    let n = (*left).min(buf.len() as u64) as usize;
-                    if n == 0 {
+                    if buf.is_empty() {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
-                    out.extend_from_slice(&buf.split_to(n));
-                    *left -= n as u64;
+                    out.extend_from_slice(&take_upto(&mut buf, left));
                     if *left == 0 {
                         state = Chunk::DataEnd;
                     }
@@ -612,13 +603,18 @@ mod tests {
 
     #[test]
     fn heads_are_parsed_with_their_keep_alive() {
-        let h = head("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nX-A: 2\r\n\r\n");
+        let h =
+            head("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nX-A: 2\r\n\r\n");
         assert_eq!(h.status, StatusCode::OK);
         assert!(h.keep_alive);
         assert_eq!(h.headers.get_all("x-a").iter().count(), 2);
         assert!(!head("HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\n\r\n").keep_alive);
         assert!(!head("HTTP/1.0 200 OK\r\n\r\n").keep_alive);
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-").unwrap().is_none());
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-")
+                .unwrap()
+                .is_none()
+        );
         assert!(parse_head(b"HTTP/1.1 2x0 OK\r\n\r\n").is_err());
     }
 
@@ -664,7 +660,8 @@ mod tests {
     #[test]
     fn chunks_are_decoded_with_extensions_and_trailers() {
         let (data, rest_empty) =
-            dechunk(b"5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n").unwrap();
+            dechunk(b"5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n")
+                .unwrap();
         assert_eq!(data, b"hello 0123456789");
         assert!(rest_empty);
         assert_eq!(dechunk(b"0\r\n\r\n").unwrap().0, b"");
@@ -675,7 +672,11 @@ mod tests {
             b"5\nhello\r\n0\r\n\r\n",
             b"11111111111111111\r\n",
         ] {
-            assert!(dechunk(bad_wire).is_err(), "{:?}", String::from_utf8_lossy(bad_wire));
+            assert!(
+                dechunk(bad_wire).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad_wire)
+            );
         }
     }
 
