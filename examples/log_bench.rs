@@ -122,8 +122,8 @@ async fn main() {
     let t = Instant::now();
     let batch = 5_000u64;
     for start in (0..rows).step_by(batch as usize) {
-        let records: Vec<_> = (start..(start + batch).min(rows)).map(record).collect();
-        store.insert_usage(&records).await.unwrap();
+        let mut records: Vec<_> = (start..(start + batch).min(rows)).map(record).collect();
+        store.insert_usage(&mut records).await.unwrap();
     }
     let load = t.elapsed();
     let month = UsageFilter {
@@ -231,7 +231,7 @@ async fn main() {
             let end = Instant::now() + Duration::from_secs(3);
             while Instant::now() < end {
                 let t = Instant::now();
-                store.insert_usage(&[record(i)]).await.unwrap();
+                store.insert_usage(&mut vec![record(i)]).await.unwrap();
                 worst = worst.max(t.elapsed());
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(5)).await;

@@ -64,7 +64,7 @@ impl Recorder {
                     }
                 }
                 let mut wait = Duration::from_millis(100);
-                while let Err(e) = store.insert_usage(&batch).await {
+                while let Err(e) = store.insert_usage(&mut batch).await {
                     tracing::error!(error = %e, rows = batch.len(), "could not write usage records; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_BACKOFF);

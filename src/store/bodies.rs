@@ -20,27 +20,6 @@ pub(super) fn columns(k: &Option<Kept>) -> (Option<&str>, Option<i64>) {
     }
 }
 
-/// Write the bodies of the records of a batch, in its transaction (either backend).
-macro_rules! write_bodies {
-    ($text:expr, $tx:expr, $records:expr) => {
-        for r in $records {
-            let Some(b) = r.bodies.as_deref() else {
-                continue;
-            };
-            let mut q = sqlx::query($text)
-                .bind(&r.request_id)
-                .bind(r.created_at)
-                .bind(&b.provider);
-            for (_, kept) in b.parts() {
-                let (text, bytes) = $crate::store::bodies::columns(kept);
-                q = q.bind(text).bind(bytes);
-            }
-            q.bind(b.truncated()).execute(&mut *$tx).await?;
-        }
-    };
-}
-pub(crate) use write_bodies;
-
 impl Store {
     /// The bodies kept of one request, if any.
     pub async fn request_bodies(&self, request_id: &str) -> Result<Option<BodyRecord>, StoreError> {

@@ -41,8 +41,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    /// The pool, and the batch writer's own one-connection pool (see [`Store::connect`]).
-    Sqlite(SqlitePool, SqlitePool),
+    /// The pool, and the request log's writer with its own connection (see
+    /// [`Store::connect`]).
+    Sqlite(SqlitePool, usage_sqlite::LogWriter),
     Postgres(PgPool),
 }
 
@@ -130,14 +131,23 @@ impl Store {
                 backend: "sqlite",
                 reason: describe(&e),
             };
-            let opts = SqliteConnectOptions::from_str(url)
-                .map_err(err)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
-            // Each connection to `sqlite::memory:` is its own database: keep exactly one.
+            // An in-memory store is a `memdb` database of its own name, so that the request
+            // log's connection (`usage_sqlite`) opens the same database as the pool's.
             let memory = url.contains(":memory:");
+            let opts = if memory {
+                SqliteConnectOptions::new()
+                    .filename(usage_sqlite::memory_name())
+                    .vfs("memdb")
+                    .journal_mode(SqliteJournalMode::Memory)
+            } else {
+                SqliteConnectOptions::from_str(url)
+                    .map_err(err)?
+                    .journal_mode(SqliteJournalMode::Wal)
+            }
+            .create_if_missing(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // The in-memory database lives while a connection to it is open: keep one.
             let pool = SqlitePoolOptions::new()
                 .max_connections(if memory { 1 } else { 4 })
                 .min_connections(u32::from(memory))
@@ -159,25 +169,14 @@ impl Store {
                 backend: "sqlite",
                 reason: format!("migrating: {e}"),
             })?;
-            // The request log's batch writer keeps one connection of its own. Through the
-            // shared pool its batches went round the pool's connections, and in WAL mode a
-            // connection that finds another one has written since drops its page cache: each
-            // batch started cold, on another thread.
-            let writer = if memory {
-                pool.clone()
-            } else {
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    // No ping before each batch: a broken connection fails the batch, which
-                    // the recorder tries again.
-                    .test_before_acquire(false)
-                    .acquire_timeout(CONNECT_TIMEOUT)
-                    .connect_with(opts)
-                    .await
-                    .map_err(err)?
-            };
+            // The request log's batch writer keeps one connection of its own (see
+            // `usage_sqlite`), which also keeps its page cache warm from batch to batch.
+            let writer =
+                usage_sqlite::LogWriter::open(opts.get_filename(), memory, SQLITE_BUSY_TIMEOUT)
+                    .map_err(|e| StoreError {
+                        backend: "sqlite",
+                        reason: format!("opening the request log's connection: {e}"),
+                    })?;
             Ok(Store::Sqlite(pool, writer))
         }
     }
@@ -210,10 +209,8 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p, w) => {
-                w.close().await;
-                p.close().await;
-            }
+            // The request log's connection closes with the last clone of the store.
+            Store::Sqlite(p, _) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }

@@ -260,71 +260,68 @@ impl Store {
     /// Write a batch of records in one transaction. A record already written (same request
     /// id) is left as it is. On Postgres the batch goes as one JSON parameter that
     /// `jsonb_to_recordset` unpacks: one statement and one round trip per batch. On SQLite,
-    /// multi-row statements of a few fixed sizes (see [`super::usage_sqlite`]).
-    pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+    /// a prepared statement a row on the request log's own connection, on a blocking thread
+    /// (see [`super::usage_sqlite`]); the records are handed back when it is done.
+    pub async fn insert_usage(&self, records: &mut Vec<UsageRecord>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
-        let run = async {
-            match self {
-                Store::Postgres(pool) => {
-                    let rows: Vec<JsonRow<'_>> = records.iter().map(JsonRow::from).collect();
-                    let batch = serde_json::to_string(&rows)
-                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                    let mut tx = pool.begin().await?;
-                    let written: Vec<String> = sqlx::query_scalar(POSTGRES_INSERT)
-                        .bind(&batch)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let written: std::collections::HashSet<String> = written.into_iter().collect();
-                    let sums = super::rollup::sums(
-                        records.iter().filter(|r| written.contains(&r.request_id)),
-                    );
-                    for ((dim, value, day), [n, i, o, c]) in sums {
-                        sqlx::query(super::rollup::upsert())
-                            .bind(dim)
-                            .bind(value)
-                            .bind(day)
-                            .bind(n)
-                            .bind(i)
-                            .bind(o)
-                            .bind(c)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if records.iter().any(|r| !r.tags.is_empty()) {
-                        sqlx::query(POSTGRES_TAGS)
-                            .bind(&batch)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    super::bodies::write_bodies!(
-                        super::bodies::INSERT,
-                        tx,
-                        records.iter().filter(|r| written.contains(&r.request_id))
-                    );
-                    tx.commit().await
-                }
-                Store::Sqlite(_, pool) => {
-                    let _one_writer = super::sqlite_write_lock().await;
-                    use super::usage_sqlite::{Pace, insert_records};
-                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                    let written = match insert_records(&mut tx, records, Pace::Chunks).await? {
-                        Some(w) => w,
-                        None => {
-                            tx.rollback().await?;
-                            tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                            insert_records(&mut tx, records, Pace::OneByOne)
-                                .await?
-                                .unwrap_or_default()
-                        }
-                    };
-                    let bodies = sql(self, super::bodies::INSERT);
-                    super::bodies::write_bodies!(bodies.as_ref(), tx, written.iter());
-                    super::usage_sqlite::add_rollups(&mut tx, &written).await?;
-                    tx.commit().await
-                }
+        let pool = match self {
+            Store::Sqlite(_, writer) => {
+                let _one_writer = super::sqlite_write_lock().await;
+                return writer.write(records).await.map_err(|reason| StoreError {
+                    backend: "sqlite",
+                    reason,
+                });
             }
+            Store::Postgres(pool) => pool,
+        };
+        let records: &[UsageRecord] = records;
+        let run = async {
+            let rows: Vec<JsonRow<'_>> = records.iter().map(JsonRow::from).collect();
+            let batch =
+                serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let mut tx = pool.begin().await?;
+            let written: Vec<String> = sqlx::query_scalar(POSTGRES_INSERT)
+                .bind(&batch)
+                .fetch_all(&mut *tx)
+                .await?;
+            let written: std::collections::HashSet<String> = written.into_iter().collect();
+            let sums =
+                super::rollup::sums(records.iter().filter(|r| written.contains(&r.request_id)));
+            for ((dim, value, day), [n, i, o, c]) in sums {
+                sqlx::query(super::rollup::upsert())
+                    .bind(dim)
+                    .bind(value)
+                    .bind(day)
+                    .bind(n)
+                    .bind(i)
+                    .bind(o)
+                    .bind(c)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if records.iter().any(|r| !r.tags.is_empty()) {
+                sqlx::query(POSTGRES_TAGS)
+                    .bind(&batch)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for r in records.iter().filter(|r| written.contains(&r.request_id)) {
+                let Some(b) = r.bodies.as_deref() else {
+                    continue;
+                };
+                let mut q = sqlx::query(super::bodies::INSERT)
+                    .bind(&r.request_id)
+                    .bind(r.created_at)
+                    .bind(&b.provider);
+                for (_, kept) in b.parts() {
+                    let (text, bytes) = super::bodies::columns(kept);
+                    q = q.bind(text).bind(bytes);
+                }
+                q.bind(b.truncated()).execute(&mut *tx).await?;
+            }
+            tx.commit().await
         };
         run.await.map_err(|e| self.error(&e))
     }
@@ -609,9 +606,12 @@ mod tests {
 
     async fn batches_and_reports(store: &Store) {
         let records: Vec<_> = (0..150).map(record).collect();
-        store.insert_usage(&records).await.unwrap();
+        store.insert_usage(&mut records.clone()).await.unwrap();
         // Written again: nothing doubles.
-        store.insert_usage(&records[..70]).await.unwrap();
+        store
+            .insert_usage(&mut records[..70].to_vec())
+            .await
+            .unwrap();
         let all = UsageFilter::default();
         let by_team = store.usage_report(GroupBy::Team, &all).await.unwrap();
         assert_eq!(by_team.iter().map(|r| r.requests).sum::<u64>(), 150);
@@ -659,7 +659,7 @@ mod tests {
         );
         // A batch of old and new records: only the new ones are added to the roll-ups.
         let more: Vec<_> = (140..160).map(record).collect();
-        store.insert_usage(&more).await.unwrap();
+        store.insert_usage(&mut more.clone()).await.unwrap();
         let by_team = store.usage_report(GroupBy::Team, &all).await.unwrap();
         assert_eq!(by_team.iter().map(|r| r.requests).sum::<u64>(), 160);
         let q = "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_rollup WHERE dim = 'all'";
@@ -671,6 +671,34 @@ mod tests {
     #[tokio::test]
     async fn usage_on_sqlite() {
         batches_and_reports(&Store::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn usage_on_a_sqlite_file() {
+        let dir = std::env::temp_dir().join(format!("gh-usage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("u.db");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        batches_and_reports(&store).await;
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The log writer's connection opens the in-memory database of its own store, not
+    /// another's.
+    #[tokio::test]
+    async fn in_memory_stores_are_apart() {
+        let a = Store::connect("sqlite::memory:").await.unwrap();
+        let b = Store::connect("sqlite::memory:").await.unwrap();
+        a.insert_usage(&mut vec![record(1)]).await.unwrap();
+        b.insert_usage(&mut vec![record(2)]).await.unwrap();
+        assert!(a.usage_record("gh-0001").await.unwrap().is_some());
+        assert!(a.usage_record("gh-0002").await.unwrap().is_none());
+        assert!(b.usage_record("gh-0002").await.unwrap().is_some());
+        assert!(b.usage_record("gh-0001").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -410,9 +410,9 @@ async fn retention(store: gatehouse::store::Store) {
     let old: Vec<_> = (0..2_500).map(|i| record(i, 1_000 + i as i64)).collect();
     let recent: Vec<_> = (2_500..2_510).map(|i| record(i, 2_000_000_000)).collect();
     for chunk in old.chunks(500) {
-        store.insert_usage(chunk).await.unwrap();
+        store.insert_usage(&mut chunk.to_vec()).await.unwrap();
     }
-    store.insert_usage(&recent).await.unwrap();
+    store.insert_usage(&mut recent.clone()).await.unwrap();
     let deleted = store.purge_before(1_000_000).await.unwrap();
     assert_eq!(deleted, 2_500);
     let (rows, _) = store
@@ -569,10 +569,13 @@ async fn rollups_equal_the_records(store: gatehouse::store::Store) {
         })
         .collect();
     for chunk in records.chunks(100) {
-        store.insert_usage(chunk).await.unwrap();
+        store.insert_usage(&mut chunk.to_vec()).await.unwrap();
     }
     // Written again: the roll-ups do not count them twice.
-    store.insert_usage(&records[..50]).await.unwrap();
+    store
+        .insert_usage(&mut records[..50].to_vec())
+        .await
+        .unwrap();
     let expected = |by: GroupBy, since: i64, until: i64, team: Option<&str>| -> Vec<ReportRow> {
         let mut groups: std::collections::HashMap<String, ReportRow> = Default::default();
         for r in records.iter().filter(|r| {
