@@ -66,20 +66,23 @@ impl Recorder {
                         _ => break,
                     }
                 }
-                let mut wait = Duration::from_millis(100);
-                while let Err(e) = store.insert_usage(&mut batch).await {
-                    tracing::error!(error = %e, rows = batch.len(), "could not write usage records; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                }
-                let written_bodies: u64 = batch
+                // Counted before the write: a batch whose writer thread panicked does not
+                // come back, and what it held must still leave the counts (or `flush` would
+                // wait for it forever).
+                let rows = batch.len() as u64;
+                let batch_bodies: u64 = batch
                     .iter()
                     .filter_map(|r| r.bodies.as_ref())
                     .map(|b| b.size() as u64)
                     .sum();
-                bodies_left.fetch_sub(written_bodies, Ordering::AcqRel);
-                let left_now =
-                    left.fetch_sub(batch.len() as u64, Ordering::AcqRel) - batch.len() as u64;
+                let mut wait = Duration::from_millis(100);
+                while let Err(e) = store.insert_usage(&mut batch).await {
+                    tracing::error!(error = %e, rows, "could not write usage records; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+                bodies_left.fetch_sub(batch_bodies, Ordering::AcqRel);
+                let left_now = left.fetch_sub(rows, Ordering::AcqRel) - rows;
                 crate::metrics::log_queue(left_now);
                 batch.clear();
             }

@@ -176,10 +176,13 @@ impl LogWriter {
         let batch = std::mem::take(records);
         let conn = Arc::clone(&self.conn);
         let done = tokio::task::spawn_blocking(move || {
-            let result = match conn.lock() {
-                Ok(mut c) => write_batch(&mut c, &batch).map_err(|e| e.to_string()),
-                Err(_) => Err("the request log's connection was poisoned".to_owned()),
-            };
+            // After a panic mid-batch the connection is still sound (its transaction rolled
+            // back when dropped), so a poisoned lock is taken over rather than refused.
+            let mut c = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let result = write_batch(&mut c, &batch).map_err(|e| e.to_string());
+            drop(c);
             (batch, result)
         })
         .await;
@@ -188,8 +191,11 @@ impl LogWriter {
                 *records = batch;
                 result
             }
-            // The batch went with the thread; what it wrote is committed or rolled back.
-            Err(e) => Err(format!("the request log's writer failed: {e}")),
+            // The batch went with the thread (a panic: a bug); its transaction was rolled
+            // back, so its records are lost, and said so.
+            Err(e) => Err(format!(
+                "the request log's writer failed ({e}); its batch is lost"
+            )),
         }
     }
 }
