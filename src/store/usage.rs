@@ -260,8 +260,9 @@ impl Store {
     /// Write a batch of records in one transaction. A record already written (same request
     /// id) is left as it is. On Postgres the batch goes as one JSON parameter that
     /// `jsonb_to_recordset` unpacks: one statement and one round trip per batch. On SQLite,
-    /// a prepared statement a row on the request log's own connection, on a blocking thread
-    /// (see [`super::usage_sqlite`]); the records are handed back when it is done.
+    /// multi-row statements of a few fixed sizes on the request log's own connection, on a
+    /// blocking thread (see [`super::usage_sqlite`]); the records are handed back when it
+    /// is done.
     pub async fn insert_usage(&self, records: &mut Vec<UsageRecord>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
