@@ -135,15 +135,9 @@ enum Pace {
 
 /// The request log's SQLite connection. Batches take [`super::sqlite_write_lock`] before
 /// they write, so the lock here is never waited on.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct LogWriter {
     conn: Arc<Mutex<Connection>>,
-}
-
-impl std::fmt::Debug for LogWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LogWriter")
-    }
 }
 
 impl LogWriter {
