@@ -28,7 +28,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Histogram buckets of the durations (seconds): a fast gateway's overhead up to a long
@@ -161,7 +161,11 @@ pub fn request(s: &Served<'_>) {
 }
 
 pub fn attempt(provider: &str, outcome: &'static str) {
-    metrics::counter!("gatehouse_upstream_attempts_total", "provider" => provider.to_owned(), "outcome" => outcome)
+    static CACHE: Cache<Counter> = Cache::new();
+    CACHE
+        .get(&cache_key(&[provider, outcome]), || {
+            metrics::counter!("gatehouse_upstream_attempts_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        })
         .increment(1);
 }
 
@@ -250,7 +254,11 @@ pub fn budget_use(scope: &'static str, name: &str, period: &'static str, ratio: 
 
 /// Records waiting for the store (`gatehouse_log_queue_depth`).
 pub fn log_queue(depth: u64) {
-    metrics::gauge!("gatehouse_log_queue_depth").set(depth as f64);
+    // Set once a request: its handle is kept rather than looked up in the registry each time.
+    static CACHE: Cache<Gauge> = Cache::new();
+    CACHE
+        .get("", || metrics::gauge!("gatehouse_log_queue_depth"))
+        .set(depth as f64);
 }
 
 /// A record dropped because the log queue was full (`gatehouse_log_records_dropped_total`).

@@ -125,7 +125,13 @@ pub fn new_request_id() -> String {
     bytes[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&crate::random_u64().to_le_bytes()[..2]);
     let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
-    format!("gh-{}", id.simple())
+    // Written into a buffer of the right size: `format!` went through the formatting
+    // machinery and grew its string twice.
+    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+    let mut s = String::with_capacity(3 + hex.len());
+    s.push_str("gh-");
+    s.push_str(id.simple().encode_lower(&mut hex));
+    s
 }
 
 #[cfg(test)]

@@ -224,10 +224,14 @@ pub async fn read_body(
     limit: usize,
     provider: &str,
 ) -> Result<Bytes, GatewayError> {
+    // The first frame is kept as it came; only a reply of several frames is copied into one
+    // buffer (most replies arrive whole in one read).
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     loop {
         match timeout(idle, body.frame()).await {
             Err(_) => return Err(idle_timeout(provider, idle)),
+            Ok(None) if buf.is_empty() => return Ok(first.unwrap_or_default()),
             Ok(None) => return Ok(buf.freeze()),
             Ok(Some(Err(_))) => {
                 return Err(GatewayError::new(
@@ -237,13 +241,25 @@ pub async fn read_body(
             }
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > limit {
+                    let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
+                    if held + data.len() > limit {
                         return Err(bad_reply(
                             provider,
                             format!("reply larger than {limit} bytes"),
                         ));
                     }
-                    buf.extend_from_slice(&data);
+                    if data.is_empty() {
+                        continue;
+                    }
+                    match first.take() {
+                        None if buf.is_empty() => first = Some(data),
+                        held => {
+                            if let Some(f) = held {
+                                buf.extend_from_slice(&f);
+                            }
+                            buf.extend_from_slice(&data);
+                        }
+                    }
                 }
             }
         }
