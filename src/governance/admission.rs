@@ -630,17 +630,20 @@ impl Settlement {
             || !self.ticket.provider_lines.is_empty()
             || self.ticket.hold.is_some()
             || self.outcome.bodies.is_some()
-            || self
-                .outcome
-                .delivered
-                .as_ref()
-                .is_some_and(|d| self.outcome.usage.output_tokens == 0 && d.content_events > 0)
+            || self.outcome.delivered.as_ref().is_some_and(|d| {
+                self.outcome.usage.output_tokens == 0 && d.content_events > 0 && !d.text.is_empty()
+            })
     }
 
     /// [`Self::run`] for a settlement that [does not wait](Self::waits).
     fn run_now(mut self) {
         let mut u = self.outcome.usage;
-        if self.outcome.delivered.take().is_some() {
+        if let Some(d) = self.outcome.delivered.take() {
+            // No text to count (a stream relayed raw): a token per content event, as
+            // `Delivered::output_tokens` says, without a trip to the counting thread.
+            if u.output_tokens == 0 {
+                u.output_tokens = d.content_events;
+            }
             self.input_of_cut_stream(&mut u);
         }
         let cost = self.cost(&u);

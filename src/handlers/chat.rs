@@ -238,7 +238,7 @@ async fn serve_chat<S: ChatSchema>(
         }
         Ok((ChatOutcome::Stream(live_stream), encoder)) => {
             let record = StreamRecord::new(&mut ctx);
-            let body = relay(live_stream, encoder, server.stream_keepalive, record);
+            let body = relay(*live_stream, encoder, server.stream_keepalive, record);
             let mut r = S::stream_response(Body::from_stream(body), &parts);
             add_ctx_headers(&mut r, &ctx);
             r

@@ -159,7 +159,7 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
             });
             let encoder = ResponsesEncoder::new(echo, head, on_done);
             let record = StreamRecord::new(&mut ctx);
-            let body = relay(live_stream, encoder, server.stream_keepalive, record);
+            let body = relay(*live_stream, encoder, server.stream_keepalive, record);
             let mut r = sse_response(Body::from_stream(body));
             add_ctx_headers(&mut r, &ctx);
             r

@@ -40,7 +40,9 @@ pub enum ChatOutcome {
         body: Bytes,
         usage: Option<Usage>,
     },
-    Stream(LiveStream),
+    /// Boxed: a live stream (its parser and decoder) is several hundred bytes, and the outcome
+    /// is moved through every layer of the failover loop.
+    Stream(Box<LiveStream>),
 }
 
 /// A stream whose provider is chosen: the events already read, and the rest to come.
@@ -149,23 +151,23 @@ async fn chat_attempt(
     )
     .tapped(out.capture);
     match timeout(keepalive, events.next()).await {
-        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(LiveStream {
+        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(Box::new(LiveStream {
             first,
             upstream: Some(events),
-        })),
+        }))),
         Ok(Ok(None)) => {
             events.finish();
-            Ok(ChatOutcome::Stream(LiveStream {
+            Ok(ChatOutcome::Stream(Box::new(LiveStream {
                 first: Vec::new(),
                 upstream: None,
-            }))
+            })))
         }
         // A failure before anything reached the client may still fall back.
         Ok(Err(e)) => Err(e.retryable(true)),
-        Err(_) => Ok(ChatOutcome::Stream(LiveStream {
+        Err(_) => Ok(ChatOutcome::Stream(Box::new(LiveStream {
             first: Vec::new(),
             upstream: Some(events),
-        })),
+        }))),
     }
 }
 

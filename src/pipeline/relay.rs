@@ -238,23 +238,24 @@ impl Drop for StreamRecord {
                 bodies: self.capture.take(),
             });
         }
-        let elapsed = self.started.elapsed();
+        // Read only when the line is written.
+        let ms = || self.started.elapsed().as_millis() as u64;
         let u = &self.usage;
         match &self.outcome {
             Some(Ok(())) => tracing::debug!(
                 request_id = %self.request_id, provider = %self.provider, model = %self.model,
                 ttft_ms = self.first_byte.map(|d| d.as_millis() as u64),
-                ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+                ms = ms(), input_tokens = u.input_tokens, output_tokens = u.output_tokens,
                 finish = ?self.finish, "stream completed"
             ),
             Some(Err(e)) => tracing::warn!(
                 request_id = %self.request_id, provider = %self.provider, model = %self.model,
-                ms = elapsed.as_millis() as u64, input_tokens = u.input_tokens, output_tokens = u.output_tokens,
+                ms = ms(), input_tokens = u.input_tokens, output_tokens = u.output_tokens,
                 error = %e, "stream failed after it started"
             ),
             None => tracing::debug!(
                 request_id = %self.request_id, provider = %self.provider, model = %self.model,
-                ms = elapsed.as_millis() as u64, output_tokens = u.output_tokens,
+                ms = ms(), output_tokens = u.output_tokens,
                 "stream cancelled by the client"
             ),
         }
@@ -274,6 +275,15 @@ struct Relay<E> {
 
 impl<E: StreamEncoder> Relay<E> {
     fn events(&mut self, events: &[StreamEvent], out: &mut BytesMut) {
+        // Room for the provider's own events at once, rather than growing by doubling.
+        let raw: usize = events
+            .iter()
+            .map(|ev| match ev {
+                StreamEvent::Raw(b) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        out.reserve(raw + 64);
         for ev in events {
             self.record.observe(ev);
             self.raw |= matches!(ev, StreamEvent::Raw(_));
@@ -291,7 +301,9 @@ pub fn relay<E: StreamEncoder>(
     keepalive: Duration,
     record: StreamRecord,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let state = Relay {
+    // Boxed: `unfold` moves its state into each item's future and back out, and a relay's
+    // state (the upstream stream, the record) is a few kilobytes; a box is a pointer.
+    let state = Box::new(Relay {
         first: Some(live.first),
         upstream: live.upstream,
         encoder,
@@ -299,7 +311,7 @@ pub fn relay<E: StreamEncoder>(
         keepalive,
         record,
         done: false,
-    };
+    });
     futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;

@@ -42,6 +42,7 @@ impl EventStreamParser {
                     out.push(SseEvent {
                         event: kind,
                         data: String::from_utf8_lossy(m.payload()).into_owned(),
+                        raw: None,
                     });
                 }
                 Ok(DecodedFrame::Incomplete) => {

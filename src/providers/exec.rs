@@ -423,7 +423,7 @@ impl UpstreamEvents {
             let mut parsed = Vec::new();
             match &mut self.parser {
                 Framing::Sse(p) => p
-                    .feed(&data, &mut parsed)
+                    .feed_bytes(data, &mut parsed)
                     .map_err(|_| bad_reply(&self.provider, "an event line over 16 MiB"))?,
                 Framing::Aws(p) => p
                     .feed(&data, &mut parsed)

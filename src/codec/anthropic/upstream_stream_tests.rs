@@ -221,6 +221,7 @@ fn unmodelled_blocks_and_events_are_skipped() {
         let ev = sse::SseEvent {
             event: None,
             data: data.into(),
+            raw: None,
         };
         match d.decode(&ev).unwrap() {
             StreamStep::Events(e) => out.extend(e),
@@ -258,6 +259,7 @@ fn error_event_ends_the_stream_with_the_provider_message() {
         event: Some("error".into()),
         data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
             .into(),
+        raw: None,
     };
     let e = d.decode(&ev).unwrap_err();
     assert_eq!(e.message, "anthropic: Overloaded");
@@ -266,12 +268,14 @@ fn error_event_ends_the_stream_with_the_provider_message() {
     let ev = sse::SseEvent {
         event: Some("error".into()),
         data: "upstream broke".into(),
+        raw: None,
     };
     let e = d.decode(&ev).unwrap_err();
     assert_eq!(e.message, "anthropic: error event in stream");
     let ev = sse::SseEvent {
         event: Some("content_block_delta".into()),
         data: "{not json".into(),
+        raw: None,
     };
     assert_eq!(
         d.decode(&ev).unwrap_err().kind,
@@ -280,6 +284,7 @@ fn error_event_ends_the_stream_with_the_provider_message() {
     let stop = sse::SseEvent {
         event: Some("message_stop".into()),
         data: r#"{"type":"message_stop"}"#.into(),
+        raw: None,
     };
     assert_eq!(d.decode(&stop).unwrap(), StreamStep::Done);
 }
