@@ -124,16 +124,23 @@ pub struct Delivered {
 }
 
 impl Delivered {
+    /// [`Self::output_tokens`] when there is nothing to count: with no text kept (a stream
+    /// relayed raw), a token per content event. `None` when the text goes to the counting
+    /// thread.
+    pub fn without_counting(&self) -> Option<u64> {
+        self.text.is_empty().then_some(self.content_events)
+    }
+
     /// Output tokens at least as many as were delivered: the text counted with o200k_base
     /// (extrapolated past the cap), plus 20 % for other vendors' tokenizers, and at least one
     /// token per content event. Counted on the gateway's counting thread; when that thread is
     /// behind (a flood of streams without usage), a token per three bytes delivered, the
     /// request path's own over-estimate.
     pub async fn output_tokens(self) -> u64 {
-        let (bytes, kept, events) = (self.bytes, self.text.len() as u64, self.content_events);
-        if kept == 0 {
-            return events;
+        if let Some(tokens) = self.without_counting() {
+            return tokens;
         }
+        let (bytes, kept, events) = (self.bytes, self.text.len() as u64, self.content_events);
         let tokens = match crate::tokens::count_text_queued(self.text).await {
             Some(counted) => {
                 crate::metrics::output_estimate("tokenizer");
@@ -631,7 +638,7 @@ impl Settlement {
             || self.ticket.hold.is_some()
             || self.outcome.bodies.is_some()
             || self.outcome.delivered.as_ref().is_some_and(|d| {
-                self.outcome.usage.output_tokens == 0 && d.content_events > 0 && !d.text.is_empty()
+                self.outcome.usage.output_tokens == 0 && d.without_counting().is_none()
             })
     }
 
@@ -639,10 +646,11 @@ impl Settlement {
     fn run_now(mut self) {
         let mut u = self.outcome.usage;
         if let Some(d) = self.outcome.delivered.take() {
-            // No text to count (a stream relayed raw): a token per content event, as
-            // `Delivered::output_tokens` says, without a trip to the counting thread.
-            if u.output_tokens == 0 {
-                u.output_tokens = d.content_events;
+            // Not waiting means there was nothing to count.
+            if u.output_tokens == 0
+                && let Some(tokens) = d.without_counting()
+            {
+                u.output_tokens = tokens;
             }
             self.input_of_cut_stream(&mut u);
         }

@@ -231,8 +231,7 @@ pub async fn read_body(
     loop {
         match timeout(idle, body.frame()).await {
             Err(_) => return Err(idle_timeout(provider, idle)),
-            Ok(None) if buf.is_empty() => return Ok(first.unwrap_or_default()),
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
             Ok(Some(Err(_))) => {
                 return Err(GatewayError::new(
                     ErrorKind::UpstreamFailed,
@@ -251,14 +250,13 @@ pub async fn read_body(
                     if data.is_empty() {
                         continue;
                     }
-                    match first.take() {
-                        None if buf.is_empty() => first = Some(data),
-                        held => {
-                            if let Some(f) = held {
-                                buf.extend_from_slice(&f);
-                            }
-                            buf.extend_from_slice(&data);
+                    if first.is_none() && buf.is_empty() {
+                        first = Some(data);
+                    } else {
+                        if let Some(f) = first.take() {
+                            buf.extend_from_slice(&f);
                         }
+                        buf.extend_from_slice(&data);
                     }
                 }
             }
