@@ -10,6 +10,11 @@
 #
 #   bench/interleaved.sh                       # 7 rounds, ~10 min
 #   ROUNDS=3 DURATION=4 bench/interleaved.sh
+#   GW_BIN=target/pgo/release/gatehouse SECOND=target/release/gatehouse BUILD=0 bench/interleaved.sh
+#
+# GW_BIN is the binary measured (default: the plain release build, built first). The fourth
+# column is SECOND: `nopoll` (default: GW_BIN with busy polling off), or the path of another
+# binary to measure on the same config beside it (the PGO build against the plain one, say).
 #
 # Uses ../shared/bench (mock, nginx-proxy config, wrk script, ttfb probe) with its CPU layout:
 # the gateway under test on CPU 0, wrk, the probe and the mock on CPU 1. Builds first
@@ -27,6 +32,15 @@ MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100 NOPOLL_PORT=28101
 OUT=${OUT:-$ROOT/bench/results/interleaved-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/nginx/tmp"
 [[ ${BUILD:-1} == 1 ]] && cargo build --release --manifest-path "$ROOT/Cargo.toml"
+GW_BIN=$(realpath "${GW_BIN:-$ROOT/target/release/gatehouse}")
+SECOND=${SECOND:-nopoll}
+if [[ $SECOND == nopoll ]]; then
+  SECOND_BIN=$GW_BIN SECOND_LABEL="Gatehouse, busy_poll off"
+else
+  SECOND_BIN=$(realpath "$SECOND") SECOND_LABEL="second: $SECOND"
+fi
+[[ -x $GW_BIN && -x $SECOND_BIN ]] || { echo "interleaved: $GW_BIN or $SECOND_BIN is missing" >&2; exit 1; }
+echo "gatehouse: $GW_BIN; fourth column: $SECOND_LABEL ($SECOND_BIN)" > "$OUT/binaries.txt"
 
 pids=()
 cleanup() {
@@ -41,14 +55,16 @@ sed -e "s#@PREFIX@#$OUT/nginx#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MOCK_PORT@#$
 taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx.log" &
 pids+=($!)
 BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$GW_PORT GATEHOUSE_LOG=warn \
-  taskset -c 0 "$ROOT/target/release/gatehouse" serve --config "$ROOT/bench/gateway.toml" \
+  taskset -c 0 "$GW_BIN" serve --config "$ROOT/bench/gateway.toml" \
   2>"$OUT/gatehouse.log" &
 pids+=($!)
-# The same config with busy polling off (and a database of its own).
-sed -e '/^busy_poll/d' -e 's#gatehouse-bench.db#gatehouse-bench-nopoll.db#' "$ROOT/bench/gateway.toml" \
+# The same config with busy polling off, or for the second binary (a database of its own).
+poll_rule='/^busy_poll/d'
+[[ $SECOND == nopoll ]] || poll_rule='/^$/b'   # a no-op: keep busy polling
+sed -e "$poll_rule" -e 's#gatehouse-bench.db#gatehouse-bench-nopoll.db#' "$ROOT/bench/gateway.toml" \
   > "$OUT/gateway-nopoll.toml"
 BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$NOPOLL_PORT GATEHOUSE_LOG=warn \
-  taskset -c 0 "$ROOT/target/release/gatehouse" serve --config "$OUT/gateway-nopoll.toml" \
+  taskset -c 0 "$SECOND_BIN" serve --config "$OUT/gateway-nopoll.toml" \
   2>"$OUT/gatehouse-nopoll.log" &
 pids+=($!)
 for _ in $(seq 100); do
@@ -97,8 +113,9 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 
-python3 - "$CSV" <<'EOF' | tee "$OUT/summary.md"
-import csv, statistics, sys
+SECOND_LABEL=$SECOND_LABEL python3 - "$CSV" <<'EOF' | tee "$OUT/summary.md"
+import csv, os, statistics, sys
+second = os.environ["SECOND_LABEL"]
 rows = list(csv.DictReader(open(sys.argv[1])))
 by = {}
 for r in rows:
@@ -106,7 +123,7 @@ for r in rows:
 cols = [("json_p50_ms", "JSON p50, 1 conn"), ("burst_first_ms", "SSE first event, burst"),
         ("paced_first_ms", "SSE first event, paced 10 ms")]
 print(f"median over {len(by)} interleaved rounds; added = target - direct of the same round (ms)\n")
-print("| | direct | nginx (added) | Gatehouse (added) | Gatehouse, busy_poll off (added) |")
+print(f"| | direct | nginx (added) | Gatehouse (added) | {second} (added) |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for key, label in cols:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
@@ -114,7 +131,7 @@ for key, label in cols:
     print(f"| {label} | {med('direct'):.3f} | " + " | ".join(
         f"{med(t):.3f} (+{add(t):.3f})" for t in ("nginx", "gatehouse", "nopoll")) + " |")
 print(f"\nthroughput at 64 connections, req/s or streams/s; ratio = target / direct of the same round\n")
-print("| | direct | nginx (ratio) | Gatehouse (ratio) | Gatehouse, busy_poll off (ratio) |")
+print(f"| | direct | nginx (ratio) | Gatehouse (ratio) | {second} (ratio) |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for key, label in [("json64_rps", "JSON, 64 conns"), ("sse64_rps", "SSE, 64 conns")]:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())

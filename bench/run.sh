@@ -7,8 +7,10 @@
 #   bench/run.sh                       # full matrix (~8 min)
 #   DURATION=5 bench/run.sh            # quicker, rougher
 #   PEERS="custom" bench/run.sh        # Gatehouse and the direct baseline only
+#   PGO=1 bench/run.sh                 # the profile-guided build (bench/pgo.sh, ~20 min more)
 #
-# Build first happens here (release); nothing is built while the load runs.
+# Build first happens here (release, or PGO with PGO=1; GW_BIN=path measures a binary already
+# built); nothing is built while the load runs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench}
@@ -16,8 +18,14 @@ if [[ ! -x $HARNESS/run-peers.sh ]]; then
   echo "bench: $HARNESS/run-peers.sh not found (the shared harness sits beside the repo)" >&2
   exit 1
 fi
-cargo build --release --manifest-path "$ROOT/Cargo.toml"
-BIN=$ROOT/target/release/gatehouse
+if [[ -n ${GW_BIN:-} ]]; then
+  BIN=$(realpath "$GW_BIN")
+elif [[ ${PGO:-0} == 1 ]]; then
+  BIN=$("$ROOT/bench/pgo.sh" | tail -1)
+else
+  cargo build --release --manifest-path "$ROOT/Cargo.toml"
+  BIN=$ROOT/target/release/gatehouse
+fi
 export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 export RUN_ID=${RUN_ID:-gatehouse-$(date +%Y%m%d-%H%M%S)}
 export PEERS=${PEERS:-"nginx-proxy custom"}
