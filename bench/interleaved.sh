@@ -28,7 +28,7 @@ DURATION=${DURATION:-5}
 BURST_N=${BURST_N:-100}
 PACED_N=${PACED_N:-20}
 KEY=sk-bench-1234
-MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100 NOPOLL_PORT=28101
+MOCK_PORT=28080 NGINX_PORT=28090 GW_PORT=28100 SECOND_PORT=28101
 OUT=${OUT:-$ROOT/bench/results/interleaved-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/nginx/tmp"
 [[ ${BUILD:-1} == 1 ]] && cargo build --release --manifest-path "$ROOT/Cargo.toml"
@@ -58,17 +58,17 @@ BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$GW_PORT GATEHOUSE_
   taskset -c 0 "$GW_BIN" serve --config "$ROOT/bench/gateway.toml" \
   2>"$OUT/gatehouse.log" &
 pids+=($!)
-# The same config with busy polling off, or for the second binary (a database of its own).
-poll_rule='/^busy_poll/d'
-[[ $SECOND == nopoll ]] || poll_rule='/^$/b'   # a no-op: keep busy polling
-sed -e "$poll_rule" -e 's#gatehouse-bench.db#gatehouse-bench-nopoll.db#' "$ROOT/bench/gateway.toml" \
-  > "$OUT/gateway-nopoll.toml"
-BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$NOPOLL_PORT GATEHOUSE_LOG=warn \
-  taskset -c 0 "$SECOND_BIN" serve --config "$OUT/gateway-nopoll.toml" \
-  2>"$OUT/gatehouse-nopoll.log" &
+# The fourth column's config: the same file with a database of its own, and without busy
+# polling for `nopoll`.
+edits=(-e 's#gatehouse-bench.db#gatehouse-bench-second.db#')
+[[ $SECOND == nopoll ]] && edits+=(-e '/^busy_poll/d')
+sed "${edits[@]}" "$ROOT/bench/gateway.toml" > "$OUT/gateway-second.toml"
+BENCH_MOCK_BASE=http://127.0.0.1:$MOCK_PORT/v1 BENCH_GW_PORT=$SECOND_PORT GATEHOUSE_LOG=warn \
+  taskset -c 0 "$SECOND_BIN" serve --config "$OUT/gateway-second.toml" \
+  2>"$OUT/gatehouse-second.log" &
 pids+=($!)
 for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$NOPOLL_PORT/healthz" >/dev/null \
+  curl -fs "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && curl -fs "http://127.0.0.1:$SECOND_PORT/healthz" >/dev/null \
     && curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break
   sleep 0.1
 done
@@ -80,7 +80,7 @@ declare -A url=(
   [direct]=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
   [nginx]=http://127.0.0.1:$NGINX_PORT/v1/chat/completions
   [gatehouse]=http://127.0.0.1:$GW_PORT/v1/chat/completions
-  [nopoll]=http://127.0.0.1:$NOPOLL_PORT/v1/chat/completions
+  [second]=http://127.0.0.1:$SECOND_PORT/v1/chat/completions
 )
 export BENCH_BODY=$HARNESS/payloads/chat.json BENCH_KEY=$KEY
 CSV=$OUT/rounds.csv
@@ -95,7 +95,7 @@ rps_of() { # wrk output -> requests per second
   awk '/^Requests\/sec/ { print $2 }'
 }
 for r in $(seq "$ROUNDS"); do
-  for t in direct nginx gatehouse nopoll; do
+  for t in direct nginx gatehouse second; do
     taskset -c 1 wrk -t1 -c1 -d1s -s "$HARNESS/lib/wrk-post.lua" "${url[$t]}" >/dev/null 2>&1 || true
     p50=$(taskset -c 1 wrk -t1 -c1 -d"${DURATION}s" --latency -s "$HARNESS/lib/wrk-post.lua" \
       "${url[$t]}" 2>&1 | p50_of)
@@ -129,7 +129,7 @@ for key, label in cols:
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
     add = lambda t: statistics.median(float(v[t][key]) - float(v["direct"][key]) for v in by.values())
     print(f"| {label} | {med('direct'):.3f} | " + " | ".join(
-        f"{med(t):.3f} (+{add(t):.3f})" for t in ("nginx", "gatehouse", "nopoll")) + " |")
+        f"{med(t):.3f} (+{add(t):.3f})" for t in ("nginx", "gatehouse", "second")) + " |")
 print(f"\nthroughput at 64 connections, req/s or streams/s; ratio = target / direct of the same round\n")
 print(f"| | direct | nginx (ratio) | Gatehouse (ratio) | {second} (ratio) |")
 print("| --- | ---: | ---: | ---: | ---: |")
@@ -137,5 +137,5 @@ for key, label in [("json64_rps", "JSON, 64 conns"), ("sse64_rps", "SSE, 64 conn
     med = lambda t: statistics.median(float(v[t][key]) for v in by.values())
     ratio = lambda t: statistics.median(float(v[t][key]) / float(v["direct"][key]) for v in by.values())
     print(f"| {label} | {med('direct'):,.0f} | " + " | ".join(
-        f"{med(t):,.0f} ({ratio(t):.3f})" for t in ("nginx", "gatehouse", "nopoll")) + " |")
+        f"{med(t):,.0f} ({ratio(t):.3f})" for t in ("nginx", "gatehouse", "second")) + " |")
 EOF
