@@ -25,10 +25,11 @@ TRAIN_SECS=${TRAIN_SECS:-4}
 MOCK_PORT=28080 GW_PORT=28105 KEY=sk-bench-1234
 WORK=$ROOT/target/pgo-work
 SYSROOT=$(rustc --print sysroot)
-PROFDATA=$(find "$SYSROOT/lib/rustlib" -name llvm-profdata -type f 2>/dev/null | head -1)
+profdata() { find "$SYSROOT/lib/rustlib" -name llvm-profdata -type f 2>/dev/null | head -1; }
+PROFDATA=$(profdata)
 if [[ -z $PROFDATA ]]; then
   rustup component add llvm-tools >&2
-  PROFDATA=$(find "$SYSROOT/lib/rustlib" -name llvm-profdata -type f | head -1)
+  PROFDATA=$(profdata)
 fi
 [[ -x $PROFDATA ]] || { echo "pgo: llvm-profdata not found in $SYSROOT" >&2; exit 1; }
 
