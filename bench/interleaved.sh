@@ -48,6 +48,8 @@ cleanup() {
   "$HARNESS/mock.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+# Both gateways start with an empty request log, as in bench/run.sh.
+rm -f /tmp/gatehouse-bench.db /tmp/gatehouse-bench.db-* /tmp/gatehouse-bench-second.db /tmp/gatehouse-bench-second.db-*
 
 "$HARNESS/mock.sh" start "$MOCK_PORT" 1 >/dev/null
 sed -e "s#@PREFIX@#$OUT/nginx#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MOCK_PORT@#$MOCK_PORT#g" \
