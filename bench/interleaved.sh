@@ -49,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # Both gateways start with an empty request log, as in bench/run.sh.
-rm -f /tmp/gatehouse-bench.db /tmp/gatehouse-bench.db-* /tmp/gatehouse-bench-second.db /tmp/gatehouse-bench-second.db-*
+rm -f /tmp/gatehouse-bench.db* /tmp/gatehouse-bench-second.db*
 
 "$HARNESS/mock.sh" start "$MOCK_PORT" 1 >/dev/null
 sed -e "s#@PREFIX@#$OUT/nginx#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MOCK_PORT@#$MOCK_PORT#g" \

@@ -26,14 +26,14 @@ else
   cargo build --release --manifest-path "$ROOT/Cargo.toml"
   BIN=$ROOT/target/release/gatehouse
 fi
+# Each run starts with an empty request log (bench/gateway.toml's database): one that grew over
+# earlier runs would only fill /tmp (it had reached 5.7 GB by the end of session 19).
+rm -f /tmp/gatehouse-bench.db*
 export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 export RUN_ID=${RUN_ID:-gatehouse-$(date +%Y%m%d-%H%M%S)}
 export PEERS=${PEERS:-"nginx-proxy custom"}
 export GW_NAME=gatehouse GW_PORT=${GW_PORT:-28100}
 export GW_CMD="$BIN serve --config $ROOT/bench/gateway.toml"
-# Each run starts with an empty request log (bench/gateway.toml's database): one that grew over
-# earlier runs would only fill /tmp (it had reached 5.7 GB by the end of session 19).
-rm -f /tmp/gatehouse-bench.db /tmp/gatehouse-bench.db-*
 export GW_READY_URL=http://127.0.0.1:$GW_PORT/healthz
 export GATEHOUSE_LOG=${GATEHOUSE_LOG:-warn}
 "$HARNESS/run-peers.sh"
