@@ -359,8 +359,17 @@ impl Redactor {
 
     /// `text` with every secret replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
+        self.redact_also(text, &[])
+    }
+
+    /// [`Self::redact`], taking out `more` secrets besides the redactor's own.
+    pub fn redact_also(&self, text: &str, more: &[&Secret]) -> String {
         let mut out = text.to_owned();
-        for s in &self.secrets {
+        let more = more
+            .iter()
+            .copied()
+            .filter(|s| s.expose().len() >= MIN_SECRET_LEN);
+        for s in self.secrets.iter().chain(more) {
             if out.contains(s.expose()) {
                 out = out.replace(s.expose(), REDACTED);
             }
@@ -369,6 +378,13 @@ impl Redactor {
             format!("{}{REDACTED}\"", &c[1])
         });
         self.shapes.replace_all(&out, REDACTED).into_owned()
+    }
+
+    /// Text a provider wrote (an error message, which may quote the key it was sent) with
+    /// `secrets` and every credential-shaped string taken out.
+    pub fn provider_text(text: &str, secrets: &[&Secret]) -> String {
+        static SHAPES: std::sync::LazyLock<Redactor> = std::sync::LazyLock::new(Redactor::default);
+        SHAPES.redact_also(text, secrets)
     }
 }
 

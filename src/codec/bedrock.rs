@@ -550,12 +550,3 @@ impl StreamDecoder {
         Ok((out, false))
     }
 }
-
-/// Bedrock's error message: `{"message": "..."}` (or `Message`).
-pub fn error_message(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("message")
-        .or_else(|| v.get("Message"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}

@@ -12,6 +12,7 @@ pub mod gemini;
 pub mod openai_chat;
 pub mod openai_embeddings;
 pub mod passthrough;
+pub mod provider_error;
 pub mod responses;
 pub mod scan;
 #[cfg(test)]

@@ -149,6 +149,16 @@ pub struct AwsCredentials {
 }
 
 impl ProviderConfig {
+    /// Every credential of the provider: its keys, and AWS's key id, secret and token.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut out: Vec<&Secret> = self.api_keys.iter().collect();
+        if let Some(aws) = &self.aws {
+            out.extend([&aws.access_key_id, &aws.secret_access_key]);
+            out.extend(aws.session_token.as_ref());
+        }
+        out
+    }
+
     pub fn serves(&self, model: &str) -> bool {
         self.models.iter().any(|m| m.matches(model))
     }

@@ -152,7 +152,7 @@ impl Adapter for BedrockAdapter {
     }
 
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
-        upstream_error(NAME, status, bedrock::error_message(body), retry_after)
+        upstream_error(NAME, status, body, retry_after)
     }
 
     /// A Bedrock API key is a bearer token; AWS credentials sign instead (see `sign`).

@@ -194,9 +194,11 @@ pub async fn send(
     if let Some(c) = out.capture {
         c.provider_chunk(&body);
     }
-    Err(provider
+    let mut err = provider
         .adapter
-        .parse_error(status.as_u16(), &body, retry_after))
+        .parse_error(status.as_u16(), &body, retry_after);
+    err.message = crate::bodies::Redactor::provider_text(&err.message, &cfg.secrets());
+    Err(err)
 }
 
 fn transport_error(provider: &str, e: &SendError) -> GatewayError {

@@ -143,7 +143,7 @@ impl Adapter for GeminiAdapter {
     }
 
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
-        upstream_error(NAME, status, upstream::error_message(body), retry_after)
+        upstream_error(NAME, status, body, retry_after)
     }
 
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {

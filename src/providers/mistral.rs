@@ -19,8 +19,11 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::openai::{OpenAiStream, openai_style_error};
-use super::{Adapter, StreamDecoder, StreamMode, UpstreamRequest, bad_reply, bearer, json_body};
+use super::openai::OpenAiStream;
+use super::{
+    Adapter, StreamDecoder, StreamMode, UpstreamRequest, bad_reply, bearer, json_body,
+    upstream_error,
+};
 use crate::codec::openai_chat::wire::{OaiContent, OaiMessage, OaiPart, OaiThinkingItem};
 use crate::codec::openai_chat::{self, ChunkDecoder};
 use crate::codec::{Warnings, openai_embeddings};
@@ -191,7 +194,7 @@ impl Adapter for MistralAdapter {
     }
 
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
-        openai_style_error(PROVIDER_KIND, status, body, retry_after)
+        upstream_error(PROVIDER_KIND, status, body, retry_after)
     }
 
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {

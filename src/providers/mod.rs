@@ -260,20 +260,45 @@ pub(crate) fn json_body<T: serde::Serialize>(value: &T) -> Result<Bytes, Gateway
         .map_err(|e| GatewayError::internal(format!("cannot encode upstream request: {e}")))
 }
 
-/// A provider's non-2xx reply as an error, with the provider's own message when it sent one.
+/// A provider's non-2xx reply as an error, in the provider's own words (any error shape a
+/// provider or self-hosted server sends, [`crate::codec::provider_error`]): its message, the
+/// field it blamed as the error's `param`, and its error type where that says more than the
+/// status (`INVALID_ARGUMENT`, `ValidationException`).
 pub(crate) fn upstream_error(
     provider: &str,
     status: u16,
-    message: Option<String>,
+    body: &[u8],
     retry_after: Option<u64>,
 ) -> GatewayError {
-    let msg = message.unwrap_or_else(|| format!("HTTP {status} with no error message"));
+    let found = crate::codec::provider_error::read(body);
+    let (msg, param) = match found {
+        Some(e) => {
+            let mut msg = e.message;
+            if let Some(kind) = e
+                .kind
+                .filter(|k| telling_kind(k) && !msg.contains(k.as_str()))
+            {
+                msg.push_str(&format!(" ({kind})"));
+            }
+            (msg, e.param)
+        }
+        None => (format!("HTTP {status} with no error message"), None),
+    };
     let msg = if matches!(status, 401 | 403) {
         format!("{provider} refused the gateway's credentials: {msg}")
     } else {
         format!("{provider}: {msg}")
     };
-    GatewayError::from_upstream_status(status, msg, retry_after)
+    let mut e = GatewayError::from_upstream_status(status, msg, retry_after);
+    e.param = param;
+    e
+}
+
+/// A provider's error type worth showing beside its message: Google's statuses and AWS's
+/// exception names say more than the HTTP status; OpenAI-style `*_error` types and numeric
+/// codes do not.
+fn telling_kind(kind: &str) -> bool {
+    !kind.to_ascii_lowercase().ends_with("_error") && kind.parse::<u64>().is_err()
 }
 
 /// A provider reply we cannot read is the provider's failure (502), retryable.

@@ -221,7 +221,7 @@ impl Adapter for OpenAiAdapter {
     }
 
     fn parse_error(&self, status: u16, body: &[u8], retry_after: Option<u64>) -> GatewayError {
-        openai_style_error(self.kind.as_str(), status, body, retry_after)
+        upstream_error(self.kind.as_str(), status, body, retry_after)
     }
 
     fn auth_headers(&self, key: &Secret) -> Vec<(HeaderName, HeaderValue)> {
@@ -230,21 +230,6 @@ impl Adapter for OpenAiAdapter {
         }
         bearer(key)
     }
-}
-
-/// Classify an OpenAI-style error reply, keeping the provider's message.
-pub(super) fn openai_style_error(
-    provider: &str,
-    status: u16,
-    body: &[u8],
-    retry_after: Option<u64>,
-) -> GatewayError {
-    upstream_error(
-        provider,
-        status,
-        openai_chat::upstream_error_message(body),
-        retry_after,
-    )
 }
 
 /// Relays a Chat Completions stream to a Chat Completions client as it came, reading only
@@ -308,8 +293,8 @@ fn chunk_text(ev: &SseEvent) -> Result<&str, StreamStep> {
 
 /// An error object in a stream, as the error that ends it.
 fn stream_error(name: &str, data: &str) -> GatewayError {
-    let msg = openai_chat::upstream_error_message(data.as_bytes())
-        .unwrap_or_else(|| "error event in stream".to_owned());
+    let msg = crate::codec::provider_error::read(data.as_bytes())
+        .map_or_else(|| "error event in stream".to_owned(), |e| e.message);
     GatewayError::new(ErrorKind::UpstreamFailed, format!("{name}: {msg}"))
 }
 

@@ -19,9 +19,7 @@ pub use upstream::encode_request;
 pub use upstream_params::{
     ANTHROPIC_EXTRA_FIELDS, DEFAULT_MAX_TOKENS, MIN_THINKING_BUDGET, thinking_budget,
 };
-pub use upstream_reply::{
-    decode_response, decode_usage, error_message, error_status, finish_reason,
-};
+pub use upstream_reply::{decode_response, decode_usage, error_status, finish_reason};
 pub use upstream_stream::MessageDecoder;
 
 #[cfg(test)]

@@ -138,8 +138,9 @@ pub fn error_body(e: &GatewayError) -> Value {
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::RateLimited | ErrorKind::BudgetExhausted => "rate_limit_error",
         ErrorKind::Unavailable | ErrorKind::UpstreamUnavailable => "overloaded_error",
+        // Anthropic's own type for a request that took too long (its spec's `TimeoutError`).
+        ErrorKind::UpstreamTimeout => "timeout_error",
         ErrorKind::UpstreamFailed
-        | ErrorKind::UpstreamTimeout
         | ErrorKind::LoopDetected
         | ErrorKind::BudgetUnavailable
         | ErrorKind::Internal => "api_error",

@@ -101,16 +101,6 @@ pub fn finish_reason(stop_reason: &str, stop_sequence: Option<String>) -> Finish
     }
 }
 
-/// The message of an Anthropic error body (`{"type":"error","error":{"type","message"}}`),
-/// or of the `{"message"}` some compatible servers send.
-pub fn error_message(body: &[u8]) -> Option<String> {
-    let b: AnthErrorBody = serde_json::from_slice(body).ok()?;
-    b.error
-        .map(|e| e.message)
-        .or(b.message)
-        .filter(|m| !m.is_empty())
-}
-
 /// The HTTP status Anthropic uses for an error `type`, for errors that arrive inside a
 /// stream (`event: error`), where the status line said 200.
 pub fn error_status(kind: &str) -> u16 {

@@ -292,16 +292,6 @@ pub struct AnthOutputTokensDetails {
     pub thinking_tokens: u64,
 }
 
-/// `{"type":"error","error":{"type","message"}}`: error replies and the stream's `error` event.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AnthErrorBody {
-    #[serde(default)]
-    pub error: Option<AnthErrorDetail>,
-    /// Some Anthropic-compatible servers put the message at the top level.
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AnthErrorDetail {
     /// `overloaded_error`, `rate_limit_error`, `invalid_request_error`, ...

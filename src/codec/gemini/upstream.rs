@@ -524,14 +524,3 @@ fn text_field(v: &Value, name: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
-
-/// Gemini's error body: `{"error": {"code", "message", "status"}}`.
-pub fn error_message(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let e = v.get("error")?;
-    let msg = e.get("message").and_then(Value::as_str)?;
-    Some(match e.get("status").and_then(Value::as_str) {
-        Some(s) => format!("{msg} ({s})"),
-        None => msg.to_owned(),
-    })
-}

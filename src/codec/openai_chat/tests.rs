@@ -259,19 +259,6 @@ fn stream_encoder_reports_usage_only_when_asked() {
 }
 
 #[test]
-fn upstream_error_messages_are_extracted() {
-    assert_eq!(
-        upstream_error_message(br#"{"error":{"message":"bad key","type":"x"}}"#).as_deref(),
-        Some("bad key")
-    );
-    assert_eq!(
-        upstream_error_message(br#"{"detail":[{"type":"extra_forbidden","loc":["body","user"],"msg":"Extra inputs are not permitted"}]}"#).as_deref(),
-        Some("body.user: Extra inputs are not permitted")
-    );
-    assert_eq!(upstream_error_message(b"<html>"), None);
-}
-
-#[test]
 fn stream_decoder_reads_mistral_thinking_chunks_and_error_objects() {
     let mut d = ChunkDecoder::default();
     let ev = events(
