@@ -25,10 +25,13 @@ pub struct Responses {
 impl Responses {
     /// Save `row` now, waiting for the store.
     pub async fn save(&self, store: &Store, row: ResponseRow) -> Result<(), GatewayError> {
-        store.save_response(&row).await.map_err(|e| {
-            tracing::error!(error = %e, "stored response not saved");
-            GatewayError::new(ErrorKind::Internal, "the response could not be stored")
-        })
+        store
+            .save_response(&row, &items_of(&row))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "stored response not saved");
+                GatewayError::new(ErrorKind::Internal, "the response could not be stored")
+            })
     }
 
     /// Save `row` in the background; it is readable at once.
@@ -40,7 +43,7 @@ impl Responses {
         let pending = Arc::clone(&self.pending);
         let store = store.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.save_response(&row).await {
+            if let Err(e) = store.save_response(&row, &items_of(&row)).await {
                 tracing::error!(error = %e, response = %id, "stored response not saved");
             }
             if let Ok(mut p) = pending.lock() {
@@ -105,6 +108,92 @@ impl Responses {
         let chain = self.chain(store, id, owner).await?;
         chain.into_iter().last().ok_or_else(|| not_found(id))
     }
+}
+
+impl Responses {
+    /// `input` with every `item_reference` replaced by the item it names, from the
+    /// responses `owner` stored (their input and output items); an id that is unknown, or
+    /// another key's, is OpenAI's 404 for a missing item.
+    pub async fn resolve_references(
+        &self,
+        store: &Store,
+        input: &mut [Value],
+        owner: Option<&str>,
+    ) -> Result<(), GatewayError> {
+        for item in input.iter_mut() {
+            if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+                continue;
+            }
+            let id = item
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            *item = self.item(store, &id, owner).await?;
+        }
+        Ok(())
+    }
+
+    /// The stored item `id` of a response `owner` made.
+    async fn item(
+        &self,
+        store: &Store,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Value, GatewayError> {
+        // A response whose write has not landed yet is searched in memory.
+        let pending = self.pending.lock().ok().and_then(|p| {
+            p.values()
+                .filter(|r| r.owner.as_deref() == owner)
+                .find_map(|r| {
+                    items_of(r)
+                        .into_iter()
+                        .find(|(item_id, _)| item_id == id)
+                        .map(|(_, item)| item)
+                })
+        });
+        let text = match pending {
+            Some(text) => Some(text),
+            None => store.response_item(id, owner).await.map_err(|e| {
+                tracing::error!(error = %e, "stored response items unreadable");
+                GatewayError::new(
+                    ErrorKind::Unavailable,
+                    "stored responses cannot be read right now",
+                )
+            })?,
+        };
+        text.and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| item_not_found(id))
+    }
+}
+
+/// Every input and output item of `row` that has an id, as (id, JSON text): what an
+/// `item_reference` may name later.
+fn items_of(row: &ResponseRow) -> Vec<(String, String)> {
+    let input = serde_json::from_str::<Value>(&row.input).ok();
+    let response = serde_json::from_str::<Value>(&row.response).ok();
+    let output = response.as_ref().and_then(|r| r.get("output"));
+    [input.as_ref(), output]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter(|item| item.get("type").and_then(Value::as_str) != Some("item_reference"))
+        .filter_map(|item| {
+            let id = item.get("id").and_then(Value::as_str)?;
+            (!id.is_empty()).then(|| (id.to_owned(), item.to_string()))
+        })
+        .collect()
+}
+
+/// OpenAI's answer for an `item_reference` to an item it does not have.
+pub fn item_not_found(id: &str) -> GatewayError {
+    let mut e = GatewayError::new(
+        ErrorKind::NotFound,
+        format!("Item with id '{id}' not found."),
+    );
+    e.param = Some("input".into());
+    e
 }
 
 pub fn not_found(id: &str) -> GatewayError {

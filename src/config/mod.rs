@@ -432,8 +432,14 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let keys = governance::keys(src, &raw.keys, &teams, &mut target);
     let users = policy::members(src, &raw.users, &mut target);
     let projects = policy::members(src, &raw.projects, &mut target);
+    let builtin = crate::pricing::PriceTable::builtin();
+    for (model, entry) in &raw.pricing {
+        if let Err(e) = entry.get_ref().apply(builtin.builtin_entry(model)) {
+            src.error(&entry.span(), format!("pricing.\"{model}\": {e}"));
+        }
+    }
     let pricing = Arc::new(
-        crate::pricing::PriceTable::builtin().with_overrides(
+        builtin.with_overrides(
             raw.pricing
                 .iter()
                 .map(|(m, p)| (m.clone(), p.get_ref().clone()))
@@ -589,12 +595,7 @@ fn config_secrets(
 ) -> Vec<Secret> {
     let mut out: Vec<Secret> = admin_token.cloned().into_iter().collect();
     for p in providers {
-        out.extend(p.api_keys.iter().cloned());
-        if let Some(aws) = &p.aws {
-            out.push(aws.access_key_id.clone());
-            out.push(aws.secret_access_key.clone());
-            out.extend(aws.session_token.clone());
-        }
+        out.extend(p.secrets().into_iter().cloned());
     }
     out.extend(keys.iter().map(|k| k.key.clone()));
     out

@@ -32,9 +32,9 @@ pub struct RawConfig {
     /// Projects (`[projects.NAME]`), named by keys.
     #[serde(default)]
     pub projects: IndexMap<String, Spanned<RawMember>>,
-    /// Price overrides: model name or glob -> USD per million tokens.
+    /// Model overrides: model name or glob -> USD per million tokens and output limits.
     #[serde(default)]
-    pub pricing: IndexMap<String, Spanned<crate::pricing::Price>>,
+    pub pricing: IndexMap<String, Spanned<crate::pricing::ModelOverride>>,
     pub redis: Option<RawRedis>,
     #[serde(default)]
     pub alerts: RawAlerts,

@@ -54,8 +54,11 @@ pub struct Enforcer {
 pub struct Ask<'a> {
     pub model: &'a str,
     pub input_tokens: u64,
-    /// `None`: the request sets no limit ([`DEFAULT_MAX_OUTPUT`] is assumed).
+    /// Per choice; `None`: the request sets no limit ([`DEFAULT_MAX_OUTPUT`] is assumed).
+    /// Each served model's output ceiling clamps it, as the attempt does.
     pub max_output: Option<u64>,
+    /// How many choices the request asks for (OpenAI `n`), each up to `max_output`.
+    pub choices: u64,
     /// Embeddings produce no output tokens.
     pub has_output: bool,
     /// Models the request may be served by (its route's targets); asked only when a dollar
@@ -160,6 +163,11 @@ pub struct Admission {
     enforcer: Arc<Enforcer>,
     pricing: Arc<PriceTable>,
     ticket: Ticket,
+    /// Output tokens asked for, per choice (0: the request produces none).
+    asked_output: u64,
+    choices: u64,
+    /// The most output tokens any of the request's candidate models can produce (each
+    /// ceiling applied), all choices together: what caller-wide reservations count.
     max_output: u64,
     /// A spent budget sends the request here instead.
     pub route_to: Option<Target>,
@@ -286,11 +294,12 @@ impl Enforcer {
     ) -> Result<Admission, GatewayError> {
         let now_ms = self.clock.now_ms();
         let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        let max_output = if ask.has_output {
+        let asked_output = if ask.has_output {
             ask.max_output.unwrap_or(DEFAULT_MAX_OUTPUT)
         } else {
             0
         };
+        let choices = ask.choices.max(1);
         let mut adm = Admission {
             enforcer: Arc::clone(self),
             pricing: Arc::clone(&config.pricing),
@@ -306,7 +315,9 @@ impl Enforcer {
                 schema: ask.schema,
                 ..Ticket::default()
             },
-            max_output,
+            asked_output,
+            choices,
+            max_output: asked_output.saturating_mul(choices),
             route_to: None,
             spent: Vec::new(),
             settled: false,
@@ -318,7 +329,12 @@ impl Enforcer {
         if scopes.is_empty() {
             return Ok(adm);
         }
-        let worst_tokens = ask.input_tokens.saturating_add(max_output);
+        // The models that may serve it, each reserving no more output than it can produce.
+        let candidates = (ask.candidates)();
+        if let Some(most) = candidates.iter().map(|m| adm.max_output_on(m)).max() {
+            adm.max_output = most;
+        }
+        let worst_tokens = ask.input_tokens.saturating_add(adm.max_output);
 
         // 1. Rate limits.
         if budget::any_rate_limit(&scopes) {
@@ -357,7 +373,7 @@ impl Enforcer {
             .iter()
             .any(|(_, p)| p.budgets.iter().any(|b| b.unit == BudgetUnit::Usd));
         let worst_cost = if any_usd {
-            (ask.candidates)()
+            candidates
                 .iter()
                 .map(|m| adm.worst_cost(m))
                 .max()
@@ -456,8 +472,19 @@ impl Admission {
     /// The request's worst-case cost on `model` (0 for a model with no price).
     fn worst_cost(&self, model: &str) -> u64 {
         self.pricing.lookup(model).map_or(0, |p| {
-            crate::pricing::worst_case_nanos(p, self.ticket.input_tokens, self.max_output)
+            crate::pricing::worst_case_nanos(p, self.ticket.input_tokens, self.max_output_on(model))
         })
+    }
+
+    /// The most output tokens the request can produce on `model`: what it asks for per
+    /// choice, clamped to the model's output ceiling (as the attempt clamps what it
+    /// sends), times its choices.
+    fn max_output_on(&self, model: &str) -> u64 {
+        let per_choice = self
+            .pricing
+            .max_output_tokens(model)
+            .map_or(self.asked_output, |ceiling| ceiling.min(self.asked_output));
+        per_choice.saturating_mul(self.choices)
     }
 
     /// Reserve on `provider`'s budgets before an attempt. `Err` (retryable): the provider's
@@ -473,7 +500,10 @@ impl Admission {
         let now = self.enforcer.clock.now_secs();
         let scope = Scope::new(ScopeKind::Provider, &provider.name, &provider.name);
         let worst_cost = self.worst_cost(model);
-        let worst_tokens = self.ticket.input_tokens.saturating_add(self.max_output);
+        let worst_tokens = self
+            .ticket
+            .input_tokens
+            .saturating_add(self.max_output_on(model));
         let mut lines: Vec<Line> = provider
             .budgets
             .iter()

@@ -189,7 +189,8 @@ async fn serve_chat<S: ChatSchema>(
         let choices = u64::from(creq.sampling.n.unwrap_or(1).max(1));
         let size = Size {
             input_tokens: crate::tokens::quick_estimate(&creq),
-            max_output: creq.max_output_tokens.map(|m| m.saturating_mul(choices)),
+            max_output: creq.max_output_tokens,
+            choices,
             has_output: true,
             user: creq.user.clone(),
         };

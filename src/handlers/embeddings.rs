@@ -25,6 +25,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
         let size = Size {
             input_tokens: openai_embeddings::estimate_input(&ereq),
             max_output: None,
+            choices: 1,
             has_output: false,
             user: ereq.user.clone(),
         };

@@ -235,7 +235,10 @@ pub async fn authenticate(
 /// What a request asks of admission, besides its model.
 pub struct Size {
     pub input_tokens: u64,
+    /// Per choice.
     pub max_output: Option<u64>,
+    /// Choices asked for (OpenAI `n`); 1 for schemas without them.
+    pub choices: u64,
     pub has_output: bool,
     /// The end user the body names (OpenAI `user`, Anthropic `metadata.user_id`).
     pub user: Option<String>,
@@ -314,6 +317,7 @@ pub async fn admit(
                 model,
                 input_tokens: size.input_tokens,
                 max_output: size.max_output,
+                choices: size.choices,
                 has_output: size.has_output,
                 candidates: &candidates,
                 tags,

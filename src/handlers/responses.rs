@@ -39,8 +39,15 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, server.max_body_bytes).await?;
         let mut w: RespRequest = parse_json(&bytes)?;
-        let input = codec::normalize_input(w.input.take())?;
+        let mut input = codec::normalize_input(w.input.take())?;
         let owner = owner(&ctx);
+        // `item_reference`s name items of responses this key stored; the rest of the
+        // pipeline (and the stored row) sees the items themselves. An OpenAI provider still
+        // gets the client's body as it came.
+        state
+            .responses()
+            .resolve_references(state.store(), &mut input, owner.as_deref())
+            .await?;
         let history = match &w.previous_response_id {
             Some(prev) => {
                 let chain = state
@@ -66,6 +73,7 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
         let size = Size {
             input_tokens: crate::tokens::quick_estimate(&creq),
             max_output: creq.max_output_tokens,
+            choices: 1,
             has_output: true,
             user: creq.user.clone(),
         };

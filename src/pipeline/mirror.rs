@@ -29,6 +29,12 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
     req.stream_usage = false;
     // Translated from the canonical request: the client's own body asks for a stream.
     req.raw = None;
+    let mut w = Warnings::default();
+    if let Ok(std::borrow::Cow::Owned(fitted)) =
+        super::ceiling::fit(&req, &candidate.model, &live.config.pricing, &mut w)
+    {
+        req = fitted;
+    }
     let hop = ctx.hop.clone();
     ctx.mirrored = true;
     tokio::spawn(async move {
@@ -54,7 +60,6 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
             capture: None,
             traceparent: None,
         };
-        let mut w = Warnings::default();
         let result = async {
             let up = p.adapter.build_chat(&req, &candidate.model, &mut w)?;
             let body = exec::send_for_body(p, &out, up).await?;

@@ -11,6 +11,7 @@
 //! then fails at once still falls back; if the first events take longer than the keep-alive
 //! interval the stream is committed (headers go out, keep-alives start) and fallback ends.
 
+mod ceiling;
 mod context;
 mod failover;
 mod mirror;
@@ -98,12 +99,16 @@ pub async fn chat(
     let from = &from;
     // The attempts are numbered as the loop sends them, which names their trace spans.
     let mut sent = 0;
+    let pricing = &*live.config.pricing;
     failover::run(live, ctx, resolved, move |c, key| {
         sent += 1;
         Box::pin(async move {
             let mut w = Warnings::default();
             let out = from.outbound(&c, key, sent);
-            let r = chat_attempt(&c, &out, req, keepalive, mirrored, notes, &mut w).await;
+            let r = match ceiling::fit(req, &c.model, pricing, &mut w) {
+                Ok(req) => chat_attempt(&c, &out, &req, keepalive, mirrored, notes, &mut w).await,
+                Err(e) => Err(e),
+            };
             (r, w)
         })
     })

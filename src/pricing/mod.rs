@@ -83,7 +83,7 @@ const GLOB_META: &[char] = &['*', '?', '[', ']', '{', '}'];
 /// Deserialized from the built-in table and from the configuration's `[pricing]` entries
 /// (`input = 2.5`, `output = 10`, optional `cache_read`, `cache_write` and
 /// `tier = { above_input_tokens = 200000, input = …, output = … }`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
@@ -96,6 +96,82 @@ pub struct Price {
     /// Higher prices for requests with more input tokens than the tier's threshold.
     #[serde(default)]
     pub tier: Option<PriceTier>,
+    /// The most tokens the model generates in one reply (reasoning included): a request
+    /// asking for more is clamped to it, since providers refuse a maximum above it. `None`:
+    /// not known, so the request's own maximum is sent as it is.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    /// The model's context window in tokens (input and output together).
+    #[serde(default)]
+    pub context_window: Option<u64>,
+}
+
+/// A `[pricing."MODEL"]` entry of the configuration: prices, limits, or both. Prices and
+/// limits are overridden separately: an entry that gives `input` or `output` replaces every
+/// price of the built-in entry (a missing cache price is the input price, as in the table),
+/// and one that gives neither keeps the built-in prices (none for a model the table lacks);
+/// `max_output_tokens` and `context_window` replace the built-in limits one by one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ModelOverride {
+    #[serde(default)]
+    pub input: Option<f64>,
+    #[serde(default)]
+    pub output: Option<f64>,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    #[serde(default)]
+    pub tier: Option<PriceTier>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub context_window: Option<u64>,
+}
+
+impl ModelOverride {
+    /// The entry this override makes of `base` (the built-in entry of the same name, if any).
+    /// `Err`: it gives one of `input` and `output` for a model the table does not price, or
+    /// cache or tier prices without either.
+    pub fn apply(&self, base: Option<&Price>) -> Result<Price, String> {
+        let prices = self.input.is_some() || self.output.is_some();
+        let mut price = match (prices, base) {
+            (true, _) => Price {
+                input: self
+                    .input
+                    .or(base.map(|b| b.input))
+                    .ok_or("`output` is given without `input`")?,
+                output: self
+                    .output
+                    .or(base.map(|b| b.output))
+                    .ok_or("`input` is given without `output`")?,
+                cache_read: self.cache_read,
+                cache_write: self.cache_write,
+                tier: self.tier.clone(),
+                ..Price::default()
+            },
+            (false, _)
+                if self.cache_read.is_some()
+                    || self.cache_write.is_some()
+                    || self.tier.is_some() =>
+            {
+                return Err(
+                    "cache and tier prices need `input` and `output` beside them".to_owned(),
+                );
+            }
+            (false, Some(b)) => b.clone(),
+            (false, None) => Price::default(),
+        };
+        price.max_output_tokens = self
+            .max_output_tokens
+            .or(base.and_then(|b| b.max_output_tokens));
+        price.context_window = self.context_window.or(base.and_then(|b| b.context_window));
+        if price.max_output_tokens == Some(0) {
+            return Err("max_output_tokens must be above 0".to_owned());
+        }
+        price.validate()?;
+        Ok(price)
+    }
 }
 
 /// The prices of a request whose input tokens exceed `above_input_tokens`; they apply to all
@@ -291,16 +367,20 @@ impl PriceTable {
         }
     }
 
-    /// This table with `overrides` (a model name or glob -> its price) searched before the
-    /// built-ins. A later override of the same name replaces an earlier one. An override
-    /// whose price fails [`Price::validate`] or whose glob does not compile is skipped with
-    /// a warning.
-    pub fn with_overrides(mut self, overrides: Vec<(String, Price)>) -> Self {
-        for (name, price) in overrides {
-            if let Err(e) = price.validate() {
-                tracing::warn!(model = %name, error = %e, "pricing override skipped");
-                continue;
-            }
+    /// This table with `overrides` (a model name or glob -> its prices and limits, merged
+    /// with the built-in entry of the same name as [`ModelOverride::apply`] says) searched
+    /// before the built-ins. A later override of the same name replaces an earlier one. An
+    /// override that [`ModelOverride::apply`] refuses, or whose glob does not compile, is
+    /// skipped with a warning (the config layer reports them with their position first).
+    pub fn with_overrides(mut self, overrides: Vec<(String, ModelOverride)>) -> Self {
+        for (name, entry) in overrides {
+            let price = match entry.apply(self.builtin_entry(&name)) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(model = %name, error = %e, "pricing override skipped");
+                    continue;
+                }
+            };
             if let Err(e) = self.overrides.insert(&name, price) {
                 tracing::warn!(model = %name, error = %e, "pricing override skipped: bad glob");
             }
@@ -308,6 +388,27 @@ impl PriceTable {
         self.overrides.sort_globs();
         self.misses = Arc::default();
         self
+    }
+
+    /// The built-in entry an override named `name` merges with: the one its name finds,
+    /// or for a glob, the built-in glob written the same way.
+    pub fn builtin_entry(&self, name: &str) -> Option<&Price> {
+        let key = name.trim().to_ascii_lowercase();
+        if key.contains(GLOB_META) {
+            return self
+                .builtin
+                .globs
+                .iter()
+                .find(|g| g.pattern == key)
+                .map(|g| &g.price);
+        }
+        resolve(&key, |n| self.builtin.probe(n))
+    }
+
+    /// The most tokens `model` (as a provider names it) can generate in one reply, if the
+    /// table knows.
+    pub fn max_output_tokens(&self, model: &str) -> Option<u64> {
+        self.lookup(model).and_then(|p| p.max_output_tokens)
     }
 
     /// The price of `model` as a provider names it, or `None` if neither the overrides nor
@@ -503,6 +604,8 @@ struct RawEntry {
     cache_read: Option<f64>,
     cache_write: Option<f64>,
     tier: Option<PriceTier>,
+    max_output_tokens: Option<u64>,
+    context_window: Option<u64>,
     /// More names with the same price.
     #[serde(default)]
     aliases: Vec<String>,
@@ -526,6 +629,8 @@ fn parse_builtin(text: &str) -> Result<Entries, String> {
             cache_read: raw.cache_read,
             cache_write: raw.cache_write,
             tier: raw.tier,
+            max_output_tokens: raw.max_output_tokens,
+            context_window: raw.context_window,
         };
         price.validate().map_err(|e| format!("`{name}`: {e}"))?;
         for n in std::iter::once(&name).chain(&raw.aliases) {

@@ -9,6 +9,8 @@ fn price(input: f64, output: f64) -> Price {
         cache_read: None,
         cache_write: None,
         tier: None,
+        max_output_tokens: None,
+        context_window: None,
     }
 }
 
@@ -345,25 +347,42 @@ fn normalisation_steps() {
 
 // === overrides ===
 
+fn over(input: f64, output: f64) -> ModelOverride {
+    ModelOverride {
+        input: Some(input),
+        output: Some(output),
+        ..ModelOverride::default()
+    }
+}
+
+/// A model's input and output prices in `t`.
+fn rates_of(t: &PriceTable, model: &str) -> Option<(f64, f64)> {
+    t.lookup(model).map(|p| (p.input, p.output))
+}
+
 #[test]
 fn overrides_win_over_builtins() {
     let t = PriceTable::builtin().with_overrides(vec![
-        ("gpt-4o".to_owned(), price(1.0, 2.0)),
-        ("claude-sonnet-4-5".to_owned(), price(7.0, 8.0)),
-        ("acme-*".to_owned(), price(3.0, 4.0)),
-        ("acme-large-*".to_owned(), price(5.0, 6.0)),
+        ("gpt-4o".to_owned(), over(1.0, 2.0)),
+        ("claude-sonnet-4-5".to_owned(), over(7.0, 8.0)),
+        ("acme-*".to_owned(), over(3.0, 4.0)),
+        ("acme-large-*".to_owned(), over(5.0, 6.0)),
     ]);
-    assert_eq!(t.lookup("gpt-4o"), Some(&price(1.0, 2.0)));
-    assert_eq!(t.lookup("openai/gpt-4o-2024-08-06"), Some(&price(1.0, 2.0)));
+    assert_eq!(rates_of(&t, "gpt-4o"), Some((1.0, 2.0)));
+    // New prices replace every built-in price, the cache's too; the limits stay.
+    let gpt_4o = t.lookup("gpt-4o").unwrap();
+    assert_eq!(gpt_4o.cache_read, None);
+    assert_eq!(gpt_4o.max_output_tokens, Some(16_384));
+    assert_eq!(rates_of(&t, "openai/gpt-4o-2024-08-06"), Some((1.0, 2.0)));
     // An override reaches the Bedrock ids too, ahead of the built-in Bedrock globs.
     assert_eq!(
-        t.lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-        Some(&price(7.0, 8.0))
+        rates_of(&t, "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        Some((7.0, 8.0))
     );
-    assert_eq!(t.lookup("acme-small"), Some(&price(3.0, 4.0)));
+    assert_eq!(rates_of(&t, "acme-small"), Some((3.0, 4.0)));
     assert_eq!(
-        t.lookup("acme-large-2"),
-        Some(&price(5.0, 6.0)),
+        rates_of(&t, "acme-large-2"),
+        Some((5.0, 6.0)),
         "longest literal"
     );
     // Untouched models keep their built-in price.
@@ -375,20 +394,90 @@ fn overrides_win_over_builtins() {
 
 #[test]
 fn bad_overrides_are_skipped_and_later_ones_replace_earlier() {
-    let mut nan = price(1.0, 1.0);
+    let mut nan = over(1.0, 1.0);
     nan.cache_read = Some(f64::NAN);
     let t = PriceTable::empty().with_overrides(vec![
-        ("a".to_owned(), price(1.0, 1.0)),
-        ("A".to_owned(), price(2.0, 2.0)),
+        ("a".to_owned(), over(1.0, 1.0)),
+        ("A".to_owned(), over(2.0, 2.0)),
         ("b".to_owned(), nan),
-        ("c[".to_owned(), price(1.0, 1.0)),
-        ("c*".to_owned(), price(1.0, 1.0)),
-        ("c*".to_owned(), price(9.0, 9.0)),
+        ("c[".to_owned(), over(1.0, 1.0)),
+        ("c*".to_owned(), over(1.0, 1.0)),
+        ("c*".to_owned(), over(9.0, 9.0)),
     ]);
     assert_eq!(t.lookup("a"), Some(&price(2.0, 2.0)));
     assert_eq!(t.lookup("b"), None);
     assert_eq!(t.lookup("cx"), Some(&price(9.0, 9.0)));
     assert_eq!(t.overrides.globs.len(), 1);
+}
+
+#[test]
+fn limits_are_overridden_apart_from_prices() {
+    let limits = |max: Option<u64>, window: Option<u64>| ModelOverride {
+        max_output_tokens: max,
+        context_window: window,
+        ..ModelOverride::default()
+    };
+    let t = PriceTable::builtin().with_overrides(vec![
+        ("gpt-4o".to_owned(), limits(Some(8_192), None)),
+        ("my-finetune".to_owned(), limits(Some(4_096), Some(32_768))),
+    ]);
+    let builtin = PriceTable::builtin();
+    let gpt_4o = t.lookup("gpt-4o-2024-08-06").unwrap();
+    assert_eq!(gpt_4o.max_output_tokens, Some(8_192));
+    assert_eq!(
+        gpt_4o.context_window,
+        Some(128_000),
+        "the built-in window stays"
+    );
+    assert_eq!(
+        (gpt_4o.input, gpt_4o.output, gpt_4o.cache_read),
+        {
+            let b = builtin.lookup("gpt-4o").unwrap();
+            (b.input, b.output, b.cache_read)
+        },
+        "the built-in prices stay"
+    );
+    assert_eq!(t.max_output_tokens("my-finetune"), Some(4_096));
+    assert_eq!(rates_of(&t, "my-finetune"), Some((0.0, 0.0)));
+    // Half a price for an unknown model, cache prices alone, a zero ceiling: refused.
+    let half = ModelOverride {
+        input: Some(1.0),
+        ..ModelOverride::default()
+    };
+    assert!(half.apply(None).is_err());
+    assert_eq!(
+        half.apply(builtin.lookup("gpt-4o"))
+            .map(|p| (p.input, p.output)),
+        Ok((1.0, 10.0)),
+        "the other price from the table"
+    );
+    let cache_only = ModelOverride {
+        cache_read: Some(0.1),
+        ..ModelOverride::default()
+    };
+    assert!(cache_only.apply(builtin.lookup("gpt-4o")).is_err());
+    assert!(limits(Some(0), None).apply(None).is_err());
+}
+
+#[test]
+fn known_models_have_output_ceilings() {
+    let t = PriceTable::builtin();
+    for (model, max) in [
+        ("gpt-4o", 16_384),
+        ("gpt-4o-mini-2024-07-18", 16_384),
+        ("gpt-4.1", 32_768),
+        ("gpt-5-codex", 128_000),
+        ("o3", 100_000),
+        ("claude-sonnet-4-5-20250929", 64_000),
+        ("claude-opus-4-1", 32_000),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 64_000),
+        ("gemini-2.5-pro", 65_536),
+        ("models/gemini-2.5-flash", 65_536),
+        ("gemini-3-pro-preview", 65_536),
+    ] {
+        assert_eq!(t.max_output_tokens(model), Some(max), "{model}");
+    }
+    assert_eq!(t.max_output_tokens("qwen2.5-coder"), None);
 }
 
 #[test]

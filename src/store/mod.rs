@@ -380,6 +380,10 @@ mod tests {
                 "47cdb6c23b91b21f7ed6f024e4015c239a95cad6d3d020f7cc958fd1e9e94e4f",
             ),
             (
+                "migrations/postgres/0013_response_items.sql",
+                "d42b465d84b5aa0d2a6119ffa848c9aa2961a7b222df35a8d3a718a48e937f57",
+            ),
+            (
                 "migrations/sqlite/0001_virtual_keys.sql",
                 "0dae28414527075a9a6db06c9281c37eb37a6bc0f25007f5fcca00bde08ec4f8",
             ),
@@ -422,6 +426,10 @@ mod tests {
             (
                 "migrations/sqlite/0012_partial_mirror_indexes.sql",
                 "5dc31e420bf94986963b2bf9705e614ad1eb3f33a64f65aeff28ee6926f0b356",
+            ),
+            (
+                "migrations/sqlite/0013_response_items.sql",
+                "d42b465d84b5aa0d2a6119ffa848c9aa2961a7b222df35a8d3a718a48e937f57",
             ),
         ];
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

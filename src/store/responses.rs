@@ -1,5 +1,6 @@
 //! Stored Responses API responses (`store: true`): saved once their reply is complete, read
-//! back by `GET /v1/responses/{id}` and walked by `previous_response_id`.
+//! back by `GET /v1/responses/{id}`, walked by `previous_response_id`; their items (input
+//! and output) found by id for `item_reference` input items.
 //!
 //! Each row keeps only its own request's input items; a continuation reaches the earlier
 //! turns through the `previous_response_id` links, read in one recursive query (newest
@@ -43,28 +44,79 @@ macro_rules! response_row {
     }};
 }
 
+/// The `owner` column of `response_items`: the key's id, '' on a gateway without keys.
+fn item_owner(owner: Option<&str>) -> &str {
+    owner.unwrap_or("")
+}
+
 impl Store {
-    pub async fn save_response(&self, row: &ResponseRow) -> Result<(), StoreError> {
+    /// Save a response and its `items` (each item's id and JSON text), which
+    /// [`Store::response_item`] then finds by id. An item id the owner already stored keeps
+    /// its first row (a client may send an item again in a later turn).
+    pub async fn save_response(
+        &self,
+        row: &ResponseRow,
+        items: &[(String, String)],
+    ) -> Result<(), StoreError> {
         let text = sql(
             self,
             "INSERT INTO responses (id, owner, previous_response_id, created_at, input, response) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         );
+        let item_text = sql(
+            self,
+            "INSERT INTO response_items (owner, id, response_id, item) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        );
         let _one = match self {
             Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
             Store::Postgres(_) => None,
         };
+        let owner = item_owner(row.owner.as_deref());
         on_store!(self, pool => {
-            sqlx::query(&text)
-                .bind(&row.id)
-                .bind(&row.owner)
-                .bind(&row.previous_response_id)
-                .bind(row.created_at)
-                .bind(&row.input)
-                .bind(&row.response)
-                .execute(pool)
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(&text)
+                    .bind(&row.id)
+                    .bind(&row.owner)
+                    .bind(&row.previous_response_id)
+                    .bind(row.created_at)
+                    .bind(&row.input)
+                    .bind(&row.response)
+                    .execute(&mut *tx)
+                    .await?;
+                for (id, item) in items {
+                    sqlx::query(&item_text)
+                        .bind(owner)
+                        .bind(id)
+                        .bind(&row.id)
+                        .bind(item)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await
+            }
+            .await
+        })
+        .map_err(|e| self.error(&e))
+    }
+
+    /// The item `id` of a response `owner` stored, as JSON text; `None` when there is none.
+    pub async fn response_item(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let text = sql(
+            self,
+            "SELECT item FROM response_items WHERE owner = $1 AND id = $2",
+        );
+        on_store!(self, pool => {
+            sqlx::query_scalar::<_, String>(&text)
+                .bind(item_owner(owner))
+                .bind(id)
+                .fetch_optional(pool)
                 .await
-                .map(|_| ())
         })
         .map_err(|e| self.error(&e))
     }
@@ -90,19 +142,41 @@ impl Store {
         .map_err(|e| self.error(&e))
     }
 
-    /// Delete the response `id` if `owner` made it; false when there was none to delete.
+    /// Delete the response `id` and its items if `owner` made it; false when there was none
+    /// to delete.
     pub async fn delete_response(&self, id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
         let text = sql(
             self,
             "DELETE FROM responses WHERE id = $1 AND ((owner IS NULL AND $2 IS NULL) OR owner = $2)",
         );
+        let items = sql(
+            self,
+            "DELETE FROM response_items WHERE response_id = $1 AND owner = $2",
+        );
+        let _one = match self {
+            Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
+            Store::Postgres(_) => None,
+        };
         on_store!(self, pool => {
-            sqlx::query(&text)
-                .bind(id)
-                .bind(owner)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected() > 0)
+            async {
+                let mut tx = pool.begin().await?;
+                let deleted = sqlx::query(&text)
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if deleted {
+                    sqlx::query(&items)
+                        .bind(id)
+                        .bind(item_owner(owner))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await.map(|()| deleted)
+            }
+            .await
         })
         .map_err(|e| self.error(&e))
     }

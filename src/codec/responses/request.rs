@@ -337,10 +337,13 @@ fn decode_items(
             }
             // Its tools were read with the request's.
             Some("additional_tools") => {}
+            // The handler replaces references with the items they name (from the stored
+            // responses) before decoding; one left here names nothing it could find.
             Some("item_reference") => {
+                let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
                 return Err(GatewayError::invalid_param(
                     &at,
-                    "`item_reference` items are not supported: send the item itself, or continue with `previous_response_id`",
+                    format!("Item with id '{id}' not found."),
                 ));
             }
             Some(_) => {

@@ -351,6 +351,14 @@ async fn handle(
             .insert("x-amzn-errortype", "AccessDeniedException".parse().unwrap());
         return Ok(r);
     }
+    if let Some((status, err)) = output_ceiling_refusal(profile, &path, &body) {
+        let mut r = full(status, err);
+        if profile == Profile::Bedrock {
+            r.headers_mut()
+                .insert("x-amzn-errortype", "ValidationException".parse().unwrap());
+        }
+        return Ok(r);
+    }
     let responder = st.responder.lock().unwrap().clone();
     let next = st
         .script

@@ -356,3 +356,83 @@ pub(super) fn mistral_validate(
     }
     None
 }
+
+/// The output ceilings the providers enforce, by model-name prefix (most specific first),
+/// as their model pages and their own refusals state them: a request asking for more is
+/// refused, in each provider's own words, as the live APIs do. Mistral documents none.
+const OUTPUT_CEILINGS: &[(&str, u64)] = &[
+    ("gpt-4o-2024-05-13", 4_096),
+    ("gpt-4o", 16_384),
+    ("gpt-4.1", 32_768),
+    ("gpt-5", 128_000),
+    ("o3", 100_000),
+    ("o4-mini", 100_000),
+    ("claude-opus-4-1", 32_000),
+    ("claude-opus-4-5", 64_000),
+    ("claude-sonnet-4-5", 64_000),
+    ("claude-haiku-4-5", 64_000),
+    ("claude-3-5-haiku", 8_192),
+    ("gemini-2.5-", 65_536),
+    ("gemini-3", 65_536),
+];
+
+fn output_ceiling(model: &str) -> Option<u64> {
+    // Bedrock ids: `us.anthropic.claude-…-v1:0`.
+    let model = model.rsplit_once("anthropic.").map_or(model, |(_, m)| m);
+    OUTPUT_CEILINGS
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, max)| *max)
+}
+
+/// A request for more output tokens than its model can produce, refused as the provider
+/// refuses it (`None`: within the ceiling, or a model without one).
+pub(super) fn output_ceiling_refusal(
+    profile: super::mock::Profile,
+    path: &str,
+    body: &Value,
+) -> Option<(u16, Value)> {
+    use super::mock::Profile;
+    let asked = |v: &Value| v.as_u64();
+    match profile {
+        Profile::OpenAi => {
+            let model = body["model"].as_str()?;
+            let max = output_ceiling(model)?;
+            let (field, n) = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+                .into_iter()
+                .find_map(|f| asked(&body[f]).map(|n| (f, n)))?;
+            (n > max).then(|| {
+                (400, json!({"error": {
+                    "message": format!("{field} is too large: {n}. This model supports at most {max} completion tokens, whereas you provided {n}."),
+                    "type": "invalid_request_error", "param": field, "code": "invalid_value"}}))
+            })
+        }
+        Profile::Anthropic => {
+            let model = body["model"].as_str()?;
+            let max = output_ceiling(model)?;
+            let n = asked(&body["max_tokens"])?;
+            (n > max).then(|| {
+                (400, json!({"type": "error", "error": {"type": "invalid_request_error",
+                    "message": format!("max_tokens: {n} > {max}, which is the maximum allowed number of output tokens for {model}")}}))
+            })
+        }
+        Profile::Gemini => {
+            let model = path.strip_prefix("/v1beta/models/")?.split(':').next()?;
+            let max = output_ceiling(model)?;
+            let n = asked(&body["generationConfig"]["maxOutputTokens"])?;
+            (n > max).then(|| {
+                (400, json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                    "message": format!("Unable to submit request because it has a maxOutputTokens value of {n} but the supported range is from 1 (inclusive) to {} (exclusive). Update the value and try again.", max + 1)}}))
+            })
+        }
+        Profile::Bedrock => {
+            let model = path.strip_prefix("/model/")?.rsplit_once('/')?.0;
+            let max = output_ceiling(model)?;
+            let n = asked(&body["inferenceConfig"]["maxTokens"])?;
+            (n > max).then(|| {
+                (400, json!({"message": format!("The maximum tokens you requested exceeds the model limit of {max}. Try again with a maximum tokens value that is lower than {max}.")}))
+            })
+        }
+        Profile::Mistral | Profile::Azure => None,
+    }
+}

@@ -1,0 +1,267 @@
+//! Client fidelity (issue 7): what real clients hit on strict providers. Output maximums above
+//! a served model's ceiling are clamped (and budgets reserve the clamped amount); a
+//! provider's refusal reaches the caller in the provider's own words, in the caller's schema,
+//! with no secret in it; an upstream timeout is each schema's own timeout error.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Claude Code's first request, in short: `max_tokens: 128000`.
+fn claude_code_request(model: &str, stream: bool) -> Value {
+    json!({"model": model, "max_tokens": 128000, "stream": stream,
+        "messages": [{"role": "user", "content": "list the files here"}]})
+}
+
+async fn post_messages(gw: &Gateway, body: &Value) -> reqwest::Response {
+    client()
+        .post(gw.url("/anthropic/v1/messages?beta=true"))
+        .header("x-api-key", "sk-client-key")
+        .header("anthropic-version", "2023-06-01")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn routed(kind: &str, target: &str) -> String {
+    format!(
+        "[server]\nstream_keepalive = \"2s\"\n[providers.p]\nkind = \"{kind}\"\nbase_url = \"{{mock0}}\"\napi_key = \"${{MOCK_KEY}}\"\nmodels = [\"*\"]\ntimeouts = {{ connect = \"1s\", first_byte = \"1s\", idle = \"3s\" }}\n\
+         [[routes]]\nmatch = {{ model = \"claude-*\" }}\ntargets = [\"p/{target}\"]\n"
+    )
+}
+
+fn warnings(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("x-gatehouse-warnings")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn claude_codes_max_tokens_is_clamped_to_each_served_models_ceiling() {
+    // gpt-4o produces at most 16,384 tokens: the strict mock refuses more, as OpenAI does.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&routed("openai", "gpt-4o"), &[&mock]).await;
+    for stream in [false, true] {
+        let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", stream)).await;
+        assert_eq!(r.status(), 200, "stream {stream}");
+        assert!(
+            warnings(&r).contains("max_tokens 128000->16384 for gpt-4o"),
+            "{}",
+            warnings(&r)
+        );
+        r.text().await.unwrap();
+        let sent = mock.last_request().body;
+        let max = sent
+            .get("max_completion_tokens")
+            .or_else(|| sent.get("max_tokens"));
+        assert_eq!(max, Some(&json!(16384)), "{sent}");
+    }
+
+    // A model without a known ceiling gets the request's own maximum.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&routed("openai-compatible", "qwen2.5-coder"), &[&mock]).await;
+    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 200);
+    assert!(!warnings(&r).contains("max_tokens"), "{}", warnings(&r));
+    let sent = mock.last_request().body;
+    assert_eq!(
+        sent.get("max_completion_tokens")
+            .or_else(|| sent.get("max_tokens")),
+        Some(&json!(128000))
+    );
+}
+
+#[tokio::test]
+async fn a_passthrough_body_is_clamped_in_place() {
+    // Anthropic client on Anthropic: the client's own bytes, `max_tokens` lowered.
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let gw = Gateway::start(&routed("anthropic", "claude-sonnet-4-5"), &[&mock]).await;
+    let mut body = claude_code_request("claude-opus-5-5", false);
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 100000});
+    let r = post_messages(&gw, &body).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let sent = mock.last_request().body;
+    assert_eq!(sent["max_tokens"], 64000);
+    assert_eq!(sent["thinking"]["budget_tokens"], 63999);
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+}
+
+#[tokio::test]
+async fn gemini_gets_at_most_its_ceiling() {
+    let mock = MockProvider::start(Profile::Gemini).await;
+    let gw = Gateway::start(&routed("gemini", "gemini-2.5-pro"), &[&mock]).await;
+    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", true)).await;
+    assert_eq!(r.status(), 200);
+    assert!(warnings(&r).contains("max_tokens 128000->65536 for gemini-2.5-pro"));
+    r.text().await.unwrap();
+    assert_eq!(
+        mock.last_request().body["generationConfig"]["maxOutputTokens"],
+        65536
+    );
+}
+
+#[tokio::test]
+async fn the_mock_refuses_what_the_provider_refuses() {
+    // The strict mock is what makes the tests above mean something: without the clamp, the
+    // provider's refusal, in its own words, is what the caller would get.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // The ceiling is overridden upwards, so the gateway sends 128,000 and OpenAI refuses.
+    let cfg = routed("openai", "gpt-4o") + "[pricing.\"gpt-4o\"]\nmax_output_tokens = 200000\n";
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        b["error"]["message"],
+        "openai: max_tokens is too large: 128000. This model supports at most 16384 completion tokens, whereas you provided 128000."
+            .replace("max_tokens", sent_field(&mock))
+    );
+}
+
+/// The field the gateway used for the maximum in its last request to `mock`.
+fn sent_field(mock: &MockProvider) -> &'static str {
+    if mock
+        .last_request()
+        .body
+        .get("max_completion_tokens")
+        .is_some()
+    {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
+const BUDGET_KEY: &str = "sk-fidelity-budget-0123456789";
+
+/// Two of Claude Code's requests on `target` with a $0.50 daily budget, the second sent while
+/// the first (which the mock holds for 0.7 s) still holds its reservation: the second's
+/// status. A budget is open while `spent + reserved < limit`.
+async fn second_request_status(target: &str, pricing: &str) -> u16 {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = routed("openai", target)
+        + pricing
+        + &format!(
+            "[teams.t]\n[[keys]]\nname = \"k\"\nkey = \"{BUDGET_KEY}\"\nteam = \"t\"\nbudget = {{ usd = 0.5, period = \"daily\" }}\n"
+        );
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    let send = |gw: &Gateway| {
+        client()
+            .post(gw.url("/anthropic/v1/messages"))
+            .header("x-api-key", BUDGET_KEY)
+            .header("anthropic-version", "2023-06-01")
+            .json(&claude_code_request("claude-opus-5-5", false))
+            .send()
+    };
+    mock.push(Reply::chat("first").delay(Duration::from_millis(700)));
+    let first = tokio::spawn(send(&gw));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = send(&gw).await.unwrap().status().as_u16();
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    second
+}
+
+#[tokio::test]
+async fn budgets_reserve_the_clamped_maximum() {
+    // gpt-4o's output is $10/M: clamped to 16,384 tokens the first request holds about
+    // $0.16 of the $0.50, so the second is admitted. Unclamped (128,000 tokens, $1.28) it
+    // would have closed the budget.
+    assert_eq!(second_request_status("gpt-4o", "").await, 200);
+    // A model whose ceiling costs more than the budget: 32,768 × $20/M = $0.66 held, closed.
+    let pricier = "[pricing.\"gpt-4.1\"]\ninput = 2\noutput = 20\n";
+    assert_eq!(second_request_status("gpt-4.1", pricier).await, 429);
+}
+
+/// Mistral's 422 for a `reasoning_effort` it does not take: `message` is an object holding
+/// pydantic's `detail` list (the body from the issue).
+const MISTRAL_422: &str = r#"{"object":"error","message":{"detail":[{"type":"enum","loc":["body","reasoning_effort"],"msg":"Input should be 'none' or 'high'","input":"medium"}]},"type":"invalid_request_error","param":null,"code":null}"#;
+
+#[tokio::test]
+async fn a_providers_refusal_keeps_its_detail_in_every_client_schema() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&routed("mistral", "devstral-2512"), &[&mock]).await;
+    let refuse = || Reply::json(422, serde_json::from_str(MISTRAL_422).unwrap());
+    let want = "mistral: reasoning_effort: Input should be 'none' or 'high' (got 'medium')";
+
+    mock.push(refuse());
+    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 422);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["type"], "error");
+    assert_eq!(b["error"]["type"], "invalid_request_error");
+    assert_eq!(b["error"]["message"], want);
+
+    mock.push(refuse());
+    let r = gw.chat(&chat_req("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 422);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["message"], want);
+    assert_eq!(b["error"]["param"], "reasoning_effort");
+
+    mock.push(refuse());
+    let r = client()
+        .post(gw.url("/gemini/v1beta/models/claude-opus-5-5:generateContent"))
+        .header("x-goog-api-key", "k")
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["message"], want);
+    assert_eq!(b["error"]["code"], 422);
+}
+
+#[tokio::test]
+async fn a_provider_quoting_its_key_never_shows_it() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&routed("openai", "gpt-4o"), &[&mock]).await;
+    let key = test_env()["MOCK_KEY"].clone();
+    mock.push(Reply::json(
+        400,
+        json!({"error": {"message": format!("Key {key} may not use this; also sk-proj-abcdefghijklmnopqrstuvwx"), "type": "invalid_request_error"}}),
+    ));
+    let r = gw.chat(&chat_req("claude-opus-5-5", false)).await;
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(&key), "{text}");
+    assert!(!text.contains("sk-proj-abcdefghijklmnopqrstuvwx"), "{text}");
+    assert!(text.contains("may not use this"), "{text}");
+}
+
+#[tokio::test]
+async fn an_upstream_timeout_is_each_schemas_timeout_error() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // first_byte = 1s (`routed`); the mock answers after 3 s.
+    let gw = Gateway::start(&routed("openai-compatible", "m"), &[&mock]).await;
+    let slow = || Reply::chat("late").delay(Duration::from_secs(3));
+
+    mock.push(slow());
+    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 504);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["type"], "timeout_error", "{b}");
+
+    mock.push(slow());
+    let r = gw.chat(&chat_req("claude-opus-5-5", false)).await;
+    assert_eq!(r.status(), 504);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["type"], "timeout_error", "{b}");
+    assert_eq!(b["error"]["code"], "upstream_timeout");
+
+    mock.push(slow());
+    let r = client()
+        .post(gw.url("/gemini/v1beta/models/claude-opus-5-5:generateContent"))
+        .header("x-goog-api-key", "k")
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["status"], "DEADLINE_EXCEEDED", "{b}");
+}
