@@ -20,6 +20,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod fallback;
+mod frameworks;
 mod gemini;
 mod gemini_provider;
 mod golden;
