@@ -173,15 +173,8 @@ fn anthropic_model_with(body: &Value, shell: Shell) -> Reply {
         ),
         ("message_stop", json!({"type": "message_stop"})),
     ];
-    let text: String = events
-        .iter()
-        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
-        .collect();
     if body["stream"] == true {
-        Reply {
-            body: crate::support::mock::Body::SseText(text),
-            ..Reply::json(200, Value::Null)
-        }
+        crate::support::wire::named_sse(&events)
     } else {
         let content = if stop == "tool_use" {
             let mut b = block.clone();

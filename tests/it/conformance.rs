@@ -22,7 +22,6 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::support::mock::Body;
 use crate::support::wire::*;
 use crate::support::*;
 
@@ -130,17 +129,6 @@ fn wire(p: &Provider, ingress: Ingress) -> Wire {
     }
 }
 
-fn sse(events: &[(&str, Value)]) -> Reply {
-    let text = events
-        .iter()
-        .map(|(n, d)| format!("event: {n}\ndata: {d}\n\n"))
-        .collect();
-    Reply {
-        body: Body::SseText(text),
-        ..Reply::json(200, Value::Null)
-    }
-}
-
 /// The provider's reply for a case, in its wire format: "Hello" (or the call), usage 12/3
 /// (with 4 of the input read from cache in `Usage`).
 fn play(w: Wire, case: Case) -> Reply {
@@ -239,7 +227,7 @@ fn play(w: Wire, case: Case) -> Reply {
             ));
             ev.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": if tools { "tool_use" } else { "end_turn" }, "stop_sequence": null}, "usage": {"output_tokens": 3}})));
             ev.push(("message_stop", json!({"type": "message_stop"})));
-            sse(&ev)
+            named_sse(&ev)
         }
         (Wire::Gemini, _, _) => {
             let usage = json!({"promptTokenCount": 12, "candidatesTokenCount": 3, "totalTokenCount": 15, "cachedContentTokenCount": cached});
@@ -334,7 +322,7 @@ fn play(w: Wire, case: Case) -> Reply {
                 "response.completed",
                 json!({"type": "response.completed", "sequence_number": 5, "response": response}),
             ));
-            sse(&ev)
+            named_sse(&ev)
         }
     };
     if case == Case::Cancel {

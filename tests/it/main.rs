@@ -21,6 +21,7 @@ mod clients;
 mod conformance;
 mod fallback;
 mod fidelity;
+mod frameworks;
 mod gemini;
 mod gemini_provider;
 mod golden;

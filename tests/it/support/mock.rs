@@ -175,8 +175,9 @@ pub struct Recorded {
     pub raw: Bytes,
 }
 
-/// Computes a reply from the request body, for clients whose calls are not known in advance.
-pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+/// Computes a reply from the request's path and body, for clients whose calls are not known
+/// in advance.
+pub type Responder = Arc<dyn Fn(&str, &Value) -> Reply + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -238,6 +239,11 @@ impl MockProvider {
 
     /// Answer every request not covered by the script with `f(body)`.
     pub fn respond_with(&self, f: impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+        self.respond_to(move |_, body| f(body));
+    }
+
+    /// [`Self::respond_with`], also given the path (where Gemini says whether to stream).
+    pub fn respond_to(&self, f: impl Fn(&str, &Value) -> Reply + Send + Sync + 'static) {
         *self.state.responder.lock().unwrap() = Some(Arc::new(f));
     }
 
@@ -365,7 +371,7 @@ async fn handle(
         .lock()
         .unwrap()
         .pop_front()
-        .or_else(|| responder.map(|f| f(&body)));
+        .or_else(|| responder.map(|f| f(&path, &body)));
     let reply = next.unwrap_or_else(|| {
         if profile == Profile::Anthropic {
             anthropic_default_reply(body["stream"] == true)

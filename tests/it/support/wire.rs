@@ -128,6 +128,18 @@ pub fn gemini_stream(chunks: Vec<Value>) -> Reply {
     }
 }
 
+/// A stream of named events (`event:` then `data:`), as Anthropic writes its streams.
+pub fn named_sse(events: &[(&str, Value)]) -> Reply {
+    let text = events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
+    Reply {
+        body: Body::SseText(text),
+        ..Reply::json(200, Value::Null)
+    }
+}
+
 /// What the Anthropic mock's `count_tokens` answers.
 pub const ANTHROPIC_COUNT: u64 = 31_337;
 
