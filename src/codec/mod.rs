@@ -15,6 +15,7 @@ pub mod passthrough;
 pub mod provider_error;
 pub mod responses;
 pub mod scan;
+pub mod signed_id;
 #[cfg(test)]
 mod stream_props;
 

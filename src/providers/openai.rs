@@ -89,11 +89,23 @@ impl OpenAiAdapter {
             WireSchema::OpenAiResponses if self.kind == ProviderKind::OpenAi => return Some(raw),
             _ => return None,
         }
+        // A signed reasoning part in a Chat Completions request came from a call id that
+        // carries another provider's signature (`codec::signed_id`): translated, the provider
+        // gets the call's own id.
         let rejected = |m: &Message| {
             if self.is_openai() {
                 m.parts.iter().any(|p| matches!(p, Part::Reasoning { .. }))
             } else {
                 m.role == Role::Developer
+                    || m.parts.iter().any(|p| {
+                        matches!(
+                            p,
+                            Part::Reasoning {
+                                signature: Some(_),
+                                ..
+                            }
+                        )
+                    })
             }
         };
         (!req.messages.iter().any(rejected)).then_some(raw)

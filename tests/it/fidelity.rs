@@ -265,3 +265,151 @@ async fn an_upstream_timeout_is_each_schemas_timeout_error() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["status"], "DEADLINE_EXCEEDED", "{b}");
 }
+
+/// A Gemini 3 model's step: a signed call of `get_weather` (Gemini signs the first call).
+fn gemini_signed_call(stream: bool) -> Reply {
+    let chunk = crate::support::mock::gemini_chunk(
+        json!([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "CiQBSIG+/sig=="}]),
+        Some("STOP"),
+    );
+    if stream {
+        crate::support::mock::gemini_stream(vec![chunk])
+    } else {
+        Reply::json(200, chunk)
+    }
+}
+
+/// The call a Chat Completions client got back, from a reply or a stream.
+async fn chat_call(r: reqwest::Response, stream: bool) -> (String, String) {
+    assert_eq!(r.status(), 200);
+    let (id, name) = if stream {
+        let body = r.text().await.unwrap();
+        let call = sse_frames(&body)
+            .iter()
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find_map(|c| {
+                c["choices"][0]["delta"]["tool_calls"][0]
+                    .as_object()
+                    .cloned()
+            })
+            .expect("a tool call");
+        (call["id"].clone(), call["function"]["name"].clone())
+    } else {
+        let b: Value = r.json().await.unwrap();
+        let call = &b["choices"][0]["message"]["tool_calls"][0];
+        (call["id"].clone(), call["function"]["name"].clone())
+    };
+    (
+        id.as_str().unwrap().to_owned(),
+        name.as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn gemini_3_thought_signatures_survive_a_chat_completions_round_trip() {
+    let mock = MockProvider::start(Profile::Gemini).await;
+    let cfg = routed("gemini", "gemini-3-pro-preview").replace("claude-*", "gpt-*");
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    for stream in [false, true] {
+        mock.push(gemini_signed_call(stream));
+        let ask = json!({"model": "gpt-5", "stream": stream,
+            "messages": [{"role": "user", "content": "weather in Paris?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
+        let (id, name) = chat_call(gw.chat(&ask).await, stream).await;
+        assert_eq!(name, "get_weather");
+        // The client sends the call back with its result, as every Chat client does.
+        let mut next = ask.clone();
+        next["stream"] = json!(false);
+        next["messages"] = json!([
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "sunny"}]);
+        mock.push(Reply::json(
+            200,
+            crate::support::mock::gemini_chunk(json!([{"text": "Sunny."}]), Some("STOP")),
+        ));
+        let r = gw.chat(&next).await;
+        // The strict mock refuses an unsigned call on Gemini 3: a 200 means it came back.
+        assert_eq!(r.status(), 200, "stream {stream}: {:?}", r.text().await);
+        let contents = &mock.last_request().body["contents"];
+        assert_eq!(
+            contents[1]["parts"][0]["thoughtSignature"], "CiQBSIG+/sig==",
+            "{contents}"
+        );
+        assert_eq!(
+            contents[2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
+        );
+        assert!(!warnings(&r).contains("thought signature"));
+    }
+
+    // History Gatehouse cannot restore (a plain id): Google's stand-in, with a warning.
+    mock.push(Reply::json(
+        200,
+        crate::support::mock::gemini_chunk(json!([{"text": "Sunny."}]), Some("STOP")),
+    ));
+    let r = gw
+        .chat(&json!({"model": "gpt-5", "messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        warnings(&r).contains(
+            "thought signature missing: skip_thought_signature_validator sent for gemini"
+        ),
+        "{}",
+        warnings(&r)
+    );
+    assert_eq!(
+        mock.last_request().body["contents"][1]["parts"][0]["thoughtSignature"],
+        "skip_thought_signature_validator"
+    );
+}
+
+#[tokio::test]
+async fn the_gemini_mock_refuses_unsigned_calls_and_unanswered_turns() {
+    // Straight at the mock, as a client that talks to Gemini itself.
+    let mock = MockProvider::start(Profile::Gemini).await;
+    let post = |model: &str, contents: Value| {
+        client()
+            .post(format!(
+                "{}/v1beta/models/{model}:generateContent",
+                mock.base_url()
+            ))
+            .header("x-goog-api-key", "k")
+            .json(&json!({ "contents": contents }))
+            .send()
+    };
+    let call = json!({"functionCall": {"name": "f", "args": {}}});
+    let answer = json!({"functionResponse": {"name": "f", "response": {"output": "x"}}});
+    let user = json!({"role": "user", "parts": [{"text": "hi"}]});
+    let unsigned =
+        json!([user, {"role": "model", "parts": [call]}, {"role": "user", "parts": [answer]}]);
+    let r = post("gemini-3-pro-preview", unsigned.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Function call is missing a thought_signature"),
+        "{b}"
+    );
+    // Gemini 2.5 takes it; an unanswered call or a missing response is refused by both.
+    assert_eq!(
+        post("gemini-2.5-flash", unsigned).await.unwrap().status(),
+        200
+    );
+    let unanswered = json!([user, {"role": "model", "parts": [call]}, user]);
+    assert_eq!(
+        post("gemini-2.5-flash", unanswered).await.unwrap().status(),
+        400
+    );
+    let short = json!([user, {"role": "model", "parts": [call, call]}, {"role": "user", "parts": [answer]}]);
+    assert_eq!(post("gemini-2.5-flash", short).await.unwrap().status(), 400);
+}

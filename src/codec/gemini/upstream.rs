@@ -5,7 +5,8 @@
 //! - system text goes in `systemInstruction`; tool results are `functionResponse` parts of a
 //!   user turn, named after their function (looked up from the call they answer);
 //! - thoughts are never sent back, only their `thoughtSignature`, on the part that follows
-//!   them (Gemini 3 refuses a function-calling history without it);
+//!   them (Gemini 3 refuses a function-calling history without it; a step whose first call
+//!   has none gets Google's documented stand-in, [`UNSIGNED_CALL`], with a warning);
 //! - function-call arguments are objects, never text; function parameters are Gemini's
 //!   `Schema`, an OpenAPI subset (`schema`);
 //! - thinking is a `thinkingLevel` on Gemini 3 models and a `thinkingBudget` on earlier ones;
@@ -33,6 +34,10 @@ pub fn thinking_budget(effort: ReasoningEffort) -> u64 {
     }
 }
 
+/// The signature Google documents for function calls it did not sign (history from another
+/// model, or one whose signature was lost): Gemini 3 then skips its validation.
+pub const UNSIGNED_CALL: &str = "skip_thought_signature_validator";
+
 /// Gemini 3 models take a thinking level rather than a budget.
 fn takes_level(model: &str) -> bool {
     model.starts_with("gemini-3")
@@ -55,6 +60,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             Role::Assistant => {
                 let mut parts = Vec::new();
                 let mut signature: Option<&str> = None;
+                let mut first_call = true;
                 for p in &m.parts {
                     let part = match p {
                         Part::Text(t) => json!({"text": t.text}),
@@ -77,6 +83,20 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
                         }
                     };
                     let mut part = part;
+                    let call = part.get("functionCall").is_some();
+                    if call
+                        && std::mem::take(&mut first_call)
+                        && signature.is_none()
+                        && takes_level(model)
+                    {
+                        // Gemini 3 refuses a step whose first call comes back unsigned;
+                        // history it did not sign (another provider's, a client that lost
+                        // the signature) gets Google's documented stand-in.
+                        signature = Some(UNSIGNED_CALL);
+                        w.push(format!(
+                            "thought signature missing: {UNSIGNED_CALL} sent for gemini"
+                        ));
+                    }
                     if let Some(s) = signature.take() {
                         part["thoughtSignature"] = json!(s);
                     }

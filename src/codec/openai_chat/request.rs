@@ -144,6 +144,7 @@ fn decode_message(i: usize, mut m: OaiMessage) -> Result<Message, GatewayError> 
                     "a `tool` message needs `tool_call_id`",
                 )
             })?;
+            let call_id = crate::codec::signed_id::split(&call_id).0.to_owned();
             let content = std::mem::take(&mut parts);
             parts.push(Part::ToolResult(ToolResult {
                 call_id,
@@ -193,8 +194,17 @@ pub(super) fn message_parts(m: OaiMessage, with_tool_calls: bool) -> MessagePart
     let has_content = decode_content(m.content, &mut parts).is_some();
     if with_tool_calls {
         for c in m.tool_calls.unwrap_or_default() {
+            // A call whose id carries its reasoning signature (`codec::signed_id`): the
+            // signature goes back to the provider just before the call, as it came.
+            let (id, signature) = crate::codec::signed_id::split(&c.id);
+            if let Some(signature) = signature {
+                parts.push(Part::Reasoning {
+                    text: String::new(),
+                    signature: Some(signature),
+                });
+            }
             parts.push(Part::ToolCall(ToolCall {
-                id: c.id,
+                id: id.to_owned(),
                 name: c.function.name,
                 arguments: arguments_text(c.function.arguments),
             }));

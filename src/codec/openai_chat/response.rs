@@ -88,12 +88,14 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                 let mut text = String::new();
                 let mut reasoning = String::new();
                 let mut tool_calls = Vec::new();
+                let mut signed = CallSignature::default();
                 for p in &c.message.parts {
+                    signed.see(p);
                     match p {
                         Part::Text(t) => text.push_str(&t.text),
                         Part::Reasoning { text: r, .. } => reasoning.push_str(r),
                         Part::ToolCall(tc) => tool_calls.push(OaiToolCall {
-                            id: tc.id.clone(),
+                            id: signed.id(&tc.id),
                             kind: "function".to_owned(),
                             function: OaiFunctionCall {
                                 name: tc.name.clone(),
@@ -134,5 +136,58 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
         usage: r.usage.as_ref().map(encode_usage),
         system_fingerprint: r.system_fingerprint.clone(),
         extra: r.extra.clone(),
+    }
+}
+
+/// The signature a tool call's id carries for a Chat Completions client
+/// ([`crate::codec::signed_id`]): that of a reasoning part which is only a signature (Gemini's
+/// call signature, Anthropic's thinking with its display omitted) and comes right before the
+/// call, text aside from it undoing it. Reasoning with text cannot come back through Chat
+/// Completions whole, so its signature is not carried.
+#[derive(Debug, Default)]
+pub(super) struct CallSignature {
+    /// The signature the next call carries.
+    signature: Option<String>,
+    /// A stream is inside reasoning that has text (its signature is not carried).
+    reasoning_text: bool,
+}
+
+impl CallSignature {
+    /// Note a part of the reply, in order.
+    pub fn see(&mut self, p: &Part) {
+        match p {
+            Part::Reasoning { text, signature } => {
+                self.signature = signature.clone().filter(|_| text.is_empty());
+            }
+            Part::Text(_) => self.signature = None,
+            _ => {}
+        }
+    }
+
+    /// Note a streamed delta, in order.
+    pub fn see_delta(&mut self, d: &Delta) {
+        match d {
+            Delta::Reasoning(t) if !t.is_empty() => {
+                self.reasoning_text = true;
+                self.signature = None;
+            }
+            Delta::ReasoningSignature(s) => {
+                self.signature = (!self.reasoning_text).then(|| s.clone());
+                self.reasoning_text = false;
+            }
+            Delta::Text(_) | Delta::Refusal(_) => {
+                self.signature = None;
+                self.reasoning_text = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// The id the client sees for call `id`: signed with the pending signature, if any.
+    pub fn id(&mut self, id: &str) -> String {
+        match self.signature.take() {
+            Some(sig) => crate::codec::signed_id::sign(id, &sig),
+            None => id.to_owned(),
+        }
     }
 }

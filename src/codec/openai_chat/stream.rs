@@ -207,6 +207,8 @@ pub struct ChunkEncoder {
     /// The client asked for `stream_options.include_usage`.
     include_usage: bool,
     usage: Option<Usage>,
+    /// The reasoning signature the next tool call's id carries (Gemini's call signature).
+    signed: super::response::CallSignature,
 }
 
 impl ChunkEncoder {
@@ -215,6 +217,7 @@ impl ChunkEncoder {
             prefix: Vec::new(),
             include_usage,
             usage: None,
+            signed: super::response::CallSignature::default(),
         }
     }
 
@@ -257,13 +260,16 @@ impl ChunkEncoder {
             }
             StreamEvent::Finish { choice, reason } => (*choice, Some(reason.as_openai())),
             StreamEvent::Delta {
-                choice,
-                delta: Delta::ReasoningSignature(_),
+                delta: d @ Delta::ReasoningSignature(_),
+                ..
             } => {
-                let _ = choice;
+                self.signed.see_delta(d);
                 return;
             }
-            StreamEvent::Delta { choice, .. } => (*choice, None),
+            StreamEvent::Delta { choice, delta } => {
+                self.signed.see_delta(delta);
+                (*choice, None)
+            }
         };
         let mut w = std::mem::take(out).writer();
         let _ = w.write_all(self.prefix());
@@ -277,7 +283,7 @@ impl ChunkEncoder {
                 Delta::Reasoning(t) => field(b, "reasoning_content", t),
                 Delta::ToolCallStart { index, id, name } => {
                     let _ = write!(b.writer(), "{{\"tool_calls\":[{{\"index\":{index},\"id\":");
-                    json_into(b, id);
+                    json_into(b, &self.signed.id(id));
                     b.put_slice(b",\"type\":\"function\",\"function\":{\"name\":");
                     json_into(b, name);
                     b.put_slice(b",\"arguments\":\"\"}}]}");

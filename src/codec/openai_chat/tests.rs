@@ -362,3 +362,97 @@ fn unknown_content_parts_are_kept_whole() {
         e.message
     );
 }
+
+#[test]
+fn only_a_signature_alone_before_a_call_rides_in_its_id() {
+    let call = || {
+        Part::ToolCall(ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+        })
+    };
+    let sig = |text: &str| Part::Reasoning {
+        text: text.into(),
+        signature: Some("SIG".into()),
+    };
+    let reply = |parts: Vec<Part>| ChatResponse {
+        id: "r".into(),
+        model: "gemini-3-pro-preview".into(),
+        created: 0,
+        choices: vec![Choice {
+            index: 0,
+            message: Message {
+                role: Role::Assistant,
+                parts,
+                name: None,
+                extra: JsonMap::new(),
+            },
+            finish_reason: Some(FinishReason::ToolCalls),
+            logprobs: None,
+        }],
+        usage: None,
+        system_fingerprint: None,
+        extra: JsonMap::new(),
+    };
+    let id_of = |parts| {
+        let v = serde_json::to_value(encode_response(&reply(parts))).unwrap();
+        v["choices"][0]["message"]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let signed = crate::codec::signed_id::sign("call_1", "SIG");
+    assert_eq!(id_of(vec![sig(""), call()]), signed);
+    assert_eq!(id_of(vec![sig("thinking"), call()]), "call_1");
+    assert_eq!(id_of(vec![sig(""), Part::text("hi"), call()]), "call_1");
+
+    // The same in a stream.
+    let stream_id = |deltas: Vec<Delta>| {
+        let mut enc = ChunkEncoder::new(false);
+        let events: Vec<StreamEvent> = deltas
+            .into_iter()
+            .chain([Delta::ToolCallStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "f".into(),
+            }])
+            .map(|delta| StreamEvent::Delta { choice: 0, delta })
+            .collect();
+        let out = encode_all(&mut enc, &events);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let last = text.trim_end().lines().last().unwrap().to_owned();
+        let v: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        v["choices"][0]["delta"]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        stream_id(vec![Delta::ReasoningSignature("SIG".into())]),
+        signed
+    );
+    assert_eq!(
+        stream_id(vec![
+            Delta::Reasoning("thinking".into()),
+            Delta::ReasoningSignature("SIG".into())
+        ]),
+        "call_1"
+    );
+
+    // Back from the client: the call's own id, the signature just before it.
+    let req = decode(json!({"model": "m", "messages": [
+        {"role": "assistant", "content": null, "tool_calls": [{"id": signed, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": signed, "content": "x"}]}));
+    assert_eq!(
+        req.messages[0].parts,
+        vec![
+            Part::Reasoning {
+                text: String::new(),
+                signature: Some("SIG".into())
+            },
+            call()
+        ]
+    );
+    assert!(matches!(&req.messages[1].parts[0], Part::ToolResult(r) if r.call_id == "call_1"));
+}

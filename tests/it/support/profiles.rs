@@ -188,15 +188,85 @@ pub(super) fn gemini_validate(
         _ => return err(404, "NOT_FOUND", "unknown method"),
     };
     let violations = super::gemini_spec::check(schema, body);
-    if violations.is_empty() {
-        None
-    } else {
-        err(
+    if !violations.is_empty() {
+        return err(
             400,
             "INVALID_ARGUMENT",
             &format!("Invalid JSON payload: {}", violations.join("; ")),
-        )
+        );
     }
+    let model = path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_default();
+    gemini_turn_rules(model, body).and_then(|message| err(400, "INVALID_ARGUMENT", &message))
+}
+
+/// What Gemini refuses in a conversation beyond its schema: a function-call turn not
+/// answered by the next turn with one function response per call; and, on Gemini 3, a step of
+/// the current turn (since the last user text) whose first function call carries no
+/// `thoughtSignature`.
+fn gemini_turn_rules(model: &str, body: &Value) -> Option<String> {
+    let contents = body["contents"].as_array()?;
+    let calls = |c: &Value| {
+        c["parts"].as_array().map_or(0, |p| {
+            p.iter().filter(|p| p.get("functionCall").is_some()).count()
+        })
+    };
+    let responses = |c: &Value| {
+        c["parts"].as_array().map_or(0, |p| {
+            p.iter()
+                .filter(|p| p.get("functionResponse").is_some())
+                .count()
+        })
+    };
+    for (i, c) in contents.iter().enumerate() {
+        let n = calls(c);
+        if n == 0 || c["role"] != "model" {
+            continue;
+        }
+        // The last turn may be the model's own calls only when nothing answers them yet.
+        let Some(next) = contents.get(i + 1) else {
+            continue;
+        };
+        if next["role"] != "user" || responses(next) == 0 {
+            return Some(
+                "Please ensure that function response turn comes immediately after a function call turn."
+                    .to_owned(),
+            );
+        }
+        if responses(next) != n {
+            return Some("Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.".to_owned());
+        }
+    }
+    if !model.starts_with("gemini-3") {
+        return None;
+    }
+    let user_text = |c: &Value| {
+        c["role"] == "user"
+            && c["parts"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p.get("text").is_some()))
+    };
+    let start = contents.iter().rposition(user_text).unwrap_or(0);
+    for (i, c) in contents.iter().enumerate().skip(start) {
+        if c["role"] != "model" {
+            continue;
+        }
+        let first_call = c["parts"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p.get("functionCall").is_some()));
+        if let Some(part) = first_call
+            && part.get("thoughtSignature").is_none()
+        {
+            let name = part["functionCall"]["name"].as_str().unwrap_or_default();
+            return Some(format!(
+                "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:{name}` , position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                i + 1
+            ));
+        }
+    }
+    None
 }
 
 /// Gemini's own reply: text, or embeddings, or a stream of one chunk.
