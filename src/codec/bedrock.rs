@@ -513,6 +513,11 @@ impl StreamDecoder {
                     if let Some(s) = r.get("signature").and_then(Value::as_str) {
                         out.push(delta(Delta::ReasoningSignature(s.to_owned())));
                     }
+                    // Claude's redacted thinking: the same data Anthropic calls
+                    // `redacted_thinking`'s (a blob, base64 in JSON).
+                    if let Some(data) = r.get("redactedContent").and_then(Value::as_str) {
+                        out.push(delta(Delta::RedactedReasoning(data.to_owned())));
+                    }
                 }
             }
             "messageStop" => {

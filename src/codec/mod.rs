@@ -16,6 +16,8 @@ pub mod provider_error;
 pub mod responses;
 pub mod scan;
 pub mod signed_id;
+
+use crate::schema::{Delta, Part, WireSchema};
 #[cfg(test)]
 mod stream_props;
 
@@ -38,6 +40,60 @@ pub(crate) fn require_model_and_messages(
         ));
     }
     Ok(())
+}
+
+/// Whether a client schema has a form for reasoning the provider returned redacted:
+/// Anthropic's `redacted_thinking` block, the Responses API's reasoning item with only its
+/// `encrypted_content`. Chat Completions and Gemini have none.
+pub fn carries_redacted(client: WireSchema) -> bool {
+    matches!(
+        client,
+        WireSchema::AnthropicMessages | WireSchema::OpenAiResponses
+    )
+}
+
+/// Note in `w` every part of a reply that `client`'s schema has no form for, by its block
+/// type: the encoder leaves it out, and the caller learns so (never silently).
+pub fn note_unsent(parts: &[Part], client: WireSchema, w: &mut Warnings) {
+    for p in parts {
+        let kind = match p {
+            // Web sources translate (OpenAI `url_citation`, Anthropic
+            // `web_search_result_location`); passages of documents only Anthropic has, and
+            // Gemini clients get no citations.
+            Part::Text(t) => {
+                for c in &t.citations {
+                    if client == WireSchema::Gemini
+                        || (!c.is_web() && client != WireSchema::AnthropicMessages)
+                    {
+                        w.push(format!(
+                            "citations {} dropped for {}",
+                            c.kind,
+                            client.name()
+                        ));
+                    }
+                }
+                continue;
+            }
+            Part::RedactedReasoning { .. } if !carries_redacted(client) => "redacted_thinking",
+            Part::Opaque { schema, value } if *schema != client => value
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown"),
+            _ => continue,
+        };
+        w.push(format!("{kind} dropped for {}", client.name()));
+    }
+}
+
+/// The warning for a streamed delta `client`'s schema has no form for, if it is one.
+pub fn unsent_delta(d: &Delta, client: WireSchema) -> Option<String> {
+    match d {
+        Delta::RedactedReasoning(_) if !carries_redacted(client) => {
+            Some(format!("redacted_thinking dropped for {}", client.name()))
+        }
+        Delta::Unrepresented(kind) => Some(format!("{kind} dropped for {}", client.name())),
+        _ => None,
+    }
 }
 
 /// Translation notes for `x-gatehouse-warnings`: short, comma-free phrases such as

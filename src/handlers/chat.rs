@@ -215,6 +215,9 @@ async fn serve_chat<S: ChatSchema>(
     .await;
     match result {
         Ok((ChatOutcome::Complete(resp), _)) => {
+            for c in &resp.choices {
+                crate::codec::note_unsent(&c.message.parts, S::SCHEMA, &mut ctx.warnings);
+            }
             let mut r = S::reply(&resp, &ctx);
             add_ctx_headers(&mut r, &ctx);
             settle(&mut ctx, resp.usage.unwrap_or_default(), "ok", || {

@@ -113,6 +113,13 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
     };
     match result {
         Ok((ChatOutcome::Complete(resp), echo, input, owner)) => {
+            for c in &resp.choices {
+                crate::codec::note_unsent(
+                    &c.message.parts,
+                    WireSchema::OpenAiResponses,
+                    &mut ctx.warnings,
+                );
+            }
             let output = Output::from_reply(&resp, &echo.tooling);
             let status =
                 codec::Status::of(resp.choices.first().and_then(|c| c.finish_reason.as_ref()));

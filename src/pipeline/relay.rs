@@ -30,6 +30,8 @@ use crate::schema::{FinishReason, StreamEvent, Usage};
 
 /// Encodes canonical events in one client schema's stream format.
 pub trait StreamEncoder: Send + 'static {
+    /// The client schema it writes (what it has no form for is noted as a warning).
+    const SCHEMA: crate::schema::WireSchema;
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut);
     /// The normal end (e.g. usage chunk and `[DONE]`).
     fn finish(&mut self, out: &mut BytesMut);
@@ -46,6 +48,7 @@ pub trait StreamEncoder: Send + 'static {
 }
 
 impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
+    const SCHEMA: crate::schema::WireSchema = crate::schema::WireSchema::OpenAiChat;
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         self.encode(ev, out);
     }
@@ -61,6 +64,7 @@ impl StreamEncoder for crate::codec::openai_chat::ChunkEncoder {
 }
 
 impl StreamEncoder for crate::codec::anthropic::MessageEncoder {
+    const SCHEMA: crate::schema::WireSchema = crate::schema::WireSchema::AnthropicMessages;
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         self.encode(ev, out);
     }
@@ -76,6 +80,7 @@ impl StreamEncoder for crate::codec::anthropic::MessageEncoder {
 }
 
 impl StreamEncoder for crate::codec::responses::ResponsesEncoder {
+    const SCHEMA: crate::schema::WireSchema = crate::schema::WireSchema::OpenAiResponses;
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         self.encode(ev, out);
     }
@@ -94,6 +99,7 @@ impl StreamEncoder for crate::codec::responses::ResponsesEncoder {
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 impl StreamEncoder for crate::codec::gemini::GeminiEncoder {
+    const SCHEMA: crate::schema::WireSchema = crate::schema::WireSchema::Gemini;
     fn event(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         self.encode(ev, out);
     }
@@ -171,6 +177,18 @@ impl StreamRecord {
         }
     }
 
+    /// Add a translation note to the record's warnings (once).
+    fn note(&mut self, warning: &str) {
+        match &mut self.warnings {
+            Some(w) if w.split(", ").any(|x| x == warning) => {}
+            Some(w) => {
+                w.push_str(", ");
+                w.push_str(warning);
+            }
+            None => self.warnings = Some(warning.to_owned()),
+        }
+    }
+
     fn observe(&mut self, ev: &StreamEvent) {
         use crate::schema::Delta;
         match ev {
@@ -181,7 +199,9 @@ impl StreamRecord {
                     Delta::Text(t) | Delta::Refusal(t) | Delta::Reasoning(t) => t,
                     Delta::ToolCallArgs { fragment, .. } => fragment,
                     Delta::ToolCallStart { name, .. } => name,
-                    Delta::ReasoningSignature(_) => return,
+                    Delta::ReasoningSignature(_)
+                    | Delta::RedactedReasoning(_)
+                    | Delta::Unrepresented(_) => return,
                 };
                 self.content_events += 1;
                 self.delivered_bytes += text.len() as u64;
@@ -288,6 +308,11 @@ impl<E: StreamEncoder> Relay<E> {
             self.record.observe(ev);
             self.raw |= matches!(ev, StreamEvent::Raw(_));
             if !self.raw || matches!(ev, StreamEvent::Raw(_)) {
+                if let StreamEvent::Delta { delta, .. } = ev
+                    && let Some(w) = crate::codec::unsent_delta(delta, E::SCHEMA)
+                {
+                    self.record.note(&w);
+                }
                 self.encoder.event(ev, out);
             }
         }

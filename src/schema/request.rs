@@ -170,6 +170,7 @@ impl Part {
         Part::Text(TextPart {
             text: text.into(),
             cache_control: None,
+            citations: Vec::new(),
         })
     }
 }
@@ -179,6 +180,35 @@ pub struct TextPart {
     pub text: String,
     /// Prompt-caching marker (Anthropic `cache_control`), kept for providers that honour it.
     pub cache_control: Option<Value>,
+    /// The sources a reply's text cites (Anthropic `citations`, OpenAI `url_citation`
+    /// annotations).
+    pub citations: Vec<Citation>,
+}
+
+/// A source a reply's text cites. Web sources (a URL) translate between schemas: Anthropic's
+/// `web_search_result_location`, OpenAI's `url_citation`. Others (a passage of a document the
+/// request carried: Anthropic's `char_location`, `page_location`, ...) have no form outside
+/// their own schema, and are dropped there with a warning naming their kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Citation {
+    /// The provider's name for the kind of citation (`web_search_result_location`,
+    /// `url_citation`, `char_location`, ...).
+    pub kind: String,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    /// The passage of the source the text rests on (Anthropic's `cited_text`).
+    pub cited_text: Option<String>,
+    /// The characters of the part's text that cite it, as `start..end` in Unicode scalar
+    /// values (OpenAI's `start_index` and `end_index`); `None`: the whole part (Anthropic
+    /// cites per text block).
+    pub range: Option<(usize, usize)>,
+}
+
+impl Citation {
+    /// A web source, in either schema's terms.
+    pub fn is_web(&self) -> bool {
+        self.url.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -36,6 +36,12 @@ pub enum Delta {
     Reasoning(String),
     /// The signature that closes a reasoning block.
     ReasoningSignature(String),
+    /// A whole block of reasoning the provider returned redacted (Anthropic's
+    /// `redacted_thinking` `data`, Bedrock's `redactedContent`), replayed verbatim.
+    RedactedReasoning(String),
+    /// A block the canonical stream has no form for (a server tool's call or result, a
+    /// citation), by its type: no encoder writes it; the client's warnings name it.
+    Unrepresented(String),
     /// A tool call begins: `index` is its position among this choice's tool calls.
     ToolCallStart {
         index: u32,

@@ -413,3 +413,207 @@ async fn the_gemini_mock_refuses_unsigned_calls_and_unanswered_turns() {
     let short = json!([user, {"role": "model", "parts": [call, call]}, {"role": "user", "parts": [answer]}]);
     assert_eq!(post("gemini-2.5-flash", short).await.unwrap().status(), 400);
 }
+
+const BEDROCK_CLAUDE: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+/// Claude's redacted thinking, as Anthropic and Bedrock both carry it (base64).
+const REDACTED: &str = "RXFBU2tnRVlBaUpBcmVkYWN0ZWQ=";
+
+fn bedrock_config() -> String {
+    "[server]\nstream_keepalive = \"2s\"\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{mock0}\"\nmodels = [\"*\"]\n".to_owned()
+}
+
+#[tokio::test]
+async fn redacted_thinking_survives_anthropic_to_bedrock_and_back_streamed_and_not() {
+    use crate::support::mock::{bedrock_event, bedrock_stream};
+    let mock = MockProvider::start(Profile::Bedrock).await;
+    let gw = Gateway::start(&bedrock_config(), &[&mock]).await;
+    // Streamed: the redacted block reaches the Anthropic client whole.
+    mock.push(bedrock_stream(vec![
+        bedrock_event("messageStart", json!({"role": "assistant"})),
+        bedrock_event("contentBlockDelta", json!({"delta": {"reasoningContent": {"redactedContent": REDACTED}}, "contentBlockIndex": 0})),
+        bedrock_event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        bedrock_event("contentBlockDelta", json!({"delta": {"text": "Done."}, "contentBlockIndex": 1})),
+        bedrock_event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        bedrock_event("messageStop", json!({"stopReason": "end_turn"})),
+        bedrock_event("metadata", json!({"usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}})),
+    ]));
+    let mut ask = json!({"model": BEDROCK_CLAUDE, "max_tokens": 500, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let r = post_messages(&gw, &ask).await;
+    let text = r.text().await.unwrap();
+    let block = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|e| e["content_block"]["type"] == "redacted_thinking")
+        .unwrap_or_else(|| panic!("no redacted_thinking block in:\n{text}"));
+    assert_eq!(block["content_block"]["data"], REDACTED);
+    assert_eq!(block["index"], 0);
+
+    // Not streamed, and back as history.
+    mock.push(Reply::json(
+        200,
+        json!({"output": {"message": {"role": "assistant", "content": [
+                {"reasoningContent": {"redactedContent": REDACTED}}, {"text": "Done."}]}},
+            "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}}),
+    ));
+    ask["stream"] = json!(false);
+    let b: Value = post_messages(&gw, &ask).await.json().await.unwrap();
+    assert_eq!(
+        b["content"][0],
+        json!({"type": "redacted_thinking", "data": REDACTED})
+    );
+    ask["messages"] = json!([{"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "redacted_thinking", "data": REDACTED}, {"type": "text", "text": "Done."}]},
+        {"role": "user", "content": "again"}]);
+    assert_eq!(post_messages(&gw, &ask).await.status(), 200);
+    assert_eq!(
+        mock.last_request().body["messages"][1]["content"][0],
+        json!({"reasoningContent": {"redactedContent": REDACTED}})
+    );
+}
+
+#[tokio::test]
+async fn what_a_client_schema_cannot_carry_is_named_in_its_warnings() {
+    use crate::support::mock::named_sse;
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let cfg = "[server]\nstream_keepalive = \"2s\"\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{mock0}\"\napi_key = \"${MOCK_KEY}\"\nmodels = [\"*\"]\n";
+    let gw = Gateway::start(cfg, &[&mock]).await;
+    let blocks = json!([
+        {"type": "redacted_thinking", "data": REDACTED},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "weather"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": "Sunny."}]);
+    mock.push(Reply::json(
+        200,
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": blocks, "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 5, "output_tokens": 2}}),
+    ));
+    let r = gw.chat(&chat_req("claude-sonnet-4-5", false)).await;
+    assert_eq!(r.status(), 200);
+    let w = warnings(&r);
+    for kind in [
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+    ] {
+        assert!(w.contains(&format!("{kind} dropped for chat")), "{w}");
+    }
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["choices"][0]["message"]["content"], "Sunny.");
+
+    // Streamed: the same blocks, named in the request log's warnings.
+    mock.push(named_sse(&[
+        ("message_start", json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}})),
+        ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "redacted_thinking", "data": REDACTED}})),
+        ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+        ("content_block_start", json!({"type": "content_block_start", "index": 1, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}})),
+        ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"query\":\"weather\"}"}})),
+        ("content_block_stop", json!({"type": "content_block_stop", "index": 1})),
+        ("content_block_start", json!({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}})),
+        ("content_block_delta", json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Sunny."}})),
+        ("content_block_stop", json!({"type": "content_block_stop", "index": 2})),
+        ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 2}})),
+        ("message_stop", json!({"type": "message_stop"})),
+    ]));
+    let r = gw.chat(&chat_req("claude-sonnet-4-5", true)).await;
+    let id = r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Sunny."), "{body}");
+    assert!(!body.contains("srvtoolu_1"), "{body}");
+    gw.flush_records().await;
+    let (rows, _) = gw
+        .state
+        .store()
+        .logs(&gatehouse::store::LogFilter {
+            since: 0,
+            until: None,
+            key_id: None,
+            team: None,
+            model: None,
+            provider: None,
+            status: None,
+            tag: None,
+            error_text: None,
+            after: None,
+            request_id: Some(id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let w = rows[0]["warnings"].as_str().unwrap_or_default().to_owned();
+    for kind in ["redacted_thinking", "server_tool_use"] {
+        assert!(w.contains(&format!("{kind} dropped for chat")), "{w}");
+    }
+}
+
+#[tokio::test]
+async fn web_citations_translate_between_anthropic_and_openai_and_others_are_named() {
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let cfg = "[server]\nstream_keepalive = \"2s\"\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{mock0}\"\napi_key = \"${MOCK_KEY}\"\nmodels = [\"*\"]\n";
+    let gw = Gateway::start(cfg, &[&mock]).await;
+    let reply = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [
+            {"type": "text", "text": "Paris is "},
+            {"type": "text", "text": "sunny today", "citations": [{"type": "web_search_result_location",
+                "url": "https://weather.example/paris", "title": "Paris weather", "cited_text": "Sunny, 21 C", "encrypted_index": "Eo8B"}]},
+            {"type": "text", "text": ", as the report says.", "citations": [{"type": "char_location",
+                "document_index": 0, "document_title": "report", "cited_text": "x", "start_char_index": 0, "end_char_index": 1}]}],
+        "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 5, "output_tokens": 2}});
+
+    mock.push(Reply::json(200, reply.clone()));
+    let r = gw.chat(&chat_req("claude-sonnet-4-5", false)).await;
+    assert!(
+        warnings(&r).contains("citations char_location dropped for chat"),
+        "{}",
+        warnings(&r)
+    );
+    let b: Value = r.json().await.unwrap();
+    let m = &b["choices"][0]["message"];
+    assert_eq!(m["content"], "Paris is sunny today, as the report says.");
+    assert_eq!(
+        m["annotations"],
+        json!([{"type": "url_citation", "url_citation": {"url": "https://weather.example/paris",
+            "title": "Paris weather", "start_index": 9, "end_index": 20}}])
+    );
+
+    mock.push(Reply::json(200, reply));
+    let r = client()
+        .post(gw.url("/v1/responses"))
+        .json(&json!({"model": "claude-sonnet-4-5", "input": "weather?"}))
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    let text = &b["output"][0]["content"][0];
+    assert_eq!(text["text"], "Paris is sunny today, as the report says.");
+    assert_eq!(
+        text["annotations"],
+        json!([{"type": "url_citation", "url": "https://weather.example/paris",
+            "title": "Paris weather", "start_index": 9, "end_index": 20}])
+    );
+
+    // OpenAI's annotations to an Anthropic client: the cited range a block of its own.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&routed("openai", "gpt-4o"), &[&mock]).await;
+    let mut body = crate::support::mock::chat_body("Paris is sunny today.", 5, 2);
+    body["choices"][0]["message"]["annotations"] = json!([{"type": "url_citation", "url_citation": {
+        "url": "https://weather.example/paris", "title": "Paris weather", "start_index": 9, "end_index": 20}}]);
+    mock.push(Reply::json(200, body));
+    let b: Value = post_messages(&gw, &claude_code_request("claude-opus-5-5", false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        b["content"],
+        json!([{"type": "text", "text": "Paris is "},
+            {"type": "text", "text": "sunny today", "citations": [{"type": "web_search_result_location",
+                "url": "https://weather.example/paris", "title": "Paris weather", "cited_text": "sunny today", "encrypted_index": ""}]},
+            {"type": "text", "text": "."}])
+    );
+}

@@ -258,10 +258,14 @@ fn decode_block(b: AnthBlock, at: &dyn Fn() -> String) -> Result<Part, GatewayEr
         check_source(source)?;
     }
     Ok(match b {
+        // Citations in history are the client's record of an earlier reply: no provider reads
+        // them back.
         AnthBlock::Text {
             text,
             cache_control,
+            ..
         } => Part::Text(TextPart {
+            citations: Vec::new(),
             text,
             cache_control,
         }),

@@ -85,11 +85,17 @@ pub fn encode_response(r: &ChatResponse) -> Value {
         .unwrap_or_default()
     {
         match p {
+            Part::Text(t) if !t.citations.is_empty() => cited_blocks(t, &mut content),
             Part::Text(t) if !t.text.is_empty() => content.push(json!({"type": "text", "text": t.text})),
             Part::Reasoning { text, signature } => content.push(
                 json!({"type": "thinking", "thinking": text, "signature": signature.clone().unwrap_or_default()}),
             ),
             Part::RedactedReasoning { data } => content.push(json!({"type": "redacted_thinking", "data": data})),
+            // Server tools' calls and results, and other blocks kept whole.
+            Part::Opaque {
+                schema: WireSchema::AnthropicMessages,
+                value,
+            } => content.push(value.clone()),
             Part::ToolCall(c) => {
                 content.push(json!({"type": "tool_use", "id": tool_use_id(&c.id, calls), "name": c.name, "input": tool_input(&c.arguments)}));
                 calls += 1;
@@ -147,4 +153,71 @@ pub fn error_body(e: &GatewayError) -> Value {
         _ => "invalid_request_error",
     };
     json!({"type": "error", "error": {"type": kind, "message": e.message}})
+}
+
+/// An Anthropic citation as a canonical one: web sources keep their URL, title and passage;
+/// the others (passages of the request's documents) only their kind.
+pub fn decode_citation(c: &Value) -> Citation {
+    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+    Citation {
+        kind: text("type").unwrap_or_else(|| "unknown".to_owned()),
+        url: text("url"),
+        title: text("title"),
+        cited_text: text("cited_text"),
+        range: None,
+    }
+}
+
+/// A text part with citations as Anthropic text blocks: each cited range (or the whole
+/// part) a block of its own with its web sources as `web_search_result_location` citations,
+/// the text between them plain blocks. Sources without a URL were another schema's and
+/// have no form here (noted by `codec::note_unsent`).
+fn cited_blocks(t: &TextPart, content: &mut Vec<Value>) {
+    let chars: Vec<char> = t.text.chars().collect();
+    let slice = |a: usize, b: usize| -> String {
+        chars[a.min(chars.len())..b.min(chars.len())]
+            .iter()
+            .collect()
+    };
+    let location = |c: &Citation, span: &str| {
+        json!({"type": "web_search_result_location", "url": c.url, "title": c.title,
+               "cited_text": c.cited_text.clone().unwrap_or_else(|| span.to_owned()), "encrypted_index": ""})
+    };
+    let web: Vec<&Citation> = t.citations.iter().filter(|c| c.is_web()).collect();
+    // Ranges in order, without overlaps; citations of the whole part cite every block.
+    let mut ranges: Vec<(usize, usize)> = web.iter().filter_map(|c| c.range).collect();
+    ranges.sort_unstable();
+    ranges.dedup();
+    let whole: Vec<&Citation> = web.iter().copied().filter(|c| c.range.is_none()).collect();
+    let mut at = 0;
+    let push = |a: usize, b: usize, cited: Vec<&Citation>, content: &mut Vec<Value>| {
+        let span = slice(a, b);
+        if span.is_empty() {
+            return;
+        }
+        let mut block = json!({"type": "text", "text": span});
+        let cites: Vec<Value> = cited
+            .iter()
+            .chain(&whole)
+            .map(|c| location(c, &span))
+            .collect();
+        if !cites.is_empty() {
+            block["citations"] = Value::Array(cites);
+        }
+        content.push(block);
+    };
+    for (a, b) in ranges {
+        if a < at || b <= a {
+            continue;
+        }
+        push(at, a, Vec::new(), content);
+        let cited = web
+            .iter()
+            .copied()
+            .filter(|c| c.range == Some((a, b)))
+            .collect();
+        push(a, b, cited, content);
+        at = b;
+    }
+    push(at, chars.len(), Vec::new(), content);
 }

@@ -137,6 +137,24 @@ impl MessageEncoder {
                         );
                         Self::delta(out, i, json!({"type": "signature_delta", "signature": s}));
                     }
+                    Delta::Unrepresented(_) => {}
+                    // A block of its own, whole in its start event, as Anthropic streams it.
+                    Delta::RedactedReasoning(data) => {
+                        self.close(out);
+                        let index = self.next_index;
+                        self.next_index += 1;
+                        event(
+                            out,
+                            "content_block_start",
+                            &json!({"type": "content_block_start", "index": index,
+                                    "content_block": {"type": "redacted_thinking", "data": data}}),
+                        );
+                        event(
+                            out,
+                            "content_block_stop",
+                            &json!({"type": "content_block_stop", "index": index}),
+                        );
+                    }
                     Delta::ToolCallStart { index, id, name } => {
                         let id = tool_use_id(id, self.tools_seen);
                         self.tools_seen += 1;

@@ -125,6 +125,7 @@ fn system_text(m: &Message, out: &mut Vec<AnthBlock>, warnings: &mut Warnings) {
             Part::Text(t) => out.push(AnthBlock::Text {
                 text: t.text.clone(),
                 cache_control: t.cache_control.clone(),
+                citations: None,
             }),
             _ => warnings.push("non-text system content dropped for anthropic"),
         }
@@ -138,6 +139,7 @@ fn encode_part(p: &Part, warnings: &mut Warnings) -> Option<AnthBlock> {
         Part::Text(t) => AnthBlock::Text {
             text: t.text.clone(),
             cache_control: t.cache_control.clone(),
+            citations: None,
         },
         Part::Image(i) => {
             if i.detail.is_some() {

@@ -9,13 +9,23 @@ use crate::unix_now;
 
 /// Decode a provider's non-streamed reply (`Message`). Blocks keep their order; block types
 /// the model does not name (server tool calls and results, ...) are kept whole as
-/// `Part::Opaque`, so an Anthropic client still gets them back. Citations on text are dropped.
+/// `Part::Opaque`, so an Anthropic client still gets them back. Citations on text are kept.
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, serde_json::Error> {
     let w: AnthResponse = serde_json::from_slice(body)?;
     let mut parts = Vec::with_capacity(w.content.len());
     for b in w.content {
         parts.push(match b {
-            AnthBlock::Text { text, .. } => Part::text(text),
+            AnthBlock::Text {
+                text, citations, ..
+            } => Part::Text(TextPart {
+                text,
+                cache_control: None,
+                citations: citations
+                    .unwrap_or_default()
+                    .iter()
+                    .map(super::response::decode_citation)
+                    .collect(),
+            }),
             AnthBlock::Thinking {
                 thinking,
                 signature,

@@ -8,8 +8,10 @@
 //! per message, and it accumulates the raw usage counts, because `message_delta` may repeat
 //! some counts and leave others null while the canonical input count is their sum.
 //!
-//! Not carried: `redacted_thinking` blocks (the canonical stream has no event for them),
-//! citations, and server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...).
+//! `redacted_thinking` blocks are one `RedactedReasoning` delta each. Citations and
+//! server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...) have no canonical
+//! form: they are `Unrepresented` deltas, which clients of other schemas are warned about (an
+//! Anthropic client on an Anthropic provider gets the stream as it came).
 
 use super::upstream_reply::{decode_usage, error_status, finish_reason};
 use super::wire::{AnthBlockStartIn, AnthStreamEventIn, AnthUsage};
@@ -137,7 +139,17 @@ impl MessageDecoder {
                 );
                 Block::Tool(index)
             }
-            _ => Block::Ignored,
+            "redacted_thinking" => {
+                push_delta(out, b.data.map(Delta::RedactedReasoning));
+                Block::Ignored
+            }
+            // Server tools' calls and results (`server_tool_use`, `web_search_tool_result`,
+            // ...) and types to come: no canonical form, so a client of another schema is
+            // told what it did not get.
+            other => {
+                push_delta(out, Some(Delta::Unrepresented(other.to_owned())));
+                Block::Ignored
+            }
         };
         self.blocks.push((index, kind));
     }
@@ -201,7 +213,8 @@ impl StreamDecoder for MessageDecoder {
                             index,
                             fragment: f.into_owned(),
                         }),
-                    // Citations, fragments of blocks never opened, new delta types.
+                    ("citations_delta", _) => Some(Delta::Unrepresented("citations".to_owned())),
+                    // Fragments of blocks never opened, new delta types.
                     _ => None,
                 };
                 push_delta(

@@ -203,7 +203,7 @@ fn stream_round_trips_through_the_ingress_encoder() {
 }
 
 #[test]
-fn unmodelled_blocks_and_events_are_skipped() {
+fn unmodelled_blocks_are_named_and_unknown_events_skipped() {
     let events = [
         r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}}"#,
         r#"{"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"xyz"}}"#,
@@ -232,7 +232,10 @@ fn unmodelled_blocks_and_events_are_skipped() {
     assert_eq!(
         rest[1..],
         [
+            delta(Delta::RedactedReasoning("xyz".into())),
+            delta(Delta::Unrepresented("server_tool_use".into())),
             delta(Delta::Text("Hi".into())),
+            delta(Delta::Unrepresented("citations".into())),
             delta(Delta::ToolCallStart {
                 index: 0,
                 id: "t".into(),

@@ -123,6 +123,7 @@ fn full_request() -> ChatRequest {
                     Part::Text(TextPart {
                         text: "Project rules...".into(),
                         cache_control: ephemeral.clone(),
+                        citations: Vec::new(),
                     }),
                 ],
             ),
@@ -676,9 +677,10 @@ fn realistic_reply_decodes_in_order() {
         assert_eq!(back["usage"][k], original["usage"][k], "{k}");
     }
     assert_eq!(back["stop_reason"], "tool_use");
-    // (The ingress encoder leaves out the server tool block.)
-    assert_eq!(back["content"][3]["type"], "tool_use");
-    assert_eq!(back["content"][3]["input"], original["content"][4]["input"]);
+    // The server tool's block comes back to an Anthropic client whole, in its place.
+    assert_eq!(back["content"][3], original["content"][3]);
+    assert_eq!(back["content"][4]["type"], "tool_use");
+    assert_eq!(back["content"][4]["input"], original["content"][4]["input"]);
     // Unparseable bodies are errors, not empty replies.
     assert!(decode_response(b"{\"type\":\"error\"}").is_err());
 }

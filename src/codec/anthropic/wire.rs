@@ -74,6 +74,9 @@ pub enum AnthBlock {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
+        /// A reply's sources (`web_search_result_location`, `char_location`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        citations: Option<Vec<Value>>,
     },
     Image {
         source: AnthSource,
@@ -358,6 +361,9 @@ pub struct AnthBlockStartIn<'a> {
     pub thinking: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     pub signature: Option<String>,
+    /// A `redacted_thinking` block's data (given whole in its start).
+    #[serde(default)]
+    pub data: Option<String>,
 }
 
 /// A `content_block_delta`'s or `message_delta`'s `delta`.

@@ -76,7 +76,10 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
                                 .unwrap_or_else(|| json!({}));
                             json!({"functionCall": {"id": c.id, "name": c.name, "args": args}})
                         }
-                        Part::RedactedReasoning { .. } => continue,
+                        Part::RedactedReasoning { .. } => {
+                            w.push("redacted_thinking dropped for gemini");
+                            continue;
+                        }
                         other => {
                             w.push(format!("{} part dropped for gemini", part_kind(other)));
                             continue;

@@ -53,7 +53,14 @@ pub fn decode_response(w: OaiChatResponse) -> ChatResponse {
             .choices
             .into_iter()
             .map(|c| {
-                let MessageParts { parts, extra, .. } = message_parts(c.message, true);
+                let MessageParts {
+                    mut parts,
+                    mut extra,
+                    ..
+                } = message_parts(c.message, true);
+                if let Some(Value::Array(annotations)) = extra.remove("annotations") {
+                    attach_annotations(&annotations, &mut parts);
+                }
                 Choice {
                     index: c.index,
                     message: Message {
@@ -89,10 +96,14 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                 let mut reasoning = String::new();
                 let mut tool_calls = Vec::new();
                 let mut signed = CallSignature::default();
+                let mut annotations = Vec::new();
                 for p in &c.message.parts {
                     signed.see(p);
                     match p {
-                        Part::Text(t) => text.push_str(&t.text),
+                        Part::Text(t) => {
+                            url_citations(t, text.chars().count(), &mut annotations);
+                            text.push_str(&t.text);
+                        }
                         Part::Reasoning { text: r, .. } => reasoning.push_str(r),
                         Part::ToolCall(tc) => tool_calls.push(OaiToolCall {
                             id: signed.id(&tc.id),
@@ -111,6 +122,10 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                     .get("refusal")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
+                let mut extra = JsonMap::new();
+                if !annotations.is_empty() {
+                    extra.insert("annotations".to_owned(), Value::Array(annotations));
+                }
                 OaiChoice {
                     index: c.index,
                     message: OaiMessage {
@@ -121,6 +136,7 @@ pub fn encode_response(r: &ChatResponse) -> OaiChatResponse {
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                         refusal,
                         reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                        extra,
                         ..OaiMessage::default()
                     },
                     finish_reason: Some(
@@ -189,5 +205,44 @@ impl CallSignature {
             Some(sig) => crate::codec::signed_id::sign(id, &sig),
             None => id.to_owned(),
         }
+    }
+}
+
+/// OpenAI's `url_citation` annotations of a text part that starts `offset` characters into
+/// the message's content: a range of it, or all of it for a citation of the whole part.
+/// Other kinds of citation have no form here (noted by `codec::note_unsent`).
+pub(crate) fn url_citations(t: &TextPart, offset: usize, out: &mut Vec<Value>) {
+    let len = t.text.chars().count();
+    for c in t.citations.iter().filter(|c| c.is_web()) {
+        let (start, end) = c.range.unwrap_or((0, len));
+        out.push(serde_json::json!({"type": "url_citation", "url_citation": {
+            "url": c.url, "title": c.title.clone().unwrap_or_default(),
+            "start_index": offset + start, "end_index": offset + end}}));
+    }
+}
+
+/// A reply's `url_citation` annotations as the citations of its text: the content is one
+/// text part, so the ranges stay as they are.
+fn attach_annotations(annotations: &[Value], parts: &mut [Part]) {
+    let Some(Part::Text(t)) = parts.iter_mut().find(|p| matches!(p, Part::Text(_))) else {
+        return;
+    };
+    for a in annotations {
+        let Some(u) = a.get("url_citation") else {
+            continue;
+        };
+        let index = |k: &str| {
+            u.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+        };
+        let text = |k: &str| u.get(k).and_then(Value::as_str).map(str::to_owned);
+        t.citations.push(Citation {
+            kind: "url_citation".to_owned(),
+            url: text("url"),
+            title: text("title"),
+            cited_text: None,
+            range: index("start_index").zip(index("end_index")),
+        });
     }
 }

@@ -266,6 +266,12 @@ impl ChunkEncoder {
                 self.signed.see_delta(d);
                 return;
             }
+            // Chat Completions has no form for these (the relay notes them,
+            // `codec::unsent_delta`).
+            StreamEvent::Delta {
+                delta: Delta::RedactedReasoning(_) | Delta::Unrepresented(_),
+                ..
+            } => return,
             StreamEvent::Delta { choice, delta } => {
                 self.signed.see_delta(delta);
                 (*choice, None)
@@ -296,7 +302,9 @@ impl ChunkEncoder {
                     json_into(b, fragment);
                     b.put_slice(b"}}]}");
                 }
-                Delta::ReasoningSignature(_) => {}
+                Delta::ReasoningSignature(_)
+                | Delta::RedactedReasoning(_)
+                | Delta::Unrepresented(_) => {}
             },
             _ => b.put_slice(b"{}"),
         }

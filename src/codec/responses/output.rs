@@ -37,6 +37,8 @@ pub enum Item {
     Message {
         id: String,
         parts: Vec<(ContentKind, String)>,
+        /// The `url_citation` annotations of its text, with ranges in that text.
+        annotations: Vec<Value>,
     },
     /// A function call, or (`custom`) a free-form tool's call whose `input` is the
     /// `input` argument.
@@ -94,9 +96,19 @@ impl Item {
                 }
                 v
             }
-            Item::Message { id, parts } => json!({
+            Item::Message {
+                id,
+                parts,
+                annotations,
+            } => json!({
                 "id": id, "type": "message", "status": status, "role": "assistant",
-                "content": parts.iter().map(|(k, t)| part_json(*k, t)).collect::<Vec<_>>(),
+                "content": parts.iter().map(|(k, t)| {
+                    let mut p = part_json(*k, t);
+                    if *k == ContentKind::Text && !annotations.is_empty() {
+                        p["annotations"] = Value::Array(annotations.clone());
+                    }
+                    p
+                }).collect::<Vec<_>>(),
             }),
             Item::Call {
                 id,
@@ -163,7 +175,10 @@ impl Output {
         let parts = r.choices.first().map_or(&[][..], |c| &c.message.parts[..]);
         for p in parts {
             match p {
-                Part::Text(t) => out.push_text(ContentKind::Text, &t.text),
+                Part::Text(t) => {
+                    out.push_text(ContentKind::Text, &t.text);
+                    out.cite(t);
+                }
                 Part::Reasoning { text, signature } => out.items.push(Item::Reasoning {
                     id: new_id("rs"),
                     text: text.clone(),
@@ -203,7 +218,35 @@ impl Output {
         self.items.push(Item::Message {
             id: new_id("msg"),
             parts: vec![(kind, text.to_owned())],
+            annotations: Vec::new(),
         });
+    }
+
+    /// The web sources `t` cites, as `url_citation` annotations of the message its text was
+    /// just added to (ranges in that message's text). Other kinds of citation have no form
+    /// here (noted by `codec::note_unsent`).
+    fn cite(&mut self, t: &crate::schema::TextPart) {
+        if !t.citations.iter().any(crate::schema::Citation::is_web) {
+            return;
+        }
+        let Some(Item::Message {
+            parts, annotations, ..
+        }) = self.items.last_mut()
+        else {
+            return;
+        };
+        let total = parts
+            .iter()
+            .find(|(k, _)| *k == ContentKind::Text)
+            .map_or(0, |(_, text)| text.chars().count());
+        let len = t.text.chars().count();
+        let offset = total.saturating_sub(len);
+        for c in t.citations.iter().filter(|c| c.is_web()) {
+            let (start, end) = c.range.unwrap_or((0, len));
+            annotations.push(json!({"type": "url_citation", "url": c.url,
+                "title": c.title.clone().unwrap_or_default(),
+                "start_index": offset + start, "end_index": offset + end}));
+        }
     }
 
     pub fn to_json(&self) -> Vec<Value> {

@@ -116,7 +116,7 @@ impl ResponsesEncoder {
         };
         let item = self.out.items[i].clone();
         match &item {
-            Item::Message { id, parts } => {
+            Item::Message { id, parts, .. } => {
                 if let Some((k, t)) = parts.last() {
                     self.close_part(out, id, i, parts.len() - 1, *k, t);
                 }
@@ -223,13 +223,14 @@ impl ResponsesEncoder {
                     Item::Message {
                         id: new_id("msg"),
                         parts: Vec::new(),
+                        annotations: Vec::new(),
                     },
                 );
                 self.open = Some(i);
                 i
             }
         };
-        let Item::Message { id, parts } = &self.out.items[i] else {
+        let Item::Message { id, parts, .. } = &self.out.items[i] else {
             return;
         };
         let id = id.clone();
@@ -345,6 +346,17 @@ impl ResponsesEncoder {
                         if let Item::Reasoning { signature, .. } = &mut self.out.items[i] {
                             signature.get_or_insert_default().push_str(s);
                         }
+                    }
+                    Delta::Unrepresented(_) => {}
+                    // An item of its own, its data as `encrypted_content` (as a whole
+                    // reply's redacted reasoning is), closed at once.
+                    Delta::RedactedReasoning(data) => {
+                        self.close_open(out);
+                        let i = self.reasoning(out);
+                        if let Item::Reasoning { signature, .. } = &mut self.out.items[i] {
+                            *signature = Some(data.clone());
+                        }
+                        self.close_open(out);
                     }
                     Delta::ToolCallStart { index, id, name } => {
                         self.close_open(out);
