@@ -136,6 +136,7 @@ impl Adapter for MistralAdapter {
         for m in &mut b.messages {
             narrow_message(m, w);
         }
+        bridge_tool_results(&mut b.messages, w);
         Ok(UpstreamRequest {
             path: "/chat/completions".to_owned(),
             body: json_body(&b)?,
@@ -237,6 +238,47 @@ pub fn normalise_effort(
         got.as_str()
     ));
     Some(got.as_str().to_owned())
+}
+
+/// What a bridging assistant turn says: short, and true of any tool result.
+const BRIDGE_TEXT: &str = "Ok.";
+
+/// Mistral's serving validator takes a stricter order than OpenAI and Anthropic (400
+/// `invalid_request_message_order`), and Claude Code meets it at once:
+/// - after tool results only an assistant turn (or more results): Claude Code's turn after a
+///   tool call is its results and text in one user turn, which become tool messages then a
+///   user message, so a short assistant turn goes between them;
+/// - the conversation ends with a user turn or tool results: Claude Code's first request in
+///   `-p` mode is `[user, system]` (its environment comes last), so system text that ends the
+///   conversation is sent as user text.
+fn bridge_tool_results(messages: &mut Vec<OaiMessage>, w: &mut Warnings) {
+    let trailing_system = messages
+        .iter()
+        .rposition(|m| m.role != "system")
+        .map_or(0, |i| i + 1);
+    if trailing_system > 0 && trailing_system < messages.len() {
+        for m in &mut messages[trailing_system..] {
+            m.role = "user".to_owned();
+        }
+        w.push("system text after the conversation sent as user for mistral");
+    }
+    let mut i = 1;
+    while i < messages.len() {
+        if matches!(messages[i].role.as_str(), "user" | "system") && messages[i - 1].role == "tool"
+        {
+            messages.insert(
+                i,
+                OaiMessage {
+                    role: "assistant".to_owned(),
+                    content: Some(OaiContent::Text(BRIDGE_TEXT.to_owned())),
+                    ..OaiMessage::default()
+                },
+            );
+            w.push("assistant turn added between tool results and user text for mistral");
+            i += 1;
+        }
+        i += 1;
+    }
 }
 
 fn narrow_message(m: &mut OaiMessage, w: &mut Warnings) {

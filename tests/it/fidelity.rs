@@ -617,3 +617,41 @@ async fn web_citations_translate_between_anthropic_and_openai_and_others_are_nam
             {"type": "text", "text": "."}])
     );
 }
+
+#[tokio::test]
+async fn tool_results_then_user_text_reach_mistral_in_an_order_it_takes() {
+    // Claude Code's turn after a tool call: the results and a reminder in one user turn,
+    // which become tool messages and a user message; Mistral refuses a user message right
+    // after tool results, as the strict mock does.
+    let mock = MockProvider::start(Profile::Mistral).await;
+    let gw = Gateway::start(&routed("mistral", "devstral-2512"), &[&mock]).await;
+    let body = json!({"model": "claude-opus-5-5", "max_tokens": 1000, "messages": [
+        {"role": "user", "content": "list the files"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {"command": "ls"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_01", "content": "a.txt"},
+            {"type": "text", "text": "<system-reminder>keep going</system-reminder>"}]}]});
+    let r = post_messages(&gw, &body).await;
+    let w = warnings(&r);
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert!(
+        w.contains("assistant turn added between tool results and user text for mistral"),
+        "{w}"
+    );
+    let roles: Vec<Value> = mock.last_request().body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].clone())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            json!("user"),
+            json!("assistant"),
+            json!("tool"),
+            json!("assistant"),
+            json!("user")
+        ]
+    );
+}

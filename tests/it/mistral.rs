@@ -151,7 +151,9 @@ async fn the_mock_is_faithful_an_unnarrowed_body_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let bad_id = json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "call_1", "function": {"name": "f", "arguments": "{}"}}]}]});
+    let bad_id = json!({"model": "m", "messages": [{"role": "user", "content": "go"},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"}]});
     let r = client()
         .post(format!("{}/chat/completions", mock.base_url()))
         .json(&bad_id)
@@ -159,6 +161,25 @@ async fn the_mock_is_faithful_an_unnarrowed_body_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
+    // A user message right after tool results, or a conversation ending with system text:
+    // the order Mistral's serving validator refuses.
+    for messages in [
+        json!([{"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [{"id": "a1B2c3D4e", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a1B2c3D4e", "content": "done"},
+            {"role": "user", "content": "more"}]),
+        json!([{"role": "user", "content": "go"}, {"role": "system", "content": "env"}]),
+    ] {
+        let r = client()
+            .post(format!("{}/chat/completions", mock.base_url()))
+            .json(&json!({"model": "m", "messages": messages}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["type"], "invalid_request_message_order", "{b}");
+    }
 }
 
 #[tokio::test]

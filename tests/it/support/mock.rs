@@ -330,9 +330,10 @@ async fn handle(
     });
 
     if profile == Profile::Mistral
-        && let Some(err) = mistral_validate(&st.two_level_models.lock().unwrap(), &path, &body)
+        && let Some((status, err)) =
+            mistral_validate(&st.two_level_models.lock().unwrap(), &path, &body)
     {
-        return Ok(full(422, err));
+        return Ok(full(status, err));
     }
     if profile == Profile::Anthropic
         && let Some((status, err)) = anthropic_validate(&path, &headers, &body)

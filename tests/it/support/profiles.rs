@@ -385,22 +385,71 @@ pub(super) fn embeddings_reply(body: &Value) -> Reply {
     )
 }
 
-/// What api.mistral.ai would refuse, as its 422 body; `None` when the request is acceptable.
+/// What api.mistral.ai would refuse, as its status and body; `None` when the request is
+/// acceptable.
 pub(super) fn mistral_validate(
     two_level_models: &[String],
     path: &str,
     body: &Value,
-) -> Option<Value> {
+) -> Option<(u16, Value)> {
+    // The body is parsed against the schema (422) before the conversation is validated.
     let schema = if path.ends_with("/chat/completions") {
         "ChatCompletionRequest"
     } else {
         "EmbeddingRequest"
     };
     if let Some(errors) = super::mistral_spec::validate(schema, body) {
-        return Some(
+        return Some((
+            422,
             json!({"detail": errors.iter().map(|e| json!({"type": "extra_forbidden", "loc": ["body"], "msg": e})).collect::<Vec<_>>()}),
-        );
+        ));
     }
+    mistral_message_order(body)
+        .map(|message| {
+            (
+                400,
+                json!({"object": "error", "message": message, "type": "invalid_request_message_order", "param": null, "code": "3230"}),
+            )
+        })
+        .or_else(|| mistral_model_rules(two_level_models, body).map(|b| (422, b)))
+}
+
+/// The role order Mistral's serving validator enforces (mistral-common): after a tool result
+/// only an assistant turn or another result, after a user turn no tool result, a tool result
+/// only after an assistant turn; and the conversation ends with a user turn or tool results
+/// (or an assistant turn with `prefix`).
+fn mistral_message_order(body: &Value) -> Option<String> {
+    let messages = body["messages"].as_array()?;
+    let mut previous: Option<&str> = None;
+    for m in messages {
+        let role = m["role"].as_str().unwrap_or_default();
+        if let Some(prev) = previous {
+            let allowed: &[&str] = match prev {
+                "system" => &["user", "assistant", "system"],
+                "user" => &["assistant", "system", "user"],
+                "assistant" => &["assistant", "user", "tool"],
+                "tool" => &["assistant", "tool"],
+                _ => &[],
+            };
+            if !allowed.contains(&role) {
+                return Some(format!("Unexpected role '{role}' after role '{prev}'"));
+            }
+        }
+        previous = Some(role);
+    }
+    let last = messages.last()?;
+    let role = last["role"].as_str().unwrap_or_default();
+    let prefix = last["prefix"] == true;
+    if !(role == "user" || role == "tool" || (role == "assistant" && prefix)) {
+        return Some(format!(
+            "Expected last role User or Tool (or Assistant with prefix True) for serving but got {role}"
+        ));
+    }
+    None
+}
+
+/// What Mistral refuses of tool-call ids and per-model reasoning levels, as its body.
+fn mistral_model_rules(two_level_models: &[String], body: &Value) -> Option<Value> {
     for m in body["messages"].as_array().into_iter().flatten() {
         let ids = m["tool_calls"]
             .as_array()
