@@ -655,3 +655,45 @@ async fn tool_results_then_user_text_reach_mistral_in_an_order_it_takes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_openai_and_anthropic_mocks_refuse_unanswered_calls_and_unknown_fields() {
+    let openai = MockProvider::start(Profile::OpenAi).await;
+    let post = |url: String, body: Value| {
+        client()
+            .post(url)
+            .header("x-api-key", "k")
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+    };
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+    for messages in [
+        json!([{"role": "user", "content": "go"}, call, {"role": "user", "content": "more"}]),
+        json!([{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "call_9", "content": "x"}]),
+    ] {
+        let r = post(
+            format!("{}/chat/completions", openai.base_url()),
+            json!({"model": "m", "messages": messages}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 400);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["type"], "invalid_request_error", "{b}");
+    }
+
+    let anthropic = MockProvider::start(Profile::Anthropic).await;
+    let url = format!("{}/v1/messages", anthropic.base_url());
+    let uses = json!({"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]});
+    for body in [
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "go"}, uses, {"role": "user", "content": "more"}]}),
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "x"}]}]}),
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "go"}], "reasoning_effort": "high"}),
+    ] {
+        let r = post(url.clone(), body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["type"], "invalid_request_error", "{b}");
+    }
+}

@@ -358,6 +358,12 @@ async fn handle(
             .insert("x-amzn-errortype", "AccessDeniedException".parse().unwrap());
         return Ok(r);
     }
+    if matches!(profile, Profile::OpenAi | Profile::Azure | Profile::Mistral)
+        && path.ends_with("/chat/completions")
+        && let Some((status, err)) = openai_tool_pairs(&body)
+    {
+        return Ok(full(status, err));
+    }
     if let Some((status, err)) = output_ceiling_refusal(profile, &path, &body) {
         let mut r = full(status, err);
         if profile == Profile::Bedrock {

@@ -340,6 +340,24 @@ pub(super) fn anthropic_validate(
         );
     }
     let counting = path.ends_with("/count_tokens");
+    // Without a beta header, only the GA fields (`CreateMessageParams` is closed).
+    if !counting && headers.get("anthropic-beta").is_none() {
+        let unknown = body
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .find(|k| !ANTHROPIC_FIELDS.contains(&k.as_str()));
+        if let Some(k) = unknown {
+            return err(
+                400,
+                "invalid_request_error",
+                &format!("{k}: Extra inputs are not permitted"),
+            );
+        }
+    }
+    if let Some(message) = anthropic_tool_pairs(body) {
+        return err(400, "invalid_request_error", &message);
+    }
     for field in ["model", "max_tokens", "messages"] {
         if body.get(field).is_none() && !(counting && field == "max_tokens") {
             return err(
@@ -358,6 +376,124 @@ pub(super) fn anthropic_validate(
         }
         // A count that no estimate would give, so a test can tell who counted.
         return Some((200, json!({"input_tokens": ANTHROPIC_COUNT})));
+    }
+    None
+}
+
+/// `CreateMessageParams`' members in Anthropic's published spec (`additionalProperties: false`).
+const ANTHROPIC_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "cache_control",
+    "container",
+    "inference_geo",
+    "max_tokens",
+    "metadata",
+    "output_config",
+    "service_tier",
+    "stop_sequences",
+    "stream",
+    "system",
+    "temperature",
+    "thinking",
+    "tool_choice",
+    "tools",
+    "top_k",
+    "top_p",
+];
+
+/// Anthropic's pairing rule: every `tool_use` of an assistant turn is answered by a
+/// `tool_result` in the very next message, and every `tool_result` answers a `tool_use` of the
+/// message before it.
+fn anthropic_tool_pairs(body: &Value) -> Option<String> {
+    let messages = body["messages"].as_array()?;
+    let blocks = |m: &Value, kind: &str, id: &str| -> Vec<String> {
+        m["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == kind)
+            .filter_map(|b| b[id].as_str().map(str::to_owned))
+            .collect()
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let results = blocks(m, "tool_result", "tool_use_id");
+        let previous_uses = i
+            .checked_sub(1)
+            .map(|p| blocks(&messages[p], "tool_use", "id"))
+            .unwrap_or_default();
+        if let Some(stray) = results.iter().find(|r| !previous_uses.contains(r)) {
+            return Some(format!(
+                "messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: {stray}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+            ));
+        }
+        let uses = blocks(m, "tool_use", "id");
+        if uses.is_empty() {
+            continue;
+        }
+        let answered = messages
+            .get(i + 1)
+            .map(|n| blocks(n, "tool_result", "tool_use_id"))
+            .unwrap_or_default();
+        let missing: Vec<&String> = uses.iter().filter(|u| !answered.contains(u)).collect();
+        // The last assistant turn may end in calls nobody has answered yet.
+        if !missing.is_empty() && i + 1 < messages.len() {
+            let ids: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Some(format!(
+                "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                ids.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// OpenAI's pairing rule: an assistant message's `tool_calls` are each answered by a `tool`
+/// message right after it, and a `tool` message answers a call of the assistant message
+/// before its run of tool messages.
+pub(super) fn openai_tool_pairs(body: &Value) -> Option<(u16, Value)> {
+    let messages = body["messages"].as_array()?;
+    let err = |param: String, message: String| {
+        Some((
+            400,
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}}),
+        ))
+    };
+    let mut open: Vec<String> = Vec::new();
+    let mut calls_at = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or_default();
+        if role == "tool" {
+            let id = m["tool_call_id"].as_str().unwrap_or_default();
+            match open.iter().position(|o| o == id) {
+                Some(k) => {
+                    open.remove(k);
+                }
+                None => {
+                    return err(
+                        format!("messages.[{i}].role"),
+                        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned(),
+                    );
+                }
+            }
+            continue;
+        }
+        if !open.is_empty() {
+            return err(
+                format!("messages.[{calls_at}].role"),
+                format!(
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+                    open.join(", ")
+                ),
+            );
+        }
+        if let Some(calls) = m["tool_calls"].as_array() {
+            open = calls
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect();
+            calls_at = i;
+        }
     }
     None
 }
