@@ -1,16 +1,30 @@
-//! Real clients end to end, each completing a task that needs a tool round trip: Claude Code
-//! (`claude -p`) through Gatehouse to an OpenAI-style, a Mistral and an Anthropic mock
-//! provider; Codex CLI (`codex exec`, Responses API only) to a Chat-Completions-only and an
-//! Anthropic mock provider. The clients are installed by `.ci/run` (`npm ci` in
-//! tests/e2e/node, as ../shared/CLIENTS.md says); without them the tests print a notice and
-//! pass (they fail in CI).
+//! Real clients end to end, each completing a task that needs a tool round trip through
+//! Gatehouse, on every provider kind's strict mock: Claude Code (`claude -p`, Anthropic
+//! Messages), Codex CLI (`codex exec`, Responses API only) and Gemini CLI (`gemini -p`, Gemini
+//! API only), each on `openai`, `azure-openai`, `mistral`, `anthropic`, `gemini`, `bedrock`
+//! and `openai-compatible` ([`KINDS`]; one test per client and kind, named after both).
+//!
+//! In every case the mock plays a model in its provider's own wire format
+//! (`support::play`): offered tools and no tool result yet, it calls the client's own tool
+//! (Claude Code's `Bash` and Codex's `exec_command` echo [`MARKER`]; Gemini CLI's
+//! `list_directory` lists a folder holding a file named after it); given the tool's result,
+//! it answers with what the tool printed, which the client must print. Each mock refuses
+//! what its provider refuses (schemas, output ceilings, Gemini 3's thought signatures,
+//! SigV4, Mistral's tool-call ids and effort levels), and the clients ask for what they ask
+//! for (Claude Code's `max_tokens: 128000` among it), so a case passes only when the gateway
+//! sent every provider call in a form the provider takes.
+//!
+//! The clients are installed by `.ci/run` (`npm ci` in tests/e2e/node, as
+//! ../shared/CLIENTS.md says); without them the tests print a notice and pass (they fail in
+//! CI).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::mock::{chunk, usage_chunk};
+use crate::support::mock::Recorded;
+use crate::support::play::{self, Call, Turn, Wire};
 use crate::support::*;
 
 fn client_bin(name: &str) -> Option<PathBuf> {
@@ -33,180 +47,273 @@ fn skip_without(bin: &str, name: &str) -> bool {
     true
 }
 
-fn claude_bin() -> Option<PathBuf> {
-    client_bin("claude")
-}
-
 const MARKER: &str = "GATEHOUSE_TOOL_OK";
 
-/// The shell tool a client offers, and the arguments that echo the marker with it.
-#[derive(Clone, Copy)]
-struct Shell {
-    tool: &'static str,
-    args: fn() -> Value,
+// === the clients ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Client {
+    ClaudeCode,
+    Codex,
+    GeminiCli,
 }
 
-const CLAUDE_SHELL: Shell = Shell {
-    tool: "Bash",
-    args: || json!({"command": format!("echo {MARKER}"), "description": "Print the marker"}),
-};
-
-const CODEX_SHELL: Shell = Shell {
-    tool: "exec_command",
-    args: || json!({"cmd": format!("echo {MARKER}")}),
-};
-
-/// Plays a model: asked with tools and no tool result yet, it calls Bash to echo the marker
-/// (with tool-call id `call_id`); given the tool result, it answers with what the command
-/// printed.
-fn model(body: &Value, call_id: &str) -> Reply {
-    model_with(body, call_id, CLAUDE_SHELL)
-}
-
-/// [`model`], calling the client's own shell tool.
-fn model_with(body: &Value, call_id: &str, shell: Shell) -> Reply {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let tool_output =
-        messages
-            .iter()
-            .rev()
-            .find(|m| m["role"] == "tool")
-            .map(|m| match &m["content"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-    let stream = body["stream"] == true;
-    let text = match (
-        &tool_output,
-        body["tools"].as_array().is_some_and(|t| !t.is_empty()),
-    ) {
-        (Some(out), _) => format!("The command printed: {}", out.trim()),
-        (None, true) => {
-            let args = (shell.args)().to_string();
-            return Reply::sse(vec![
-                chunk(json!({"role": "assistant", "content": ""}), None),
-                chunk(
-                    json!({"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": shell.tool, "arguments": ""}}]}),
-                    None,
-                ),
-                chunk(
-                    json!({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}),
-                    None,
-                ),
-                chunk(json!({}), Some("tool_calls")),
-                usage_chunk(900, 30),
-            ]);
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => "Claude Code",
+            Self::Codex => "Codex CLI",
+            Self::GeminiCli => "Gemini CLI",
         }
-        (None, false) => "ok".to_owned(),
-    };
-    if stream {
-        Reply::sse(vec![
-            chunk(json!({"role": "assistant", "content": ""}), None),
-            chunk(json!({"content": text}), None),
-            chunk(json!({}), Some("stop")),
-            usage_chunk(950, 12),
-        ])
-    } else {
-        Reply::json(200, crate::support::mock::chat_body(&text, 950, 12))
+    }
+
+    fn bin(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => "claude",
+            Self::Codex => "codex",
+            Self::GeminiCli => "gemini",
+        }
+    }
+
+    /// The model names the client asks for, as a route's pattern.
+    fn models(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => "claude-*",
+            Self::Codex => "gpt-5*",
+            Self::GeminiCli => "gemini-*",
+        }
+    }
+
+    /// The client's own tool the model calls, and its arguments.
+    fn tool(self) -> (&'static str, Value) {
+        match self {
+            Self::ClaudeCode => (
+                "Bash",
+                json!({"command": format!("echo {MARKER}"), "description": "Print the marker"}),
+            ),
+            Self::Codex => ("exec_command", json!({"cmd": format!("echo {MARKER}")})),
+            Self::GeminiCli => ("list_directory", json!({"dir_path": "."})),
+        }
     }
 }
 
-/// The same model on Anthropic's wire format: a `tool_use` of Bash first, then the answer,
-/// streamed as Anthropic streams.
-fn anthropic_model(body: &Value) -> Reply {
-    anthropic_model_with(body, CLAUDE_SHELL)
+// === the provider kinds ===
+
+/// A provider kind the clients run on: its config kind, its mock, the model a route sends
+/// the client's requests to, and a tool-call id of the shape the provider writes.
+#[derive(Clone, Copy, Debug)]
+struct Kind {
+    kind: &'static str,
+    profile: Profile,
+    model: &'static str,
+    call_id: &'static str,
 }
 
-fn anthropic_model_with(body: &Value, shell: Shell) -> Reply {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let tool_output = messages.iter().rev().find_map(|m| {
-        m["content"].as_array()?.iter().find_map(|b| {
-            (b["type"] == "tool_result").then(|| match &b["content"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        })
-    });
-    let has_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
-    let (block, delta, stop) = match (&tool_output, has_tools) {
-        (None, true) => {
-            let args = (shell.args)();
-            (
-                json!({"type": "tool_use", "id": "toolu_01E2E", "name": shell.tool, "input": {}}),
-                json!({"type": "input_json_delta", "partial_json": args.to_string()}),
-                "tool_use",
-            )
-        }
-        (out, _) => {
-            let text = out.as_ref().map_or_else(
-                || "ok".to_owned(),
-                |o| format!("The command printed: {}", o.trim()),
-            );
-            (
-                json!({"type": "text", "text": ""}),
-                json!({"type": "text_delta", "text": text}),
-                "end_turn",
-            )
-        }
-    };
-    let model = body["model"].clone();
-    let events = [
-        (
-            "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_e2e", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 900, "output_tokens": 1}}}),
-        ),
-        (
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": block}),
-        ),
-        (
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": delta}),
-        ),
-        (
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ),
-        (
-            "message_delta",
-            json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 30}}),
-        ),
-        ("message_stop", json!({"type": "message_stop"})),
-    ];
-    if body["stream"] == true {
-        crate::support::wire::named_sse(&events)
-    } else {
-        let content = if stop == "tool_use" {
-            let mut b = block.clone();
-            b["input"] = serde_json::from_str(delta["partial_json"].as_str().unwrap()).unwrap();
-            b
-        } else {
-            json!({"type": "text", "text": delta["text"]})
-        };
-        Reply::json(
-            200,
-            json!({"id": "msg_e2e", "type": "message", "role": "assistant", "model": model,
-            "content": [content], "stop_reason": stop, "stop_sequence": null,
-            "usage": {"input_tokens": 900, "output_tokens": 30}}),
-        )
+const OPENAI: Kind = Kind {
+    kind: "openai",
+    profile: Profile::OpenAi,
+    // 32,768 output tokens at most.
+    model: "gpt-4.1",
+    call_id: "call_Xk2pQ9sLm4TzR8vB1nWc6yHd",
+};
+
+/// Codex on OpenAI: the Responses API passes through, to a model of the family Codex
+/// configures its requests for (its reasoning settings, which gpt-4.1 would refuse).
+const OPENAI_CODEX: Kind = Kind {
+    model: "gpt-5-codex",
+    ..OPENAI
+};
+
+const AZURE: Kind = Kind {
+    kind: "azure-openai",
+    profile: Profile::Azure,
+    // A deployment named after its model, as Azure's portal suggests.
+    model: "gpt-4.1",
+    call_id: "call_Az3pQ9sLm4TzR8vB1nWc6yHd",
+};
+
+const MISTRAL: Kind = Kind {
+    kind: "mistral",
+    profile: Profile::Mistral,
+    // Takes only `none`/`high` as reasoning_effort (`two_level_models`).
+    model: "devstral-2512",
+    call_id: "Dk3p9QxZ1",
+};
+
+const ANTHROPIC: Kind = Kind {
+    kind: "anthropic",
+    profile: Profile::Anthropic,
+    // 64,000 output tokens at most.
+    model: "claude-sonnet-4-5",
+    call_id: "toolu_01E2EPLAYxYz",
+};
+
+const GEMINI: Kind = Kind {
+    kind: "gemini",
+    profile: Profile::Gemini,
+    // 65,536 output tokens at most; every function call signed, and the signature required
+    // back in the next request.
+    model: "gemini-3-pro-preview",
+    call_id: "unused-gemini-has-no-call-ids",
+};
+
+const BEDROCK: Kind = Kind {
+    kind: "bedrock",
+    profile: Profile::Bedrock,
+    // 64,000 output tokens at most.
+    model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    call_id: "tooluse_kZ3pQ9sLm4TzR8vB1nW",
+};
+
+const OPENAI_COMPATIBLE: Kind = Kind {
+    kind: "openai-compatible",
+    profile: Profile::OpenAi,
+    model: "qwen2.5-coder",
+    call_id: "call_e2e1",
+};
+
+/// Every provider kind, for the module doc's claim (each has a test per client below).
+const KINDS: [Kind; 7] = [
+    OPENAI,
+    AZURE,
+    MISTRAL,
+    ANTHROPIC,
+    GEMINI,
+    BEDROCK,
+    OPENAI_COMPATIBLE,
+];
+
+/// The wire format a provider of this kind speaks with the client's requests: a Responses
+/// client passes through to OpenAI's own Responses API; every other pair is translated.
+fn wire(client: Client, k: &Kind) -> Wire {
+    match k.profile {
+        Profile::OpenAi if k.kind == "openai" && client == Client::Codex => Wire::Responses,
+        Profile::OpenAi | Profile::Azure | Profile::Mistral => Wire::Chat,
+        Profile::Anthropic => Wire::Anthropic,
+        Profile::Gemini => Wire::Gemini,
+        Profile::Bedrock => Wire::Bedrock,
     }
 }
 
-/// Run `claude -p` against the gateway and check the round trip; returns the provider calls.
-async fn run_claude(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mock::Recorded> {
-    let claude = claude_bin().expect("checked by the caller");
+/// One provider `p` of the kind, and a route from the client's models to the kind's model.
+fn config(client: Client, k: &Kind) -> String {
+    let provider = if k.kind == "bedrock" {
+        // Signed with the test environment's AWS credentials.
+        "[server]\nstream_keepalive = \"2s\"\n[providers.p]\nkind = \"bedrock\"\nbase_url = \"{mock0}\"\nmodels = [\"*\"]\ntimeouts = { connect = \"1s\", first_byte = \"5s\", idle = \"3s\" }\n".to_owned()
+    } else {
+        one_provider(k.kind)
+    };
+    format!(
+        "{provider}[[routes]]\nmatch = {{ model = \"{}\" }}\ntargets = [\"p/{}\"]\n",
+        client.models(),
+        k.model
+    )
+}
+
+/// The path a provider call of this kind goes to, for its model.
+fn expected_path(wire: Wire, k: &Kind, streamed: bool) -> String {
+    match (wire, k.profile) {
+        (Wire::Responses, _) => "/v1/responses".to_owned(),
+        (Wire::Chat, Profile::Azure) => format!("/openai/deployments/{}/chat/completions", k.model),
+        (Wire::Chat, _) => "/v1/chat/completions".to_owned(),
+        (Wire::Anthropic, _) => "/v1/messages".to_owned(),
+        (Wire::Gemini, _) => {
+            let method = if streamed {
+                "streamGenerateContent"
+            } else {
+                "generateContent"
+            };
+            format!("/v1beta/models/{}:{method}", k.model)
+        }
+        (Wire::Bedrock, _) => {
+            let op = if streamed {
+                "converse-stream"
+            } else {
+                "converse"
+            };
+            format!("/model/{}/{op}", k.model.replace(':', "%3A"))
+        }
+    }
+}
+
+// === the model the mocks play ===
+
+/// The model: offered tools and no tool result yet, it calls the client's tool; given the
+/// result, it says what the tool printed (or, if the marker is missing, what it got);
+/// without tools (a client's side call), it answers "ok".
+/// `model` is the name the reply carries.
+fn act(client: Client, k: &Kind, wire: Wire, model: &str, path: &str, body: &Value) -> Reply {
+    let results = play::results(wire, body);
+    let turn = if results.iter().any(|r| r.contains(MARKER)) {
+        Turn {
+            text: format!("The command printed: {MARKER}"),
+            call: None,
+            usage: (950, 12),
+        }
+    } else if let Some(result) = results.last() {
+        Turn {
+            text: format!("The tool result lacks the marker: {result}"),
+            call: None,
+            usage: (950, 12),
+        }
+    } else if play::offers_tools(wire, body) {
+        let (name, args) = client.tool();
+        let args = args.to_string();
+        // The arguments in two fragments, as streams send them.
+        let (a, b) = args.split_at(args.len() / 2);
+        let mut call = Call::new(k.call_id, name, &[a, b]);
+        if wire == Wire::Gemini {
+            call = call.signed("c2lnbmF0dXJlLWUyZQ==");
+        }
+        Turn {
+            text: String::new(),
+            call: Some(call),
+            usage: (900, 30),
+        }
+    } else {
+        Turn {
+            text: "ok".to_owned(),
+            call: None,
+            usage: (950, 1),
+        }
+    };
+    play::reply(wire, play::streamed(wire, path, body), model, &turn)
+}
+
+// === running the clients ===
+
+/// What a client run left: its exit, output, and the provider calls made meanwhile.
+struct Run {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    requests: Vec<Recorded>,
+}
+
+/// A fresh folder for one run's home.
+fn home_for(client: Client, mock: &MockProvider) -> PathBuf {
     let home = std::env::temp_dir().join(format!(
-        "gatehouse-claude-{}-{}",
+        "gatehouse-{}-{}-{}",
+        client.bin(),
         std::process::id(),
         mock.addr.port()
     ));
+    let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    let base = gw.url("/anthropic");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .arg("120")
-            .arg(claude)
-            .args([
+    home
+}
+
+async fn run_client(client: Client, gw: &Gateway, mock: &MockProvider) -> Run {
+    let bin = client_bin(client.bin()).expect("checked by the caller");
+    let home = home_for(client, mock);
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120")
+        .arg(bin)
+        .env("HOME", &home)
+        .stdin(std::process::Stdio::null());
+    match client {
+        Client::ClaudeCode => {
+            cmd.args([
                 "-p",
                 &format!(
                     "Run `echo {MARKER}` with the Bash tool and tell me exactly what it printed."
@@ -215,96 +322,233 @@ async fn run_claude(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mo
                 "Bash(echo:*)",
             ])
             .current_dir(&home)
-            .env("HOME", &home)
-            .env("ANTHROPIC_BASE_URL", base)
+            .env("ANTHROPIC_BASE_URL", gw.url("/anthropic"))
             .env("ANTHROPIC_AUTH_TOKEN", "sk-gatehouse-test")
             .env_remove("ANTHROPIC_API_KEY")
             .env("DISABLE_TELEMETRY", "1")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let requests = mock.requests();
-    let calls: Vec<String> = requests
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        }
+        Client::Codex => {
+            let work = home.join("work");
+            std::fs::create_dir_all(&work).unwrap();
+            std::fs::write(
+                home.join("config.toml"),
+                format!(
+                    "model = \"gpt-5-codex\"\nmodel_provider = \"gw\"\n[model_providers.gw]\nname = \"gw\"\nbase_url = \"{}\"\nenv_key = \"GW_KEY\"\nwire_api = \"responses\"\n",
+                    gw.url("/v1")
+                ),
+            )
+            .unwrap();
+            cmd.args([
+                "exec",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-approvals-and-sandbox",
+                &format!("Run `echo {MARKER}` in the shell and tell me exactly what it printed."),
+            ])
+            .current_dir(&work)
+            .env("CODEX_HOME", &home)
+            .env("GW_KEY", "sk-gatehouse-test");
+        }
+        Client::GeminiCli => {
+            let work = home.join("ws");
+            std::fs::create_dir_all(home.join(".gemini")).unwrap();
+            std::fs::create_dir_all(&work).unwrap();
+            std::fs::write(
+                home.join(".gemini/settings.json"),
+                r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
+            )
+            .unwrap();
+            // What `list_directory` shows the model.
+            std::fs::write(work.join(format!("{MARKER}.txt")), "x").unwrap();
+            cmd.args([
+                "-p",
+                "List the files here and tell me what you saw.",
+                "-m",
+                "gemini-2.5-flash",
+            ])
+            .current_dir(&work)
+            .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
+            .env("GEMINI_API_KEY", "sk-gatehouse-test")
+            .env("GOOGLE_GEMINI_BASE_URL", gw.url("/gemini"));
+        }
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        requests: mock.requests(),
+    }
+}
+
+/// The provider calls, one line each, for failure messages.
+fn calls(requests: &[Recorded]) -> String {
+    requests
         .iter()
         .map(|r| {
-            format!(
-                "{} tools={} stream={} effort={}",
-                r.body["model"],
-                r.body["tools"].as_array().map_or(0, Vec::len),
-                r.body["stream"],
-                r.body["reasoning_effort"]
-            )
+            let body = r.body.to_string();
+            let cut = body.char_indices().nth(600).map_or(body.len(), |(i, _)| i);
+            format!("  {} {}", r.path, &body[..cut])
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Run `client` through a gateway to a mock of kind `k` and check the round trip: the client
+/// exits 0 and prints the model's answer, the provider saw the tool's result come back, and
+/// every provider call went to the kind's endpoint for its model. Returns the provider calls.
+async fn round_trip(client: Client, k: Kind) -> Vec<Recorded> {
+    let wire = wire(client, &k);
+    let mock = MockProvider::start(k.profile).await;
+    if k.profile == Profile::Mistral {
+        mock.two_level_models(&[k.model]);
+    }
+    if matches!(k.kind, "openai" | "azure-openai") {
+        mock.openai_itself();
+    }
+    mock.respond_to(move |path, body| act(client, &k, wire, k.model, path, body));
+    let gw = Gateway::start(&config(client, &k), &[&mock]).await;
+    let run = run_client(client, &gw, &mock).await;
+    let case = format!("{} on {} ({})", client.name(), k.kind, k.model);
+    let requests = run.requests;
     assert!(
-        out.status.success() && stdout.contains(&format!("The command printed: {MARKER}")),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nprovider calls: {calls:#?}",
-        out.status.code()
+        run.status.success()
+            && run
+                .stdout
+                .contains(&format!("The command printed: {MARKER}")),
+        "{case}: exit {:?}\nstdout:\n{}\nstderr:\n{}\nprovider calls:\n{}",
+        run.status.code(),
+        run.stdout,
+        run.stderr,
+        calls(&requests)
     );
     // The tool really ran: the provider saw its output come back as a tool result.
-    let saw_result = requests.iter().any(|r| {
-        r.body["messages"].as_array().is_some_and(|m| {
-            m.iter().any(|m| {
-                let content = m["content"].to_string();
-                (m["role"] == "tool" || content.contains("tool_result")) && content.contains(MARKER)
-            })
-        })
-    });
     assert!(
-        saw_result,
-        "no tool result reached the provider: {calls:#?}"
+        requests.iter().any(|r| play::results(wire, &r.body)
+            .iter()
+            .any(|o| o.contains(MARKER))),
+        "{case}: no tool result reached the provider:\n{}",
+        calls(&requests)
     );
+    for r in &requests {
+        let path = expected_path(wire, &k, play::streamed(wire, &r.path, &r.body));
+        assert_eq!(r.path, path, "{case}: {}", calls(&requests));
+        if matches!(wire, Wire::Chat | Wire::Anthropic | Wire::Responses)
+            && k.profile != Profile::Azure
+        {
+            assert_eq!(r.body["model"], k.model, "{case}: {}", calls(&requests));
+        }
+        if k.profile == Profile::Mistral
+            && let Some(effort) = r.body.get("reasoning_effort")
+        {
+            // Claude Code asks for `output_config.effort: medium`; devstral takes none|high.
+            assert_eq!(effort, "high", "{case}: {}", r.body);
+        }
+    }
     requests
 }
 
-#[tokio::test]
-async fn claude_code_completes_a_tool_round_trip_on_an_openai_style_provider() {
-    if skip_without("claude", "Claude Code") {
-        return;
-    }
-    let mock = MockProvider::start(Profile::OpenAi).await;
-    mock.respond_with(|b| model(b, "call_e2e1"));
-    let gw = Gateway::with_openai(&mock).await;
-    run_claude(&gw, &mock).await;
+/// One test per client and provider kind, so that a failure names both.
+macro_rules! matrix {
+    ($($(#[$attr:meta])* $name:ident: $client:ident on $kind:ident;)*) => {
+        $(
+            #[tokio::test]
+            $(#[$attr])*
+            async fn $name() {
+                if skip_without(Client::$client.bin(), Client::$client.name()) {
+                    return;
+                }
+                round_trip(Client::$client, $kind).await;
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn claude_code_works_on_a_mistral_model_that_takes_only_none_or_high() {
-    if skip_without("claude", "Claude Code") {
-        return;
-    }
-    let mock = MockProvider::start(Profile::Mistral).await;
-    mock.two_level_models(&["devstral-2512"]);
-    mock.respond_with(|b| model(b, "Dk3p9QxZ1"));
-    let cfg = format!(
-        "{}[[routes]]\nmatch = {{ model = \"claude-*\" }}\ntargets = [\"p/devstral-2512\"]\n",
-        one_provider("mistral")
+matrix! {
+    #[ignore = "gateway bug: Anthropic-only context_management and reasoning_effort reach OpenAI's gpt-4.1, which refuses both"]
+    claude_code_on_openai: ClaudeCode on OPENAI;
+    #[ignore = "gateway bug: Anthropic-only context_management and reasoning_effort reach Azure's gpt-4.1, which refuses both"]
+    claude_code_on_azure_openai: ClaudeCode on AZURE;
+    claude_code_on_mistral: ClaudeCode on MISTRAL;
+    claude_code_on_anthropic: ClaudeCode on ANTHROPIC;
+    #[ignore = "gateway bug: effort medium is sent as thinkingLevel MEDIUM, which Gemini 3 Pro refuses (LOW or HIGH only)"]
+    claude_code_on_gemini: ClaudeCode on GEMINI;
+    claude_code_on_bedrock: ClaudeCode on BEDROCK;
+    claude_code_on_openai_compatible: ClaudeCode on OPENAI_COMPATIBLE;
+    codex_on_openai: Codex on OPENAI_CODEX;
+    codex_on_azure_openai: Codex on AZURE;
+    codex_on_mistral: Codex on MISTRAL;
+    codex_on_anthropic: Codex on ANTHROPIC;
+    codex_on_gemini: Codex on GEMINI;
+    codex_on_bedrock: Codex on BEDROCK;
+    codex_on_openai_compatible: Codex on OPENAI_COMPATIBLE;
+    #[ignore = "gateway bug: Gemini CLI's topK is sent to OpenAI as top_k, which OpenAI refuses"]
+    gemini_cli_on_openai: GeminiCli on OPENAI;
+    #[ignore = "gateway bug: Gemini CLI's topK is sent to Azure OpenAI as top_k, which it refuses"]
+    gemini_cli_on_azure_openai: GeminiCli on AZURE;
+    gemini_cli_on_mistral: GeminiCli on MISTRAL;
+    #[ignore = "gateway bug: temperature and top_p both sent to claude-sonnet-4-5, which takes only one"]
+    gemini_cli_on_anthropic: GeminiCli on ANTHROPIC;
+    gemini_cli_on_gemini: GeminiCli on GEMINI;
+    #[ignore = "gateway bug: temperature and topP both sent to Claude Sonnet 4.5 on Bedrock, which takes only one"]
+    gemini_cli_on_bedrock: GeminiCli on BEDROCK;
+    gemini_cli_on_openai_compatible: GeminiCli on OPENAI_COMPATIBLE;
+}
+
+/// Every kind in [`KINDS`] has its three tests above (the list is the matrix's rows).
+#[test]
+fn the_matrix_covers_every_provider_kind() {
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "openai",
+            "azure-openai",
+            "mistral",
+            "anthropic",
+            "gemini",
+            "bedrock",
+            "openai-compatible"
+        ]
     );
-    let gw = Gateway::start(&cfg, &[&mock]).await;
-    let requests = run_claude(&gw, &mock).await;
-    // Every body passed the Mistral schema (the mock answers 422 otherwise), and the effort
-    // Claude Code asked for was mapped to what the model takes.
-    // Claude Code asks for `output_config.effort: medium`; devstral takes none|high.
-    for r in &requests {
-        assert_eq!(r.body["model"], "devstral-2512");
-        assert_eq!(r.body["reasoning_effort"], "high", "{}", r.body);
-    }
 }
 
+/// Claude Code passes through to an Anthropic provider with its own model name (no route):
+/// its headers reach the provider, its credential does not.
 #[tokio::test]
 async fn claude_code_passes_through_to_an_anthropic_provider() {
     if skip_without("claude", "Claude Code") {
         return;
     }
     let mock = MockProvider::start(Profile::Anthropic).await;
-    mock.respond_with(anthropic_model);
+    // Answering with the model asked for, as Anthropic does.
+    mock.respond_to(|path, body| {
+        let model = body["model"].as_str().unwrap_or_default();
+        act(
+            Client::ClaudeCode,
+            &ANTHROPIC,
+            Wire::Anthropic,
+            model,
+            path,
+            body,
+        )
+    });
     let gw = Gateway::start(&one_provider("anthropic"), &[&mock]).await;
-    let requests = run_claude(&gw, &mock).await;
+    let run = run_client(Client::ClaudeCode, &gw, &mock).await;
+    assert!(
+        run.status.success()
+            && run
+                .stdout
+                .contains(&format!("The command printed: {MARKER}")),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}\nprovider calls:\n{}",
+        run.status.code(),
+        run.stdout,
+        run.stderr,
+        calls(&run.requests)
+    );
+    let requests = run.requests;
     for r in &requests {
         // The client's own headers reached the provider; its credential did not.
         assert!(r.headers.get("anthropic-version").is_some());
@@ -317,175 +561,4 @@ async fn claude_code_passes_through_to_an_anthropic_provider() {
             .any(|r| r.headers.get("anthropic-beta").is_some()),
         "Claude Code's beta flags were forwarded"
     );
-}
-
-/// Run `codex exec` against the gateway's Responses API and check the round trip; returns
-/// the provider calls.
-async fn run_codex(gw: &Gateway, mock: &MockProvider) -> Vec<crate::support::mock::Recorded> {
-    let codex = client_bin("codex").expect("checked by the caller");
-    let home = std::env::temp_dir().join(format!(
-        "gatehouse-codex-{}-{}",
-        std::process::id(),
-        mock.addr.port()
-    ));
-    let work = home.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "model = \"gpt-5-codex\"\nmodel_provider = \"gw\"\n[model_providers.gw]\nname = \"gw\"\nbase_url = \"{}\"\nenv_key = \"GW_KEY\"\nwire_api = \"responses\"\n",
-            gw.url("/v1")
-        ),
-    )
-    .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .arg("120")
-            .arg(codex)
-            .args([
-                "exec",
-                "--skip-git-repo-check",
-                "--dangerously-bypass-approvals-and-sandbox",
-                &format!("Run `echo {MARKER}` in the shell and tell me exactly what it printed."),
-            ])
-            .current_dir(&work)
-            .env("CODEX_HOME", &home)
-            .env("HOME", &home)
-            .env("GW_KEY", "sk-gatehouse-test")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let requests = mock.requests();
-    let calls: Vec<String> = requests
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.path,
-                r.body.to_string().chars().take(300).collect::<String>()
-            )
-        })
-        .collect();
-    assert!(
-        out.status.success() && stdout.contains("The command printed:") && stdout.contains(MARKER),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nprovider calls: {calls:#?}",
-        out.status.code()
-    );
-    let saw_result = requests.iter().any(|r| {
-        r.body["messages"].as_array().is_some_and(|m| {
-            m.iter().any(|m| {
-                let content = m["content"].to_string();
-                (m["role"] == "tool" || content.contains("tool_result")) && content.contains(MARKER)
-            })
-        })
-    });
-    assert!(
-        saw_result,
-        "no tool result reached the provider: {calls:#?}"
-    );
-    requests
-}
-
-#[tokio::test]
-async fn codex_completes_a_tool_round_trip_on_a_chat_completions_provider() {
-    if skip_without("codex", "Codex CLI") {
-        return;
-    }
-    let mock = MockProvider::start(Profile::OpenAi).await;
-    mock.respond_with(|b| model_with(b, "call_codex1", CODEX_SHELL));
-    let gw = Gateway::start(&one_provider("openai-compatible"), &[&mock]).await;
-    let requests = run_codex(&gw, &mock).await;
-    for r in &requests {
-        assert_eq!(r.path, "/v1/chat/completions");
-        assert_eq!(r.body["model"], "gpt-5-codex");
-    }
-}
-
-#[tokio::test]
-async fn codex_completes_a_tool_round_trip_on_the_anthropic_provider() {
-    if skip_without("codex", "Codex CLI") {
-        return;
-    }
-    let mock = MockProvider::start(Profile::Anthropic).await;
-    mock.respond_with(|b| anthropic_model_with(b, CODEX_SHELL));
-    let cfg = format!(
-        "{}[[routes]]\nmatch = {{ model = \"gpt-5*\" }}\ntargets = [\"p/claude-sonnet-4-5\"]\n",
-        one_provider("anthropic")
-    );
-    let gw = Gateway::start(&cfg, &[&mock]).await;
-    let requests = run_codex(&gw, &mock).await;
-    for r in &requests {
-        assert_eq!(r.path, "/v1/messages");
-        assert_eq!(r.body["model"], "claude-sonnet-4-5");
-    }
-}
-
-const GEMINI_LIST: Shell = Shell {
-    tool: "list_directory",
-    args: || json!({"dir_path": "."}),
-};
-
-/// Gemini CLI (`gemini -p`, Gemini API only) through Gatehouse to a Chat-Completions-only
-/// provider: the model lists the working directory (which holds a file named after the
-/// marker) with Gemini CLI's own tool, then answers with what it saw.
-#[tokio::test]
-async fn gemini_cli_answers_through_an_openai_compatible_provider() {
-    if skip_without("gemini", "Gemini CLI") {
-        return;
-    }
-    let mock = MockProvider::start(Profile::OpenAi).await;
-    mock.respond_with(|b| model_with(b, "call_gem1", GEMINI_LIST));
-    let gw = Gateway::start(&one_provider("openai-compatible"), &[&mock]).await;
-    let gemini = client_bin("gemini").unwrap();
-    let home = std::env::temp_dir().join(format!("gatehouse-gemini-{}", std::process::id()));
-    let work = home.join("ws");
-    std::fs::create_dir_all(home.join(".gemini")).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
-    )
-    .unwrap();
-    std::fs::write(work.join(format!("{MARKER}.txt")), "x").unwrap();
-    let base = gw.url("/gemini");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .arg("120")
-            .arg(gemini)
-            .args([
-                "-p",
-                "List the files here and tell me what you saw.",
-                "-m",
-                "gemini-2.5-flash",
-            ])
-            .current_dir(&work)
-            .env("HOME", &home)
-            .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
-            .env("GEMINI_API_KEY", "sk-gatehouse-test")
-            .env("GOOGLE_GEMINI_BASE_URL", base)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let requests = mock.requests();
-    assert!(
-        out.status.success() && stdout.contains("The command printed:") && stdout.contains(MARKER),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nprovider calls: {}",
-        out.status.code(),
-        requests.len()
-    );
-    assert!(requests.len() >= 2, "a tool round trip takes two calls");
-    for r in &requests {
-        assert_eq!(r.path, "/v1/chat/completions");
-        assert_eq!(r.body["model"], "gemini-2.5-flash");
-    }
 }

@@ -21,7 +21,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::support::mock::Recorded;
-use crate::support::wire::*;
+use crate::support::play;
 use crate::support::*;
 
 const MARKER: &str = "GATEHOUSE_TOOL_OK";
@@ -124,6 +124,15 @@ impl Wire {
         }
     }
 
+    /// The wire format the mock plays the model in.
+    fn play(self) -> play::Wire {
+        match self {
+            Self::OpenAi => play::Wire::Chat,
+            Self::Anthropic => play::Wire::Anthropic,
+            Self::Gemini => play::Wire::Gemini,
+        }
+    }
+
     fn model(self) -> &'static str {
         match self {
             Self::OpenAi => "gpt-4.1-mini",
@@ -184,33 +193,11 @@ struct Step {
 }
 
 fn stage(wire: Wire, body: &Value) -> Stage {
-    let list = |key: &str| body[key].as_array().cloned().unwrap_or_default();
-    // The tool result a message carries, if any.
-    let result_of = |m: &Value| -> Option<String> {
-        match wire {
-            Wire::OpenAi => (m["role"] == "tool").then(|| m["content"].to_string()),
-            Wire::Anthropic => m["content"].as_array().and_then(|blocks| {
-                blocks
-                    .iter()
-                    .find(|b| b["type"] == "tool_result")
-                    .map(Value::to_string)
-            }),
-            Wire::Gemini => m["parts"].as_array().and_then(|parts| {
-                parts
-                    .iter()
-                    .find(|p| p.get("functionResponse").is_some())
-                    .map(Value::to_string)
-            }),
-        }
-    };
-    let messages = list(if wire == Wire::Gemini {
-        "contents"
-    } else {
-        "messages"
-    });
-    if let Some(result) = messages.last().and_then(result_of) {
+    let w = wire.play();
+    let messages = play::items(w, body);
+    if let Some(result) = messages.last().and_then(|m| play::result_of(w, m)) {
         Stage::Answer(result)
-    } else if messages.iter().any(|m| result_of(m).is_some()) {
+    } else if messages.iter().any(|m| play::result_of(w, m).is_some()) {
         Stage::Second
     } else {
         Stage::Call
@@ -257,145 +244,21 @@ fn step(wire: Wire, body: &Value) -> Step {
 /// The tool call's arguments, in the two fragments streams send them in.
 const ARGS: [&str; 2] = ["{\"city\":", "\"Paris\"}"];
 
-/// The step's text in two pieces, as a stream sends it.
-fn halves(text: &str) -> (&str, &str) {
-    text.split_at(text.find(' ').map_or(text.len(), |i| i + 1))
-}
-
 /// The reply of the model at this request, in the provider's wire format, streamed when the
 /// request asks for a stream.
 fn play(wire: Wire, path: &str, body: &Value) -> Reply {
     let s = step(wire, body);
-    match wire {
-        Wire::OpenAi => openai_reply(&s, body["stream"] == true),
-        Wire::Anthropic => anthropic_reply(&s, body["stream"] == true),
-        Wire::Gemini => gemini_reply(&s, path.contains(":streamGenerateContent")),
-    }
-}
-
-fn openai_reply(s: &Step, stream: bool) -> Reply {
-    let (input, output) = s.usage;
-    let finish = if s.call { "tool_calls" } else { "stop" };
-    let call = |arguments: &str| json!({"index": 0, "id": "call_fw1", "type": "function", "function": {"name": TOOL, "arguments": arguments}});
-    if !stream {
-        let mut body = chat_body(&s.text, input, output);
-        if s.call {
-            let mut c = call(&ARGS.concat());
-            c.as_object_mut().unwrap().remove("index");
-            body["choices"][0]["message"]["tool_calls"] = json!([c]);
-            body["choices"][0]["finish_reason"] = json!(finish);
-        }
-        return Reply::json(200, body);
-    }
-    let (a, b) = halves(&s.text);
-    let mut events = vec![
-        chunk(json!({"role": "assistant", "content": ""}), None),
-        chunk(json!({"content": a}), None),
-        chunk(json!({"content": b}), None),
-    ];
-    if s.call {
-        events.push(chunk(json!({"tool_calls": [call("")]}), None));
-        for part in ARGS {
-            events.push(chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
-                None,
-            ));
-        }
-    }
-    events.push(chunk(json!({}), Some(finish)));
-    events.push(usage_chunk(input, output));
-    Reply::sse(events)
-}
-
-fn anthropic_reply(s: &Step, stream: bool) -> Reply {
-    let (input, output) = s.usage;
-    let stop = if s.call { "tool_use" } else { "end_turn" };
-    let tool_use = json!({"type": "tool_use", "id": "toolu_01FW", "name": TOOL, "input": {}});
-    let message = |content: Value, stop: Value, output: u64| {
-        json!({"id": "msg_01FW", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-            "content": content, "stop_reason": stop, "stop_sequence": null,
-            "usage": {"input_tokens": input, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": output}})
+    let id = match wire {
+        Wire::OpenAi => "call_fw1",
+        Wire::Anthropic | Wire::Gemini => "toolu_01FW",
     };
-    if !stream {
-        let mut content = vec![json!({"type": "text", "text": s.text})];
-        if s.call {
-            let mut t = tool_use;
-            t["input"] = serde_json::from_str(&ARGS.concat()).unwrap();
-            content.push(t);
-        }
-        return Reply::json(200, message(json!(content), json!(stop), output));
-    }
-    let (a, b) = halves(&s.text);
-    let mut events = vec![
-        (
-            "message_start",
-            json!({"type": "message_start", "message": message(json!([]), Value::Null, 1)}),
-        ),
-        (
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ),
-        ("ping", json!({"type": "ping"})),
-    ];
-    for piece in [a, b] {
-        events.push((
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
-        ));
-    }
-    events.push((
-        "content_block_stop",
-        json!({"type": "content_block_stop", "index": 0}),
-    ));
-    if s.call {
-        events.push((
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 1, "content_block": tool_use}),
-        ));
-        for part in ARGS {
-            events.push((
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
-            ));
-        }
-        events.push((
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 1}),
-        ));
-    }
-    events.push((
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": output}}),
-    ));
-    events.push(("message_stop", json!({"type": "message_stop"})));
-    named_sse(&events)
-}
-
-fn gemini_reply(s: &Step, stream: bool) -> Reply {
-    let (input, output) = s.usage;
-    let usage = |candidates: u64| json!({"promptTokenCount": input, "candidatesTokenCount": candidates, "totalTokenCount": input + candidates});
-    // Gemini answers a call with finish reason STOP too; the call is in the parts.
-    let call = json!({"functionCall": {"name": TOOL, "args": serde_json::from_str::<Value>(&ARGS.concat()).unwrap()}});
-    if !stream {
-        let mut parts = vec![json!({"text": s.text})];
-        if s.call {
-            parts.push(call);
-        }
-        let mut body = gemini_chunk(json!(parts), Some("STOP"));
-        body["usageMetadata"] = usage(output);
-        return Reply::json(200, body);
-    }
-    // As Gemini streams: usage on every chunk, the counts so far.
-    let (a, b) = halves(&s.text);
-    let mut first = gemini_chunk(json!([{"text": a}]), None);
-    first["usageMetadata"] = usage(1);
-    let mut parts = vec![json!({"text": b})];
-    if s.call {
-        parts.push(call);
-    }
-    let mut last = gemini_chunk(json!(parts), Some("STOP"));
-    last["usageMetadata"] = usage(output);
-    gemini_stream(vec![first, last])
+    let turn = play::Turn {
+        text: s.text,
+        call: s.call.then(|| play::Call::new(id, TOOL, &ARGS)),
+        usage: s.usage,
+    };
+    let w = wire.play();
+    play::reply(w, play::streamed(w, path, body), wire.model(), &turn)
 }
 
 // === the case ===

@@ -48,9 +48,15 @@ fn walk(all: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<Strin
         return walk(all, &all[r], v, at, errors);
     }
     let ty = schema.get("type").and_then(Value::as_str).unwrap_or("any");
+    let format = schema.get("format").and_then(Value::as_str);
     let ok = match ty {
         "object" => v.is_object(),
         "array" => v.is_array(),
+        // 64-bit integers are strings in the discovery document, and protobuf's JSON mapping
+        // (which Google's APIs parse with) takes them as strings or numbers alike.
+        "string" if matches!(format, Some("int64" | "uint64")) => {
+            v.is_i64() || v.is_u64() || v.as_str().is_some_and(|s| s.parse::<i128>().is_ok())
+        }
         "string" => v.is_string(),
         "integer" => v.is_i64() || v.is_u64(),
         "number" => v.is_number(),

@@ -188,6 +188,7 @@ struct State {
     closed: Mutex<Vec<Instant>>,
     open: AtomicUsize,
     two_level_models: Mutex<Vec<String>>,
+    openai_itself: std::sync::atomic::AtomicBool,
 }
 
 pub struct MockProvider {
@@ -256,6 +257,13 @@ impl MockProvider {
     pub fn two_level_models(&self, models: &[&str]) {
         *self.state.two_level_models.lock().unwrap() =
             models.iter().map(|m| (*m).to_owned()).collect();
+    }
+
+    /// Play OpenAI's own API (or Azure's deployments of its models, named after them), not a
+    /// compatible server: body keys outside OpenAI's request schema are refused, and so is
+    /// a reasoning effort for a model that does not reason (`openai_itself_refusal`).
+    pub fn openai_itself(&self) {
+        self.state.openai_itself.store(true, Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> usize {
@@ -363,6 +371,19 @@ async fn handle(
         && let Some((status, err)) = openai_tool_pairs(&body)
     {
         return Ok(full(status, err));
+    }
+    if st.openai_itself.load(Ordering::SeqCst)
+        && let Some((status, err)) = openai_itself_refusal(&path, &body)
+    {
+        return Ok(full(status, err));
+    }
+    if let Some((status, err, kind)) = model_refusal(profile, &path, &body) {
+        let mut r = full(status, err);
+        if let Some(kind) = kind {
+            r.headers_mut()
+                .insert("x-amzn-errortype", kind.parse().unwrap());
+        }
+        return Ok(r);
     }
     if let Some((status, err)) = output_ceiling_refusal(profile, &path, &body) {
         let mut r = full(status, err);

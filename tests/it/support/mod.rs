@@ -6,6 +6,7 @@ pub mod mistral_spec;
 pub mod mock;
 pub mod openai_spec;
 pub mod otlp;
+pub mod play;
 mod profiles;
 pub mod proxy;
 pub mod wire;

@@ -55,3 +55,31 @@ pub fn validate(schema: &str, body: &Value) -> Option<Vec<String>> {
         .collect();
     (!errors.is_empty()).then_some(errors)
 }
+
+/// The top-level properties the named schema declares, through `allOf` and `$ref`; `None`
+/// where the spec is unavailable. OpenAI's API refuses a request body key outside them
+/// ("Unrecognized request argument supplied"), which its schemas, open to extra keys, do not
+/// say.
+pub fn properties(schema: &str) -> Option<Vec<String>> {
+    fn collect(all: &Value, s: &Value, out: &mut Vec<String>) {
+        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            return collect(all, &all[name], out);
+        }
+        for part in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect(all, part, out);
+        }
+        if let Some(p) = s.get("properties").and_then(Value::as_object) {
+            out.extend(p.keys().cloned());
+        }
+    }
+    let all = &spec()?["components"]["schemas"];
+    let mut out = Vec::new();
+    collect(all, &all[schema], &mut out);
+    Some(out)
+}

@@ -691,3 +691,119 @@ pub(super) fn output_ceiling_refusal(
         Profile::Mistral | Profile::Azure => None,
     }
 }
+
+/// OpenAI's models that do not reason, by name prefix: they refuse a reasoning effort.
+const NON_REASONING: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
+
+/// What OpenAI's own API refuses beyond its schema, in its words: a Chat Completions body
+/// key its request schema does not declare (a compatible server's extension such as
+/// `top_k`), and a reasoning effort for a model that does not reason. On Azure, the
+/// deployment's name is taken as its model. (Responses bodies are not checked for unknown
+/// keys: OpenAI's own clients send keys newer than the published schema, `client_metadata`
+/// among them, and they pass through as the client wrote them.)
+pub(super) fn openai_itself_refusal(path: &str, body: &Value) -> Option<(u16, Value)> {
+    let err = |message: String, param: Option<&str>, code: Option<&str>| {
+        Some((
+            400,
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}),
+        ))
+    };
+    let responses = path.ends_with("/responses");
+    let schema = if responses {
+        "CreateResponse"
+    } else if path.ends_with("/chat/completions") {
+        "CreateChatCompletionRequest"
+    } else {
+        return None;
+    };
+    if let (false, Some(known), Some(o)) = (
+        responses,
+        super::openai_spec::properties(schema),
+        body.as_object(),
+    ) && let Some(k) = o.keys().find(|k| !known.contains(k))
+    {
+        return err(
+            format!("Unrecognized request argument supplied: {k}"),
+            None,
+            None,
+        );
+    }
+    let model = path
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split('/').next())
+        .or_else(|| body["model"].as_str())?;
+    let (param, asked) = if responses {
+        (
+            "reasoning.effort",
+            body["reasoning"].get("effort").is_some(),
+        )
+    } else {
+        ("reasoning_effort", body.get("reasoning_effort").is_some())
+    };
+    if asked && NON_REASONING.iter().any(|p| model.starts_with(p)) {
+        return err(
+            format!("Unsupported parameter: '{param}' is not supported with this model."),
+            Some(param),
+            Some("unsupported_parameter"),
+        );
+    }
+    None
+}
+
+/// Anthropic's models that take `temperature` or `top_p` but not both.
+const ONE_SAMPLER: &[&str] = &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-4-6"];
+
+/// What a provider refuses for a model's own limits beyond its output ceiling, in its words
+/// (with Bedrock's `x-amzn-errortype`): `temperature` with `top_p` on Anthropic's models of
+/// [`ONE_SAMPLER`] (on Anthropic and on Bedrock), and on Gemini 3 Pro a `thinkingLevel`
+/// other than LOW or HIGH (Gemini 3.1 Pro and Gemini 3 Flash take MEDIUM too).
+pub(super) fn model_refusal(
+    profile: super::mock::Profile,
+    path: &str,
+    body: &Value,
+) -> Option<(u16, Value, Option<&'static str>)> {
+    use super::mock::Profile;
+    const BOTH: &str =
+        "`temperature` and `top_p` cannot both be specified for this model. Please use only one.";
+    let one_sampler = |model: &str| {
+        let model = model.rsplit_once("anthropic.").map_or(model, |(_, m)| m);
+        ONE_SAMPLER.iter().any(|p| model.starts_with(p))
+    };
+    match profile {
+        Profile::Anthropic => {
+            let both = body.get("temperature").is_some() && body.get("top_p").is_some();
+            (both && one_sampler(body["model"].as_str()?)).then(|| {
+                (
+                    400,
+                    json!({"type": "error", "error": {"type": "invalid_request_error", "message": BOTH}}),
+                    None,
+                )
+            })
+        }
+        Profile::Bedrock => {
+            let model = path.strip_prefix("/model/")?.rsplit_once('/')?.0;
+            let c = &body["inferenceConfig"];
+            let both = c.get("temperature").is_some() && c.get("topP").is_some();
+            (both && one_sampler(model)).then(|| {
+                (
+                    400,
+                    json!({"message": format!("The model returned the following errors: {BOTH}")}),
+                    Some("ValidationException"),
+                )
+            })
+        }
+        Profile::Gemini => {
+            let model = path.strip_prefix("/v1beta/models/")?.split(':').next()?;
+            let level = body["generationConfig"]["thinkingConfig"]["thinkingLevel"].as_str()?;
+            (model.starts_with("gemini-3-pro") && !matches!(level, "LOW" | "HIGH")).then(|| {
+                (
+                    400,
+                    json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                        "message": format!("Thinking level {level} is not supported for this model. Please retry with other thinking level.")}}),
+                    None,
+                )
+            })
+        }
+        _ => None,
+    }
+}
