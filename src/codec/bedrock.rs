@@ -133,7 +133,12 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
         inference.insert("temperature".into(), json!(t));
     }
     if let Some(p) = req.sampling.top_p {
-        inference.insert("topP".into(), json!(p));
+        // Claude 4.x takes one of the two (Anthropic's rule, below).
+        if model.contains("anthropic.claude") && req.sampling.temperature.is_some() {
+            w.push("top_p dropped with temperature for bedrock");
+        } else {
+            inference.insert("topP".into(), json!(p));
+        }
     }
     if !req.stop.is_empty() {
         inference.insert("stopSequences".into(), json!(req.stop));

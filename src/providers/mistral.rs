@@ -136,7 +136,7 @@ impl Adapter for MistralAdapter {
         for m in &mut b.messages {
             narrow_message(m, w);
         }
-        bridge_tool_results(&mut b.messages, w);
+        fit_message_order(&mut b.messages, w);
         Ok(UpstreamRequest {
             path: "/chat/completions".to_owned(),
             body: json_body(&b)?,
@@ -250,8 +250,9 @@ const BRIDGE_TEXT: &str = "Ok.";
 ///   user message, so a short assistant turn goes between them;
 /// - the conversation ends with a user turn or tool results: Claude Code's first request in
 ///   `-p` mode is `[user, system]` (its environment comes last), so system text that ends the
-///   conversation is sent as user text.
-fn bridge_tool_results(messages: &mut Vec<OaiMessage>, w: &mut Warnings) {
+///   conversation is sent as user text; an assistant turn that ends it (Anthropic's prefill,
+///   a reply to continue) is marked `prefix`, Mistral's way of saying "continue from here".
+fn fit_message_order(messages: &mut Vec<OaiMessage>, w: &mut Warnings) {
     let trailing_system = messages
         .iter()
         .rposition(|m| m.role != "system")
@@ -261,6 +262,13 @@ fn bridge_tool_results(messages: &mut Vec<OaiMessage>, w: &mut Warnings) {
             m.role = "user".to_owned();
         }
         w.push("system text after the conversation sent as user for mistral");
+    }
+    if let Some(last) = messages
+        .last_mut()
+        .filter(|m| m.role == "assistant" && m.tool_calls.is_none())
+    {
+        last.extra
+            .insert("prefix".to_owned(), serde_json::Value::Bool(true));
     }
     let mut i = 1;
     while i < messages.len() {
@@ -344,6 +352,13 @@ fn narrow_message(m: &mut OaiMessage, w: &mut Warnings) {
             OaiPart::Refusal { .. } => {
                 w.push("refusal dropped for mistral");
                 false
+            }
+            // Mistral's `input_audio` is the base64 data itself (its `AudioChunk`).
+            OaiPart::InputAudio { input_audio } => {
+                let data = std::mem::take(&mut input_audio.data);
+                *p =
+                    OaiPart::Other(serde_json::json!({"type": "input_audio", "input_audio": data}));
+                true
             }
             _ => true,
         });

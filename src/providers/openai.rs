@@ -158,6 +158,15 @@ impl Adapter for OpenAiAdapter {
                     warnings.push(format!("reasoning history dropped for {name}"));
                 }
             }
+            // OpenAI refuses a parameter its API does not have ("Unrecognized request
+            // argument supplied: top_k") and a reasoning effort for a model that does not
+            // reason ("'reasoning_effort' is not supported with this model").
+            if body.top_k.take().is_some() {
+                warnings.push(format!("top_k dropped for {name}"));
+            }
+            if !reasons(model) && body.reasoning_effort.take().is_some() {
+                warnings.push(format!("reasoning_effort dropped for {model}"));
+            }
         } else {
             for m in &mut body.messages {
                 if m.role == "developer" {
@@ -242,6 +251,15 @@ impl Adapter for OpenAiAdapter {
         }
         bearer(key)
     }
+}
+
+/// Whether an OpenAI model takes `reasoning_effort`: the o-series and GPT-5 do; GPT-4,
+/// GPT-4o, GPT-4.1, GPT-3.5 and the GPT-5 chat models do not. An Azure deployment is named by
+/// its owner, so a name that says nothing is taken to reason, as the request asked.
+fn reasons(model: &str) -> bool {
+    let model = model.rsplit('/').next().unwrap_or(model);
+    const NON_REASONING: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-", "gpt-5-chat", "gpt-5.1-chat"];
+    !NON_REASONING.iter().any(|p| model.starts_with(p))
 }
 
 /// Relays a Chat Completions stream to a Chat Completions client as it came, reading only

@@ -467,13 +467,10 @@ macro_rules! matrix {
 }
 
 matrix! {
-    #[ignore = "gateway bug: Anthropic-only context_management and reasoning_effort reach OpenAI's gpt-4.1, which refuses both"]
     claude_code_on_openai: ClaudeCode on OPENAI;
-    #[ignore = "gateway bug: Anthropic-only context_management and reasoning_effort reach Azure's gpt-4.1, which refuses both"]
     claude_code_on_azure_openai: ClaudeCode on AZURE;
     claude_code_on_mistral: ClaudeCode on MISTRAL;
     claude_code_on_anthropic: ClaudeCode on ANTHROPIC;
-    #[ignore = "gateway bug: effort medium is sent as thinkingLevel MEDIUM, which Gemini 3 Pro refuses (LOW or HIGH only)"]
     claude_code_on_gemini: ClaudeCode on GEMINI;
     claude_code_on_bedrock: ClaudeCode on BEDROCK;
     claude_code_on_openai_compatible: ClaudeCode on OPENAI_COMPATIBLE;
@@ -484,15 +481,11 @@ matrix! {
     codex_on_gemini: Codex on GEMINI;
     codex_on_bedrock: Codex on BEDROCK;
     codex_on_openai_compatible: Codex on OPENAI_COMPATIBLE;
-    #[ignore = "gateway bug: Gemini CLI's topK is sent to OpenAI as top_k, which OpenAI refuses"]
     gemini_cli_on_openai: GeminiCli on OPENAI;
-    #[ignore = "gateway bug: Gemini CLI's topK is sent to Azure OpenAI as top_k, which it refuses"]
     gemini_cli_on_azure_openai: GeminiCli on AZURE;
     gemini_cli_on_mistral: GeminiCli on MISTRAL;
-    #[ignore = "gateway bug: temperature and top_p both sent to claude-sonnet-4-5, which takes only one"]
     gemini_cli_on_anthropic: GeminiCli on ANTHROPIC;
     gemini_cli_on_gemini: GeminiCli on GEMINI;
-    #[ignore = "gateway bug: temperature and topP both sent to Claude Sonnet 4.5 on Bedrock, which takes only one"]
     gemini_cli_on_bedrock: GeminiCli on BEDROCK;
     gemini_cli_on_openai_compatible: GeminiCli on OPENAI_COMPATIBLE;
 }

@@ -401,24 +401,6 @@ fn mistral_bodies() -> Vec<(String, Value)> {
     bodies
 }
 
-/// Refusals of Gatehouse's Mistral bodies that are gateway bugs, reported and not fixed yet:
-/// (case, a piece of the refusal). The checks below let exactly these through, and
-/// [`mistral_bodies_known_gateway_bugs_are_fixed`] (ignored until they are) expects none.
-const MISTRAL_GATEWAY_BUGS: &[(&str, &str)] = &[
-    // OpenAI's `input_audio: {data, format}` object sent as it came; Mistral's AudioChunk
-    // takes `input_audio` as a base64 string (OpenAPI `AudioChunk`).
-    (
-        "openai: tools, images, audio, files, history, every sampling field",
-        "\"input_audio\":{",
-    ),
-    // A conversation that ends with the assistant's message, sent without `prefix: true`:
-    // Mistral answers 400 "Expected last role User or Tool (or Assistant with prefix True)".
-    (
-        "openai: json schema output, forced tool, refusal history",
-        "Expected last role User or Tool",
-    ),
-];
-
 /// Refusals that no gateway can avoid, because the client's own request is invalid: (case,
 /// a piece of the refusal, why).
 const MISTRAL_INVALID_INPUT: &[(&str, &str, &str)] = &[(
@@ -532,12 +514,11 @@ fn unexpected(refusals: Vec<(String, String)>) -> Vec<String> {
     refusals
         .into_iter()
         .filter(|(name, e)| {
-            !listed(MISTRAL_GATEWAY_BUGS.iter().copied(), name, e)
-                && !listed(
-                    MISTRAL_INVALID_INPUT.iter().map(|(c, p, _)| (*c, *p)),
-                    name,
-                    e,
-                )
+            !listed(
+                MISTRAL_INVALID_INPUT.iter().map(|(c, p, _)| (*c, *p)),
+                name,
+                e,
+            )
         })
         .map(|(name, e)| {
             let body = &bodies.iter().find(|(n, _)| *n == name).unwrap().1;
@@ -569,20 +550,6 @@ fn mistral_bodies_pass_mistral_commons_validator() {
         "mistral-common refused bodies Gatehouse sends to Mistral:\n{}",
         failures.join("\n\n")
     );
-}
-
-#[test]
-#[ignore = "gateway bug: OpenAI's input_audio object, and a trailing assistant message without prefix, reach Mistral"]
-fn mistral_bodies_known_gateway_bugs_are_fixed() {
-    let refusals = mistral_schema_refusals()
-        .unwrap_or_default()
-        .into_iter()
-        .chain(mistral_common_refusals().unwrap_or_default());
-    let still: Vec<String> = refusals
-        .filter(|(name, e)| listed(MISTRAL_GATEWAY_BUGS.iter().copied(), name, e))
-        .map(|(name, e)| format!("{name}: {e}"))
-        .collect();
-    assert!(still.is_empty(), "{}", still.join("\n"));
 }
 
 // === replies to Anthropic clients ===

@@ -82,6 +82,12 @@ pub(super) fn encode_params(req: &ChatRequest, body: &mut AnthRequest, warnings:
             warnings.push("top_k dropped with thinking for anthropic");
         }
     }
+    // Claude's current models refuse both ("`temperature` and `top_p` cannot both be
+    // specified for this model"), and Anthropic asks to set only one for every model: the
+    // temperature is kept.
+    if body.temperature.is_some() && body.top_p.take().is_some() {
+        warnings.push("top_p dropped with temperature for anthropic");
+    }
     let unsupported = [
         ("seed", s.seed.is_some()),
         ("n", s.n.is_some_and(|n| n > 1)),

@@ -290,7 +290,6 @@ fn golden_request_with_every_feature() {
         "stop_sequences": ["END"],
         "stream": true,
         "temperature": 1.0,
-        "top_p": 0.98,
         "tools": [
             {"name": "get_weather", "description": "Current weather", "input_schema": weather_schema(),
              "cache_control": {"type": "ephemeral"}, "strict": true},
@@ -313,6 +312,7 @@ fn golden_request_with_every_feature() {
             "invalid tool call arguments sent as {} for anthropic",
             "mid-conversation system message sent as user text for anthropic",
             "input_video block dropped for anthropic",
+            "top_p dropped with temperature for anthropic",
             "seed dropped for anthropic",
             "presence_penalty dropped for anthropic",
             "metadata dropped for anthropic",

@@ -38,6 +38,22 @@ pub fn thinking_budget(effort: ReasoningEffort) -> u64 {
 /// model, or one whose signature was lost): Gemini 3 then skips its validation.
 pub const UNSIGNED_CALL: &str = "skip_thought_signature_validator";
 
+/// The Gemini 3 thinking level for an effort. Flash takes four levels; Pro takes only LOW and
+/// HIGH (it refuses MINIMAL and MEDIUM: "Thinking level MEDIUM is not supported for this
+/// model"), so there minimal goes to LOW and medium to HIGH, the nearest at or above. No
+/// Gemini 3 model turns thinking off: `none` is the lowest level.
+fn thinking_level(effort: ReasoningEffort, model: &str) -> &'static str {
+    let two_levels = model.contains("-pro");
+    match effort {
+        ReasoningEffort::None | ReasoningEffort::Minimal if two_levels => "LOW",
+        ReasoningEffort::None | ReasoningEffort::Minimal => "MINIMAL",
+        ReasoningEffort::Low => "LOW",
+        ReasoningEffort::Medium if two_levels => "HIGH",
+        ReasoningEffort::Medium => "MEDIUM",
+        _ => "HIGH",
+    }
+}
+
 /// Gemini 3 models take a thinking level rather than a budget.
 fn takes_level(model: &str) -> bool {
     model.starts_with("gemini-3")
@@ -228,12 +244,20 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             t.insert("thinkingBudget".into(), json!(b));
         } else if let Some(e) = r.effort {
             if takes_level(model) {
-                let level = match e {
-                    ReasoningEffort::None | ReasoningEffort::Minimal => "MINIMAL",
-                    ReasoningEffort::Low => "LOW",
-                    ReasoningEffort::Medium => "MEDIUM",
-                    _ => "HIGH",
-                };
+                let level = thinking_level(e, model);
+                if !matches!(
+                    (e, level),
+                    (ReasoningEffort::Low, "LOW")
+                        | (ReasoningEffort::Medium, "MEDIUM")
+                        | (ReasoningEffort::High, "HIGH")
+                        | (ReasoningEffort::Minimal, "MINIMAL")
+                ) {
+                    w.push(format!(
+                        "reasoning effort {}->{} for {model}",
+                        e.as_str(),
+                        level.to_ascii_lowercase()
+                    ));
+                }
                 t.insert("thinkingLevel".into(), json!(level));
             } else {
                 t.insert("thinkingBudget".into(), json!(thinking_budget(e)));

@@ -430,8 +430,25 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
             .and_then(|r| r.effort)
             .map(|e| e.as_str().to_owned()),
         metadata: req.metadata.clone(),
-        extra: req.extra.clone(),
+        extra: own_extras(req, warnings),
     }
+}
+
+/// The request's unmodelled top-level fields, when they are Chat Completions' own: another
+/// schema's (Anthropic's `context_management`, ...) mean nothing to an OpenAI-style provider,
+/// which refuses what it does not know, so they are dropped with a warning.
+fn own_extras(req: &ChatRequest, warnings: &mut Warnings) -> JsonMap {
+    let foreign = req
+        .raw
+        .as_ref()
+        .is_some_and(|r| r.schema != WireSchema::OpenAiChat);
+    if !foreign {
+        return req.extra.clone();
+    }
+    for k in req.extra.keys() {
+        warnings.push(format!("{k} dropped"));
+    }
+    JsonMap::new()
 }
 
 /// A tool's JSON Schema as OpenAI-style providers take it. `$schema` (Claude Code sends
