@@ -26,6 +26,17 @@ async fn post_messages(gw: &Gateway, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// A Gemini client's request for `claude-opus-5-5`.
+async fn post_gemini(gw: &Gateway) -> reqwest::Response {
+    client()
+        .post(gw.url("/gemini/v1beta/models/claude-opus-5-5:generateContent"))
+        .header("x-goog-api-key", "k")
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn routed(kind: &str, target: &str) -> String {
     format!(
         "[server]\nstream_keepalive = \"2s\"\n[providers.p]\nkind = \"{kind}\"\nbase_url = \"{{mock0}}\"\napi_key = \"${{MOCK_KEY}}\"\nmodels = [\"*\"]\ntimeouts = {{ connect = \"1s\", first_byte = \"1s\", idle = \"3s\" }}\n\
@@ -204,13 +215,7 @@ async fn a_providers_refusal_keeps_its_detail_in_every_client_schema() {
     assert_eq!(b["error"]["param"], "reasoning_effort");
 
     mock.push(refuse());
-    let r = client()
-        .post(gw.url("/gemini/v1beta/models/claude-opus-5-5:generateContent"))
-        .header("x-goog-api-key", "k")
-        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_gemini(&gw).await;
     assert_eq!(r.status(), 422);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["message"], want);
@@ -254,13 +259,7 @@ async fn an_upstream_timeout_is_each_schemas_timeout_error() {
     assert_eq!(b["error"]["code"], "upstream_timeout");
 
     mock.push(slow());
-    let r = client()
-        .post(gw.url("/gemini/v1beta/models/claude-opus-5-5:generateContent"))
-        .header("x-goog-api-key", "k")
-        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_gemini(&gw).await;
     assert_eq!(r.status(), 504);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["status"], "DEADLINE_EXCEEDED", "{b}");
