@@ -380,6 +380,10 @@ async fn a_tool_round_trip_reaches_the_provider_as_tool_messages() {
         "the hosted tool is dropped"
     );
     assert!(body.get("client_metadata").is_none() && body.get("include").is_none());
+    assert_eq!(
+        body["prompt_cache_key"], "session-1",
+        "OpenAI's own field is kept"
+    );
     let warned = mock.calls();
     let r = post(&gw, KEY_A, &json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}], "client_metadata": {}})).await;
     assert_eq!(

@@ -434,14 +434,18 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
     }
 }
 
-/// The request's unmodelled top-level fields, when they are Chat Completions' own: another
-/// schema's (Anthropic's `context_management`, ...) mean nothing to an OpenAI-style provider,
-/// which refuses what it does not know, so they are dropped with a warning.
+/// The request's unmodelled top-level fields, when they are OpenAI's own (a Chat Completions
+/// client's, or the ones the Responses decoder keeps for Chat: `prompt_cache_key`,
+/// `service_tier`): another schema's (Anthropic's `context_management`, ...) mean nothing to
+/// an OpenAI-style provider, which refuses what it does not know, so they are dropped with a
+/// warning.
 fn own_extras(req: &ChatRequest, warnings: &mut Warnings) -> JsonMap {
-    let foreign = req
-        .raw
-        .as_ref()
-        .is_some_and(|r| r.schema != WireSchema::OpenAiChat);
+    let foreign = req.raw.as_ref().is_some_and(|r| {
+        !matches!(
+            r.schema,
+            WireSchema::OpenAiChat | WireSchema::OpenAiResponses
+        )
+    });
     if !foreign {
         return req.extra.clone();
     }
