@@ -23,6 +23,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::support::kinds::{self, *};
 use crate::support::mock::Recorded;
 use crate::support::play::{self, Call, Turn, Wire};
 use crate::support::*;
@@ -99,89 +100,12 @@ impl Client {
 
 // === the provider kinds ===
 
-/// A provider kind the clients run on: its config kind, its mock, the model a route sends
-/// the client's requests to, and a tool-call id of the shape the provider writes.
-#[derive(Clone, Copy, Debug)]
-struct Kind {
-    kind: &'static str,
-    profile: Profile,
-    model: &'static str,
-    call_id: &'static str,
-}
-
-const OPENAI: Kind = Kind {
-    kind: "openai",
-    profile: Profile::OpenAi,
-    // 32,768 output tokens at most.
-    model: "gpt-4.1",
-    call_id: "call_Xk2pQ9sLm4TzR8vB1nWc6yHd",
-};
-
 /// Codex on OpenAI: the Responses API passes through, to a model of the family Codex
 /// configures its requests for (its reasoning settings, which gpt-4.1 would refuse).
 const OPENAI_CODEX: Kind = Kind {
     model: "gpt-5-codex",
     ..OPENAI
 };
-
-const AZURE: Kind = Kind {
-    kind: "azure-openai",
-    profile: Profile::Azure,
-    // A deployment named after its model, as Azure's portal suggests.
-    model: "gpt-4.1",
-    call_id: "call_Az3pQ9sLm4TzR8vB1nWc6yHd",
-};
-
-const MISTRAL: Kind = Kind {
-    kind: "mistral",
-    profile: Profile::Mistral,
-    // Takes only `none`/`high` as reasoning_effort (`two_level_models`).
-    model: "devstral-2512",
-    call_id: "Dk3p9QxZ1",
-};
-
-const ANTHROPIC: Kind = Kind {
-    kind: "anthropic",
-    profile: Profile::Anthropic,
-    // 64,000 output tokens at most.
-    model: "claude-sonnet-4-5",
-    call_id: "toolu_01E2EPLAYxYz",
-};
-
-const GEMINI: Kind = Kind {
-    kind: "gemini",
-    profile: Profile::Gemini,
-    // 65,536 output tokens at most; every function call signed, and the signature required
-    // back in the next request.
-    model: "gemini-3-pro-preview",
-    call_id: "unused-gemini-has-no-call-ids",
-};
-
-const BEDROCK: Kind = Kind {
-    kind: "bedrock",
-    profile: Profile::Bedrock,
-    // 64,000 output tokens at most.
-    model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    call_id: "tooluse_kZ3pQ9sLm4TzR8vB1nW",
-};
-
-const OPENAI_COMPATIBLE: Kind = Kind {
-    kind: "openai-compatible",
-    profile: Profile::OpenAi,
-    model: "qwen2.5-coder",
-    call_id: "call_e2e1",
-};
-
-/// Every provider kind, for the module doc's claim (each has a test per client below).
-const KINDS: [Kind; 7] = [
-    OPENAI,
-    AZURE,
-    MISTRAL,
-    ANTHROPIC,
-    GEMINI,
-    BEDROCK,
-    OPENAI_COMPATIBLE,
-];
 
 /// The wire format a provider of this kind speaks with the client's requests: a Responses
 /// client passes through to OpenAI's own Responses API; every other pair is translated.
@@ -195,45 +119,9 @@ fn wire(client: Client, k: &Kind) -> Wire {
     }
 }
 
-/// One provider `p` of the kind, and a route from the client's models to the kind's model.
+/// The config: a route from the client's models to the kind's model.
 fn config(client: Client, k: &Kind) -> String {
-    let provider = if k.kind == "bedrock" {
-        // Signed with the test environment's AWS credentials.
-        "[server]\nstream_keepalive = \"2s\"\n[providers.p]\nkind = \"bedrock\"\nbase_url = \"{mock0}\"\nmodels = [\"*\"]\ntimeouts = { connect = \"1s\", first_byte = \"5s\", idle = \"3s\" }\n".to_owned()
-    } else {
-        one_provider(k.kind)
-    };
-    format!(
-        "{provider}[[routes]]\nmatch = {{ model = \"{}\" }}\ntargets = [\"p/{}\"]\n",
-        client.models(),
-        k.model
-    )
-}
-
-/// The path a provider call of this kind goes to, for its model.
-fn expected_path(wire: Wire, k: &Kind, streamed: bool) -> String {
-    match (wire, k.profile) {
-        (Wire::Responses, _) => "/v1/responses".to_owned(),
-        (Wire::Chat, Profile::Azure) => format!("/openai/deployments/{}/chat/completions", k.model),
-        (Wire::Chat, _) => "/v1/chat/completions".to_owned(),
-        (Wire::Anthropic, _) => "/v1/messages".to_owned(),
-        (Wire::Gemini, _) => {
-            let method = if streamed {
-                "streamGenerateContent"
-            } else {
-                "generateContent"
-            };
-            format!("/v1beta/models/{}:{method}", k.model)
-        }
-        (Wire::Bedrock, _) => {
-            let op = if streamed {
-                "converse-stream"
-            } else {
-                "converse"
-            };
-            format!("/model/{}/{op}", k.model.replace(':', "%3A"))
-        }
-    }
+    kinds::config(k, client.models())
 }
 
 // === the model the mocks play ===
@@ -401,13 +289,7 @@ fn calls(requests: &[Recorded]) -> String {
 /// every provider call went to the kind's endpoint for its model. Returns the provider calls.
 async fn round_trip(client: Client, k: Kind) -> Vec<Recorded> {
     let wire = wire(client, &k);
-    let mock = MockProvider::start(k.profile).await;
-    if k.profile == Profile::Mistral {
-        mock.two_level_models(&[k.model]);
-    }
-    if matches!(k.kind, "openai" | "azure-openai") {
-        mock.openai_itself();
-    }
+    let mock = kinds::mock(&k).await;
     mock.respond_to(move |path, body| act(client, &k, wire, k.model, path, body));
     let gw = Gateway::start(&config(client, &k), &[&mock]).await;
     let run = run_client(client, &gw, &mock).await;

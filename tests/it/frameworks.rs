@@ -1,6 +1,10 @@
 //! Frameworks end to end: the Vercel AI SDK (`ai` with `@ai-sdk/openai`, `@ai-sdk/anthropic`
 //! and `@ai-sdk/google`, tests/e2e/node/ai_sdk.mjs) through Gatehouse, `generateText` and
-//! `streamText`, each served by mock providers of other schemas than the client's.
+//! `streamText`, each client flavour in each mode on every provider kind's strict mock
+//! (`support::kinds`; one test per flavour, mode and kind, named after all three), the
+//! same-schema pairs among them: `@ai-sdk/anthropic` on `anthropic` and `@ai-sdk/google` on
+//! `gemini` pass through, and so does `@ai-sdk/openai`'s Responses API on `openai`, whose
+//! mock answers the Responses API there.
 //!
 //! Every case is two turns. Turn 1 asks for the weather with a `get_weather` tool: the model
 //! answers with a sentence and a call of the tool, the SDK runs the tool and sends its result,
@@ -15,13 +19,16 @@
 //! a notice and pass (they fail in CI). The Gemini mock checks every body against Google's
 //! discovery document in ../shared, and only prints a notice where that is absent.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::support::kinds::{self, *};
 use crate::support::mock::Recorded;
-use crate::support::play;
+use crate::support::play::{self, Wire};
 use crate::support::*;
 
 const MARKER: &str = "GATEHOUSE_TOOL_OK";
@@ -98,47 +105,17 @@ impl Mode {
     }
 }
 
-/// A provider the gateway translates to: its config kind, its mock, its model.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Wire {
-    /// Chat Completions only (`openai-compatible`).
-    OpenAi,
-    Anthropic,
-    Gemini,
-}
-
-impl Wire {
-    fn kind(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai-compatible",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
+/// The wire format a provider of kind `k` speaks with the client's requests: the Responses
+/// API passes through to OpenAI's own; every other pair by the provider's schema.
+fn wire(client: Client, k: &Kind) -> Wire {
+    match k.profile {
+        Profile::OpenAi if k.kind == "openai" && matches!(client, Client::OpenAiResponses) => {
+            Wire::Responses
         }
-    }
-
-    fn profile(self) -> Profile {
-        match self {
-            Self::OpenAi => Profile::OpenAi,
-            Self::Anthropic => Profile::Anthropic,
-            Self::Gemini => Profile::Gemini,
-        }
-    }
-
-    /// The wire format the mock plays the model in.
-    fn play(self) -> play::Wire {
-        match self {
-            Self::OpenAi => play::Wire::Chat,
-            Self::Anthropic => play::Wire::Anthropic,
-            Self::Gemini => play::Wire::Gemini,
-        }
-    }
-
-    fn model(self) -> &'static str {
-        match self {
-            Self::OpenAi => "gpt-4.1-mini",
-            Self::Anthropic => "claude-sonnet-4-5",
-            Self::Gemini => "gemini-2.5-flash",
-        }
+        Profile::OpenAi | Profile::Azure | Profile::Mistral => Wire::Chat,
+        Profile::Anthropic => Wire::Anthropic,
+        Profile::Gemini => Wire::Gemini,
+        Profile::Bedrock => Wire::Bedrock,
     }
 }
 
@@ -192,8 +169,7 @@ struct Step {
     usage: (u64, u64),
 }
 
-fn stage(wire: Wire, body: &Value) -> Stage {
-    let w = wire.play();
+fn stage(w: Wire, body: &Value) -> Stage {
     let messages = play::items(w, body);
     if let Some(result) = messages.last().and_then(|m| play::result_of(w, m)) {
         Stage::Answer(result)
@@ -244,21 +220,54 @@ fn step(wire: Wire, body: &Value) -> Step {
 /// The tool call's arguments, in the two fragments streams send them in.
 const ARGS: [&str; 2] = ["{\"city\":", "\"Paris\"}"];
 
+/// The output items OpenAI stored, by id: what the Responses API's `item_reference`s in
+/// later requests stand for (the SDK stores its responses by default).
+type Stored = Arc<Mutex<HashMap<String, Value>>>;
+
+/// `body` with each `item_reference` in its input replaced by the stored item, as OpenAI
+/// reads it; an unknown reference stays as it is (and the model then misses its text).
+fn resolve(stored: &Stored, body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(input) = body["input"].as_array_mut() {
+        let stored = stored.lock().unwrap();
+        for item in input.iter_mut() {
+            if item["type"] == "item_reference"
+                && let Some(found) = item["id"].as_str().and_then(|id| stored.get(id))
+            {
+                *item = found.clone();
+            }
+        }
+    }
+    body
+}
+
 /// The reply of the model at this request, in the provider's wire format, streamed when the
-/// request asks for a stream.
-fn play(wire: Wire, path: &str, body: &Value) -> Reply {
+/// request asks for a stream; a call has an id of the kind's shape (Gemini's is signed).
+/// On the Responses API the model reads stored items where the request refers to them, and
+/// its output is stored.
+fn play(wire: Wire, k: &Kind, stored: &Stored, path: &str, body: &Value) -> Reply {
+    let body = &resolve(stored, body);
     let s = step(wire, body);
-    let id = match wire {
-        Wire::OpenAi => "call_fw1",
-        Wire::Anthropic | Wire::Gemini => "toolu_01FW",
-    };
+    let call = s.call.then(|| {
+        let call = play::Call::new(k.call_id, TOOL, &ARGS);
+        if wire == Wire::Gemini {
+            call.signed("c2lnbmF0dXJlLWZ3")
+        } else {
+            call
+        }
+    });
     let turn = play::Turn {
         text: s.text,
-        call: s.call.then(|| play::Call::new(id, TOOL, &ARGS)),
+        call,
         usage: s.usage,
     };
-    let w = wire.play();
-    play::reply(w, play::streamed(w, path, body), wire.model(), &turn)
+    if wire == Wire::Responses {
+        let mut stored = stored.lock().unwrap();
+        for item in play::response_items(&turn) {
+            stored.insert(item["id"].as_str().unwrap_or_default().to_owned(), item);
+        }
+    }
+    play::reply(wire, play::streamed(wire, path, body), k.model, &turn)
 }
 
 // === the case ===
@@ -282,23 +291,14 @@ fn expectation() -> Value {
     })
 }
 
-/// The gateway: one provider of the mock's kind, and a route from the client's model to it.
-async fn gateway(client: Client, wire: Wire, mock: &MockProvider) -> Gateway {
-    let cfg = format!(
-        "{}[[routes]]\nmatch = {{ model = \"{}\" }}\ntargets = [\"p/{}\"]\n",
-        one_provider(wire.kind()),
-        client.model(),
-        wire.model()
-    );
-    Gateway::start(&cfg, &[mock]).await
-}
-
-/// Run the script for `client` in `mode` through a gateway to a `wire` mock; what went wrong,
-/// if anything.
-async fn run(client: Client, mode: Mode, wire: Wire) -> Result<(), String> {
-    let mock = MockProvider::start(wire.profile()).await;
-    mock.respond_to(move |path, body| play(wire, path, body));
-    let gw = gateway(client, wire, &mock).await;
+/// Run the script for `client` in `mode` through a gateway to a mock of kind `k`, whose
+/// route sends the client's model to the kind's; what went wrong, if anything.
+async fn run(client: Client, mode: Mode, k: Kind) -> Result<(), String> {
+    let wire = wire(client, &k);
+    let mock = kinds::mock(&k).await;
+    let stored = Stored::default();
+    mock.respond_to(move |path, body| play(wire, &k, &stored, path, body));
+    let gw = Gateway::start(&kinds::config(&k, client.model()), &[&mock]).await;
     let base = gw.url("");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("timeout")
@@ -316,7 +316,13 @@ async fn run(client: Client, mode: Mode, wire: Wire) -> Result<(), String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let requests = mock.requests();
-    let case = format!("{client:?} {} on {wire:?}", mode.name());
+    let case = format!(
+        "{client:?} ({}) {} on {} ({})",
+        client.flavour(),
+        mode.name(),
+        k.kind,
+        k.model
+    );
     if !out.status.success() || !stdout.contains("\"ok\":true") {
         return Err(format!(
             "{case}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nprovider calls:\n{}",
@@ -325,7 +331,7 @@ async fn run(client: Client, mode: Mode, wire: Wire) -> Result<(), String> {
         ));
     }
     eprintln!("{case}: {stdout}");
-    check_provider_calls(wire, mode, &requests)
+    check_provider_calls(wire, &k, mode, &requests)
         .map_err(|e| format!("{case}: {e}\nprovider calls:\n{}", calls(&requests)))
 }
 
@@ -337,38 +343,38 @@ fn calls(requests: &[Recorded]) -> String {
         .join("\n")
 }
 
-/// Three provider calls (the tool call, the answer, the second turn), on the provider's own
-/// endpoint for the target model, streamed as the client streamed.
-fn check_provider_calls(wire: Wire, mode: Mode, requests: &[Recorded]) -> Result<(), String> {
+/// Three provider calls (the tool call, the answer, the second turn), on the kind's own
+/// endpoint for its model, streamed as the client streamed, each offering the tool.
+fn check_provider_calls(
+    wire: Wire,
+    k: &Kind,
+    mode: Mode,
+    requests: &[Recorded],
+) -> Result<(), String> {
     if requests.len() != 3 {
         return Err(format!("{} provider calls, not 3", requests.len()));
     }
     for r in requests {
-        let (path, streamed) = match wire {
-            Wire::OpenAi => ("/v1/chat/completions".to_owned(), r.body["stream"] == true),
-            Wire::Anthropic => ("/v1/messages".to_owned(), r.body["stream"] == true),
-            Wire::Gemini => {
-                let method = if mode == Mode::Stream {
-                    "streamGenerateContent"
-                } else {
-                    "generateContent"
-                };
-                (
-                    format!("/v1beta/models/{}:{method}", wire.model()),
-                    r.path.contains(":streamGenerateContent"),
-                )
-            }
-        };
+        let streamed = play::streamed(wire, &r.path, &r.body);
+        let path = expected_path(wire, k, streamed);
         if r.path != path {
             return Err(format!("called {}, not {path}", r.path));
         }
-        if wire != Wire::Gemini && r.body["model"] != wire.model() {
+        if matches!(wire, Wire::Chat | Wire::Anthropic | Wire::Responses)
+            && k.profile != Profile::Azure
+            && r.body["model"] != k.model
+        {
             return Err(format!("asked for model {}", r.body["model"]));
         }
         if streamed != (mode == Mode::Stream) {
             return Err(format!("streamed={streamed} in {} mode", mode.name()));
         }
-        let tools = r.body["tools"].to_string();
+        let tools = if wire == Wire::Bedrock {
+            &r.body["toolConfig"]["tools"]
+        } else {
+            &r.body["tools"]
+        };
+        let tools = tools.to_string();
         if !tools.contains(TOOL) || !tools.contains("city") {
             return Err(format!("the tool was not offered: {tools}"));
         }
@@ -376,96 +382,80 @@ fn check_provider_calls(wire: Wire, mode: Mode, requests: &[Recorded]) -> Result
     Ok(())
 }
 
-/// Run `client` in `mode` on each of `wires`; fail with every case that went wrong.
-async fn cases(client: Client, mode: Mode, wires: &[Wire]) {
-    if skip_without_sdk() {
-        return;
-    }
-    let mut failures = Vec::new();
-    for &wire in wires {
-        if let Err(e) = run(client, mode, wire).await {
-            failures.push(e);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+/// One test per client flavour, mode and provider kind, so that nextest runs them side by
+/// side and a failure names all three.
+macro_rules! matrix {
+    ($($(#[$attr:meta])* $name:ident: $client:ident $mode:ident on $kind:ident;)*) => {
+        $(
+            #[tokio::test]
+            $(#[$attr])*
+            async fn $name() {
+                if skip_without_sdk() {
+                    return;
+                }
+                if let Err(e) = run(Client::$client, Mode::$mode, $kind).await {
+                    panic!("{e}");
+                }
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn ai_sdk_openai_responses_generate_text_on_anthropic_and_gemini() {
-    cases(
-        Client::OpenAiResponses,
-        Mode::Generate,
-        &[Wire::Anthropic, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_openai_responses_stream_text_on_anthropic_and_gemini() {
-    cases(
-        Client::OpenAiResponses,
-        Mode::Stream,
-        &[Wire::Anthropic, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_openai_chat_generate_text_on_anthropic_and_gemini() {
-    cases(
-        Client::OpenAiChat,
-        Mode::Generate,
-        &[Wire::Anthropic, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_openai_chat_stream_text_on_anthropic_and_gemini() {
-    cases(
-        Client::OpenAiChat,
-        Mode::Stream,
-        &[Wire::Anthropic, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_anthropic_generate_text_on_openai_and_gemini() {
-    cases(
-        Client::Anthropic,
-        Mode::Generate,
-        &[Wire::OpenAi, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_anthropic_stream_text_on_openai_and_gemini() {
-    cases(
-        Client::Anthropic,
-        Mode::Stream,
-        &[Wire::OpenAi, Wire::Gemini],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_google_generate_text_on_anthropic_and_openai() {
-    cases(
-        Client::Google,
-        Mode::Generate,
-        &[Wire::Anthropic, Wire::OpenAi],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ai_sdk_google_stream_text_on_anthropic_and_openai() {
-    cases(
-        Client::Google,
-        Mode::Stream,
-        &[Wire::Anthropic, Wire::OpenAi],
-    )
-    .await;
+matrix! {
+    ai_sdk_openai_responses_generate_text_on_openai: OpenAiResponses Generate on OPENAI;
+    ai_sdk_openai_responses_generate_text_on_azure_openai: OpenAiResponses Generate on AZURE;
+    ai_sdk_openai_responses_generate_text_on_mistral: OpenAiResponses Generate on MISTRAL;
+    ai_sdk_openai_responses_generate_text_on_anthropic: OpenAiResponses Generate on ANTHROPIC;
+    ai_sdk_openai_responses_generate_text_on_gemini: OpenAiResponses Generate on GEMINI;
+    ai_sdk_openai_responses_generate_text_on_bedrock: OpenAiResponses Generate on BEDROCK;
+    ai_sdk_openai_responses_generate_text_on_openai_compatible: OpenAiResponses Generate on OPENAI_COMPATIBLE;
+    ai_sdk_openai_responses_stream_text_on_openai: OpenAiResponses Stream on OPENAI;
+    ai_sdk_openai_responses_stream_text_on_azure_openai: OpenAiResponses Stream on AZURE;
+    ai_sdk_openai_responses_stream_text_on_mistral: OpenAiResponses Stream on MISTRAL;
+    ai_sdk_openai_responses_stream_text_on_anthropic: OpenAiResponses Stream on ANTHROPIC;
+    ai_sdk_openai_responses_stream_text_on_gemini: OpenAiResponses Stream on GEMINI;
+    ai_sdk_openai_responses_stream_text_on_bedrock: OpenAiResponses Stream on BEDROCK;
+    ai_sdk_openai_responses_stream_text_on_openai_compatible: OpenAiResponses Stream on OPENAI_COMPATIBLE;
+    ai_sdk_openai_chat_generate_text_on_openai: OpenAiChat Generate on OPENAI;
+    ai_sdk_openai_chat_generate_text_on_azure_openai: OpenAiChat Generate on AZURE;
+    ai_sdk_openai_chat_generate_text_on_mistral: OpenAiChat Generate on MISTRAL;
+    ai_sdk_openai_chat_generate_text_on_anthropic: OpenAiChat Generate on ANTHROPIC;
+    ai_sdk_openai_chat_generate_text_on_gemini: OpenAiChat Generate on GEMINI;
+    ai_sdk_openai_chat_generate_text_on_bedrock: OpenAiChat Generate on BEDROCK;
+    ai_sdk_openai_chat_generate_text_on_openai_compatible: OpenAiChat Generate on OPENAI_COMPATIBLE;
+    ai_sdk_openai_chat_stream_text_on_openai: OpenAiChat Stream on OPENAI;
+    ai_sdk_openai_chat_stream_text_on_azure_openai: OpenAiChat Stream on AZURE;
+    ai_sdk_openai_chat_stream_text_on_mistral: OpenAiChat Stream on MISTRAL;
+    ai_sdk_openai_chat_stream_text_on_anthropic: OpenAiChat Stream on ANTHROPIC;
+    ai_sdk_openai_chat_stream_text_on_gemini: OpenAiChat Stream on GEMINI;
+    ai_sdk_openai_chat_stream_text_on_bedrock: OpenAiChat Stream on BEDROCK;
+    ai_sdk_openai_chat_stream_text_on_openai_compatible: OpenAiChat Stream on OPENAI_COMPATIBLE;
+    ai_sdk_anthropic_generate_text_on_openai: Anthropic Generate on OPENAI;
+    ai_sdk_anthropic_generate_text_on_azure_openai: Anthropic Generate on AZURE;
+    ai_sdk_anthropic_generate_text_on_mistral: Anthropic Generate on MISTRAL;
+    ai_sdk_anthropic_generate_text_on_anthropic: Anthropic Generate on ANTHROPIC;
+    ai_sdk_anthropic_generate_text_on_gemini: Anthropic Generate on GEMINI;
+    ai_sdk_anthropic_generate_text_on_bedrock: Anthropic Generate on BEDROCK;
+    ai_sdk_anthropic_generate_text_on_openai_compatible: Anthropic Generate on OPENAI_COMPATIBLE;
+    ai_sdk_anthropic_stream_text_on_openai: Anthropic Stream on OPENAI;
+    ai_sdk_anthropic_stream_text_on_azure_openai: Anthropic Stream on AZURE;
+    ai_sdk_anthropic_stream_text_on_mistral: Anthropic Stream on MISTRAL;
+    ai_sdk_anthropic_stream_text_on_anthropic: Anthropic Stream on ANTHROPIC;
+    ai_sdk_anthropic_stream_text_on_gemini: Anthropic Stream on GEMINI;
+    ai_sdk_anthropic_stream_text_on_bedrock: Anthropic Stream on BEDROCK;
+    ai_sdk_anthropic_stream_text_on_openai_compatible: Anthropic Stream on OPENAI_COMPATIBLE;
+    ai_sdk_google_generate_text_on_openai: Google Generate on OPENAI;
+    ai_sdk_google_generate_text_on_azure_openai: Google Generate on AZURE;
+    ai_sdk_google_generate_text_on_mistral: Google Generate on MISTRAL;
+    ai_sdk_google_generate_text_on_anthropic: Google Generate on ANTHROPIC;
+    ai_sdk_google_generate_text_on_gemini: Google Generate on GEMINI;
+    ai_sdk_google_generate_text_on_bedrock: Google Generate on BEDROCK;
+    ai_sdk_google_generate_text_on_openai_compatible: Google Generate on OPENAI_COMPATIBLE;
+    ai_sdk_google_stream_text_on_openai: Google Stream on OPENAI;
+    ai_sdk_google_stream_text_on_azure_openai: Google Stream on AZURE;
+    ai_sdk_google_stream_text_on_mistral: Google Stream on MISTRAL;
+    ai_sdk_google_stream_text_on_anthropic: Google Stream on ANTHROPIC;
+    ai_sdk_google_stream_text_on_gemini: Google Stream on GEMINI;
+    ai_sdk_google_stream_text_on_bedrock: Google Stream on BEDROCK;
+    ai_sdk_google_stream_text_on_openai_compatible: Google Stream on OPENAI_COMPATIBLE;
 }

@@ -67,8 +67,13 @@ fn walk(all: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<Strin
         errors.push(format!("{at}: expected {ty}, got {v}"));
         return;
     }
+    // Gemini takes a schema's `type` in lower case too (`"object"`, as JSON Schema writes it
+    // and Google's own function-calling examples send it); other enums as written.
+    let lower_too = |values: &[Value]| values.iter().any(|e| e == "TYPE_UNSPECIFIED");
     if let (Some(values), Some(s)) = (schema.get("enum").and_then(Value::as_array), v.as_str())
-        && !values.iter().any(|e| e == s)
+        && !values
+            .iter()
+            .any(|e| e == s || (lower_too(values) && e.as_str() == Some(&s.to_uppercase())))
     {
         errors.push(format!("{at}: `{s}` is not one of its values"));
     }

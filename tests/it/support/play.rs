@@ -348,26 +348,48 @@ fn bedrock(t: &Turn, stream: bool) -> Reply {
     bedrock_stream(frames)
 }
 
-fn responses(t: &Turn, stream: bool, model: &str) -> Reply {
-    let (input, output) = t.usage;
-    let message = |text: &str, status: &str| {
-        let content = if status == "completed" {
-            json!([{"type": "output_text", "text": text, "annotations": [], "logprobs": []}])
-        } else {
-            json!([])
-        };
-        json!({"id": "msg_play1", "type": "message", "status": status, "role": "assistant", "content": content})
-    };
-    let function_call = |c: &Call, arguments: &str, status: &str| json!({"id": "fc_play1", "type": "function_call", "status": status, "call_id": c.id, "name": c.name, "arguments": arguments});
-    let mut done = Vec::new();
+/// The ids of the Responses API reply to `turn`: the response's, its message's and its
+/// function call's, distinct for distinct turns, as OpenAI's are (the gateway stores
+/// responses by id, and clients refer to stored items by theirs).
+fn response_ids(t: &Turn) -> (String, String, String) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&t.text, t.call.as_ref().map(|c| (&c.id, &c.args)), t.usage).hash(&mut h);
+    let n = h.finish();
+    (
+        format!("resp_play{n:016x}"),
+        format!("msg_play{n:016x}"),
+        format!("fc_play{n:016x}"),
+    )
+}
+
+/// The output items of the Responses API reply to `turn`, as OpenAI stores them: what an
+/// `item_reference` to one of their ids stands for.
+pub fn response_items(t: &Turn) -> Vec<Value> {
+    let (_, msg_id, fc_id) = response_ids(t);
+    let mut items = Vec::new();
     if !t.text.is_empty() {
-        done.push(message(&t.text, "completed"));
+        items.push(json!({"id": msg_id, "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": t.text, "annotations": [], "logprobs": []}]}));
     }
     if let Some(c) = &t.call {
-        done.push(function_call(c, &c.args.concat(), "completed"));
+        items.push(
+            json!({"id": fc_id, "type": "function_call", "status": "completed",
+            "call_id": c.id, "name": c.name, "arguments": c.args.concat()}),
+        );
     }
+    items
+}
+
+fn responses(t: &Turn, stream: bool, model: &str) -> Reply {
+    let (input, output) = t.usage;
+    let (resp_id, msg_id, fc_id) = response_ids(t);
+    let (msg_id, fc_id) = (msg_id.as_str(), fc_id.as_str());
+    let message = |status: &str| json!({"id": msg_id, "type": "message", "status": status, "role": "assistant", "content": []});
+    let function_call = |c: &Call, status: &str| json!({"id": fc_id, "type": "function_call", "status": status, "call_id": c.id, "name": c.name, "arguments": ""});
+    let done = response_items(t);
     let response = |status: &str, output_items: Value, usage: Value| {
-        json!({"id": "resp_play1", "object": "response", "created_at": 1_700_000_000, "status": status,
+        json!({"id": resp_id, "object": "response", "created_at": 1_700_000_000, "status": status,
             "model": model, "output": output_items, "parallel_tool_calls": true, "tool_choice": "auto",
             "tools": [], "error": null, "incomplete_details": null, "usage": usage})
     };
@@ -389,26 +411,29 @@ fn responses(t: &Turn, stream: bool, model: &str) -> Reply {
     let mut index = 0;
     if !t.text.is_empty() {
         let part = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-        events.push(("response.output_item.added", json!({"type": "response.output_item.added", "output_index": index, "item": message("", "in_progress")})));
-        events.push(("response.content_part.added", json!({"type": "response.content_part.added", "item_id": "msg_play1", "output_index": index, "content_index": 0, "part": part})));
+        events.push(("response.output_item.added", json!({"type": "response.output_item.added", "output_index": index, "item": message("in_progress")})));
+        events.push(("response.content_part.added", json!({"type": "response.content_part.added", "item_id": msg_id, "output_index": index, "content_index": 0, "part": part})));
         let (a, b) = halves(&t.text);
         for piece in [a, b] {
-            events.push(("response.output_text.delta", json!({"type": "response.output_text.delta", "item_id": "msg_play1", "output_index": index, "content_index": 0, "delta": piece, "logprobs": []})));
+            events.push(("response.output_text.delta", json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": index, "content_index": 0, "delta": piece, "logprobs": []})));
         }
-        events.push(("response.output_text.done", json!({"type": "response.output_text.done", "item_id": "msg_play1", "output_index": index, "content_index": 0, "text": t.text, "logprobs": []})));
+        events.push(("response.output_text.done", json!({"type": "response.output_text.done", "item_id": msg_id, "output_index": index, "content_index": 0, "text": t.text, "logprobs": []})));
         let mut part = part;
         part["text"] = json!(t.text);
-        events.push(("response.content_part.done", json!({"type": "response.content_part.done", "item_id": "msg_play1", "output_index": index, "content_index": 0, "part": part})));
-        events.push(("response.output_item.done", json!({"type": "response.output_item.done", "output_index": index, "item": message(&t.text, "completed")})));
+        events.push(("response.content_part.done", json!({"type": "response.content_part.done", "item_id": msg_id, "output_index": index, "content_index": 0, "part": part})));
+        events.push((
+            "response.output_item.done",
+            json!({"type": "response.output_item.done", "output_index": index, "item": done[0]}),
+        ));
         index += 1;
     }
     if let Some(c) = &t.call {
-        events.push(("response.output_item.added", json!({"type": "response.output_item.added", "output_index": index, "item": function_call(c, "", "in_progress")})));
+        events.push(("response.output_item.added", json!({"type": "response.output_item.added", "output_index": index, "item": function_call(c, "in_progress")})));
         for part in &c.args {
-            events.push(("response.function_call_arguments.delta", json!({"type": "response.function_call_arguments.delta", "item_id": "fc_play1", "output_index": index, "delta": part})));
+            events.push(("response.function_call_arguments.delta", json!({"type": "response.function_call_arguments.delta", "item_id": fc_id, "output_index": index, "delta": part})));
         }
-        events.push(("response.function_call_arguments.done", json!({"type": "response.function_call_arguments.done", "item_id": "fc_play1", "output_index": index, "arguments": c.args.concat()})));
-        events.push(("response.output_item.done", json!({"type": "response.output_item.done", "output_index": index, "item": function_call(c, &c.args.concat(), "completed")})));
+        events.push(("response.function_call_arguments.done", json!({"type": "response.function_call_arguments.done", "item_id": fc_id, "output_index": index, "arguments": c.args.concat()})));
+        events.push(("response.output_item.done", json!({"type": "response.output_item.done", "output_index": index, "item": done[index]})));
     }
     events.push((
         "response.completed",
