@@ -92,6 +92,10 @@ pub fn unsent_delta(d: &Delta, client: WireSchema) -> Option<String> {
             Some(format!("redacted_thinking dropped for {}", client.name()))
         }
         Delta::Unrepresented(kind) => Some(format!("{kind} dropped for {}", client.name())),
+        // Only the Responses stream has an event for it (`output_text.annotation.added`).
+        Delta::Citation { .. } if client != WireSchema::OpenAiResponses => {
+            Some(format!("citations dropped for {}", client.name()))
+        }
         _ => None,
     }
 }

@@ -36,7 +36,7 @@ fn meaning(events: &[StreamEvent]) -> Meaning {
                 Delta::Reasoning(t) => m.reasoning.push_str(t),
                 Delta::ReasoningSignature(s) => m.signature.push_str(s),
                 // Not generated here: their translation has its own tests.
-                Delta::RedactedReasoning(_) | Delta::Unrepresented(_) => {}
+                Delta::RedactedReasoning(_) | Delta::Unrepresented(_) | Delta::Citation { .. } => {}
                 Delta::ToolCallStart { id, name, .. } => {
                     m.calls.push((id.clone(), name.clone(), Value::Null));
                     args.push(String::new());

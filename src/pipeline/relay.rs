@@ -201,7 +201,8 @@ impl StreamRecord {
                     Delta::ToolCallStart { name, .. } => name,
                     Delta::ReasoningSignature(_)
                     | Delta::RedactedReasoning(_)
-                    | Delta::Unrepresented(_) => return,
+                    | Delta::Unrepresented(_)
+                    | Delta::Citation { .. } => return,
                 };
                 self.content_events += 1;
                 self.delivered_bytes += text.len() as u64;

@@ -39,6 +39,12 @@ pub enum Delta {
     /// A whole block of reasoning the provider returned redacted (Anthropic's
     /// `redacted_thinking` `data`, Bedrock's `redactedContent`), replayed verbatim.
     RedactedReasoning(String),
+    /// A web source the last `chars` characters of the text cite (Anthropic cites per text
+    /// block, so it is known when the block ends).
+    Citation {
+        citation: super::Citation,
+        chars: usize,
+    },
     /// A block the canonical stream has no form for (a server tool's call or result, a
     /// citation), by its type: no encoder writes it; the client's warnings name it.
     Unrepresented(String),

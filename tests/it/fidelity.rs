@@ -37,6 +37,32 @@ async fn post_gemini(gw: &Gateway) -> reqwest::Response {
         .unwrap()
 }
 
+/// The warnings the request log kept for request `id` (a stream's, whose headers left before
+/// its content was known).
+async fn logged_warnings(gw: &Gateway, id: String) -> String {
+    gw.flush_records().await;
+    let (rows, _) = gw
+        .state
+        .store()
+        .logs(&gatehouse::store::LogFilter {
+            since: 0,
+            until: None,
+            key_id: None,
+            team: None,
+            model: None,
+            provider: None,
+            status: None,
+            tag: None,
+            error_text: None,
+            after: None,
+            request_id: Some(id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    rows[0]["warnings"].as_str().unwrap_or_default().to_owned()
+}
+
 fn routed(kind: &str, target: &str) -> String {
     format!(
         "[server]\nstream_keepalive = \"2s\"\n[providers.p]\nkind = \"{kind}\"\nbase_url = \"{{mock0}}\"\napi_key = \"${{MOCK_KEY}}\"\nmodels = [\"*\"]\ntimeouts = {{ connect = \"1s\", first_byte = \"1s\", idle = \"3s\" }}\n\
@@ -524,27 +550,7 @@ async fn what_a_client_schema_cannot_carry_is_named_in_its_warnings() {
     let body = r.text().await.unwrap();
     assert!(body.contains("Sunny."), "{body}");
     assert!(!body.contains("srvtoolu_1"), "{body}");
-    gw.flush_records().await;
-    let (rows, _) = gw
-        .state
-        .store()
-        .logs(&gatehouse::store::LogFilter {
-            since: 0,
-            until: None,
-            key_id: None,
-            team: None,
-            model: None,
-            provider: None,
-            status: None,
-            tag: None,
-            error_text: None,
-            after: None,
-            request_id: Some(id),
-            limit: 10,
-        })
-        .await
-        .unwrap();
-    let w = rows[0]["warnings"].as_str().unwrap_or_default().to_owned();
+    let w = logged_warnings(&gw, id).await;
     for kind in ["redacted_thinking", "server_tool_use"] {
         assert!(w.contains(&format!("{kind} dropped for chat")), "{w}");
     }
@@ -695,4 +701,97 @@ async fn the_openai_and_anthropic_mocks_refuse_unanswered_calls_and_unknown_fiel
         let b: Value = r.json().await.unwrap();
         assert_eq!(b["error"]["type"], "invalid_request_error", "{b}");
     }
+}
+
+#[tokio::test]
+async fn streamed_web_citations_reach_a_responses_client_as_annotations() {
+    use crate::support::mock::named_sse;
+    let mock = MockProvider::start(Profile::Anthropic).await;
+    let cfg = "[server]\nstream_keepalive = \"2s\"\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{mock0}\"\napi_key = \"${MOCK_KEY}\"\nmodels = [\"*\"]\n";
+    let gw = Gateway::start(cfg, &[&mock]).await;
+    let citation = json!({"type": "web_search_result_location", "url": "https://weather.example/paris",
+        "title": "Paris weather", "cited_text": "Sunny, 21 C", "encrypted_index": "Eo8B"});
+    let stream = || {
+        named_sse(&[
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_3", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Paris is "}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "", "citations": []}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": citation}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "sunny today"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 4}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ])
+    };
+    mock.push(stream());
+    let r = client()
+        .post(gw.url("/v1/responses"))
+        .json(&json!({"model": "claude-sonnet-4-5", "input": "weather?", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let want = json!({"type": "url_citation", "url": "https://weather.example/paris",
+        "title": "Paris weather", "start_index": 9, "end_index": 20});
+    let added = events
+        .iter()
+        .find(|e| e["type"] == "response.output_text.annotation.added")
+        .unwrap_or_else(|| panic!("no annotation event in:\n{body}"));
+    assert_eq!(added["annotation"], want);
+    let done = events.last().unwrap();
+    assert_eq!(done["type"], "response.completed");
+    assert_eq!(
+        done["response"]["output"][0]["content"][0]["annotations"],
+        json!([want])
+    );
+    for e in &events {
+        if let Some(errors) = crate::support::openai_spec::validate("ResponseStreamEvent", e) {
+            panic!("event violates the spec: {errors:#?}\n{e}");
+        }
+    }
+
+    // A Chat Completions stream has no place for it: named in the log's warnings.
+    mock.push(stream());
+    let r = gw.chat(&chat_req("claude-sonnet-4-5", true)).await;
+    let id = r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(r.text().await.unwrap().contains("sunny today"));
+    let w = logged_warnings(&gw, id).await;
+    assert!(w.contains("citations dropped for chat"), "{w}");
 }

@@ -137,7 +137,7 @@ impl MessageEncoder {
                         );
                         Self::delta(out, i, json!({"type": "signature_delta", "signature": s}));
                     }
-                    Delta::Unrepresented(_) => {}
+                    Delta::Unrepresented(_) | Delta::Citation { .. } => {}
                     // A block of its own, whole in its start event, as Anthropic streams it.
                     Delta::RedactedReasoning(data) => {
                         self.close(out);

@@ -8,8 +8,9 @@
 //! per message, and it accumulates the raw usage counts, because `message_delta` may repeat
 //! some counts and leave others null while the canonical input count is their sum.
 //!
-//! `redacted_thinking` blocks are one `RedactedReasoning` delta each. Citations and
-//! server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...) have no canonical
+//! `redacted_thinking` blocks are one `RedactedReasoning` delta each. A text block's web
+//! citations are `Citation` deltas when the block ends (over its whole text). Other citations
+//! and server-tool blocks (`server_tool_use`, `web_search_tool_result`, ...) have no canonical
 //! form: they are `Unrepresented` deltas, which clients of other schemas are warned about (an
 //! Anthropic client on an Anthropic provider gets the stream as it came).
 
@@ -45,6 +46,10 @@ pub struct MessageDecoder {
     tools: u32,
     /// Usage reported so far, in Anthropic's terms (later non-null counts win).
     usage: AnthUsage,
+    /// The web sources the open text block cites, and its characters so far: they are
+    /// emitted when the block ends, over its whole text.
+    cited: Vec<crate::schema::Citation>,
+    cited_chars: usize,
 }
 
 impl Default for MessageDecoder {
@@ -61,6 +66,8 @@ impl MessageDecoder {
             blocks: Vec::new(),
             tools: 0,
             usage: AnthUsage::default(),
+            cited: Vec::new(),
+            cited_chars: 0,
         }
     }
 
@@ -99,6 +106,8 @@ impl MessageDecoder {
     fn start_block(&mut self, index: u32, b: AnthBlockStartIn<'_>, out: &mut Vec<StreamEvent>) {
         let kind = match b.kind.as_ref() {
             "text" => {
+                self.cited.clear();
+                self.cited_chars = b.text.as_deref().map_or(0, |t| t.chars().count());
                 push_delta(
                     out,
                     b.text
@@ -203,7 +212,10 @@ impl StreamDecoder for MessageDecoder {
                 let d = e.delta.unwrap_or_default();
                 let delta = match (d.kind.as_deref().unwrap_or(""), block) {
                     (_, Some(Block::Ignored)) => None,
-                    ("text_delta", _) => d.text.map(|t| Delta::Text(t.into_owned())),
+                    ("text_delta", _) => d.text.map(|t| {
+                        self.cited_chars += t.chars().count();
+                        Delta::Text(t.into_owned())
+                    }),
                     ("thinking_delta", _) => d.thinking.map(|t| Delta::Reasoning(t.into_owned())),
                     ("signature_delta", _) => d.signature.map(Delta::ReasoningSignature),
                     ("input_json_delta", Some(Block::Tool(index))) => d
@@ -213,7 +225,17 @@ impl StreamDecoder for MessageDecoder {
                             index,
                             fragment: f.into_owned(),
                         }),
-                    ("citations_delta", _) => Some(Delta::Unrepresented("citations".to_owned())),
+                    ("citations_delta", _) => {
+                        let c = super::response::decode_citation(
+                            d.citation.as_ref().unwrap_or(&serde_json::Value::Null),
+                        );
+                        if c.is_web() {
+                            self.cited.push(c);
+                            None
+                        } else {
+                            Some(Delta::Unrepresented(format!("citations {}", c.kind)))
+                        }
+                    }
                     // Fragments of blocks never opened, new delta types.
                     _ => None,
                 };
@@ -250,7 +272,13 @@ impl StreamDecoder for MessageDecoder {
                     None,
                 ));
             }
-            // `ping`, `content_block_stop`, and event types added later.
+            "content_block_stop" => {
+                for citation in std::mem::take(&mut self.cited) {
+                    let chars = self.cited_chars;
+                    push_delta(&mut out, Some(Delta::Citation { citation, chars }));
+                }
+            }
+            // `ping`, and event types added later.
             _ => {}
         }
         Ok(StreamStep::Events(out))

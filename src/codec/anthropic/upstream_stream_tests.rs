@@ -235,7 +235,7 @@ fn unmodelled_blocks_are_named_and_unknown_events_skipped() {
             delta(Delta::RedactedReasoning("xyz".into())),
             delta(Delta::Unrepresented("server_tool_use".into())),
             delta(Delta::Text("Hi".into())),
-            delta(Delta::Unrepresented("citations".into())),
+            delta(Delta::Unrepresented("citations char_location".into())),
             delta(Delta::ToolCallStart {
                 index: 0,
                 id: "t".into(),

@@ -385,4 +385,7 @@ pub struct AnthDeltaIn<'a> {
     pub stop_reason: Option<String>,
     #[serde(default)]
     pub stop_sequence: Option<String>,
+    /// A `citations_delta`'s citation.
+    #[serde(default)]
+    pub citation: Option<Value>,
 }

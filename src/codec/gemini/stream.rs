@@ -123,7 +123,7 @@ impl GeminiEncoder {
                     self.signature.get_or_insert_default().push_str(s);
                 }
                 // Gemini has no form for these (the relay notes them, `codec::unsent_delta`).
-                Delta::RedactedReasoning(_) | Delta::Unrepresented(_) => {}
+                Delta::RedactedReasoning(_) | Delta::Unrepresented(_) | Delta::Citation { .. } => {}
                 Delta::ToolCallStart { index, id, name } => {
                     self.flush_call(out);
                     self.call = Some((

@@ -269,7 +269,8 @@ impl ChunkEncoder {
             // Chat Completions has no form for these (the relay notes them,
             // `codec::unsent_delta`).
             StreamEvent::Delta {
-                delta: Delta::RedactedReasoning(_) | Delta::Unrepresented(_),
+                delta:
+                    Delta::RedactedReasoning(_) | Delta::Unrepresented(_) | Delta::Citation { .. },
                 ..
             } => return,
             StreamEvent::Delta { choice, delta } => {
@@ -304,7 +305,8 @@ impl ChunkEncoder {
                 }
                 Delta::ReasoningSignature(_)
                 | Delta::RedactedReasoning(_)
-                | Delta::Unrepresented(_) => {}
+                | Delta::Unrepresented(_)
+                | Delta::Citation { .. } => {}
             },
             _ => b.put_slice(b"{}"),
         }

@@ -168,11 +168,14 @@ impl ResponsesEncoder {
                 );
             }
         }
-        self.emit(
-            out,
-            "response.content_part.done",
-            with(&ids, "part", part_json(kind, text)),
-        );
+        let mut part = part_json(kind, text);
+        if kind == ContentKind::Text
+            && let Some(Item::Message { annotations, .. }) = self.out.items.get(i)
+            && !annotations.is_empty()
+        {
+            part["annotations"] = Value::Array(annotations.clone());
+        }
+        self.emit(out, "response.content_part.done", with(&ids, "part", part));
     }
 
     fn close_calls(&mut self, out: &mut BytesMut) {
@@ -295,6 +298,34 @@ impl ResponsesEncoder {
         i
     }
 
+    /// A web source the last `chars` characters of the open message's text cite:
+    /// `output_text.annotation.added`, and the annotation kept for the item's `done` and the
+    /// final response.
+    fn cite(&mut self, out: &mut BytesMut, c: &crate::schema::Citation, chars: usize) {
+        let Some(i) = self.open else {
+            return;
+        };
+        let Item::Message {
+            id,
+            parts,
+            annotations,
+        } = &mut self.out.items[i]
+        else {
+            return;
+        };
+        let Some(content_index) = parts.iter().position(|(k, _)| *k == ContentKind::Text) else {
+            return;
+        };
+        let end = parts[content_index].1.chars().count();
+        let annotation = json!({"type": "url_citation", "url": c.url,
+            "title": c.title.clone().unwrap_or_default(),
+            "start_index": end.saturating_sub(chars), "end_index": end});
+        annotations.push(annotation.clone());
+        let d = json!({"item_id": id.clone(), "output_index": i, "content_index": content_index,
+            "annotation_index": annotations.len() - 1, "annotation": annotation});
+        self.emit(out, "response.output_text.annotation.added", d);
+    }
+
     pub fn encode(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         match ev {
             StreamEvent::Start { model, .. } => {
@@ -348,6 +379,7 @@ impl ResponsesEncoder {
                         }
                     }
                     Delta::Unrepresented(_) => {}
+                    Delta::Citation { citation, chars } => self.cite(out, citation, *chars),
                     // An item of its own, its data as `encrypted_content` (as a whole
                     // reply's redacted reasoning is), closed at once.
                     Delta::RedactedReasoning(data) => {
