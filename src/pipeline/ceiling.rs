@@ -21,10 +21,11 @@ pub(super) fn fit<'r>(
     pricing: &PriceTable,
     w: &mut Warnings,
 ) -> Result<Cow<'r, ChatRequest>, GatewayError> {
-    let Some(ceiling) = pricing.max_output_tokens(model) else {
+    // A request that sets no maximum needs no look-up.
+    let Some(asked) = req.max_output_tokens else {
         return Ok(Cow::Borrowed(req));
     };
-    let Some(asked) = req.max_output_tokens.filter(|m| *m > ceiling) else {
+    let Some(ceiling) = pricing.max_output_tokens(model).filter(|c| asked > *c) else {
         return Ok(Cow::Borrowed(req));
     };
     let mut fitted = req.clone();
