@@ -413,6 +413,26 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, GatewayError> {
             } else if let Some(d) = r.get("redactedContent").and_then(Value::as_str) {
                 parts.push(Part::RedactedReasoning { data: d.to_owned() });
             }
+        } else if let Some(c) = b.get("citationsContent") {
+            // The answer's text with the sources it rests on.
+            let text: String = c
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.get("text").and_then(Value::as_str))
+                .collect();
+            parts.push(Part::Text(TextPart {
+                text,
+                cache_control: None,
+                citations: c
+                    .get("citations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(decode_citation)
+                    .collect(),
+            }));
         }
     }
     Ok(ChatResponse {
@@ -439,6 +459,27 @@ pub fn decode_response(body: &[u8]) -> Result<ChatResponse, GatewayError> {
     })
 }
 
+/// A Converse citation as a canonical one: a web location keeps its URL and title; the
+/// others (a passage of a document) are named by their location's kind.
+fn decode_citation(c: &Value) -> Citation {
+    let location = c.get("location").and_then(Value::as_object);
+    let kind = location
+        .and_then(|l| l.keys().next())
+        .map_or("unknown", String::as_str);
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    Citation {
+        kind: if kind == "web" {
+            "web_search_result_location".to_owned()
+        } else {
+            kind.to_owned()
+        },
+        url: text(c.pointer("/location/web/url")),
+        title: text(c.get("title")),
+        cited_text: text(c.pointer("/sourceContent/0/text")),
+        range: None,
+    }
+}
+
 /// ConverseStream events (one per event-stream message, named by its `:event-type`) ->
 /// canonical events. Content blocks are numbered by Bedrock; tool calls by the order they
 /// start.
@@ -447,6 +488,10 @@ pub struct StreamDecoder {
     started: bool,
     /// Bedrock's block index -> canonical tool-call index.
     tools: Vec<(u64, u32)>,
+    /// The web sources the open block cites, and its text's characters so far: emitted when
+    /// the block stops, over its whole text.
+    cited: Vec<Citation>,
+    cited_chars: usize,
 }
 
 impl StreamDecoder {
@@ -472,7 +517,13 @@ impl StreamDecoder {
             delta: d,
         };
         match event {
-            "messageStart" | "contentBlockStop" => {}
+            "messageStart" => {}
+            "contentBlockStop" => {
+                let chars = std::mem::take(&mut self.cited_chars);
+                for citation in std::mem::take(&mut self.cited) {
+                    out.push(delta(Delta::Citation { citation, chars }));
+                }
+            }
             "contentBlockStart" => {
                 if let Some(t) = v.pointer("/start/toolUse") {
                     let block = v
@@ -499,7 +550,15 @@ impl StreamDecoder {
             "contentBlockDelta" => {
                 let d = v.get("delta").unwrap_or(&Value::Null);
                 if let Some(t) = d.get("text").and_then(Value::as_str) {
+                    self.cited_chars += t.chars().count();
                     out.push(delta(Delta::Text(t.to_owned())));
+                } else if let Some(c) = d.get("citation") {
+                    let c = decode_citation(c);
+                    if c.is_web() {
+                        self.cited.push(c);
+                    } else {
+                        out.push(delta(Delta::Unrepresented(format!("citations {}", c.kind))));
+                    }
                 } else if let Some(input) = d.pointer("/toolUse/input").and_then(Value::as_str) {
                     let block = v
                         .get("contentBlockIndex")

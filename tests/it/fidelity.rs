@@ -795,3 +795,74 @@ async fn streamed_web_citations_reach_a_responses_client_as_annotations() {
     let w = logged_warnings(&gw, id).await;
     assert!(w.contains("citations dropped for chat"), "{w}");
 }
+
+#[tokio::test]
+async fn bedrock_citations_keep_their_text_and_web_sources() {
+    use crate::support::mock::{bedrock_event, bedrock_stream};
+    let mock = MockProvider::start(Profile::Bedrock).await;
+    let gw = Gateway::start(&bedrock_config(), &[&mock]).await;
+    let web = json!({"title": "Paris weather", "sourceContent": [{"text": "Sunny, 21 C"}],
+        "location": {"web": {"url": "https://weather.example/paris", "domain": "weather.example"}}});
+    mock.push(Reply::json(
+        200,
+        json!({"output": {"message": {"role": "assistant", "content": [
+                {"text": "Paris is "},
+                {"citationsContent": {"content": [{"text": "sunny today"}], "citations": [web]}}]}},
+            "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}}),
+    ));
+    let b: Value = gw
+        .chat(&chat_req(BEDROCK_CLAUDE, false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let m = &b["choices"][0]["message"];
+    assert_eq!(m["content"], "Paris is sunny today");
+    assert_eq!(
+        m["annotations"][0]["url_citation"],
+        json!({"url": "https://weather.example/paris", "title": "Paris weather", "start_index": 9, "end_index": 20})
+    );
+
+    // Streamed, to a Responses client.
+    mock.push(bedrock_stream(vec![
+        bedrock_event("messageStart", json!({"role": "assistant"})),
+        bedrock_event(
+            "contentBlockDelta",
+            json!({"delta": {"text": "Paris is "}, "contentBlockIndex": 0}),
+        ),
+        bedrock_event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        bedrock_event(
+            "contentBlockDelta",
+            json!({"delta": {"citation": web}, "contentBlockIndex": 1}),
+        ),
+        bedrock_event(
+            "contentBlockDelta",
+            json!({"delta": {"text": "sunny today"}, "contentBlockIndex": 1}),
+        ),
+        bedrock_event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        bedrock_event("messageStop", json!({"stopReason": "end_turn"})),
+        bedrock_event(
+            "metadata",
+            json!({"usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}}),
+        ),
+    ]));
+    let body = client()
+        .post(gw.url("/v1/responses"))
+        .json(&json!({"model": BEDROCK_CLAUDE, "input": "weather?", "stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let added = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|e| e["type"] == "response.output_text.annotation.added")
+        .unwrap_or_else(|| panic!("no annotation in:\n{body}"));
+    assert_eq!(
+        added["annotation"],
+        json!({"type": "url_citation", "url": "https://weather.example/paris", "title": "Paris weather", "start_index": 9, "end_index": 20})
+    );
+}
