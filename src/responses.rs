@@ -1,5 +1,6 @@
-//! Stored Responses API responses: the gateway's own state behind `store` and
-//! `previous_response_id`, whatever provider served (issue #5).
+//! Stored Responses API responses: the gateway's own state behind `store`,
+//! `previous_response_id` and `item_reference` input items, whatever provider served (issue
+//! #5, issue 7). A reference names any input or output item of a response the same key stored.
 //!
 //! A response is saved once its reply is complete. A streamed reply completes inside the
 //! relay, which cannot wait for the store, so its row is written in the background and kept
@@ -108,9 +109,7 @@ impl Responses {
         let chain = self.chain(store, id, owner).await?;
         chain.into_iter().last().ok_or_else(|| not_found(id))
     }
-}
 
-impl Responses {
     /// `input` with every `item_reference` replaced by the item it names, from the
     /// responses `owner` stored (their input and output items); an id that is unknown, or
     /// another key's, is OpenAI's 404 for a missing item.
