@@ -58,13 +58,12 @@ pub fn note_unsent(parts: &[Part], client: WireSchema, w: &mut Warnings) {
     for p in parts {
         let kind = match p {
             // Web sources translate (OpenAI `url_citation`, Anthropic
-            // `web_search_result_location`); passages of documents only Anthropic has, and
-            // Gemini clients get no citations.
+            // `web_search_result_location`); a passage of a document has no form outside the
+            // provider that made it (an Anthropic client on Anthropic gets the reply as it
+            // came), and Gemini clients get no citations.
             Part::Text(t) => {
                 for c in &t.citations {
-                    if client == WireSchema::Gemini
-                        || (!c.is_web() && client != WireSchema::AnthropicMessages)
-                    {
+                    if client == WireSchema::Gemini || !c.is_web() {
                         w.push(format!(
                             "citations {} dropped for {}",
                             c.kind,

@@ -108,9 +108,10 @@ pub struct Price {
 
 /// A `[pricing."MODEL"]` entry of the configuration: prices, limits, or both. Prices and
 /// limits are overridden separately: an entry that gives `input` or `output` replaces every
-/// price of the built-in entry (a missing cache price is the input price, as in the table),
-/// and one that gives neither keeps the built-in prices (none for a model the table lacks);
-/// `max_output_tokens` and `context_window` replace the built-in limits one by one.
+/// price of the built-in entry (a missing cache price is the input price, as in the table);
+/// one that gives neither changes no price at all (the models it names keep theirs, or stay
+/// unpriced), only limits; `max_output_tokens` and `context_window` replace the built-in
+/// limits one by one.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ModelOverride {
     #[serde(default)]
@@ -130,6 +131,11 @@ pub struct ModelOverride {
 }
 
 impl ModelOverride {
+    /// It sets prices (`input` or `output`), not only limits.
+    pub fn gives_prices(&self) -> bool {
+        self.input.is_some() || self.output.is_some()
+    }
+
     /// The entry this override makes of `base` (the built-in entry of the same name, if any).
     /// `Err`: it gives one of `input` and `output` for a model the table does not price, or
     /// cache or tier prices without either.
@@ -325,8 +331,12 @@ pub struct PriceTable {
     /// Parsed from [`BUILTIN_TOML`] once per process and shared by every table (a config
     /// reload builds a new table without parsing again); never changes.
     builtin: Arc<Entries>,
-    /// The operator's `[pricing]` entries, searched before the built-ins.
+    /// The operator's `[pricing]` entries that give prices, searched before the built-ins.
     overrides: Entries,
+    /// The operator's entries that give only limits: searched for a model's limits before
+    /// the prices' entries, never for its prices (a limits-only glob must not make the
+    /// models it matches free).
+    limits: Entries,
     /// Names known to have no price: an unknown model would otherwise walk every glob on
     /// each request. Bounded by [`MAX_REMEMBERED_MISSES`].
     misses: Arc<std::sync::RwLock<foldhash::HashSet<String>>>,
@@ -354,6 +364,7 @@ impl PriceTable {
         Self {
             builtin: Arc::clone(builtin),
             overrides: Entries::default(),
+            limits: Entries::default(),
             misses: Arc::default(),
         }
     }
@@ -363,6 +374,7 @@ impl PriceTable {
         Self {
             builtin: Arc::new(Entries::default()),
             overrides: Entries::default(),
+            limits: Entries::default(),
             misses: Arc::default(),
         }
     }
@@ -381,11 +393,17 @@ impl PriceTable {
                     continue;
                 }
             };
-            if let Err(e) = self.overrides.insert(&name, price) {
+            let table = if entry.gives_prices() {
+                &mut self.overrides
+            } else {
+                &mut self.limits
+            };
+            if let Err(e) = table.insert(&name, price) {
                 tracing::warn!(model = %name, error = %e, "pricing override skipped: bad glob");
             }
         }
         self.overrides.sort_globs();
+        self.limits.sort_globs();
         self.misses = Arc::default();
         self
     }
@@ -408,6 +426,14 @@ impl PriceTable {
     /// The most tokens `model` (as a provider names it) can generate in one reply, if the
     /// table knows.
     pub fn max_output_tokens(&self, model: &str) -> Option<u64> {
+        if !self.limits.is_empty() {
+            let name = model.trim().to_ascii_lowercase();
+            if let Some(max) =
+                resolve(&name, |n| self.limits.probe(n)).and_then(|p| p.max_output_tokens)
+            {
+                return Some(max);
+            }
+        }
         self.lookup(model).and_then(|p| p.max_output_tokens)
     }
 

@@ -420,25 +420,23 @@ fn limits_are_overridden_apart_from_prices() {
     let t = PriceTable::builtin().with_overrides(vec![
         ("gpt-4o".to_owned(), limits(Some(8_192), None)),
         ("my-finetune".to_owned(), limits(Some(4_096), Some(32_768))),
+        ("claude-*".to_owned(), limits(Some(1_000), None)),
     ]);
     let builtin = PriceTable::builtin();
-    let gpt_4o = t.lookup("gpt-4o-2024-08-06").unwrap();
-    assert_eq!(gpt_4o.max_output_tokens, Some(8_192));
-    assert_eq!(
-        gpt_4o.context_window,
-        Some(128_000),
-        "the built-in window stays"
-    );
-    assert_eq!(
-        (gpt_4o.input, gpt_4o.output, gpt_4o.cache_read),
-        {
-            let b = builtin.lookup("gpt-4o").unwrap();
-            (b.input, b.output, b.cache_read)
-        },
-        "the built-in prices stay"
-    );
+    assert_eq!(t.max_output_tokens("gpt-4o-2024-08-06"), Some(8_192));
+    // Limits alone change no price: the built-in ones stay (the dated snapshot's own too),
+    // a model the table lacks stays unpriced, and a limits glob makes nothing free.
+    for model in [
+        "gpt-4o",
+        "gpt-4o-2024-05-13",
+        "claude-sonnet-4-5",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ] {
+        assert_eq!(t.lookup(model), builtin.lookup(model), "{model}");
+    }
+    assert_eq!(t.max_output_tokens("claude-sonnet-4-5"), Some(1_000));
     assert_eq!(t.max_output_tokens("my-finetune"), Some(4_096));
-    assert_eq!(rates_of(&t, "my-finetune"), Some((0.0, 0.0)));
+    assert_eq!(t.lookup("my-finetune"), None);
     // Half a price for an unknown model, cache prices alone, a zero ceiling: refused.
     let half = ModelOverride {
         input: Some(1.0),

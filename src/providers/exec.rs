@@ -197,7 +197,11 @@ pub async fn send(
     let mut err = provider
         .adapter
         .parse_error(status.as_u16(), &body, retry_after);
-    err.message = crate::bodies::Redactor::provider_text(&err.message, &cfg.secrets());
+    let secrets = cfg.secrets();
+    err.message = crate::bodies::Redactor::provider_text(&err.message, &secrets);
+    err.param = err
+        .param
+        .map(|p| crate::bodies::Redactor::provider_text(&p, &secrets));
     Err(err)
 }
 
@@ -372,11 +376,11 @@ impl UpstreamEvents {
                     }
                     // Deliver what came before the failure first.
                     Err(e) if !out.is_empty() => {
-                        self.deferred = Some(e);
+                        self.deferred = Some(redacted(e));
                         self.pending.clear();
                         return Ok(Some(out));
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(redacted(e)),
                 }
             }
             if !out.is_empty() {
@@ -466,4 +470,11 @@ impl UpstreamEvents {
         self.last_frame = Instant::now();
         !self.pending.is_empty()
     }
+}
+
+/// A provider's in-stream error (its words, read by the decoder) with anything shaped like a
+/// credential taken out, as its non-2xx replies are in [`send`].
+fn redacted(mut e: GatewayError) -> GatewayError {
+    e.message = crate::bodies::Redactor::provider_text(&e.message, &[]);
+    e
 }

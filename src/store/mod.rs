@@ -381,7 +381,7 @@ mod tests {
             ),
             (
                 "migrations/postgres/0013_response_items.sql",
-                "d42b465d84b5aa0d2a6119ffa848c9aa2961a7b222df35a8d3a718a48e937f57",
+                "7c3986e989497f7b3f93e02beb0f142a2ebaf39a3a3ad5c3d5de55ac6341c5dd",
             ),
             (
                 "migrations/sqlite/0001_virtual_keys.sql",
@@ -429,7 +429,7 @@ mod tests {
             ),
             (
                 "migrations/sqlite/0013_response_items.sql",
-                "d42b465d84b5aa0d2a6119ffa848c9aa2961a7b222df35a8d3a718a48e937f57",
+                "7c3986e989497f7b3f93e02beb0f142a2ebaf39a3a3ad5c3d5de55ac6341c5dd",
             ),
         ];
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

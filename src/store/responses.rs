@@ -51,8 +51,8 @@ fn item_owner(owner: Option<&str>) -> &str {
 
 impl Store {
     /// Save a response and its `items` (each item's id and JSON text), which
-    /// [`Store::response_item`] then finds by id. An item id the owner already stored keeps
-    /// its first row (a client may send an item again in a later turn).
+    /// [`Store::response_item`] then finds by id. An item a later turn sends again gets a row
+    /// for that response too, so it outlives the deletion of the first.
     pub async fn save_response(
         &self,
         row: &ResponseRow,
@@ -109,7 +109,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let text = sql(
             self,
-            "SELECT item FROM response_items WHERE owner = $1 AND id = $2",
+            "SELECT item FROM response_items WHERE owner = $1 AND id = $2 LIMIT 1",
         );
         on_store!(self, pool => {
             sqlx::query_scalar::<_, String>(&text)

@@ -540,9 +540,12 @@ async fn stored_responses_are_shared_by_instances_on_one_postgres() {
     let id = prev.as_str().unwrap();
     // The last reply's message is found by reference on the other instance.
     let by_reference = json!({"model": "m", "input": [{"type": "item_reference", "id": last_item}, {"role": "user", "content": "more"}]});
-    let (status, r) = json_of(post(&a, KEY_A, &by_reference).await).await;
-    assert_eq!(status, 200, "{r}");
-    assert_eq!(r["output"][0]["content"][0]["text"], "reply to 2 messages");
+    let (status, referring) = json_of(post(&a, KEY_A, &by_reference).await).await;
+    assert_eq!(status, 200, "{referring}");
+    assert_eq!(
+        referring["output"][0]["content"][0]["text"],
+        "reply to 2 messages"
+    );
     // Read on one instance, deleted on the other, gone on the first.
     for (gw, method, key, want) in [
         (&a, http::Method::GET, KEY_A, 200),
@@ -558,7 +561,20 @@ async fn stored_responses_are_shared_by_instances_on_one_postgres() {
             .unwrap();
         assert_eq!(r.status(), want, "{method} with key {key}");
     }
-    // Its items went with it.
+    // The item was also sent (resolved) in the by-reference turn, which is still stored: a
+    // reference to it resolves from that turn now.
+    let (status, e) = json_of(post(&a, KEY_A, &by_reference).await).await;
+    assert_eq!(status, 200, "{e}");
+    // Once every response that held it is deleted, it is gone.
+    for held in [&referring["id"], &e["id"]] {
+        let r = client()
+            .delete(b.url(&format!("/v1/responses/{}", held.as_str().unwrap())))
+            .bearer_auth(KEY_A)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     let (status, e) = json_of(post(&a, KEY_A, &by_reference).await).await;
     assert_eq!(status, 404, "{e}");
 }
