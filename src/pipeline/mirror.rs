@@ -27,9 +27,19 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
     let mut req = req.clone();
     req.stream = false;
     req.stream_usage = false;
+    let mut w = Warnings::default();
+    // The client's unmodelled top-level fields mean something only to a provider of its own
+    // schema; with the client's body gone (below), the encoders can no longer tell.
+    if let Some(raw) = &req.raw
+        && !speaks(candidate.provider.config.kind, raw.schema)
+    {
+        for k in req.extra.keys() {
+            w.push(format!("{k} dropped"));
+        }
+        req.extra.clear();
+    }
     // Translated from the canonical request: the client's own body asks for a stream.
     req.raw = None;
-    let mut w = Warnings::default();
     if let Ok(std::borrow::Cow::Owned(fitted)) =
         super::ceiling::fit(&req, &candidate.model, &live.config.pricing, &mut w)
     {
@@ -103,4 +113,18 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
             adm.finish(outcome);
         }
     });
+}
+
+/// Whether a provider of `kind` speaks client schema `schema` (takes its top-level fields).
+fn speaks(kind: crate::config::ProviderKind, schema: crate::schema::WireSchema) -> bool {
+    use crate::config::ProviderKind as K;
+    use crate::schema::WireSchema as S;
+    matches!(
+        (kind, schema),
+        (
+            K::OpenAi | K::AzureOpenAi | K::OpenAiCompatible | K::Mistral,
+            S::OpenAiChat | S::OpenAiResponses
+        ) | (K::Anthropic, S::AnthropicMessages)
+            | (K::Gemini, S::Gemini)
+    )
 }

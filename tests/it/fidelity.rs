@@ -866,3 +866,29 @@ async fn bedrock_citations_keep_their_text_and_web_sources() {
         json!({"type": "url_citation", "url": "https://weather.example/paris", "title": "Paris weather", "start_index": 9, "end_index": 20})
     );
 }
+
+#[tokio::test]
+async fn a_mirror_shadow_gets_no_fields_of_the_clients_schema() {
+    let (primary, shadow) = (
+        MockProvider::start(Profile::OpenAi).await,
+        MockProvider::start(Profile::OpenAi).await,
+    );
+    let cfg = "[providers.a]\nkind = \"openai-compatible\"\nbase_url = \"{mock0}\"\n\
+        [providers.shadow]\nkind = \"openai-compatible\"\nbase_url = \"{mock1}\"\n\
+        [[routes]]\nname = \"ab\"\nmatch = { model = \"claude-*\" }\ntargets = [\"a/m\"]\n\
+        mirror = { target = \"shadow/candidate\", sample = 1.0 }\n";
+    let gw = Gateway::start(cfg, &[&primary, &shadow]).await;
+    let mut body = claude_code_request("claude-opus-5-5", false);
+    body["context_management"] =
+        json!({"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]});
+    assert_eq!(post_messages(&gw, &body).await.status(), 200);
+    eventually(Duration::from_secs(5), || async {
+        (shadow.calls() > 0).then_some(())
+    })
+    .await
+    .expect("the shadow was sent");
+    for mock in [&primary, &shadow] {
+        let sent = mock.last_request().body;
+        assert!(sent.get("context_management").is_none(), "{sent}");
+    }
+}
