@@ -488,10 +488,8 @@ pub struct StreamDecoder {
     started: bool,
     /// Bedrock's block index -> canonical tool-call index.
     tools: Vec<(u64, u32)>,
-    /// The web sources the open block cites, and its text's characters so far: emitted when
-    /// the block stops, over its whole text.
-    cited: Vec<Citation>,
-    cited_chars: usize,
+    /// The web sources the open block cites, emitted when it stops.
+    citations: super::BlockCitations,
 }
 
 impl StreamDecoder {
@@ -519,10 +517,7 @@ impl StreamDecoder {
         match event {
             "messageStart" => {}
             "contentBlockStop" => {
-                let chars = std::mem::take(&mut self.cited_chars);
-                for citation in std::mem::take(&mut self.cited) {
-                    out.push(delta(Delta::Citation { citation, chars }));
-                }
+                out.extend(self.citations.end().map(delta));
             }
             "contentBlockStart" => {
                 if let Some(t) = v.pointer("/start/toolUse") {
@@ -550,15 +545,10 @@ impl StreamDecoder {
             "contentBlockDelta" => {
                 let d = v.get("delta").unwrap_or(&Value::Null);
                 if let Some(t) = d.get("text").and_then(Value::as_str) {
-                    self.cited_chars += t.chars().count();
+                    self.citations.text(t);
                     out.push(delta(Delta::Text(t.to_owned())));
                 } else if let Some(c) = d.get("citation") {
-                    let c = decode_citation(c);
-                    if c.is_web() {
-                        self.cited.push(c);
-                    } else {
-                        out.push(delta(Delta::Unrepresented(format!("citations {}", c.kind))));
-                    }
+                    out.extend(self.citations.cite(decode_citation(c)).map(delta));
                 } else if let Some(input) = d.pointer("/toolUse/input").and_then(Value::as_str) {
                     let block = v
                         .get("contentBlockIndex")

@@ -99,6 +99,42 @@ pub fn unsent_delta(d: &Delta, client: WireSchema) -> Option<String> {
     }
 }
 
+/// The web sources a streamed text block cites, held until the block ends: Anthropic and
+/// Bedrock cite per content block, so each becomes a `Citation` delta over the whole text
+/// of its block. Used by their stream decoders.
+#[derive(Debug, Default)]
+pub(crate) struct BlockCitations {
+    cited: Vec<crate::schema::Citation>,
+    /// Characters of the open block's text so far.
+    chars: usize,
+}
+
+impl BlockCitations {
+    /// Text of the open block.
+    pub fn text(&mut self, t: &str) {
+        self.chars += t.chars().count();
+    }
+
+    /// A citation of the open block: held if it is a web source; otherwise the delta that
+    /// names what was dropped.
+    pub fn cite(&mut self, c: crate::schema::Citation) -> Option<Delta> {
+        if c.is_web() {
+            self.cited.push(c);
+            None
+        } else {
+            Some(Delta::Unrepresented(format!("citations {}", c.kind)))
+        }
+    }
+
+    /// The block ended: its web sources over its whole text; the next block starts afresh.
+    pub fn end(&mut self) -> impl Iterator<Item = Delta> + use<> {
+        let chars = std::mem::take(&mut self.chars);
+        std::mem::take(&mut self.cited)
+            .into_iter()
+            .map(move |citation| Delta::Citation { citation, chars })
+    }
+}
+
 /// Translation notes for `x-gatehouse-warnings`: short, comma-free phrases such as
 /// `reasoning_effort medium->high for mistral`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -144,7 +144,7 @@ pub struct StreamRecord {
     /// The serving backend's and key's in-flight counts, held until the stream ends.
     _holds: Vec<crate::routing::backends::InFlight>,
     /// The request's translation notes, for its record.
-    warnings: Option<String>,
+    warnings: crate::codec::Warnings,
     /// The bodies its record may keep: the stream is tapped into it as it goes out.
     capture: Option<std::sync::Arc<crate::bodies::Capture>>,
 }
@@ -172,20 +172,8 @@ impl StreamRecord {
             content_events: 0,
             mirrored: ctx.mirrored,
             _holds: std::mem::take(&mut ctx.holds),
-            warnings: ctx.warnings_text(),
+            warnings: ctx.warnings.clone(),
             capture: ctx.capture.take(),
-        }
-    }
-
-    /// Add a translation note to the record's warnings (once).
-    fn note(&mut self, warning: &str) {
-        match &mut self.warnings {
-            Some(w) if w.split(", ").any(|x| x == warning) => {}
-            Some(w) => {
-                w.push_str(", ");
-                w.push_str(warning);
-            }
-            None => self.warnings = Some(warning.to_owned()),
         }
     }
 
@@ -254,7 +242,7 @@ impl Drop for StreamRecord {
                         )),
                     },
                     ttft_ms: self.first_byte.map(crate::millis),
-                    warnings: self.warnings.take(),
+                    warnings: (!self.warnings.is_empty()).then(|| self.warnings.header_value()),
                 },
                 bodies: self.capture.take(),
             });
@@ -312,7 +300,7 @@ impl<E: StreamEncoder> Relay<E> {
                 if let StreamEvent::Delta { delta, .. } = ev
                     && let Some(w) = crate::codec::unsent_delta(delta, E::SCHEMA)
                 {
-                    self.record.note(&w);
+                    self.record.warnings.push(w);
                 }
                 self.encoder.event(ev, out);
             }

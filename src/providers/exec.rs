@@ -194,15 +194,10 @@ pub async fn send(
     if let Some(c) = out.capture {
         c.provider_chunk(&body);
     }
-    let mut err = provider
+    let err = provider
         .adapter
         .parse_error(status.as_u16(), &body, retry_after);
-    let secrets = cfg.secrets();
-    err.message = crate::bodies::Redactor::provider_text(&err.message, &secrets);
-    err.param = err
-        .param
-        .map(|p| crate::bodies::Redactor::provider_text(&p, &secrets));
-    Err(err)
+    Err(redacted(err, &cfg.secrets()))
 }
 
 fn transport_error(provider: &str, e: &SendError) -> GatewayError {
@@ -376,11 +371,11 @@ impl UpstreamEvents {
                     }
                     // Deliver what came before the failure first.
                     Err(e) if !out.is_empty() => {
-                        self.deferred = Some(redacted(e));
+                        self.deferred = Some(redacted(e, &[]));
                         self.pending.clear();
                         return Ok(Some(out));
                     }
-                    Err(e) => return Err(redacted(e)),
+                    Err(e) => return Err(redacted(e, &[])),
                 }
             }
             if !out.is_empty() {
@@ -472,9 +467,12 @@ impl UpstreamEvents {
     }
 }
 
-/// A provider's in-stream error (its words, read by the decoder) with anything shaped like a
-/// credential taken out, as its non-2xx replies are in [`send`].
-fn redacted(mut e: GatewayError) -> GatewayError {
-    e.message = crate::bodies::Redactor::provider_text(&e.message, &[]);
+/// A provider's error (its words: a non-2xx reply's body, or an error read from its stream)
+/// with `secrets` (the provider's credentials, where known) and anything shaped like a
+/// credential taken out of its message and blamed field.
+fn redacted(mut e: GatewayError, secrets: &[&crate::config::Secret]) -> GatewayError {
+    use crate::bodies::Redactor;
+    e.message = Redactor::provider_text(&e.message, secrets);
+    e.param = e.param.map(|p| Redactor::provider_text(&p, secrets));
     e
 }

@@ -46,10 +46,8 @@ pub struct MessageDecoder {
     tools: u32,
     /// Usage reported so far, in Anthropic's terms (later non-null counts win).
     usage: AnthUsage,
-    /// The web sources the open text block cites, and its characters so far: they are
-    /// emitted when the block ends, over its whole text.
-    cited: Vec<crate::schema::Citation>,
-    cited_chars: usize,
+    /// The web sources the open text block cites, emitted when it ends.
+    citations: crate::codec::BlockCitations,
 }
 
 impl Default for MessageDecoder {
@@ -66,8 +64,7 @@ impl MessageDecoder {
             blocks: Vec::new(),
             tools: 0,
             usage: AnthUsage::default(),
-            cited: Vec::new(),
-            cited_chars: 0,
+            citations: crate::codec::BlockCitations::default(),
         }
     }
 
@@ -106,8 +103,7 @@ impl MessageDecoder {
     fn start_block(&mut self, index: u32, b: AnthBlockStartIn<'_>, out: &mut Vec<StreamEvent>) {
         let kind = match b.kind.as_ref() {
             "text" => {
-                self.cited.clear();
-                self.cited_chars = b.text.as_deref().map_or(0, |t| t.chars().count());
+                self.citations.text(b.text.as_deref().unwrap_or_default());
                 push_delta(
                     out,
                     b.text
@@ -213,7 +209,7 @@ impl StreamDecoder for MessageDecoder {
                 let delta = match (d.kind.as_deref().unwrap_or(""), block) {
                     (_, Some(Block::Ignored)) => None,
                     ("text_delta", _) => d.text.map(|t| {
-                        self.cited_chars += t.chars().count();
+                        self.citations.text(&t);
                         Delta::Text(t.into_owned())
                     }),
                     ("thinking_delta", _) => d.thinking.map(|t| Delta::Reasoning(t.into_owned())),
@@ -226,15 +222,9 @@ impl StreamDecoder for MessageDecoder {
                             fragment: f.into_owned(),
                         }),
                     ("citations_delta", _) => {
-                        let c = super::response::decode_citation(
+                        self.citations.cite(super::response::decode_citation(
                             d.citation.as_ref().unwrap_or(&serde_json::Value::Null),
-                        );
-                        if c.is_web() {
-                            self.cited.push(c);
-                            None
-                        } else {
-                            Some(Delta::Unrepresented(format!("citations {}", c.kind)))
-                        }
+                        ))
                     }
                     // Fragments of blocks never opened, new delta types.
                     _ => None,
@@ -273,9 +263,8 @@ impl StreamDecoder for MessageDecoder {
                 ));
             }
             "content_block_stop" => {
-                for citation in std::mem::take(&mut self.cited) {
-                    let chars = self.cited_chars;
-                    push_delta(&mut out, Some(Delta::Citation { citation, chars }));
+                for d in self.citations.end() {
+                    push_delta(&mut out, Some(d));
                 }
             }
             // `ping`, and event types added later.

@@ -143,6 +143,12 @@ impl Item {
     }
 }
 
+/// A web source cited by characters `start..end` of an `output_text`, as its annotation.
+pub fn url_annotation(c: &crate::schema::Citation, start: usize, end: usize) -> Value {
+    json!({"type": "url_citation", "url": c.url, "title": c.title.clone().unwrap_or_default(),
+           "start_index": start, "end_index": end})
+}
+
 /// A content part of an assistant message.
 pub fn part_json(kind: ContentKind, text: &str) -> Value {
     match kind {
@@ -243,9 +249,7 @@ impl Output {
         let offset = total.saturating_sub(len);
         for c in t.citations.iter().filter(|c| c.is_web()) {
             let (start, end) = c.range.unwrap_or((0, len));
-            annotations.push(json!({"type": "url_citation", "url": c.url,
-                "title": c.title.clone().unwrap_or_default(),
-                "start_index": offset + start, "end_index": offset + end}));
+            annotations.push(url_annotation(c, offset + start, offset + end));
         }
     }
 

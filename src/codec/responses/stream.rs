@@ -317,9 +317,7 @@ impl ResponsesEncoder {
             return;
         };
         let end = parts[content_index].1.chars().count();
-        let annotation = json!({"type": "url_citation", "url": c.url,
-            "title": c.title.clone().unwrap_or_default(),
-            "start_index": end.saturating_sub(chars), "end_index": end});
+        let annotation = super::output::url_annotation(c, end.saturating_sub(chars), end);
         annotations.push(annotation.clone());
         let d = json!({"item_id": id.clone(), "output_index": i, "content_index": content_index,
             "annotation_index": annotations.len() - 1, "annotation": annotation});
