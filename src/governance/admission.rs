@@ -329,8 +329,16 @@ impl Enforcer {
         if scopes.is_empty() {
             return Ok(adm);
         }
-        // The models that may serve it, each reserving no more output than it can produce.
-        let candidates = (ask.candidates)();
+        // The models that may serve it, each reserving no more output than it can produce:
+        // asked only when output counts (a token limit or any budget), as routing is walked.
+        let counts_output = scopes
+            .iter()
+            .any(|(_, p)| p.rate_limit.tpm.is_some() || !p.budgets.is_empty());
+        let candidates = if counts_output {
+            (ask.candidates)()
+        } else {
+            Vec::new()
+        };
         if let Some(most) = candidates.iter().map(|m| adm.max_output_on(m)).max() {
             adm.max_output = most;
         }
