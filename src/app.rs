@@ -1,24 +1,40 @@
-//! The route table and the tower layers, in one place.
+//! The route table and the layers around it, in one place.
 //!
-//! Layers, outermost first: catch-panic (a bug becomes a 500 in OpenAI's format, never a
-//! dropped connection). Everything that needs the parsed request is an explicit pipeline
-//! stage instead (STYLE §3.4). Inference routes are mounted at `/v1/...` and again under
-//! `/openai/v1/...` so that `OPENAI_BASE_URL=http://host:8080/openai/v1` works.
+//! Layers, outermost first:
+//! - authentication, deny by default ([`App`]): every route needs a caller except the
+//!   named [`PUBLIC`] ones. Inference routes (everything outside `/admin/` and `/metrics`)
+//!   get the pipeline's first stage (`pipeline::auth`), the admin API and `/metrics` the
+//!   admin's credential check (`admin::caller`); the caller goes into the request's
+//!   extensions for the handler's extractor, and a refusal is answered here, in the schema
+//!   the path implies. A route added later is closed until it is named public.
+//! - catch-panic: a bug becomes a 500 in OpenAI's format, never a dropped connection.
+//!
+//! Everything else that needs the parsed request is an explicit pipeline stage instead
+//! (STYLE §3.4). Inference routes are mounted at `/v1/...` and again under `/openai/v1/...`
+//! so that `OPENAI_BASE_URL=http://host:8080/openai/v1` works.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::future::BoxFuture;
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::codec::anthropic;
 use crate::error::{ErrorKind, GatewayError};
-use crate::handlers::{
-    self, chat, count_tokens, embeddings, gemini, health, models, responses, usage,
-};
+use crate::handlers::{self, health};
 use crate::pipeline::RequestCtx;
+use crate::pipeline::client::error_body_for;
+use crate::pipeline::reply::{error_response, openai_error};
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
+/// The routes anyone may call, without a credential.
+pub const PUBLIC: &[&str] = &["/healthz", "/readyz", "/admin/api/openapi.json"];
+
+pub fn router(state: AppState) -> App {
     // Flat paths, not `nest`: a nested router rewrites every request's URI to strip its
     // prefix, an allocation and a URI parse per request on the hot path.
     let mut app = Router::new();
@@ -26,42 +42,118 @@ pub fn router(state: AppState) -> Router {
         app = app
             .route(
                 &format!("{prefix}/chat/completions"),
-                post(chat::chat_completions),
+                post(handlers::chat_completions),
             )
-            .route(
-                &format!("{prefix}/embeddings"),
-                post(embeddings::embeddings),
-            )
-            .route(&format!("{prefix}/models"), get(models::list_models))
-            .route(&format!("{prefix}/usage"), get(usage::usage))
-            .route(&format!("{prefix}/responses"), post(responses::create))
+            .route(&format!("{prefix}/embeddings"), post(handlers::embeddings))
+            .route(&format!("{prefix}/models"), get(handlers::models))
+            .route(&format!("{prefix}/usage"), get(handlers::usage))
+            .route(&format!("{prefix}/responses"), post(handlers::responses))
             .route(
                 &format!("{prefix}/responses/{{id}}"),
-                get(responses::get).delete(responses::delete),
+                get(handlers::get_response).delete(handlers::delete_response),
             );
     }
     // Anthropic clients: `ANTHROPIC_BASE_URL=http://host:8080/anthropic` (or the bare host);
     // query strings such as `?beta=true` are accepted.
     for prefix in ["/v1", "/anthropic/v1"] {
         app = app
-            .route(&format!("{prefix}/messages"), post(chat::messages))
+            .route(&format!("{prefix}/messages"), post(handlers::messages))
             .route(
                 &format!("{prefix}/messages/count_tokens"),
-                post(count_tokens::count_tokens),
+                post(handlers::count_tokens),
             );
     }
     // Gemini clients: `GOOGLE_GEMINI_BASE_URL=http://host:8080/gemini` (or the bare host).
     for prefix in ["/v1beta", "/gemini/v1beta", "/gemini/v1"] {
-        app = app.route(&format!("{prefix}/models/{{target}}"), post(gemini::models));
+        app = app.route(
+            &format!("{prefix}/models/{{target}}"),
+            post(handlers::gemini),
+        );
     }
-    app.merge(crate::admin::router())
+    let router = app
+        .merge(crate::admin::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::admin::routing::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
-        .with_state(state)
+        .with_state(state.clone());
+    App { router, state }
+}
+
+/// The route table behind the authentication layer (see the module header).
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+/// Who a path is for.
+enum Access {
+    Public,
+    Admin,
+    Inference,
+}
+
+fn access(path: &str) -> Access {
+    if PUBLIC.contains(&path) {
+        Access::Public
+    } else if path.starts_with("/admin/") || path == "/metrics" {
+        Access::Admin
+    } else {
+        Access::Inference
+    }
+}
+
+impl<B> Service<http::Request<B>> for App
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let req = req.map(Body::new);
+        let mut router = self.router.clone();
+        match access(req.uri().path()) {
+            Access::Public => Box::pin(router.call(req)),
+            Access::Admin => {
+                let (mut head, body) = req.into_parts();
+                match crate::admin::caller(&self.state, &head.headers) {
+                    Ok(caller) => {
+                        head.extensions.insert(caller);
+                        Box::pin(router.call(http::Request::from_parts(head, body)))
+                    }
+                    Err(e) => {
+                        Box::pin(std::future::ready(Ok(openai_error(&e, &RequestCtx::new()))))
+                    }
+                }
+            }
+            Access::Inference => {
+                let state = self.state.clone();
+                Box::pin(async move {
+                    let (mut head, body) = req.into_parts();
+                    match crate::pipeline::auth::authenticate(&state, &head).await {
+                        Ok(caller) => {
+                            head.extensions.insert(caller);
+                            router.call(http::Request::from_parts(head, body)).await
+                        }
+                        Err(e) => {
+                            let body = error_body_for(head.uri.path(), &e);
+                            Ok(error_response(&e, body, &RequestCtx::new()))
+                        }
+                    }
+                })
+            }
+        }
+    }
 }
 
 /// An unknown path gets a 404 in the schema its prefix implies.
@@ -70,14 +162,7 @@ async fn not_found(uri: http::Uri) -> Response {
         ErrorKind::NotFound,
         format!("no route for `{}`", uri.path()),
     );
-    let ctx = RequestCtx::new();
-    if uri.path().starts_with("/anthropic/") {
-        return handlers::error_response(&e, &anthropic::error_body(&e), &ctx);
-    }
-    if uri.path().starts_with("/gemini/") || uri.path().starts_with("/v1beta/") {
-        return handlers::error_response(&e, &crate::codec::gemini::error_body(&e), &ctx);
-    }
-    handlers::openai_error(&e, &ctx)
+    error_response(&e, error_body_for(uri.path(), &e), &RequestCtx::new())
 }
 
 async fn method_not_allowed() -> Response {
@@ -85,11 +170,11 @@ async fn method_not_allowed() -> Response {
         ErrorKind::MethodNotAllowed,
         "method not allowed on this path",
     );
-    handlers::openai_error(&e, &RequestCtx::new())
+    openai_error(&e, &RequestCtx::new())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     let e = GatewayError::internal("internal error");
-    handlers::openai_error(&e, &RequestCtx::new()).into_response()
+    openai_error(&e, &RequestCtx::new()).into_response()
 }

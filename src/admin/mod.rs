@@ -124,7 +124,7 @@ pub fn router() -> Router<AppState> {
 
 /// Render an admin handler's result: JSON, or the error in OpenAI's shape.
 pub fn respond(r: AdminResult) -> Response {
-    r.unwrap_or_else(|e| crate::handlers::openai_error(&e, &RequestCtx::new()))
+    r.unwrap_or_else(|e| crate::pipeline::reply::openai_error(&e, &RequestCtx::new()))
 }
 
 /// The caller, from `Authorization: Bearer`. 401 without a valid credential.
@@ -201,7 +201,7 @@ pub fn store_failed(e: &crate::store::StoreError) -> GatewayError {
 
 /// Parse a JSON body, naming the field at fault.
 pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, GatewayError> {
-    crate::handlers::parse_json(bytes)
+    crate::pipeline::parse_json(bytes)
 }
 
 /// Names of keys, teams, users and projects: 1 to 128 of `[A-Za-z0-9._@+-]`.
@@ -222,7 +222,7 @@ pub fn check_name(what: &str, name: &str) -> Result<(), GatewayError> {
 }
 
 pub fn json(status: StatusCode, v: &serde_json::Value) -> Response {
-    crate::handlers::json_response(status, v)
+    crate::pipeline::reply::json_response(status, v)
 }
 
 async fn me(

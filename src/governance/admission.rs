@@ -61,14 +61,12 @@ pub struct Ask<'a> {
     pub choices: u64,
     /// Embeddings produce no output tokens.
     pub has_output: bool,
-    /// Models the request may be served by (its route's targets); asked only when a dollar
-    /// budget applies.
-    pub candidates: &'a (dyn Fn() -> Vec<String> + Sync),
+    /// The request's route, resolved once before admission: the models that may serve it
+    /// (each reserving no more output than it can produce), and whether a
+    /// `budget_exhausted` rule serves it once a budget is spent.
+    pub route: &'a crate::routing::Query<'a>,
     pub tags: Vec<String>,
     pub end_user: Option<String>,
-    /// Does a routing rule serve this model for a caller whose budgets of these scopes are
-    /// spent? Asked only when a blocking budget is spent.
-    pub exhausted_route: &'a (dyn Fn(&[ScopeKind]) -> bool + Sync),
     /// The client's schema, for the request log.
     pub schema: &'static str,
 }
@@ -334,12 +332,12 @@ impl Enforcer {
         let counts_output = scopes
             .iter()
             .any(|(_, p)| p.rate_limit.tpm.is_some() || !p.budgets.is_empty());
-        let candidates = if counts_output {
-            (ask.candidates)()
+        let candidates: &[crate::routing::Candidate] = if counts_output {
+            ask.route.candidates()
         } else {
-            Vec::new()
+            &[]
         };
-        if let Some(most) = candidates.iter().map(|m| adm.max_output_on(m)).max() {
+        if let Some(most) = candidates.iter().map(|c| adm.max_output_on(&c.model)).max() {
             adm.max_output = most;
         }
         let worst_tokens = ask.input_tokens.saturating_add(adm.max_output);
@@ -383,7 +381,7 @@ impl Enforcer {
         let worst_cost = if any_usd {
             candidates
                 .iter()
-                .map(|m| adm.worst_cost(m))
+                .map(|c| adm.worst_cost(&c.model))
                 .max()
                 .unwrap_or(0)
         } else {
@@ -412,8 +410,12 @@ impl Enforcer {
                             adm.route_to = Some(t.clone());
                         }
                         OnExhausted::Block
-                            if (ask.exhausted_route)(
-                                &[adm.spent.as_slice(), &[spent.scope.kind]].concat(),
+                            if ask.route.serves_exhausted(
+                                &[adm.spent.as_slice(), &[spent.scope.kind]]
+                                    .concat()
+                                    .iter()
+                                    .filter_map(|k| k.budget_of())
+                                    .collect::<Vec<_>>(),
                             ) =>
                         {
                             tracing::info!(request_id, budget = %spent.describe(), "budget spent; served by a budget_exhausted route");
@@ -617,10 +619,9 @@ impl Admission {
 }
 
 impl Drop for Admission {
-    /// Never settled: every failure settles with its error ([`crate::handlers::fail`]), so
-    /// the request's future was dropped, which is how a client that leaves before the reply
-    /// shows (the upstream call is dropped with it). Release everything and record it as
-    /// cancelled, with no usage.
+    /// Never settled: the request's settlement guard (`pipeline::settle`) settles every
+    /// admission it holds, so this is reached only by an admission dropped outside one (a
+    /// refused shadow, a bug). Release everything and record it as cancelled, with no usage.
     fn drop(&mut self) {
         self.settle(Outcome {
             status: "cancelled",

@@ -5,7 +5,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::json;
 
-use super::json_response;
+use crate::pipeline::reply::json_response;
 use crate::state::AppState;
 
 pub async fn healthz() -> Response {

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::settle::{Settle, Summary};
 use crate::codec::Warnings;
 use crate::error::GatewayError;
-use crate::governance::{Admission, Principal};
+use crate::governance::Principal;
 
 /// Everything the pipeline learns about one request; the handler turns it into response
 /// headers, and (with the request log) into the request's record.
@@ -30,24 +31,20 @@ pub struct RequestCtx {
     /// What the client's request lost in the canonical model (noted by the ingress), part
     /// of every translated attempt's warnings and of none passed through.
     pub ingress_warnings: Warnings,
-    /// Budget reservations and rate-limit leases, settled when the request ends (dropping it
-    /// settles it as a failure).
-    pub admission: Option<Admission>,
+    /// What the request holds until it ends, and the one place it settles (nothing to
+    /// settle until it is admitted).
+    pub settle: Settle,
     /// `x-ratelimit-*` headers for the reply.
     pub rate_headers: Vec<(&'static str, String)>,
     /// What routing rules may test about this request.
     pub facts: crate::routing::Facts,
+    /// Its route, resolved once at admission for the attempt loop.
+    pub route: Option<Result<crate::routing::Resolved, GatewayError>>,
     /// The model the client asked for, and the route's first choice for it.
     pub requested: String,
     pub first_choice: Option<(String, String)>,
-    /// A shadow copy of this request went to a mirror.
-    pub mirrored: bool,
     /// The loop guard's hop header for upstream requests.
     pub hop: http::HeaderValue,
-    /// In-flight counts of the backend and key that serve, held until the reply ends.
-    pub holds: Vec<crate::routing::backends::InFlight>,
-    /// The bodies its record may keep (`None`: none will be).
-    pub capture: Option<std::sync::Arc<crate::bodies::Capture>>,
     /// Its trace, when it is traced.
     pub trace: Option<crate::traces::TraceIds>,
 }
@@ -69,21 +66,65 @@ impl RequestCtx {
             warnings: Warnings::default(),
             ingress_warnings: Warnings::default(),
             schema: "chat",
-            admission: None,
+            settle: Settle::default(),
             rate_headers: Vec::new(),
             facts: crate::routing::Facts::default(),
+            route: None,
             requested: String::new(),
             first_choice: None,
-            mirrored: false,
             hop: crate::routing::loopguard::first_hop().clone(),
-            holds: Vec::new(),
-            capture: None,
             trace: None,
         }
     }
 }
 
 impl RequestCtx {
+    /// A request that passed the authentication layer: who is calling, and the loop
+    /// guard's hop header (see [`super::auth`]).
+    pub fn of(head: &http::request::Parts, schema: &'static str) -> Self {
+        let mut ctx = Self::new();
+        ctx.schema = schema;
+        if let Some(caller) = head.extensions.get::<super::auth::Caller>() {
+            ctx.principal.clone_from(&caller.principal);
+            if let Some(hop) = &caller.hop {
+                ctx.hop = hop.clone();
+            }
+        }
+        ctx
+    }
+
+    /// What its settlement reports of the request.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            request_id: &self.id,
+            served: self.served.as_ref(),
+            started: self.started,
+            warnings: &self.warnings,
+        }
+    }
+
+    /// Settle a whole reply (see [`Settle::complete`]).
+    pub fn complete(
+        &mut self,
+        usage: crate::schema::Usage,
+        output: impl FnOnce() -> Option<String>,
+    ) {
+        let settle = std::mem::take(&mut self.settle);
+        settle.complete(&self.summary(), usage, output);
+    }
+
+    /// Settle a request that failed with `e` (see [`Settle::fail`]).
+    pub fn fail(&mut self, e: &GatewayError) {
+        let settle = std::mem::take(&mut self.settle);
+        settle.fail(&self.summary(), e);
+    }
+
+    /// The guard of a stream about to be relayed (see [`Settle::streaming`]).
+    pub fn streaming(&mut self) -> Settle {
+        let settle = std::mem::take(&mut self.settle);
+        settle.streaming(&self.summary())
+    }
+
     /// Served, but not by the route's first choice.
     pub fn served_by_fallback(&self) -> bool {
         self.served.is_some() && self.served != self.first_choice

@@ -27,19 +27,20 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::providers::KeyPlan;
 use crate::routing::{self, Candidate, Live, Resolved, retry};
 
-/// Resolve the route for `model` (or the fallback target of a spent budget) and note the
-/// decision in `ctx`.
+/// The route for `model`, as resolved at admission (or the fallback target of a spent
+/// budget, or resolved again when admission found budgets spent that rules test), ordered
+/// for this request; the decision is noted in `ctx`.
 pub fn plan(live: &Live, ctx: &mut RequestCtx, model: &str) -> Result<Resolved, GatewayError> {
-    let route_to = ctx.admission.as_ref().and_then(|a| a.route_to.clone());
-    let resolved = match &route_to {
+    let (route_to, spent) = ctx
+        .settle
+        .admission()
+        .map(|a| (a.route_to.clone(), a.spent.clone()))
+        .unwrap_or_default();
+    let resolved = match (&route_to, ctx.route.take()) {
         // A spent budget routes this request to its fallback target.
-        Some(t) => routing::resolve_target(live, t, model)?,
-        None => {
-            let spent = ctx
-                .admission
-                .as_ref()
-                .map(|a| a.spent.as_slice())
-                .unwrap_or_default();
+        (Some(t), _) => routing::resolve_target(live, t, model)?,
+        (None, Some(resolved)) if spent.is_empty() => routing::order(live, resolved?, &ctx.facts),
+        _ => {
             ctx.facts
                 .spent
                 .extend(spent.iter().filter_map(|k| k.budget_of()));
@@ -108,7 +109,7 @@ pub async fn run<'a, T>(
         fallback,
         attempts,
     };
-    if let Some(adm) = ctx.admission.as_mut() {
+    if let Some(adm) = ctx.settle.admission_mut() {
         adm.note_route(note);
     }
     // A model the price table does not know (a name a client chose freely) is `other`.
@@ -165,7 +166,7 @@ async fn attempts<'a, T>(
             last = Some(skip(ctx, &c, e));
             continue;
         }
-        if let Some(adm) = ctx.admission.as_mut()
+        if let Some(adm) = ctx.settle.admission_mut()
             && let Err(e) = adm.provider(&c.provider.config, &c.model).await
         {
             // This provider's own budget is spent.
@@ -229,7 +230,7 @@ async fn attempts<'a, T>(
             let latency = started.elapsed();
             let rested = observe(live, &c, key, latency, &result);
             if result.is_ok() {
-                ctx.holds.extend(holds.into_iter().flatten());
+                ctx.settle.hold(holds.into_iter().flatten());
             }
             let sent = Sent {
                 key,

@@ -21,8 +21,8 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
         return;
     };
     let shadow = ctx
-        .admission
-        .as_ref()
+        .settle
+        .admission()
         .map(|a| a.shadow(&route.name, mirror.budgets.clone(), &candidate.model));
     let mut req = req.clone();
     req.stream = false;
@@ -46,7 +46,7 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
         req = fitted;
     }
     let hop = ctx.hop.clone();
-    ctx.mirrored = true;
+    ctx.settle.set_mirrored();
     tokio::spawn(async move {
         let adm = match shadow {
             Some(s) => match s.admit().await {

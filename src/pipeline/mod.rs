@@ -1,8 +1,20 @@
-//! The request pipeline: explicit stages, in order, for every inference request
-//! (STYLE §3.3): resolve the route (or the fallback target of a spent budget), then the
-//! fallback loop, which reserves on each provider's own budget before trying it. Admission
-//! (budgets, rate limits) runs before, in the handler; the cache and guardrails plug in as
-//! stages here, before and after the loop.
+//! The request pipeline: every stage of an inference request, in order, in one place
+//! (STYLE §3.3). [`serve`] runs them for any client schema ([`client::ClientSchema`]):
+//!
+//! | # | stage | where |
+//! |---|---|---|
+//! | 1 | authenticate: the loop guard, then the caller's key | [`auth`], as the layer `app` puts around every route |
+//! | 2 | decode the body in the client's schema into the canonical request | [`reply::read_body`], [`client`] |
+//! | 3 | authorize the model for the caller | [`admit::authorize`] |
+//! | 4 | admit: routing facts and the route, once; budgets and rate limits; the settlement guard | [`admit::admit`] |
+//! | 5 | *cache lookup* (empty: the response cache lands here) | [`serve`] |
+//! | 6 | *input guardrails* (empty: guardrails on requests land here) | [`serve`] |
+//! | 7 | route and attempt: the candidates and their keys, failover, retries, mirrors | [`failover`], [`mirror`], [`chat`] |
+//! | 8 | *output guardrails* (empty: guardrails on replies land here) | [`serve`] |
+//! | 9 | respond: the whole reply, or the stream relayed event by event | [`respond`], [`relay`] |
+//!
+//! Every request settles in one place, its [`settle::Settle`] guard (in the context until
+//! the reply, then in the stream's body). Handlers are one line: a route and a schema.
 //!
 //! The attempt loop ([`failover`]) tries the candidates and their keys in turn: a retryable
 //! failure (connect error, timeout, 429, 5xx) moves on, within the retry budget and
@@ -11,27 +23,209 @@
 //! then fails at once still falls back; if the first events take longer than the keep-alive
 //! interval the stream is committed (headers go out, keep-alives start) and fallback ends.
 
+pub mod admit;
+pub mod auth;
 mod ceiling;
+pub mod client;
 mod context;
+pub mod count;
 mod failover;
+pub mod info;
 mod mirror;
 pub mod relay;
+pub mod reply;
+pub mod settle;
 
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use bytes::Bytes;
 use tokio::time::timeout;
 
 pub use context::{Attempt, RequestCtx, new_request_id};
+pub use reply::{parse_json, read_body};
 
+use self::admit::Size;
+use self::client::{ClientSchema, Decoded};
 use crate::codec::Warnings;
 use crate::error::GatewayError;
 use crate::providers::StreamMode;
 use crate::providers::exec::{self, Outbound, UpstreamEvents};
 use crate::routing::{Candidate, Live};
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, Usage,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
 };
+use crate::state::AppState;
+
+/// Serve one chat request in client schema `S`: the stages of the module header, in order.
+pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
+    let live = state.live();
+    let (head, body) = req.into_parts();
+    // 1. Authenticated by the layer around every route: the caller is in the head.
+    let mut ctx = RequestCtx::of(&head, S::SCHEMA.name());
+    let keepalive = live.config.server.stream_keepalive;
+    let result: Result<_, GatewayError> = async {
+        // 2. Decode.
+        let bytes = read_body(&head.headers, body, live.config.server.max_body_bytes).await?;
+        let Decoded {
+            chat: mut creq,
+            turn,
+            upstream_body,
+        } = S::decode(&state, &mut ctx, &head, &bytes).await?;
+        ctx.warnings = ctx.ingress_warnings.clone();
+        // 3. Authorize.
+        admit::authorize(&state, &ctx, &creq.model)?;
+        // 4. Admit.
+        let size = Size::of_chat(&creq);
+        admit::admit(
+            &state,
+            &live,
+            &mut ctx,
+            &head.headers,
+            &creq.model,
+            size,
+            &bytes,
+        )
+        .await?;
+        creq.raw = Some(RawBody {
+            schema: S::SCHEMA,
+            bytes: upstream_body.unwrap_or(bytes),
+            headers: client::forwarded(S::FORWARDED, &head.headers),
+        });
+        // 5. Cache lookup: none yet.
+        // 6. Input guardrails: none yet.
+        // 7. Route and attempt.
+        let outcome = chat(&live, &mut ctx, &creq, keepalive).await?;
+        // 8. Output guardrails: none yet.
+        Ok((outcome, turn, creq))
+    }
+    .await;
+    // 9. Respond.
+    match result {
+        Ok((outcome, turn, creq)) => {
+            respond::<S>(&state, &live, ctx, &head, outcome, turn, &creq, keepalive).await
+        }
+        Err(e) => {
+            tracing::debug!(request_id = %ctx.id, error = %e, "request failed");
+            ctx.fail(&e);
+            reply::error_response(&e, S::error_body(&e), &ctx)
+        }
+    }
+}
+
+/// Stage 9: the reply in the client's schema, and the request settled.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the stage's inputs, each used once"
+)]
+async fn respond<S: ClientSchema>(
+    state: &AppState,
+    live: &Live,
+    mut ctx: RequestCtx,
+    head: &http::request::Parts,
+    outcome: ChatOutcome,
+    turn: S::Turn,
+    creq: &ChatRequest,
+    keepalive: Duration,
+) -> Response {
+    match outcome {
+        ChatOutcome::Complete(resp) => {
+            for c in &resp.choices {
+                crate::codec::note_unsent(&c.message.parts, S::SCHEMA, &mut ctx.warnings);
+            }
+            let usage = resp.usage.unwrap_or_default();
+            match S::reply(state, turn, &resp).await {
+                Ok(body) => {
+                    let r = reply::whole(&ctx, body);
+                    ctx.complete(usage, || Some(resp.output_text()));
+                    r
+                }
+                Err(e) => {
+                    ctx.complete(usage, || None);
+                    reply::error_response(&e, S::error_body(&e), &ctx)
+                }
+            }
+        }
+        // Only a request in the client's own schema is passed through, so its reply is too.
+        ChatOutcome::Passthrough { body, usage } => {
+            let usage = usage.unwrap_or_default();
+            if let Err(e) = S::passthrough(state, turn, &body).await {
+                ctx.complete(usage, || None);
+                return reply::error_response(&e, S::error_body(&e), &ctx);
+            }
+            let r = reply::whole(&ctx, body.clone());
+            let served = ctx
+                .served
+                .as_ref()
+                .and_then(|(p, _)| live.provider(p))
+                .cloned();
+            ctx.complete(usage, || {
+                let reply = served?.adapter.parse_chat(&body).ok()?;
+                Some(reply.output_text())
+            });
+            r
+        }
+        ChatOutcome::Stream(live_stream) => {
+            let encoder = S::encoder(state, turn, creq, head);
+            let settle = ctx.streaming();
+            let body = relay::relay(*live_stream, encoder, keepalive, settle);
+            let mut r = S::stream_response(Body::from_stream(body), head);
+            reply::add_ctx_headers(&mut r, &ctx);
+            r
+        }
+    }
+}
+
+/// Serve `POST /v1/embeddings` (OpenAI's schema): the same stages as [`serve`], with no
+/// stream.
+pub async fn serve_embeddings(state: AppState, req: Request) -> Response {
+    use crate::codec::openai_embeddings::{self as codec, OaiEmbeddingRequest};
+    let live = state.live();
+    let (head, body) = req.into_parts();
+    let mut ctx = RequestCtx::of(&head, "embeddings");
+    let result = async {
+        let bytes = read_body(&head.headers, body, live.config.server.max_body_bytes).await?;
+        let wire: OaiEmbeddingRequest = parse_json(&bytes)?;
+        let ereq = codec::decode_request(wire)?;
+        admit::authorize(&state, &ctx, &ereq.model)?;
+        let size = Size {
+            input_tokens: codec::estimate_input(&ereq),
+            max_output: None,
+            choices: 1,
+            has_output: false,
+            user: ereq.user.clone(),
+        };
+        admit::admit(
+            &state,
+            &live,
+            &mut ctx,
+            &head.headers,
+            &ereq.model,
+            size,
+            &bytes,
+        )
+        .await?;
+        embeddings(&live, &mut ctx, &ereq).await
+    }
+    .await;
+    match result {
+        Ok(resp) => {
+            let r = reply::whole(&ctx, client::to_json(&codec::encode_response(&resp)));
+            let usage = Usage {
+                input_tokens: resp.input_tokens,
+                ..Default::default()
+            };
+            ctx.complete(usage, || None);
+            r
+        }
+        Err(e) => {
+            ctx.fail(&e);
+            reply::openai_error(&e, &ctx)
+        }
+    }
+}
 
 /// What the fallback loop produced for a chat request.
 pub enum ChatOutcome {
@@ -67,7 +261,7 @@ impl Sender {
         Self {
             hop: ctx.hop.clone(),
             request_id: ctx.id.clone(),
-            capture: ctx.capture.clone(),
+            capture: ctx.settle.capture().cloned(),
             trace: ctx.trace,
         }
     }
@@ -92,7 +286,7 @@ pub async fn chat(
 ) -> Result<ChatOutcome, GatewayError> {
     let resolved = failover::plan(live, ctx, &req.model)?;
     mirror::maybe_spawn(live, ctx, &resolved.model, req);
-    let mirrored = ctx.mirrored;
+    let mirrored = ctx.settle.mirrored();
     let notes = ctx.ingress_warnings.clone();
     let notes = &notes;
     let from = Sender::of(ctx);

@@ -137,6 +137,39 @@ pub fn resolve(live: &Live, requested: &str) -> Result<Resolved, GatewayError> {
     resolve_with(live, requested, &Facts::default())
 }
 
+/// A request's route, resolved once when its facts are known and handed to admission and
+/// then to the attempt loop, so that routing is walked once per request (again only when
+/// admission finds a budget spent, which rules may test).
+pub struct Query<'a> {
+    pub live: &'a Live,
+    pub model: &'a str,
+    pub facts: &'a Facts,
+    pub resolved: Result<Resolved, GatewayError>,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(live: &'a Live, model: &'a str, facts: &'a Facts) -> Self {
+        Self {
+            live,
+            model,
+            facts,
+            resolved: resolve_with(live, model, facts),
+        }
+    }
+
+    /// The candidates that may serve the request (none when it has no route).
+    pub fn candidates(&self) -> &[Candidate] {
+        self.resolved
+            .as_ref()
+            .map_or(&[], |r| r.candidates.as_slice())
+    }
+
+    /// Would a `budget_exhausted` rule serve the request once these budgets are spent?
+    pub fn serves_exhausted(&self, spent: &[BudgetOf]) -> bool {
+        serves_exhausted(self.live, self.model, self.facts, spent)
+    }
+}
+
 /// True when a `budget_exhausted` rule would serve `requested` for a caller whose budgets
 /// `spent` are spent: the request then routes by that rule instead of being refused.
 pub fn serves_exhausted(live: &Live, requested: &str, facts: &Facts, spent: &[BudgetOf]) -> bool {
@@ -244,10 +277,14 @@ pub fn resolve_target(
 /// least loaded first (see the module header). Each call advances round-robin state, so
 /// call it once per request.
 pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, GatewayError> {
-    let mut r = resolve_with(live, requested, facts)?;
-    let Some(i) = r.rule else { return Ok(r) };
+    Ok(order(live, resolve_with(live, requested, facts)?, facts))
+}
+
+/// Order the candidates of a resolved route for this request (see [`route`]).
+pub fn order(live: &Live, mut r: Resolved, facts: &Facts) -> Resolved {
+    let Some(i) = r.rule else { return r };
     let Some(rule) = live.config.routes.get(i) else {
-        return Ok(r);
+        return r;
     };
     // Candidates whose provider is gone were dropped; weights follow the ones kept.
     let weights: Vec<u32> = rule
@@ -258,7 +295,7 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
         .map(|w| w.weight)
         .collect();
     if weights.len() != r.candidates.len() || r.candidates.len() < 2 {
-        return Ok(r);
+        return r;
     }
     let order = match &rule.action {
         RouteAction::Split { sticky, .. } => {
@@ -275,7 +312,7 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
                 value.map_or_else(crate::random_u64, |v| balance::sticky_point(&rule.name, v));
             match balance::pick_weighted(&weights, point) {
                 Some(first) => balance::chosen_then_heaviest(&weights, first),
-                None => return Ok(r),
+                None => return r,
             }
         }
         RouteAction::Targets { balance: b, .. } => {
@@ -286,7 +323,7 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
                     .collect()
             };
             match b {
-                Balance::Failover => return Ok(r),
+                Balance::Failover => return r,
                 Balance::RoundRobin => {
                     balance::chosen_then_heaviest(&weights, live.rr[i].pick(&weights))
                 }
@@ -300,14 +337,14 @@ pub fn route(live: &Live, requested: &str, facts: &Facts) -> Result<Resolved, Ga
                 Balance::LowestLatency => balance::by_lowest(&load(&|l| l.latency_us())),
             }
         }
-        RouteAction::Rewrite(_) => return Ok(r),
+        RouteAction::Rewrite(_) => return r,
     };
     let mut slots: Vec<Option<Candidate>> = r.candidates.into_iter().map(Some).collect();
     r.candidates = order
         .iter()
         .filter_map(|i| slots.get_mut(*i)?.take())
         .collect();
-    Ok(r)
+    r
 }
 
 /// The mirror of rule `rule`, when this request is sampled for it: the rule, its mirror and

@@ -11,7 +11,7 @@
 //!   and its event stream relayed with usage and finish read alongside.
 //!
 //! State (`store`, `previous_response_id`) is the gateway's own, whatever provider serves:
-//! see `handlers::responses`.
+//! see `pipeline::client::responses`.
 
 mod output;
 mod request;

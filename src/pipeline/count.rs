@@ -1,3 +1,6 @@
+//! Counting a request's tokens without serving it: stages 1 to 3 of [`super::serve`]
+//! (authenticated by the layer, decoded, authorized), then a count instead of admission.
+//!
 //! `POST /v1/messages/count_tokens` (also under `/anthropic`): how many input tokens an
 //! Anthropic Messages request would use on the model it routes to.
 //!
@@ -7,31 +10,30 @@
 //! and `x-gatehouse-warnings` says so. Claude Code calls this before long requests, so it must
 //! answer whatever provider serves the model.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::chat::{AnthropicMessages, ChatSchema, forwarded};
-use super::{
-    add_ctx_headers, authenticate, authorize_model, error_response, json_response, parse_json,
-    read_body,
-};
+use super::admit::authorize;
+use super::client::{AnthropicMessages, ClientSchema, Gemini, forwarded};
+use super::reply::{add_ctx_headers, error_response, json_response};
+use super::{RequestCtx, parse_json, read_body};
 use crate::codec::anthropic::{self, wire::AnthRequest};
+use crate::codec::gemini;
 use crate::error::GatewayError;
-use crate::pipeline::RequestCtx;
 use crate::providers::{UpstreamRequest, bad_reply, exec};
 use crate::routing::{self, Candidate};
 use crate::schema::{RawBody, WireSchema};
 use crate::state::AppState;
 use crate::tokens;
 
-pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Response {
-    let mut ctx = RequestCtx::new();
+/// Anthropic's `count_tokens`.
+pub async fn anthropic(state: AppState, req: Request) -> Response {
     let live = state.live();
     let (parts, body) = req.into_parts();
+    let mut ctx = RequestCtx::of(&parts, "messages");
     let result: Result<u64, GatewayError> = async {
-        authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
         let mut v: Value = parse_json(&bytes)?;
         // The count request is a Messages request without `max_tokens`.
@@ -41,7 +43,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
         let wire: AnthRequest = serde_json::from_value(v)
             .map_err(|e| GatewayError::invalid(format!("invalid count_tokens request: {e}")))?;
         let creq = anthropic::decode_request(wire)?;
-        authorize_model(&state, &ctx, &creq.model)?;
+        authorize(&state, &ctx, &creq.model)?;
         let resolved = routing::resolve(&live, &creq.model)?;
         ctx.rule = resolved.rule;
         if let Some(c) = resolved.candidates.first() {
@@ -75,7 +77,37 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
             add_ctx_headers(&mut r, &ctx);
             r
         }
-        Err(e) => error_response(&e, &anthropic::error_body(&e), &ctx),
+        Err(e) => error_response(&e, AnthropicMessages::error_body(&e), &ctx),
+    }
+}
+
+/// Gemini's `countTokens`: an estimate from the gateway's tokenizer, whatever provider
+/// serves the model.
+pub async fn gemini(state: AppState, req: Request) -> Response {
+    let live = state.live();
+    let (parts, body) = req.into_parts();
+    let mut ctx = RequestCtx::of(&parts, "gemini");
+    let result: Result<u64, GatewayError> = async {
+        let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
+        let v: Value = parse_json(&bytes)?;
+        // `{contents, ...}`, or a whole request under `generateContentRequest`.
+        let inner = v.get("generateContentRequest").unwrap_or(&v);
+        let (model, _) = super::client::gemini::target(parts.uri.path());
+        let creq = gemini::decode_request(inner, model, false)?.chat;
+        authorize(&state, &ctx, &creq.model)?;
+        let n = tokens::estimate_off_runtime(creq).await?;
+        ctx.warnings
+            .push(format!("totalTokens estimated with {}", tokens::TOKENIZER));
+        Ok(n)
+    }
+    .await;
+    match result {
+        Ok(n) => {
+            let mut r = json_response(StatusCode::OK, &json!({ "totalTokens": n }));
+            add_ctx_headers(&mut r, &ctx);
+            r
+        }
+        Err(e) => error_response(&e, Gemini::error_body(&e), &ctx),
     }
 }
 
