@@ -5,7 +5,7 @@
 //! of the connection's: each value is first copied into sqlx's argument list, then bound,
 //! and every parameter is cleared after each statement. For the request log, the one write
 //! every request makes, that machinery cost about as much as SQLite's own work of storing
-//! the row (README, "Benchmark results"). Here values are bound straight from the records.
+//! the row (bench/RESULTS.md, session 15). Here values are bound straight from the records.
 //!
 //! Records, tags and roll-up rows go as multi-row `INSERT`s, in chunks of fixed sizes
 //! ([`CHUNKS`]): a few statement texts, each prepared once and cached by the connection,

@@ -3,7 +3,7 @@
 //! hyper's client runs each connection as a task of its own: a request goes to it through a
 //! channel, the response comes back through another, and the body through a third, so a
 //! proxied request woke and polled four futures to cross one socket (a tenth of its
-//! instructions; README, "Benchmark results"). Here the request's future owns the connection
+//! instructions; bench/RESULTS.md, session 14). Here the request's future owns the connection
 //! while it is checked out: it writes the request head and body in one vectored write, reads
 //! the response head with `httparse`, and the body reads the socket when it is polled.
 //!
