@@ -14,6 +14,7 @@ use crate::routing::{self, Live};
 use crate::schema::ChatRequest;
 
 use super::RequestCtx;
+use super::settle::{Settle, Summary};
 
 /// Send a shadow of `req` when rule `rule` mirrors and this request is sampled.
 pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatRequest) {
@@ -48,20 +49,24 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
     let hop = ctx.hop.clone();
     ctx.settle.set_mirrored();
     tokio::spawn(async move {
-        let adm = match shadow {
+        let started = tokio::time::Instant::now();
+        // The shadow settles by a guard of its own, as a request does.
+        let mut settle = match shadow {
             Some(s) => match s.admit().await {
-                Ok(a) => Some(a),
+                Ok(a) => Settle::new(a, None),
                 Err(e) => {
                     tracing::info!(error = %e, "mirror not sent");
                     crate::metrics::mirror("budget");
                     return;
                 }
             },
-            None => None,
+            None => Settle::default(),
         };
+        // Its record keeps the reply's text, to compare with the primary's.
+        settle.set_mirrored();
         let p = &candidate.provider;
-        let shadow_id = adm
-            .as_ref()
+        let shadow_id = settle
+            .admission()
             .map_or_else(super::new_request_id, |a| a.request_id().to_owned());
         let out = Outbound {
             key: p.first_key(),
@@ -76,41 +81,24 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
             p.adapter.parse_chat(&body)
         }
         .await;
-        let (outcome, label) = match result {
-            Ok(reply) => (
-                crate::governance::Outcome {
-                    provider: Some(p.name().to_owned()),
-                    model: Some(candidate.model.clone()),
-                    usage: reply.usage.unwrap_or_default(),
-                    status: "ok",
-                    delivered: None,
-                    output: Some(reply.output_text()),
-                    report: crate::governance::Report {
-                        http_status: 200,
-                        warnings: (!w.is_empty()).then(|| w.header_value()),
-                        ..Default::default()
-                    },
-                    bodies: None,
-                },
-                "ok",
-            ),
+        let served = (p.name().to_owned(), candidate.model.clone());
+        let summary = Summary {
+            request_id: &shadow_id,
+            served: Some(&served),
+            started,
+            warnings: &w,
+        };
+        match result {
+            Ok(reply) => {
+                crate::metrics::mirror("ok");
+                let usage = reply.usage.unwrap_or_default();
+                settle.complete(&summary, usage, || Some(reply.output_text()));
+            }
             Err(e) => {
                 tracing::info!(provider = p.name(), error = %e, "mirror request failed");
-                (
-                    crate::governance::Outcome {
-                        provider: Some(p.name().to_owned()),
-                        model: Some(candidate.model.clone()),
-                        status: "error",
-                        report: crate::governance::Report::failed(&e),
-                        ..Default::default()
-                    },
-                    "error",
-                )
+                crate::metrics::mirror("error");
+                settle.fail(&summary, &e);
             }
-        };
-        crate::metrics::mirror(label);
-        if let Some(adm) = adm {
-            adm.finish(outcome);
         }
     });
 }
