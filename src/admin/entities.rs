@@ -7,13 +7,13 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json as j};
 
 use super::{
-    AdminResult, Caller, admin_only, body, check_name, conflict, forbidden, json, manager,
-    not_found, respond, store_failed,
+    AdminResult, Caller, body, check_name, conflict, forbidden, json, not_found, respond,
+    store_failed,
 };
 use crate::config::{Policy, RateLimit, StoredBudget, StoredPolicy};
 use crate::error::GatewayError;
@@ -104,9 +104,9 @@ fn check_models(models: Option<&[String]>) -> Result<(), GatewayError> {
 
 // ---- teams ----
 
-pub async fn list_teams(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn list_teams(State(state): State<AppState>, caller: Caller) -> Response {
     respond((|| {
-        let caller = manager(&state, &headers)?;
+        let caller = caller.manager()?;
         let d = state.governance().directory();
         let mut list: Vec<_> = d
             .teams
@@ -121,11 +121,11 @@ pub async fn list_teams(State(state): State<AppState>, headers: HeaderMap) -> Re
 
 pub async fn get_team(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Response {
     respond((|| {
-        let caller = manager(&state, &headers)?;
+        let caller = caller.manager()?;
         let d = state.governance().directory();
         match d.teams.get(&name) {
             Some(t) if caller.may_manage(Some(&name)) => {
@@ -136,14 +136,10 @@ pub async fn get_team(
     })())
 }
 
-pub async fn create_team(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
+pub async fn create_team(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Response {
     respond(
         async {
-            admin_only(&state, &headers)?;
+            caller.admin_only()?;
             let b: TeamBody = body(&bytes)?;
             let name = b
                 .name
@@ -172,13 +168,13 @@ pub async fn create_team(
 
 pub async fn update_team(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> Response {
     respond(
         async {
-            admin_only(&state, &headers)?;
+            caller.admin_only()?;
             let b: TeamBody = body(&bytes)?;
             if b.name.as_ref().is_some_and(|n| n != &name) {
                 return Err(GatewayError::invalid_param(
@@ -208,12 +204,12 @@ pub async fn update_team(
 
 pub async fn delete_team(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Response {
     respond(
         async {
-            admin_only(&state, &headers)?;
+            caller.admin_only()?;
             delete(&state, Entity::Team, &name).await
         }
         .await,
@@ -237,8 +233,8 @@ fn what(entity: Entity) -> &'static str {
     }
 }
 
-async fn list_members(state: &AppState, headers: &HeaderMap, entity: Entity) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn list_members(state: &AppState, caller: Caller, entity: Entity) -> AdminResult {
+    let caller = caller.manager()?;
     let d = state.governance().directory();
     let mut list: Vec<_> = members(&d, entity)
         .iter()
@@ -249,13 +245,8 @@ async fn list_members(state: &AppState, headers: &HeaderMap, entity: Entity) -> 
     Ok(json(StatusCode::OK, &j!({"data": list})))
 }
 
-async fn get_member(
-    state: &AppState,
-    headers: &HeaderMap,
-    entity: Entity,
-    name: &str,
-) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn get_member(state: &AppState, caller: Caller, entity: Entity, name: &str) -> AdminResult {
+    let caller = caller.manager()?;
     let d = state.governance().directory();
     match members(&d, entity).get(name) {
         Some(m) if caller.may_manage(m.team.as_deref()) => {
@@ -267,11 +258,11 @@ async fn get_member(
 
 async fn create_member(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: Caller,
     entity: Entity,
     bytes: &Bytes,
 ) -> AdminResult {
-    let caller = manager(state, headers)?;
+    let caller = caller.manager()?;
     let b: MemberBody = body(bytes)?;
     check_name("name", &b.name)?;
     if let Some(t) = &b.team {
@@ -325,11 +316,11 @@ async fn create_member(
 
 async fn delete_member(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: Caller,
     entity: Entity,
     name: &str,
 ) -> AdminResult {
-    let caller = manager(state, headers)?;
+    let caller = caller.manager()?;
     let d = state.governance().directory();
     match members(&d, entity).get(name) {
         Some(m) if caller.may_manage(m.team.as_deref()) => {}
@@ -378,51 +369,47 @@ async fn delete(state: &AppState, entity: Entity, name: &str) -> AdminResult {
     Ok(json(StatusCode::OK, &j!({"deleted": name})))
 }
 
-pub async fn list_users(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(list_members(&state, &headers, Entity::User).await)
+pub async fn list_users(State(state): State<AppState>, caller: Caller) -> Response {
+    respond(list_members(&state, caller, Entity::User).await)
 }
-pub async fn list_projects(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(list_members(&state, &headers, Entity::Project).await)
+pub async fn list_projects(State(state): State<AppState>, caller: Caller) -> Response {
+    respond(list_members(&state, caller, Entity::Project).await)
 }
 pub async fn get_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(n): Path<String>,
 ) -> Response {
-    respond(get_member(&state, &headers, Entity::User, &n).await)
+    respond(get_member(&state, caller, Entity::User, &n).await)
 }
 pub async fn get_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(n): Path<String>,
 ) -> Response {
-    respond(get_member(&state, &headers, Entity::Project, &n).await)
+    respond(get_member(&state, caller, Entity::Project, &n).await)
 }
-pub async fn create_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    respond(create_member(&state, &headers, Entity::User, &bytes).await)
+pub async fn create_user(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Response {
+    respond(create_member(&state, caller, Entity::User, &bytes).await)
 }
 pub async fn create_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     bytes: Bytes,
 ) -> Response {
-    respond(create_member(&state, &headers, Entity::Project, &bytes).await)
+    respond(create_member(&state, caller, Entity::Project, &bytes).await)
 }
 pub async fn delete_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(n): Path<String>,
 ) -> Response {
-    respond(delete_member(&state, &headers, Entity::User, &n).await)
+    respond(delete_member(&state, caller, Entity::User, &n).await)
 }
 pub async fn delete_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(n): Path<String>,
 ) -> Response {
-    respond(delete_member(&state, &headers, Entity::Project, &n).await)
+    respond(delete_member(&state, caller, Entity::Project, &n).await)
 }

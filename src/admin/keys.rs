@@ -4,11 +4,11 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 
 use super::{
-    AdminResult, Caller, body, check_name, conflict, forbidden, json, manager, not_found, respond,
+    AdminResult, Caller, body, check_name, conflict, forbidden, json, not_found, respond,
     store_failed,
 };
 use crate::commands::{self, NewKey};
@@ -50,10 +50,10 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, 
         .ok_or_else(|| not_found("key"))
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     respond(
         async {
-            let caller = manager(&state, &headers)?;
+            let caller = caller.manager()?;
             let now = now_unix();
             let rows = state
                 .store()
@@ -73,12 +73,12 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 pub async fn get_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
     respond(
         async {
-            let caller = manager(&state, &headers)?;
+            let caller = caller.manager()?;
             let row = visible(&state, &caller, &id).await?;
             Ok(json(StatusCode::OK, &commands::key_json(&row, now_unix())))
         }
@@ -88,12 +88,12 @@ pub async fn get_one(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
     respond(
         async {
-            let caller = manager(&state, &headers)?;
+            let caller = caller.manager()?;
             let row = visible(&state, &caller, &id).await?;
             let now = now_unix();
             let row = state
@@ -109,12 +109,12 @@ pub async fn revoke(
     )
 }
 
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    respond(create_inner(&state, &headers, &bytes).await)
+pub async fn create(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Response {
+    respond(create_inner(&state, caller, &bytes).await)
 }
 
-async fn create_inner(state: &AppState, headers: &HeaderMap, bytes: &Bytes) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminResult {
+    let caller = caller.manager()?;
     let b: NewKeyBody = body(bytes)?;
     check_name("name", &b.name)?;
     for (what, v) in [

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::{AdminResult, json as reply, manager, respond, store_failed};
+use super::{AdminResult, Caller, json as reply, respond, store_failed};
 use crate::error::GatewayError;
 use crate::governance::now_unix;
 use crate::state::AppState;
@@ -24,18 +24,14 @@ use crate::store::LogFilter;
 
 pub async fn logs(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    respond(logs_inner(&state, &headers, &q).await)
+    respond(logs_inner(&state, caller, &q).await)
 }
 
-async fn logs_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    q: &HashMap<String, String>,
-) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn logs_inner(state: &AppState, caller: Caller, q: &HashMap<String, String>) -> AdminResult {
+    let caller = caller.manager()?;
     let now = now_unix();
     let mut f = LogFilter {
         since: now - 7 * 86_400,
@@ -135,14 +131,14 @@ async fn logs_inner(
 
 pub async fn entry(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    respond(entry_inner(&state, &headers, id).await)
+    respond(entry_inner(&state, caller, id).await)
 }
 
-async fn entry_inner(state: &AppState, headers: &HeaderMap, id: String) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn entry_inner(state: &AppState, caller: Caller, id: String) -> AdminResult {
+    let caller = caller.manager()?;
     let f = LogFilter {
         team: caller.team().map(str::to_owned),
         request_id: Some(id.clone()),

@@ -161,22 +161,40 @@ pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayEr
     }
 }
 
-/// 403 unless the caller is the admin or a team admin.
-pub fn manager(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayError> {
-    let c = caller(state, headers)?;
-    if matches!(c, Caller::Member(_)) {
-        return Err(forbidden("this key may not use the admin API"));
+impl Caller {
+    /// 403 unless the caller is the admin or a team admin.
+    pub fn manager(self) -> Result<Caller, GatewayError> {
+        if matches!(self, Caller::Member(_)) {
+            return Err(forbidden("this key may not use the admin API"));
+        }
+        Ok(self)
     }
-    Ok(c)
+
+    /// 403 unless the caller is the admin.
+    pub fn admin_only(self) -> Result<Caller, GatewayError> {
+        if !matches!(self, Caller::Admin) {
+            return Err(forbidden("only the admin may do this"));
+        }
+        Ok(self)
+    }
 }
 
-/// 403 unless the caller is the admin.
-pub fn admin_only(state: &AppState, headers: &HeaderMap) -> Result<Caller, GatewayError> {
-    let c = caller(state, headers)?;
-    if !matches!(c, Caller::Admin) {
-        return Err(forbidden("only the admin may do this"));
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Response;
+
+    /// The caller the authentication layer (`app`) found for an admin route; 401 where
+    /// the layer found none (a public route must not act for a caller).
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            respond(Err(GatewayError::new(
+                ErrorKind::Unauthorized,
+                "this route is not authenticated",
+            )))
+        })
     }
-    Ok(c)
 }
 
 pub fn forbidden(m: impl Into<String>) -> GatewayError {
@@ -225,12 +243,8 @@ pub fn json(status: StatusCode, v: &serde_json::Value) -> Response {
     crate::pipeline::reply::json_response(status, v)
 }
 
-async fn me(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    headers: HeaderMap,
-) -> Response {
+async fn me(c: Caller) -> Response {
     respond((|| {
-        let c = caller(&state, &headers)?;
         let key = match &c {
             Caller::Admin => serde_json::Value::Null,
             Caller::TeamAdmin { key, .. } | Caller::Member(key) => serde_json::json!({

@@ -4,10 +4,10 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
-use super::{AdminResult, Caller, json as reply, manager, respond, store_failed};
+use super::{AdminResult, Caller, json as reply, respond, store_failed};
 use crate::config::Budget;
 use crate::error::{ErrorKind, GatewayError};
 use crate::governance::budget::{Scope, ScopeKind};
@@ -15,12 +15,12 @@ use crate::governance::now_unix;
 use crate::state::AppState;
 use crate::store::{GroupBy, UsageFilter};
 
-pub async fn budgets(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(budgets_inner(&state, &headers).await)
+pub async fn budgets(State(state): State<AppState>, caller: Caller) -> Response {
+    respond(budgets_inner(&state, caller).await)
 }
 
-async fn budgets_inner(state: &AppState, headers: &HeaderMap) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn budgets_inner(state: &AppState, caller: Caller) -> AdminResult {
+    let caller = caller.manager()?;
     let d = state.governance().directory();
     let mut scoped: Vec<(Scope, Budget)> = Vec::new();
     let mut add = |kind: ScopeKind, name: &str, label: &str, budgets: &[Budget]| {
@@ -105,14 +105,14 @@ pub(super) fn time_param(name: &str, v: &str, now: i64) -> Result<i64, GatewayEr
 
 pub async fn usage(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(usage_inner(&state, &headers, q.as_deref()).await)
+    respond(usage_inner(&state, caller, q.as_deref()).await)
 }
 
-async fn usage_inner(state: &AppState, headers: &HeaderMap, q: Option<&str>) -> AdminResult {
-    let caller = manager(state, headers)?;
+async fn usage_inner(state: &AppState, caller: Caller, q: Option<&str>) -> AdminResult {
+    let caller = caller.manager()?;
     let now = now_unix();
     let mut by = GroupBy::Key;
     let mut filter = UsageFilter {

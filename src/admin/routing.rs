@@ -9,16 +9,16 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
-use super::{admin_only, json, respond};
+use super::{Caller, json, respond};
 use crate::config::RouteAction;
 use crate::state::AppState;
 
-pub async fn config_status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn config_status(State(state): State<AppState>, caller: Caller) -> Response {
     respond((|| {
-        admin_only(&state, &headers)?;
+        caller.admin_only()?;
         Ok(json(
             StatusCode::OK,
             &serde_json::to_value(state.reload_status()).unwrap_or_default(),
@@ -26,8 +26,8 @@ pub async fn config_status(State(state): State<AppState>, headers: HeaderMap) ->
     })())
 }
 
-pub async fn reload_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = admin_only(&state, &headers) {
+pub async fn reload_config(State(state): State<AppState>, caller: Caller) -> Response {
+    if let Err(e) = caller.admin_only() {
         return respond(Err(e));
     }
     let attempt = crate::reload::reload(&state, "admin").await;
@@ -55,9 +55,9 @@ fn weighted(targets: &[crate::config::Weighted]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn status(State(state): State<AppState>, caller: Caller) -> Response {
     respond((|| {
-        admin_only(&state, &headers)?;
+        caller.admin_only()?;
         let live = state.live();
         let routes: Vec<_> = live
             .config
@@ -129,8 +129,8 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Respon
     })())
 }
 
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = admin_only(&state, &headers) {
+pub async fn metrics(caller: Caller) -> Response {
+    if let Err(e) = caller.admin_only() {
         return respond(Err(e));
     }
     let mut r = Response::new(axum::body::Body::from(crate::metrics::render()));

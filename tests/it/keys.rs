@@ -377,3 +377,55 @@ fn cli_creates_lists_and_revokes_keys_without_showing_them_again() {
     assert_eq!(code, Some(1));
     assert!(err.contains("unknown team"), "{err}");
 }
+
+/// Deny by default: once a key exists, every route but the named public ones refuses a
+/// request without a credential, in the schema its path implies, before its body is read,
+/// including a path no route serves (which a route added later would take).
+#[tokio::test]
+async fn every_route_but_the_public_ones_needs_a_credential() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&config_with_keys(), &[&mock]).await;
+    let closed = [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/openai/v1/chat/completions"),
+        ("POST", "/v1/embeddings"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/usage"),
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_1"),
+        ("DELETE", "/v1/responses/resp_1"),
+        ("POST", "/v1/messages"),
+        ("POST", "/anthropic/v1/messages/count_tokens"),
+        ("POST", "/v1beta/models/gemini-2.5-flash:generateContent"),
+        ("POST", "/gemini/v1beta/models/gemini-2.5-flash:countTokens"),
+        ("GET", "/admin/api/keys"),
+        ("GET", "/admin/api/me"),
+        ("GET", "/metrics"),
+        ("POST", "/v1/a-route-added-later"),
+        ("GET", "/no/such/path"),
+    ];
+    for (method, path) in closed {
+        let r = client()
+            .request(method.parse().unwrap(), gw.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{method} {path}");
+        let b: Value = r.json().await.unwrap();
+        let shape_ok = if path.contains("/messages") {
+            b["type"] == "error" && b["error"]["type"] == "authentication_error"
+        } else if path.starts_with("/v1beta/") || path.starts_with("/gemini/") {
+            b["error"]["code"] == 401
+        } else {
+            b["error"]["message"].is_string()
+        };
+        assert!(shape_ok, "{method} {path}: {b}");
+    }
+    for path in gatehouse::app::PUBLIC {
+        let r = client().get(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    assert_eq!(mock.requests().len(), 0);
+}
