@@ -244,18 +244,16 @@ pub fn json(status: StatusCode, v: &serde_json::Value) -> Response {
 }
 
 async fn me(c: Caller) -> Response {
-    respond((|| {
-        let key = match &c {
-            Caller::Admin => serde_json::Value::Null,
-            Caller::TeamAdmin { key, .. } | Caller::Member(key) => serde_json::json!({
-                "id": key.key_id, "name": key.key_name, "user": key.user, "team": key.team, "project": key.project,
-            }),
-        };
-        Ok(json(
-            StatusCode::OK,
-            &serde_json::json!({"role": c.role(), "team": c.team(), "key": key}),
-        ))
-    })())
+    let key = match &c {
+        Caller::Admin => serde_json::Value::Null,
+        Caller::TeamAdmin { key, .. } | Caller::Member(key) => serde_json::json!({
+            "id": key.key_id, "name": key.key_name, "user": key.user, "team": key.team, "project": key.project,
+        }),
+    };
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"role": c.role(), "team": c.team(), "key": key}),
+    )
 }
 
 /// Apply a change on this instance at once (others pick it up within the refresh interval).
