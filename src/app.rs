@@ -25,7 +25,7 @@ use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::{ErrorKind, GatewayError};
-use crate::handlers::{self, health};
+use crate::handlers;
 use crate::pipeline::RequestCtx;
 use crate::pipeline::client::error_body_for;
 use crate::pipeline::reply::{error_response, openai_error};
@@ -72,8 +72,8 @@ pub fn router(state: AppState) -> App {
     }
     let router = app
         .merge(crate::admin::router())
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(crate::admin::routing::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -163,6 +163,34 @@ impl AppState {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
+    /// Should this instance receive traffic (`/readyz`)? Not while draining after SIGTERM
+    /// (so a load balancer stops sending new requests), nor while the store does not
+    /// answer, nor while the configured Redis does not (budgets then refuse every request:
+    /// this instance is degraded). The status, and the body that says why.
+    pub async fn readiness(&self) -> (http::StatusCode, serde_json::Value) {
+        use serde_json::json;
+        let store = self.store();
+        let down = http::StatusCode::SERVICE_UNAVAILABLE;
+        if self.is_draining() {
+            (down, json!({"status": "draining"}))
+        } else if !store.ping().await {
+            (
+                down,
+                json!({"status": "unavailable", "store": store.backend(), "store_reachable": false}),
+            )
+        } else if self.governance().redis_up() == Some(false) {
+            (
+                down,
+                json!({"status": "degraded", "store": store.backend(), "redis_reachable": false}),
+            )
+        } else {
+            (
+                http::StatusCode::OK,
+                json!({"status": "ready", "store": store.backend()}),
+            )
+        }
+    }
+
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
     }

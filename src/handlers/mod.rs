@@ -2,14 +2,13 @@
 //! (STYLE §4.5). Authentication happened in the layer around every route (`app`); every
 //! stage of a request is in `pipeline`.
 
-pub mod health;
-
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
 use crate::pipeline::auth::Caller;
 use crate::pipeline::client::{AnthropicMessages, OpenAiChat, Responses};
+use crate::pipeline::reply::json_response;
 use crate::pipeline::{self, client, info};
 use crate::state::AppState;
 
@@ -73,4 +72,15 @@ pub async fn delete_response(
     Path(id): Path<String>,
 ) -> Response {
     info::delete_response(&s, &c, &id).await
+}
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> Response {
+    json_response(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: this instance should receive traffic (see `AppState::readiness`).
+pub async fn readyz(State(s): State<AppState>) -> Response {
+    let (status, body) = s.readiness().await;
+    json_response(status, &body)
 }
