@@ -165,7 +165,7 @@ enum KeysAction {
         /// Bodies kept in the key's request records: off, client or all (default: the
         /// provider's, then `[log] bodies`).
         #[arg(long, value_parser = parse_body_level)]
-        log_bodies: Option<gatehouse::bodies::BodyLevel>,
+        log_bodies: Option<gatehouse::config::BodyLevel>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -179,8 +179,8 @@ enum KeysAction {
     Revoke { key: String },
 }
 
-fn parse_body_level(s: &str) -> Result<gatehouse::bodies::BodyLevel, String> {
-    gatehouse::bodies::BodyLevel::parse(s)
+fn parse_body_level(s: &str) -> Result<gatehouse::config::BodyLevel, String> {
+    gatehouse::config::BodyLevel::parse(s)
         .ok_or_else(|| format!("`{s}`: expected off, client or all"))
 }
 

@@ -471,7 +471,7 @@ impl UpstreamEvents {
 /// with `secrets` (the provider's credentials, where known) and anything shaped like a
 /// credential taken out of its message and blamed field.
 fn redacted(mut e: GatewayError, secrets: &[&crate::config::Secret]) -> GatewayError {
-    use crate::bodies::Redactor;
+    use crate::config::Redactor;
     e.message = Redactor::provider_text(&e.message, secrets);
     e.param = e.param.map(|p| Redactor::provider_text(&p, secrets));
     e
