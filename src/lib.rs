@@ -41,7 +41,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pricing;
 pub mod providers;
-pub mod reload;
 pub mod responses;
 pub mod routing;
 pub mod schema;

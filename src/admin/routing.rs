@@ -30,7 +30,7 @@ pub async fn reload_config(State(state): State<AppState>, headers: HeaderMap) ->
     if let Err(e) = admin_only(&state, &headers) {
         return respond(Err(e));
     }
-    let attempt = crate::reload::reload(&state, "admin").await;
+    let attempt = crate::state::reload::reload(&state, "admin").await;
     let status = if attempt.ok {
         StatusCode::OK
     } else {
