@@ -96,6 +96,26 @@ pub fn random_unit() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A time-ordered unique id in UUIDv7 layout (48-bit Unix milliseconds, then random bits),
+/// `gh-` prefixed so it is recognisable in provider logs. The random bits come from
+/// [`random_u64`], so an id costs no system call.
+pub fn new_request_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut bytes = [0u8; 10];
+    bytes[..8].copy_from_slice(&random_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&random_u64().to_le_bytes()[..2]);
+    let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
+    // Written into a buffer of the right size: `format!` went through the formatting
+    // machinery and grew its string twice.
+    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+    let mut s = String::with_capacity(3 + hex.len());
+    s.push_str("gh-");
+    s.push_str(id.simple().encode_lower(&mut hex));
+    s
+}
+
 /// Milliseconds on a monotonic clock since the process started: for cool-downs, ejections,
 /// idle connections and per-second counts, which must not jump with the wall clock.
 ///
@@ -116,4 +136,32 @@ pub fn mono_ms() -> u64 {
     }
     static ORIGIN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     coarse_ms().saturating_sub(*ORIGIN.get_or_init(coarse_ms))
+}
+
+/// Wait until `counter` is 0 (true), or `deadline` passes (false): how shutdown waits for the
+/// work a component counts as pending (records being written, settlements, trace batches).
+pub async fn drained(
+    counter: &std::sync::atomic::AtomicU64,
+    deadline: tokio::time::Instant,
+) -> bool {
+    while counter.load(std::sync::atomic::Ordering::Acquire) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_unique_and_time_ordered() {
+        let a = super::new_request_id();
+        let b = super::new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 35);
+        let ua = uuid::Uuid::parse_str(&a[3..]).unwrap();
+        assert_eq!(ua.get_version_num(), 7);
+    }
 }
