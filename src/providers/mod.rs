@@ -15,6 +15,8 @@ mod mistral;
 mod openai;
 pub mod pool;
 pub mod sse;
+#[cfg(test)]
+mod stream_props;
 
 use std::sync::Arc;
 
@@ -22,13 +24,13 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
 use crate::codec::Warnings;
+pub(crate) use crate::codec::upstream_stream::bad_reply;
+pub use crate::codec::upstream_stream::{StreamDecoder, StreamStep};
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
-    WireSchema,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, Usage, WireSchema,
 };
-use sse::SseEvent;
 
 /// What an adapter asks the executor to send.
 #[derive(Debug)]
@@ -42,17 +44,6 @@ pub struct UpstreamRequest {
     /// The body is the client's own request (same schema, SPEC §3): the reply then goes back
     /// to the client as the provider wrote it.
     pub passthrough: bool,
-}
-
-/// Result of decoding one upstream stream event.
-#[derive(Debug, PartialEq)]
-pub enum StreamStep {
-    Events(Vec<StreamEvent>),
-    /// The provider's terminator (`[DONE]`, `message_stop`, ...): the stream ended normally.
-    Done,
-    /// These events, and the stream ended normally with them (a terminator that carries
-    /// content, such as the Responses API's `response.completed`).
-    Last(Vec<StreamEvent>),
 }
 
 /// How a stream is to be decoded.
@@ -69,11 +60,6 @@ pub struct StreamMode {
     pub text: bool,
     /// The schema of the client's body (what a passthrough stream is in).
     pub schema: Option<WireSchema>,
-}
-
-/// Per-stream decoding state (tool-call assembly and the like).
-pub trait StreamDecoder: Send {
-    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError>;
 }
 
 /// A provider's wire format and quirks. Pure: no I/O.
@@ -299,12 +285,4 @@ pub(crate) fn upstream_error(
 /// codes do not.
 fn telling_kind(kind: &str) -> bool {
     !kind.to_ascii_lowercase().ends_with("_error") && kind.parse::<u64>().is_err()
-}
-
-/// A provider reply we cannot read is the provider's failure (502), retryable.
-pub(crate) fn bad_reply(provider: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        crate::error::ErrorKind::UpstreamFailed,
-        format!("{provider} returned a reply that could not be read: {e}"),
-    )
 }
