@@ -5,7 +5,8 @@
 //! - [`schema`]: the canonical request/response/stream model (the hub).
 //! - [`codec`]: each client schema's wire types and translation to/from the hub (spokes).
 //! - [`providers`]: one pure adapter per provider kind, and the shared executor (`exec`).
-//! - [`routing`]: which provider and model serve a request; the live config snapshot.
+//! - [`routing`]: which provider and model serve a request; each provider's run-time state
+//!   (health, keys, balance); the live config snapshot.
 //! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
 //! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`; virtual keys.
 //! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
@@ -23,8 +24,40 @@
 //!               (retryable failure before the first event -> next candidate)
 //!        -> codec::<schema>::encode_response | relay(encoder) -> client
 //! ```
-//! The dependency rule is one-way: `schema` <- `codec`/`providers` <- `routing` <-
-//! `pipeline` <- `handlers` <- `app`.
+//!
+//! # Layers
+//! The top-level modules are layered, and a module uses only the modules on the lines below
+//! its own and those before it on its line. Bottom-up:
+//! 1. `error`, `schema`, and the helpers in this file (clocks, random numbers, request ids,
+//!    [`drained`]).
+//! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
+//! 3. `config`, with the types its settings hold (the body level, the redactor).
+//! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind,
+//!    where it is kept, what is counted.
+//! 5. `providers`: adapters, the executor, the connection pool, SSE.
+//! 6. `routing`: the rules, and each provider's run-time state (health, keys, balance).
+//! 7. `traces`, `governance`.
+//! 8. `pipeline`, `state` (with `state::reload`), `commands`.
+//! 9. `handlers`, `admin`, `fuzzing`.
+//! 10. `app`, `server`; then `main.rs`.
+//!
+//! `tests/layering.rs` enforces it: it reads every `crate::x` path in `src/` (test code left
+//! out) as an edge between top-level modules, and fails if the modules depend on each other
+//! in a cycle, naming the cycle and the `file:line`s of each of its edges. It checks for
+//! cycles, not this list: an edge that goes up without closing a cycle passes and moves a
+//! module up a line, so this list is to be kept true by hand when that happens.
+//!
+//! Why a test and not the wire and translation layer (`schema`, `codec`, `error`) in a crate
+//! of its own, which would make the compiler enforce that boundary: of the four cycles this
+//! test was written against, only one went through that layer; the others ran through
+//! `config`, `bodies`, `store`, `metrics` and `busy_poll`, through `governance`, `pipeline`
+//! and `traces`, and between `state` and its reload, which a split would not have caught and
+//! the test does. One crate also keeps one build, one `[lints]` table and `pub(crate)` for
+//! what is internal, where the split would move about 13k lines, turn their `pub(crate)`
+//! items `pub`, and serve no second consumer of `codec` yet (STYLE §3.1 splits a crate out
+//! for one). What the test cannot see is a path that reaches another module without
+//! `crate::` (`super::super::x`, a macro's); the crate names other top-level modules by
+//! `crate::` paths.
 
 pub mod admin;
 pub mod app;

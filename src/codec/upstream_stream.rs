@@ -1,6 +1,6 @@
 //! What every provider stream decoder shares, wherever its schema's codec is: the event it
 //! reads ([`SseEvent`]), the step it returns ([`StreamStep`]), the trait ([`StreamDecoder`])
-//! and the error of a reply it cannot read ([`bad_reply`]).
+//! and the error of a reply it cannot read (`bad_reply`).
 //!
 //! The decoders are codec code (each schema's `upstream` half), and the provider layer above
 //! drives them: its SSE parser (`providers::sse`) and AWS event-stream reader make the
