@@ -29,10 +29,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// The upper bound on `[server] busy_poll`: past a few hundred microseconds the wake it saves
-/// is small beside the CPU it spends.
-pub const MAX_WINDOW: Duration = Duration::from_millis(10);
-
 /// Marks of request activity, shared by the connections and the spinner.
 #[derive(Debug, Default)]
 pub struct Activity {

@@ -140,7 +140,7 @@ pub struct KeyLimits {
     pub route_to: Option<String>,
     pub rate_limit: RateLimit,
     /// Bodies kept in the key's records.
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<crate::config::BodyLevel>,
 }
 
 /// `5usd/daily` as a stored budget.

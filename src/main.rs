@@ -165,7 +165,7 @@ enum KeysAction {
         /// Bodies kept in the key's request records: off, client or all (default: the
         /// provider's, then `[log] bodies`).
         #[arg(long, value_parser = parse_body_level)]
-        log_bodies: Option<gatehouse::bodies::BodyLevel>,
+        log_bodies: Option<gatehouse::config::BodyLevel>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -179,8 +179,8 @@ enum KeysAction {
     Revoke { key: String },
 }
 
-fn parse_body_level(s: &str) -> Result<gatehouse::bodies::BodyLevel, String> {
-    gatehouse::bodies::BodyLevel::parse(s)
+fn parse_body_level(s: &str) -> Result<gatehouse::config::BodyLevel, String> {
+    gatehouse::config::BodyLevel::parse(s)
         .ok_or_else(|| format!("`{s}`: expected off, client or all"))
 }
 
@@ -268,11 +268,13 @@ fn main() -> ExitCode {
                 cfg.server.listen = addr;
             }
             let source = match &config {
-                Some(path) => gatehouse::reload::ConfigSource::File {
+                Some(path) => gatehouse::state::reload::ConfigSource::File {
                     path: path.clone(),
                     env: std::sync::Arc::new(ProcessEnv),
                 },
-                None => gatehouse::reload::ConfigSource::Embedded(std::sync::Arc::new(ProcessEnv)),
+                None => gatehouse::state::reload::ConfigSource::Embedded(std::sync::Arc::new(
+                    ProcessEnv,
+                )),
             };
             match serve(cfg, source, insecure_no_auth) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -494,7 +496,7 @@ fn init_logging(format: LogFormat) {
 /// Run the gateway until SIGTERM.
 fn serve(
     cfg: Config,
-    source: gatehouse::reload::ConfigSource,
+    source: gatehouse::state::reload::ConfigSource,
     insecure_no_auth: bool,
 ) -> std::io::Result<()> {
     // One worker per CPU by default (tokio follows the affinity mask, so a gateway pinned with
@@ -535,10 +537,10 @@ fn serve(
             return Err(std::io::Error::other(loops.join("; ")));
         }
         let text = match &source {
-            gatehouse::reload::ConfigSource::File { path, .. } => std::fs::read_to_string(path).unwrap_or_default(),
+            gatehouse::state::reload::ConfigSource::File { path, .. } => std::fs::read_to_string(path).unwrap_or_default(),
             _ => String::new(),
         };
-        state.set_config_source(source, &gatehouse::reload::digest(&text));
+        state.set_config_source(source, &gatehouse::state::reload::digest(&text));
         for p in &cfg.providers {
             tracing::info!(provider = %p.name, kind = p.kind.as_str(), base_url = %p.base_url, keys = p.api_keys.len(), "provider configured");
         }

@@ -46,7 +46,7 @@ pub async fn run(
         state.set_listener(addr);
     }
     crate::metrics::install();
-    let reloaders = crate::reload::spawn_triggers(&state);
+    let reloaders = crate::state::reload::spawn_triggers(&state);
     let app = app::router(state.clone());
     let mut builder = Builder::new(TokioExecutor::new());
     builder

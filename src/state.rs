@@ -1,4 +1,7 @@
-//! Shared application state: cheap to clone, one per server.
+//! Shared application state: cheap to clone, one per server. Its submodule [`reload`] swaps
+//! in a new config, and keeps where the config came from and what the reloads did.
+
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,8 +32,8 @@ struct Inner {
     /// Provider health, load and connection pools, shared by every config snapshot.
     backends: Arc<crate::routing::backends::Backends>,
     /// Where the config came from, and what the reloads did.
-    source: Mutex<crate::reload::ConfigSource>,
-    reload_status: Mutex<crate::reload::ReloadStatus>,
+    source: Mutex<reload::ConfigSource>,
+    reload_status: Mutex<reload::ReloadStatus>,
     reload_lock: tokio::sync::Mutex<()>,
     /// The address the server listens on, once it does (the loop guard compares it).
     listener: OnceLock<SocketAddr>,
@@ -59,9 +62,9 @@ impl AppState {
                 store,
                 governance,
                 backends,
-                source: Mutex::new(crate::reload::ConfigSource::Fixed),
-                reload_status: Mutex::new(crate::reload::ReloadStatus {
-                    source: crate::reload::ConfigSource::Fixed.describe(),
+                source: Mutex::new(reload::ConfigSource::Fixed),
+                reload_status: Mutex::new(reload::ReloadStatus {
+                    source: reload::ConfigSource::Fixed.describe(),
                     loaded_at: crate::unix_now(),
                     ..Default::default()
                 }),
@@ -74,7 +77,7 @@ impl AppState {
 
     /// Say where the running config came from (so reloads read it again) and the digest of
     /// its text.
-    pub fn set_config_source(&self, source: crate::reload::ConfigSource, digest: &str) {
+    pub fn set_config_source(&self, source: reload::ConfigSource, digest: &str) {
         if let Ok(mut st) = self.inner.reload_status.lock() {
             st.source = source.describe();
             digest.clone_into(&mut st.digest);
@@ -84,18 +87,18 @@ impl AppState {
         }
     }
 
-    pub fn config_source(&self) -> crate::reload::ConfigSource {
+    pub fn config_source(&self) -> reload::ConfigSource {
         self.inner
             .source
             .lock()
-            .map_or(crate::reload::ConfigSource::Fixed, |s| s.clone())
+            .map_or(reload::ConfigSource::Fixed, |s| s.clone())
     }
 
     pub fn reload_lock(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.reload_lock
     }
 
-    pub fn reload_status(&self) -> crate::reload::ReloadStatus {
+    pub fn reload_status(&self) -> reload::ReloadStatus {
         self.inner
             .reload_status
             .lock()
@@ -103,7 +106,7 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    pub fn note_reload(&self, attempt: &crate::reload::ReloadAttempt) {
+    pub fn note_reload(&self, attempt: &reload::ReloadAttempt) {
         if let Ok(mut st) = self.inner.reload_status.lock() {
             st.last_attempt = Some(attempt.clone());
         }
@@ -112,12 +115,7 @@ impl AppState {
     /// Swap in a validated config: keys and teams are rebuilt from it, then new requests
     /// get the new snapshot (requests in flight keep theirs). The status shows the new
     /// version and `attempt`, the reload that made it, at once.
-    pub async fn swap_config(
-        &self,
-        config: Config,
-        digest: &str,
-        attempt: &crate::reload::ReloadAttempt,
-    ) {
+    pub async fn swap_config(&self, config: Config, digest: &str, attempt: &reload::ReloadAttempt) {
         self.governance().reload(&config, self.store()).await;
         self.inner.live.store(Arc::new(Live::new(
             config,

@@ -36,7 +36,7 @@ pub struct NewKeyBody {
     /// `team_admin` (the admin only).
     pub role: Option<String>,
     /// Bodies kept in this key's records: `off`, `client` or `all` (the admin only).
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<crate::config::BodyLevel>,
 }
 
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, GatewayError> {

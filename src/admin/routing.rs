@@ -30,7 +30,7 @@ pub async fn reload_config(State(state): State<AppState>, caller: Caller) -> Res
     if let Err(e) = caller.admin_only() {
         return respond(Err(e));
     }
-    let attempt = crate::reload::reload(&state, "admin").await;
+    let attempt = crate::state::reload::reload(&state, "admin").await;
     let status = if attempt.ok {
         StatusCode::OK
     } else {

@@ -366,7 +366,7 @@ pub fn decode_usage(u: &Value) -> Usage {
 }
 
 fn bad(e: impl std::fmt::Display) -> GatewayError {
-    crate::providers::bad_reply("bedrock", e)
+    crate::codec::upstream_stream::bad_reply("bedrock", e)
 }
 
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, GatewayError> {

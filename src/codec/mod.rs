@@ -16,10 +16,9 @@ pub mod provider_error;
 pub mod responses;
 pub mod scan;
 pub mod signed_id;
+pub mod upstream_stream;
 
 use crate::schema::{Delta, Part, WireSchema};
-#[cfg(test)]
-mod stream_props;
 
 /// What every chat schema requires before anything else: a model name and a message.
 pub(crate) fn require_model_and_messages(

@@ -34,7 +34,7 @@ pub struct StaticKey {
     /// Administers its team through the admin API (`role = "team_admin"`).
     pub team_admin: bool,
     /// Bodies kept in this key's records (`None`: the provider's, then `[log] bodies`).
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<super::BodyLevel>,
 }
 
 pub(super) fn model_list(

@@ -7,11 +7,16 @@
 //! default goes through the one validation path.
 //!
 //! Defaults are the `DEFAULT_*` consts below, each with its reason.
+//!
+//! `config` sits low in the crate (see `lib.rs`): it names no module above it, so the types
+//! its settings hold are defined here, such as the body level ([`BodyLevel`]) and the
+//! [`Redactor`] built from the config's secrets.
 
 mod governance;
 mod policy;
 mod providers;
 mod raw;
+mod redact;
 mod routes;
 mod secret;
 mod source;
@@ -30,6 +35,7 @@ pub use policy::{
     StoredPolicy,
 };
 pub use providers::{AZURE_API_VERSION, AwsCredentials, ProviderConfig, ProviderKind, Timeouts};
+pub use redact::{REDACTED, Redactor};
 pub use routes::{
     Balance, BudgetOf, BudgetState, MAX_ATTEMPTS, Mirror, Route, RouteAction, RouteConditions,
     RoutingSettings, Sticky, Target, Weighted,
@@ -55,6 +61,9 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// first chunk while fallback is still possible (see `pipeline`). 15 s is under every common
 /// idle timeout of proxies and load balancers (AWS ALB 60 s, nginx 60 s).
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
+/// The upper bound on `[server] busy_poll`: past a few hundred microseconds the wake it saves
+/// is small beside the CPU it spends (see `busy_poll`).
+pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 /// TCP + TLS connect to a provider.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Until the provider's response headers (non-streaming: the whole generation may happen
@@ -102,6 +111,56 @@ pub struct TracesConfig {
     pub sample: f64,
 }
 
+/// Which bodies a request's record keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum BodyLevel {
+    #[default]
+    Off,
+    /// The client's request and the reply it got.
+    Client,
+    /// Also the provider request and raw response of the last attempt.
+    All,
+}
+
+impl BodyLevel {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "client" => Some(Self::Client),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Client => "client",
+            Self::All => "all",
+        }
+    }
+}
+
+impl serde::Serialize for BodyLevel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BodyLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown body level `{s}`: expected off, client or all"
+            ))
+        })
+    }
+}
+
+/// 64 KiB per body by default: a long chat turn, or the head of an agent's context.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 /// The request log's writer.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
@@ -113,13 +172,13 @@ pub struct LogSettings {
     /// Also write each request's record as a log line.
     pub requests: bool,
     /// Bodies kept in the records, unless a key or provider says otherwise.
-    pub bodies: crate::bodies::BodyLevel,
+    pub bodies: BodyLevel,
     /// Bytes kept of each body.
     pub body_limit: usize,
     /// Some provider keeps bodies of its own accord (`log_bodies` above off).
     pub provider_bodies: bool,
     /// Takes this config's secrets (and credential-shaped strings) out of kept bodies.
-    pub redactor: std::sync::Arc<crate::bodies::Redactor>,
+    pub redactor: Arc<Redactor>,
 }
 
 /// 10,000 records: about 10 MB, several seconds of heavy traffic while the store stalls.
@@ -136,8 +195,8 @@ impl Default for LogSettings {
             queue: DEFAULT_LOG_QUEUE,
             retention_days: Some(DEFAULT_RETENTION_DAYS),
             requests: false,
-            bodies: crate::bodies::BodyLevel::Off,
-            body_limit: crate::bodies::DEFAULT_BODY_LIMIT,
+            bodies: BodyLevel::Off,
+            body_limit: DEFAULT_BODY_LIMIT,
             provider_bodies: false,
             redactor: Default::default(),
         }
@@ -388,8 +447,8 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         .unwrap_or(DEFAULT_STREAM_KEEPALIVE);
     let busy_poll = match &raw.server.busy_poll {
         Some(v) => match src.duration(v) {
-            Some(d) if d > crate::busy_poll::MAX_WINDOW => {
-                let max = crate::busy_poll::MAX_WINDOW;
+            Some(d) if d > MAX_BUSY_POLL => {
+                let max = MAX_BUSY_POLL;
                 src.error(&v.span(), format!("busy_poll must be at most {max:?}"));
                 Duration::ZERO
             }
@@ -494,15 +553,14 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             ),
         }
     }
-    log.provider_bodies = providers.iter().any(|p| {
-        p.log_bodies
-            .is_some_and(|l| l > crate::bodies::BodyLevel::Off)
-    });
+    log.provider_bodies = providers
+        .iter()
+        .any(|p| p.log_bodies.is_some_and(|l| l > BodyLevel::Off));
     let mut secrets = config_secrets(admin_token.as_ref(), &providers, &keys);
     for (_, v) in raw.traces.iter().flat_map(|t| t.headers.iter().flatten()) {
         secrets.push(Secret::new(src.expand(v)));
     }
-    log.redactor = std::sync::Arc::new(crate::bodies::Redactor::new(secrets));
+    log.redactor = Arc::new(Redactor::new(secrets));
     if let Some(d) = &raw.log.retention_days {
         match *d.get_ref() {
             0 => log.retention_days = None,
@@ -569,12 +627,9 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
 pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// `off`, `client` or `all`.
-pub(super) fn body_level(
-    src: &mut Source<'_>,
-    v: Option<&Str>,
-) -> Option<crate::bodies::BodyLevel> {
+pub(super) fn body_level(src: &mut Source<'_>, v: Option<&Str>) -> Option<BodyLevel> {
     let v = v?;
-    let level = crate::bodies::BodyLevel::parse(v.get_ref());
+    let level = BodyLevel::parse(v.get_ref());
     if level.is_none() {
         src.error(
             &v.span(),

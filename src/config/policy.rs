@@ -346,7 +346,7 @@ pub struct StoredPolicy {
     pub rate_limit: RateLimit,
     /// Bodies kept in a key's records (keys only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<super::BodyLevel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -136,7 +136,7 @@ pub struct ProviderConfig {
     pub region: Option<String>,
     pub aws: Option<AwsCredentials>,
     /// Bodies kept in the records of requests this provider serves (`None`: `[log] bodies`).
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<super::BodyLevel>,
 }
 
 /// AWS credentials, read from the usual environment variables when the config is loaded (a

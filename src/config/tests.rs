@@ -421,16 +421,16 @@ fn log_settings_are_validated() {
         default.log.retention_days,
         Some(super::DEFAULT_RETENTION_DAYS)
     );
-    assert_eq!(default.log.bodies, crate::bodies::BodyLevel::Off);
+    assert_eq!(default.log.bodies, BodyLevel::Off);
     assert!(errors("[log]\nbodies = \"some\"\n")[0].contains("unknown body level `some`"));
     assert!(errors("[log]\nbody_limit = 10\n")[0].contains("between 256"));
     let text = "[log]\nbodies = \"client\"\nbody_limit = 4096\n[providers.p]\nkind = \"openai\"\napi_key = \"sk-a-provider-key-123456\"\nlog_bodies = \"all\"\n[[keys]]\nname = \"k\"\nkey = \"sk-gate-static-key-0001\"\nlog_bodies = \"off\"\n";
     let c = super::parse("t.toml", text, &env).unwrap();
     assert_eq!(
         (c.log.bodies, c.log.body_limit, c.log.provider_bodies),
-        (crate::bodies::BodyLevel::Client, 4096, true)
+        (BodyLevel::Client, 4096, true)
     );
-    assert_eq!(c.keys[0].log_bodies, Some(crate::bodies::BodyLevel::Off));
+    assert_eq!(c.keys[0].log_bodies, Some(BodyLevel::Off));
     // The config's secrets are taken out of kept bodies.
     assert_eq!(
         c.log.redactor.redact("a sk-a-provider-key-123456 b"),

@@ -33,6 +33,7 @@ use crate::governance::Principal;
 use crate::pricing::PriceTable;
 use crate::schema::Usage;
 use crate::store::UsageRecord;
+pub use crate::traces::AttemptNote;
 
 /// Output tokens assumed for the worst case when a request sets no `max_tokens`.
 pub const DEFAULT_MAX_OUTPUT: u64 = 16_384;
@@ -213,33 +214,6 @@ pub struct RouteNote {
     pub attempts: Vec<AttemptNote>,
 }
 
-/// One attempt of a request, as its usage record keeps it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AttemptNote {
-    pub provider: String,
-    pub model: String,
-    /// Index of the provider key used.
-    pub key: Option<usize>,
-    /// `ok`, `skipped`, or the error's code.
-    pub outcome: &'static str,
-    /// The provider's HTTP status, when it answered with an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub latency_ms: u64,
-    /// Its place among the attempts sent (from 1; 0 when skipped), which names its span.
-    #[serde(skip)]
-    pub index: u32,
-    /// When it started, after the request did, and how long it took.
-    #[serde(skip)]
-    pub started: std::time::Duration,
-    #[serde(skip)]
-    pub latency: std::time::Duration,
-    /// The provider's config, for the trace's provider attributes.
-    #[serde(skip)]
-    pub config: Option<Arc<crate::config::ProviderConfig>>,
-}
-
 impl Enforcer {
     pub fn new(
         ledger: Ledger,
@@ -263,7 +237,7 @@ impl Enforcer {
     /// Wait until every settlement and usage record is written (at most `limit`).
     pub async fn flush(&self, limit: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
-        super::recorder::drained(&self.settling, deadline).await
+        crate::drained(&self.settling, deadline).await
             && self.recorder.flush(deadline).await
             && match &self.traces {
                 Some(t) => t.flush(deadline).await,

@@ -95,7 +95,7 @@ pub struct Principal {
     /// The key administers its team through the admin API.
     pub team_admin: bool,
     /// Bodies kept in this key's records (`None`: the provider's, then `[log] bodies`).
-    pub log_bodies: Option<crate::bodies::BodyLevel>,
+    pub log_bodies: Option<crate::config::BodyLevel>,
     /// Models this key may use (`None`: no limit of its own).
     models: Option<Vec<ModelPattern>>,
     /// Unix seconds.

@@ -32,7 +32,6 @@ use crate::store::{Store, StoreError};
 pub use admission::{Admission, Ask, AttemptNote, Enforcer, Outcome, Report, RouteNote};
 pub use budget::ScopeKind;
 pub use keys::{KeyRing, Principal, Refusal};
-pub use recorder::drained;
 
 /// The wall clock of budgets and rate limits; tests drive a manual one across period ends.
 #[derive(Clone, Debug, Default)]

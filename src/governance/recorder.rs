@@ -166,17 +166,6 @@ impl Recorder {
 
     /// Wait (until `deadline` at most) for every record handed over to be written.
     pub async fn flush(&self, deadline: tokio::time::Instant) -> bool {
-        drained(&self.pending, deadline).await
+        crate::drained(&self.pending, deadline).await
     }
-}
-
-/// Wait until `counter` is 0 (true), or `deadline` passes (false).
-pub async fn drained(counter: &AtomicU64, deadline: tokio::time::Instant) -> bool {
-    while counter.load(Ordering::Acquire) > 0 {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use crate::new_request_id;
+
 use super::settle::{Settle, Summary};
 use crate::codec::Warnings;
 use crate::error::GatewayError;
@@ -153,37 +155,4 @@ pub struct Attempt {
     /// When it started, after the request did.
     pub started: Duration,
     pub config: Arc<crate::config::ProviderConfig>,
-}
-
-/// A time-ordered unique id in UUIDv7 layout (48-bit Unix milliseconds, then random bits),
-/// `gh-` prefixed so it is recognisable in provider logs. The random bits come from
-/// [`crate::random_u64`], so an id costs no system call.
-pub fn new_request_id() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let mut bytes = [0u8; 10];
-    bytes[..8].copy_from_slice(&crate::random_u64().to_le_bytes());
-    bytes[8..].copy_from_slice(&crate::random_u64().to_le_bytes()[..2]);
-    let id = uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid();
-    // Written into a buffer of the right size: `format!` went through the formatting
-    // machinery and grew its string twice.
-    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
-    let mut s = String::with_capacity(3 + hex.len());
-    s.push_str("gh-");
-    s.push_str(id.simple().encode_lower(&mut hex));
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_are_unique_and_time_ordered() {
-        let a = super::new_request_id();
-        let b = super::new_request_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 35);
-        let ua = uuid::Uuid::parse_str(&a[3..]).unwrap();
-        assert_eq!(ua.get_version_num(), 7);
-    }
 }

@@ -24,7 +24,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use super::{Attempt, RequestCtx};
 use crate::codec::Warnings;
 use crate::error::{ErrorKind, GatewayError};
-use crate::providers::KeyPlan;
+use crate::routing::KeyPlan;
 use crate::routing::{self, Candidate, Live, Resolved, retry};
 
 /// The route for `model`, as resolved at admission (or the fallback target of a spent

@@ -21,10 +21,14 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::pool::{PooledBody, SendError};
 use super::sse::{SseEvent, SseParser};
-use super::{Provider, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
+use super::{Endpoint, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
 use crate::config::Secret;
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::StreamEvent;
+
+/// The loop guard's header (`routing::loopguard`): the gateways a request passed through,
+/// sent with every upstream request.
+pub const HOP_HEADER: http::HeaderName = http::HeaderName::from_static("x-gatehouse-hop");
 
 /// What one attempt sends besides the adapter's request: the provider key it uses and the
 /// loop guard's hop header.
@@ -94,12 +98,12 @@ pub fn connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<Http
 
 /// Send a non-streaming request and read its whole reply.
 pub async fn send_for_body(
-    provider: &Provider,
+    provider: &dyn Endpoint,
     out: &Outbound<'_>,
     up: UpstreamRequest,
 ) -> Result<Bytes, GatewayError> {
     let resp = send(provider, out, up, false).await?;
-    let cfg = &provider.config;
+    let cfg = provider.config();
     let body = read_body(
         resp.into_body(),
         cfg.timeouts.idle,
@@ -118,12 +122,12 @@ pub async fn send_for_body(
 /// Errors are classified for the fallback loop: connect failures and timeouts, 429 and 5xx are
 /// retryable; other 4xx carry the provider's message and are not.
 pub async fn send(
-    provider: &Provider,
+    provider: &dyn Endpoint,
     out: &Outbound<'_>,
     up: UpstreamRequest,
     stream: bool,
 ) -> Result<Response<PooledBody>, GatewayError> {
-    let cfg = &provider.config;
+    let cfg = provider.config();
     if let Some(c) = out.capture {
         c.attempt(&cfg.name, cfg.log_bodies, &up.body);
     }
@@ -143,7 +147,7 @@ pub async fn send(
     headers.insert(header::CONTENT_TYPE, JSON);
     headers.insert(header::USER_AGENT, AGENT);
     headers.insert(header::ACCEPT, if stream { EVENTS } else { JSON });
-    headers.insert(crate::routing::loopguard::HOP_HEADER, out.hop.clone());
+    headers.insert(HOP_HEADER, out.hop.clone());
     if let Ok(v) = http::HeaderValue::from_str(out.request_id) {
         headers.insert(http::HeaderName::from_static("x-request-id"), v);
     }
@@ -151,7 +155,7 @@ pub async fn send(
         headers.insert(http::HeaderName::from_static("traceparent"), tp.clone());
     }
     if let Some(key) = out.key {
-        for (k, v) in provider.adapter.auth_headers(key) {
+        for (k, v) in provider.adapter().auth_headers(key) {
             headers.insert(k, v);
         }
     }
@@ -159,7 +163,7 @@ pub async fn send(
         headers.insert(k.clone(), v.clone());
     }
     // Last, so that a signature covers every header sent.
-    provider.adapter.sign(&mut req, out.key)?;
+    provider.adapter().sign(&mut req, out.key)?;
 
     let resp = match timeout(cfg.timeouts.first_byte, pool.send(req)).await {
         Err(_) => {
@@ -195,7 +199,7 @@ pub async fn send(
         c.provider_chunk(&body);
     }
     let err = provider
-        .adapter
+        .adapter()
         .parse_error(status.as_u16(), &body, retry_after);
     Err(redacted(err, &cfg.secrets()))
 }
@@ -471,7 +475,7 @@ impl UpstreamEvents {
 /// with `secrets` (the provider's credentials, where known) and anything shaped like a
 /// credential taken out of its message and blamed field.
 fn redacted(mut e: GatewayError, secrets: &[&crate::config::Secret]) -> GatewayError {
-    use crate::bodies::Redactor;
+    use crate::config::Redactor;
     e.message = Redactor::provider_text(&e.message, secrets);
     e.param = e.param.map(|p| Redactor::provider_text(&p, secrets));
     e

@@ -5,6 +5,11 @@
 //! I/O, so every adapter is tested from fixtures, and the one executor (`exec`) owns
 //! connections, timeouts and cancellation for all of them. See `README.md` in this folder for
 //! the checklist a new adapter follows.
+//!
+//! Below routing, above codec: a provider's run-time state (health, key loads and cool-downs,
+//! the key balance) is routing's (`routing::Provider`), and the executor sends through an
+//! [`Endpoint`] (config, adapter, pool). The stream decoders' contract ([`StreamDecoder`],
+//! [`StreamStep`], [`sse::SseEvent`]) is codec's (`codec::upstream_stream`), re-exported here.
 
 mod anthropic;
 mod bedrock;
@@ -15,6 +20,8 @@ mod mistral;
 mod openai;
 pub mod pool;
 pub mod sse;
+#[cfg(test)]
+mod stream_props;
 
 use std::sync::Arc;
 
@@ -22,13 +29,13 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
 use crate::codec::Warnings;
+pub(crate) use crate::codec::upstream_stream::bad_reply;
+pub use crate::codec::upstream_stream::{StreamDecoder, StreamStep};
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::schema::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, StreamEvent, Usage,
-    WireSchema,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RawBody, Usage, WireSchema,
 };
-use sse::SseEvent;
 
 /// What an adapter asks the executor to send.
 #[derive(Debug)]
@@ -42,17 +49,6 @@ pub struct UpstreamRequest {
     /// The body is the client's own request (same schema, SPEC §3): the reply then goes back
     /// to the client as the provider wrote it.
     pub passthrough: bool,
-}
-
-/// Result of decoding one upstream stream event.
-#[derive(Debug, PartialEq)]
-pub enum StreamStep {
-    Events(Vec<StreamEvent>),
-    /// The provider's terminator (`[DONE]`, `message_stop`, ...): the stream ended normally.
-    Done,
-    /// These events, and the stream ended normally with them (a terminator that carries
-    /// content, such as the Responses API's `response.completed`).
-    Last(Vec<StreamEvent>),
 }
 
 /// How a stream is to be decoded.
@@ -69,11 +65,6 @@ pub struct StreamMode {
     pub text: bool,
     /// The schema of the client's body (what a passthrough stream is in).
     pub schema: Option<WireSchema>,
-}
-
-/// Per-stream decoding state (tool-call assembly and the like).
-pub trait StreamDecoder: Send {
-    fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError>;
 }
 
 /// A provider's wire format and quirks. Pure: no I/O.
@@ -140,93 +131,26 @@ pub fn adapter_for(config: &Arc<ProviderConfig>) -> Arc<dyn Adapter> {
     }
 }
 
-/// A configured provider at run time: its config, adapter, and its backend (connection pool,
-/// health and load, shared with the same provider of other config snapshots).
-pub struct Provider {
-    pub config: Arc<ProviderConfig>,
-    pub adapter: Arc<dyn Adapter>,
-    pub backend: Arc<crate::routing::backends::Backend>,
-    /// Load and cool-down of each of `config.api_keys`.
-    pub keys: Vec<Arc<crate::routing::backends::Load>>,
-    key_rr: crate::routing::balance::RoundRobin,
+/// A provider as the executor reaches it: its config, its adapter and the connection pool of
+/// its backend. `routing::Provider`, which also holds the provider's run-time state (health,
+/// key loads and cool-downs, the key balance), is what the pipeline hands the executor.
+pub trait Endpoint: Send + Sync {
+    fn config(&self) -> &ProviderConfig;
+    fn adapter(&self) -> &dyn Adapter;
+    fn pool(&self) -> &pool::Pool;
 }
 
-/// The keys a request may use on a provider, best first.
-pub enum KeyPlan {
-    /// Indices into `api_keys` (`None`: the provider has no key).
-    Use(Vec<Option<usize>>),
-    /// Every key rests after a 429; the soonest is usable in this many ms.
-    Cooling(u64),
-}
-
-impl Provider {
-    pub fn new(config: Arc<ProviderConfig>, backends: &crate::routing::backends::Backends) -> Self {
-        let adapter = adapter_for(&config);
-        let (backend, keys) = backends.backend(&config);
-        Self {
-            config,
-            adapter,
-            backend,
-            keys,
-            key_rr: crate::routing::balance::RoundRobin::default(),
-        }
+impl<T: Endpoint + ?Sized> Endpoint for Arc<T> {
+    fn config(&self) -> &ProviderConfig {
+        (**self).config()
     }
 
-    pub fn name(&self) -> &str {
-        &self.config.name
+    fn adapter(&self) -> &dyn Adapter {
+        (**self).adapter()
     }
 
-    pub fn pool(&self) -> &pool::Pool {
-        &self.backend.pool
-    }
-
-    pub fn key(&self, index: Option<usize>) -> Option<&Secret> {
-        self.config.api_keys.get(index?)
-    }
-
-    /// The best key for a single request that is not retried (a token count, a mirror's
-    /// shadow): the first of [`Self::key_plan`], or none while every key rests.
-    pub fn first_key(&self) -> Option<&Secret> {
-        match self.key_plan() {
-            KeyPlan::Use(keys) => self.key(keys.first().copied().flatten()),
-            KeyPlan::Cooling(_) => None,
-        }
-    }
-
-    /// The order to use this provider's keys in: resting keys left out, the rest by the
-    /// provider's `balance`.
-    pub fn key_plan(&self) -> KeyPlan {
-        use crate::config::Balance;
-        use crate::routing::balance::{by_lowest, chosen_then_heaviest};
-        if self.keys.is_empty() {
-            return KeyPlan::Use(vec![None]);
-        }
-        let usable: Vec<usize> = (0..self.keys.len())
-            .filter(|i| self.keys[*i].cooling_ms() == 0)
-            .collect();
-        if usable.is_empty() {
-            let soonest = self.keys.iter().map(|k| k.cooling_ms()).min().unwrap_or(0);
-            return KeyPlan::Cooling(soonest);
-        }
-        let order: Vec<usize> = match self.config.balance {
-            Balance::Failover => (0..usable.len()).collect(),
-            Balance::RoundRobin => {
-                let weights: Vec<u32> = usable
-                    .iter()
-                    .map(|i| self.config.key_weights.get(*i).copied().unwrap_or(1))
-                    .collect();
-                chosen_then_heaviest(&weights, self.key_rr.pick(&weights))
-            }
-            Balance::LeastInFlight => {
-                let loads: Vec<u64> = usable.iter().map(|i| self.keys[*i].in_flight()).collect();
-                by_lowest(&loads)
-            }
-            Balance::LowestLatency => {
-                let loads: Vec<u64> = usable.iter().map(|i| self.keys[*i].latency_us()).collect();
-                by_lowest(&loads)
-            }
-        };
-        KeyPlan::Use(order.into_iter().map(|i| Some(usable[i])).collect())
+    fn pool(&self) -> &pool::Pool {
+        (**self).pool()
     }
 }
 
@@ -299,12 +223,4 @@ pub(crate) fn upstream_error(
 /// codes do not.
 fn telling_kind(kind: &str) -> bool {
     !kind.to_ascii_lowercase().ends_with("_error") && kind.parse::<u64>().is_err()
-}
-
-/// A provider reply we cannot read is the provider's failure (502), retryable.
-pub(crate) fn bad_reply(provider: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        crate::error::ErrorKind::UpstreamFailed,
-        format!("{provider} returned a reply that could not be read: {e}"),
-    )
 }

@@ -10,48 +10,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-#[derive(Debug, Clone, Default)]
-pub struct SseEvent {
-    /// The `event:` field, when present.
-    pub event: Option<String>,
-    pub data: String,
-    /// The event's own bytes, when they are exactly what [`Self::to_bytes`] would write. A
-    /// memo of the wire form: not part of the event's identity (`==` ignores it).
-    pub raw: Option<Bytes>,
-}
-
-impl PartialEq for SseEvent {
-    fn eq(&self, other: &Self) -> bool {
-        self.event == other.event && self.data == other.data
-    }
-}
-
-impl Eq for SseEvent {}
-
-impl SseEvent {
-    /// The event written back as SSE text, for relaying it as it came.
-    pub fn to_bytes(&self) -> Bytes {
-        if let Some(raw) = &self.raw {
-            return raw.clone();
-        }
-        let mut out = Vec::with_capacity(self.data.len() + 32);
-        if let Some(name) = &self.event {
-            out.extend_from_slice(b"event: ");
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'\n');
-        }
-        let data = self.data.as_bytes();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', data).chain([data.len()]) {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(&data[start..end]);
-            out.push(b'\n');
-            start = end + 1;
-        }
-        out.push(b'\n');
-        Bytes::from(out)
-    }
-}
+pub use crate::codec::upstream_stream::SseEvent;
 
 #[derive(Debug, Default)]
 pub struct SseParser {

@@ -10,12 +10,12 @@
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 
-pub const HOP_HEADER: HeaderName = HeaderName::from_static("x-gatehouse-hop");
+pub use crate::providers::exec::HOP_HEADER;
 /// Gateways a request may pass through before it is taken for a loop.
 pub const MAX_HOPS: usize = 8;
 

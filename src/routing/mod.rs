@@ -17,19 +17,21 @@
 //! order. [`resolve_with`] is the same walk without choosing (written order, no state
 //! touched), for admission to price every possible target.
 //!
-//! The run-time health of providers ([`backends`]), the retry budget ([`retry`]) and the loop
-//! guard ([`loopguard`]) live beside the rules.
+//! Each provider's run-time form ([`Provider`]: its adapter, backend and keys, and the order
+//! to use the keys in), the run-time health of providers ([`backends`]), the retry budget
+//! ([`retry`]) and the loop guard ([`loopguard`]) live beside the rules.
 
 pub mod backends;
 pub mod balance;
 pub mod loopguard;
+mod provider;
 pub mod retry;
 
 use std::sync::Arc;
 
 use crate::config::{Balance, BudgetOf, Config, RouteAction, Sticky};
 use crate::error::{ErrorKind, GatewayError};
-use crate::providers::Provider;
+pub use provider::{KeyPlan, Provider};
 
 /// Live routing state: one config snapshot and its providers. A request holds one `Arc<Live>`
 /// from start to end, so a reload never changes a request mid-flight.

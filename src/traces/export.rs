@@ -74,7 +74,7 @@ impl Exporter {
 
     /// Wait (until `deadline` at most) for every span handed over to be posted.
     pub async fn flush(&self, deadline: tokio::time::Instant) -> bool {
-        crate::governance::drained(&self.pending, deadline).await
+        crate::drained(&self.pending, deadline).await
     }
 }
 

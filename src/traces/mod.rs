@@ -25,8 +25,35 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span, status};
 
 use crate::config::{ProviderConfig, ProviderKind};
-use crate::governance::AttemptNote;
 use crate::store::UsageRecord;
+
+/// One attempt of a request, as its usage record keeps it and its trace shows it (a span per
+/// attempt sent). The settlement (`governance`) writes it and passes it here.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptNote {
+    pub provider: String,
+    pub model: String,
+    /// Index of the provider key used.
+    pub key: Option<usize>,
+    /// `ok`, `skipped`, or the error's code.
+    pub outcome: &'static str,
+    /// The provider's HTTP status, when it answered with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    /// Its place among the attempts sent (from 1; 0 when skipped), which names its span.
+    #[serde(skip)]
+    pub index: u32,
+    /// When it started, after the request did, and how long it took.
+    #[serde(skip)]
+    pub started: std::time::Duration,
+    #[serde(skip)]
+    pub latency: std::time::Duration,
+    /// The provider's config, for the trace's provider attributes.
+    #[serde(skip)]
+    pub config: Option<std::sync::Arc<ProviderConfig>>,
+}
 
 /// The ids of one traced request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,8 @@
 
 use super::upstream_reply::{decode_usage, error_status, finish_reason};
 use super::wire::{AnthBlockStartIn, AnthStreamEventIn, AnthUsage};
+use crate::codec::upstream_stream::{SseEvent, StreamDecoder, StreamStep, bad_reply};
 use crate::error::GatewayError;
-use crate::providers::sse::SseEvent;
-use crate::providers::{StreamDecoder, StreamStep, bad_reply};
 use crate::schema::{Delta, StreamEvent};
 use crate::unix_now;
 

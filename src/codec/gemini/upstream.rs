@@ -413,8 +413,8 @@ fn decode_parts(content: &Value, next_call: &mut usize) -> Vec<Part> {
 }
 
 pub fn decode_response(body: &[u8]) -> Result<ChatResponse, GatewayError> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| crate::providers::bad_reply("gemini", e))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| crate::codec::upstream_stream::bad_reply("gemini", e))?;
     let cands = v
         .get("candidates")
         .and_then(Value::as_array)
@@ -475,8 +475,8 @@ pub struct ChunkDecoder {
 impl ChunkDecoder {
     /// The canonical events of one chunk, and whether it ended the stream.
     pub fn decode(&mut self, data: &str) -> Result<(Vec<StreamEvent>, bool), GatewayError> {
-        let v: Value =
-            serde_json::from_str(data).map_err(|e| crate::providers::bad_reply("gemini", e))?;
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| crate::codec::upstream_stream::bad_reply("gemini", e))?;
         if let Some(e) = v.get("error") {
             let msg = e
                 .get("message")

@@ -7,9 +7,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::codec::upstream_stream::{SseEvent, StreamDecoder, StreamStep};
 use crate::error::{ErrorKind, GatewayError};
-use crate::providers::sse::SseEvent;
-use crate::providers::{StreamDecoder, StreamStep};
 use crate::schema::{Delta, FinishReason, StreamEvent, Usage};
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,7 +13,7 @@ impl Admission {
     /// `budgets` only (no caller budget, no rate limit), recorded with `mirror_of`.
     pub fn shadow(&self, route: &str, budgets: Vec<crate::config::Budget>, model: &str) -> Shadow {
         let mut ticket = Ticket {
-            request_id: crate::pipeline::new_request_id(),
+            request_id: crate::new_request_id(),
             created_at: self.enforcer.clock.now_secs(),
             principal: self.ticket.principal.clone(),
             requested_model: model.to_owned(),

@@ -93,11 +93,11 @@ impl Gateway {
         let state = AppState::with_clock(cfg, store, clock).await.unwrap();
         if let Some(path) = file {
             state.set_config_source(
-                gatehouse::reload::ConfigSource::File {
+                gatehouse::state::reload::ConfigSource::File {
                     path: path.to_owned(),
                     env: std::sync::Arc::new(env),
                 },
-                &gatehouse::reload::digest(&text),
+                &gatehouse::state::reload::digest(&text),
             );
         }
         let (tx, rx) = oneshot::channel::<()>();

@@ -5,13 +5,17 @@
 //! have both halves. Responses has no upstream translation (OpenAI is passed through), so
 //! its property is that the final `response.completed` holds exactly what the deltas said,
 //! with every event numbered in order and every delta on an item that was added.
+//!
+//! The translation is `codec`'s; the tests live here because the bytes go through the SSE
+//! parser (`providers::sse`) on their way back, as a provider's stream does, and `codec`
+//! sits below `providers`.
 
 use bytes::BytesMut;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::providers::StreamStep;
-use crate::providers::sse::{SseEvent, SseParser};
+use super::StreamStep;
+use super::sse::{SseEvent, SseParser};
 use crate::schema::*;
 
 /// What a stream means, accumulated.
@@ -197,7 +201,7 @@ proptest! {
         enc.finish(&mut out);
         let mut dec = crate::codec::anthropic::MessageDecoder::default();
         let (decoded, ended) = decode_all(&sse(&out), |e| {
-            crate::providers::StreamDecoder::decode(&mut dec, e).unwrap()
+            super::StreamDecoder::decode(&mut dec, e).unwrap()
         });
         prop_assert!(ended);
         let (mut want, got) = (meaning(&events), meaning(&decoded));

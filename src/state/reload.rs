@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::AppState;
 use crate::config::{self, Config, Env};
-use crate::state::AppState;
 
 /// Where the running config came from, so that a reload reads the same place.
 #[derive(Clone)]
