@@ -1,51 +1,57 @@
 //! Gatehouse: an AI gateway in one binary.
 //!
+//! The map for a newcomer, with the decisions behind it, is `ARCHITECTURE.md`.
+//!
 //! # Layout
 //! - [`config`]: the TOML file, raw then validated; the embedded default.
 //! - [`schema`]: the canonical request/response/stream model (the hub).
-//! - [`codec`]: each client schema's wire types and translation to/from the hub (spokes).
-//! - [`providers`]: one pure adapter per provider kind, and the shared executor (`exec`).
+//! - [`codec`]: each schema's wire types and translation to/from the hub (spokes).
+//! - [`providers`]: one pure adapter per provider kind, the executor (`exec`), the
+//!   connection pool and its HTTP/1.1 client, SSE.
 //! - [`routing`]: which provider and model serve a request; each provider's run-time state
 //!   (health, keys, balance); the live config snapshot.
-//! - [`pipeline`]: the ordered stages of a request, the fallback loop and the stream relay.
-//! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`; virtual keys.
+//! - [`pipeline`]: the stages of a request in order ([`pipeline::serve`]), one module per
+//!   client schema ([`pipeline::client`]), the settlement guard, the attempt loop and the
+//!   stream relay.
+//! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`.
 //! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
-//! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
+//! - [`handlers`], [`app`], [`server`]: one-line handlers, the route table behind the
+//!   authentication layer, the accept loop and shutdown.
 //! - [`admin`]: the admin JSON API (keys, teams, users, projects, budgets, usage) and its roles.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
 //! # One request
 //! ```text
-//! client -> server (hyper, TCP_NODELAY) -> app (catch-panic) -> handler
-//!        -> governance::authenticate (401) -> read_json (limit, schema errors) -> codec::<schema>::decode_request -> ChatRequest
-//!        -> pipeline::chat: routing::resolve -> for each candidate:
-//!               adapter.build_chat -> exec::send -> adapter.parse_chat | stream decoder
-//!               (retryable failure before the first event -> next candidate)
-//!        -> codec::<schema>::encode_response | relay(encoder) -> client
+//! client -> server (hyper, TCP_NODELAY) -> app: authenticate (pipeline::auth), catch-panic
+//!        -> handler (one line) -> pipeline::serve::<ClientSchema>:
+//!           decode -> authorize -> admit (route resolved once, Settle guard)
+//!           -> [cache] -> [input guardrails]
+//!           -> route and attempt: for each candidate and key
+//!                  adapter.build_chat -> exec::send -> adapter.parse_chat | stream decoder
+//!                  (retryable failure before the first event -> next candidate)
+//!           -> [output guardrails] -> reply | relay(encoder, Settle) -> client
 //! ```
 //!
 //! # Layers
-//! The top-level modules are layered, and a module uses only the modules on the lines below
-//! its own and those before it on its line. Bottom-up:
-//! 1. `error`, `schema`, and the helpers in this file (clocks, random numbers, request ids,
-//!    [`drained`]).
+//! The top-level modules are layered: a module uses only the modules on the lines above
+//! its own in this list and those before it on its line. Bottom-up:
+//! 1. `error`, `schema`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]).
 //! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
-//! 3. `config`, with the types its settings hold (the body level, the redactor).
-//! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind,
-//!    where it is kept, what is counted.
+//! 3. `config`: with the types its settings hold (the body level, the redactor).
+//! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
 //! 5. `providers`: adapters, the executor, the connection pool, SSE.
 //! 6. `routing`: the rules, and each provider's run-time state (health, keys, balance).
-//! 7. `traces`, `governance`.
-//! 8. `pipeline`, `state` (with `state::reload`), `commands`.
-//! 9. `handlers`, `admin`, `fuzzing`.
-//! 10. `app`, `server`; then `main.rs`.
+//! 7. `traces`, `governance`: request traces; keys, budgets, limits, usage records.
+//! 8. `state`, `pipeline`, `commands`: the shared state with its hot reload; the request's stages; the CLI.
+//! 9. `handlers`, `admin`, `fuzzing`: the HTTP edge.
+//! 10. `app`, `server`: the route table and its layers; the accept loop. Then `main.rs`.
 //!
 //! `tests/layering.rs` enforces it: it reads every `crate::x` path in `src/` (test code left
 //! out) as an edge between top-level modules, and fails if the modules depend on each other
-//! in a cycle, naming the cycle and the `file:line`s of each of its edges. It checks for
-//! cycles, not this list: an edge that goes up without closing a cycle passes and moves a
-//! module up a line, so this list is to be kept true by hand when that happens.
+//! in a cycle, naming the cycle and the `file:line`s of each of its edges, and if an edge
+//! goes up this list or a module has no place in it. A new module or a new edge fails the
+//! test until the list (and so this map) says where it belongs.
 //!
 //! Why a test and not the wire and translation layer (`schema`, `codec`, `error`) in a crate
 //! of its own, which would make the compiler enforce that boundary: of the four cycles this

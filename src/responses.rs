@@ -186,11 +186,6 @@ fn items_of(row: &ResponseRow) -> Vec<(String, String)> {
 }
 
 /// OpenAI's answer for an `item_reference` to an item it does not have.
-/// The id of the key a stored response belongs to (`None` on a gateway without keys).
-pub fn owner(p: Option<&crate::governance::Principal>) -> Option<String> {
-    p.map(|p| p.key_id.clone())
-}
-
 pub fn item_not_found(id: &str) -> GatewayError {
     let mut e = GatewayError::new(
         ErrorKind::NotFound,

@@ -55,6 +55,77 @@ fn no_cycles_between_top_level_modules() {
     );
 }
 
+/// The stronger form of the rule: the layers `src/lib.rs` lists (`# Layers`, a numbered
+/// list, bottom-up) name every top-level module, and a module names only modules on the
+/// lines below its own or before it on its line. A new module fails here until it is given
+/// a place, and an edge that goes up fails even where it closes no cycle, so the list in
+/// `lib.rs` stays the true map.
+#[test]
+fn the_layers_listed_in_lib_rs_hold() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    read_tree(&root, &root, &mut files);
+    let (modules, g) = graph(&files);
+    let lib = std::fs::read_to_string(root.join("lib.rs")).unwrap();
+    let place = layers(&lib);
+    assert!(
+        place.len() >= 15,
+        "no `# Layers` list found in src/lib.rs: {place:?}"
+    );
+    let unplaced: Vec<_> = modules.iter().filter(|m| !place.contains_key(*m)).collect();
+    assert!(
+        unplaced.is_empty(),
+        "these modules have no place in the layers of src/lib.rs: {unplaced:?}"
+    );
+    let mut wrong = Vec::new();
+    for (from, tos) in &g {
+        for (to, sites) in tos {
+            if place[to] >= place[from] {
+                let at: Vec<_> = sites
+                    .iter()
+                    .map(|s| format!("src/{}:{}", s.file, s.line))
+                    .collect();
+                wrong.push(format!("{from} -> {to} ({})", at.join(", ")));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "these edges go up the layers listed in src/lib.rs (move what they need down, or \
+         change the list if the map itself changed):\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The modules of the `# Layers` list of a crate root's `//!` header: each numbered item
+/// (`1. ...`) names its modules in backticks on its first line, before any `:` or `(` of
+/// its prose; the place of a module is (its item, its position in the item).
+fn layers(lib: &str) -> BTreeMap<String, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    let mut in_list = false;
+    for line in lib.lines().map_while(|l| l.strip_prefix("//!")) {
+        let doc = line.trim();
+        if let Some(heading) = doc.strip_prefix('#') {
+            in_list = heading.trim() == "Layers";
+            continue;
+        }
+        let Some((n, text)) = doc.split_once(". ") else {
+            continue;
+        };
+        let Ok(item) = n.parse::<usize>() else {
+            continue;
+        };
+        if !in_list {
+            continue;
+        }
+        let names = text.split([':', '(']).next().unwrap_or("");
+        for (at, name) in names.split('`').skip(1).step_by(2).enumerate() {
+            out.entry(name.to_owned()).or_insert((item, at));
+        }
+    }
+    out
+}
+
 #[test]
 fn the_check_finds_a_cycle_and_reads_past_comments_strings_and_tests() {
     let files: Vec<(String, String)> = [

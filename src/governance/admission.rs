@@ -27,7 +27,7 @@ use super::directory::Directory;
 use super::ledger::{self, Ledger};
 use super::limits::{self, Check, Hold, Limiter};
 use super::recorder::Recorder;
-use crate::config::{BudgetUnit, Config, OnExhausted, Target};
+use crate::config::{BudgetUnit, Config, OnExhausted, Policy, Target};
 use crate::error::{ErrorKind, GatewayError};
 use crate::governance::Principal;
 use crate::pricing::PriceTable;
@@ -262,7 +262,7 @@ impl Enforcer {
         directory: &Directory,
         principal: Option<Arc<Principal>>,
         request_id: &str,
-        ask: Ask<'_>,
+        mut ask: Ask<'_>,
     ) -> Result<Admission, GatewayError> {
         let now_ms = self.clock.now_ms();
         let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
@@ -280,8 +280,8 @@ impl Enforcer {
                 created_at: now,
                 principal: principal.clone(),
                 requested_model: ask.model.to_owned(),
-                tags: ask.tags,
-                end_user: ask.end_user,
+                tags: std::mem::take(&mut ask.tags),
+                end_user: ask.end_user.take(),
                 input_tokens: ask.input_tokens,
                 started: Some(tokio::time::Instant::now()),
                 schema: ask.schema,
@@ -318,37 +318,80 @@ impl Enforcer {
 
         // 1. Rate limits.
         if budget::any_rate_limit(&scopes) {
-            let mut checks = Vec::new();
-            for (scope, policy) in &scopes {
-                let r = policy.rate_limit;
-                let label = format!("{} `{}`", scope.kind.as_str(), scope.label);
-                let mut push = |kind, limit: Option<u64>, cost| {
-                    if let Some(limit) = limit {
-                        checks.push(Check {
-                            kind,
-                            scope: scope.id(),
-                            label: label.clone(),
-                            limit,
-                            cost,
-                        });
-                    }
-                };
-                push(limits::Kind::Rpm, r.rpm, 1);
-                push(limits::Kind::Tpm, r.tpm, worst_tokens);
-                push(limits::Kind::Concurrent, r.concurrent, 1);
-            }
-            match self.limiter.acquire(request_id, checks, now_ms).await {
-                Ok(hold) => adm.ticket.hold = Some(hold),
-                Err(refusal) => {
-                    adm.discard();
-                    let mut e = GatewayError::new(ErrorKind::RateLimited, refusal.message);
-                    e.retry_after = Some(refusal.retry_after);
-                    return Err(e);
+            self.hold_rate_limits(&mut adm, &scopes, request_id, worst_tokens, now_ms)
+                .await?;
+        }
+        // 2. Budgets.
+        self.reserve_budgets(
+            &mut adm,
+            &scopes,
+            candidates,
+            &ask,
+            request_id,
+            worst_tokens,
+            now,
+        )
+        .await?;
+        Ok(adm)
+    }
+
+    /// Take a lease on every rate limit of the caller's scopes, or refuse (429).
+    async fn hold_rate_limits(
+        &self,
+        adm: &mut Admission,
+        scopes: &[(Scope, &Policy)],
+        request_id: &str,
+        worst_tokens: u64,
+        now_ms: u64,
+    ) -> Result<(), GatewayError> {
+        let mut checks = Vec::new();
+        for (scope, policy) in scopes {
+            let r = policy.rate_limit;
+            let label = format!("{} `{}`", scope.kind.as_str(), scope.label);
+            let mut push = |kind, limit: Option<u64>, cost| {
+                if let Some(limit) = limit {
+                    checks.push(Check {
+                        kind,
+                        scope: scope.id(),
+                        label: label.clone(),
+                        limit,
+                        cost,
+                    });
                 }
+            };
+            push(limits::Kind::Rpm, r.rpm, 1);
+            push(limits::Kind::Tpm, r.tpm, worst_tokens);
+            push(limits::Kind::Concurrent, r.concurrent, 1);
+        }
+        match self.limiter.acquire(request_id, checks, now_ms).await {
+            Ok(hold) => adm.ticket.hold = Some(hold),
+            Err(refusal) => {
+                adm.discard();
+                let mut e = GatewayError::new(ErrorKind::RateLimited, refusal.message);
+                e.retry_after = Some(refusal.retry_after);
+                return Err(e);
             }
         }
+        Ok(())
+    }
 
-        // 2. Budgets.
+    /// Reserve the request's worst case on every budget of the caller's scopes. A spent
+    /// budget routes the request to its fallback target, lets a `budget_exhausted` rule
+    /// serve it, or refuses it (429); budgets that cannot be checked refuse it (503).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the admission's facts, each used once"
+    )]
+    async fn reserve_budgets(
+        &self,
+        adm: &mut Admission,
+        scopes: &[(Scope, &Policy)],
+        candidates: &[crate::routing::Candidate],
+        ask: &Ask<'_>,
+        request_id: &str,
+        worst_tokens: u64,
+        now: i64,
+    ) -> Result<(), GatewayError> {
         let any_usd = scopes
             .iter()
             .any(|(_, p)| p.budgets.iter().any(|b| b.unit == BudgetUnit::Usd));
@@ -422,7 +465,7 @@ impl Enforcer {
             }
         }
         adm.ticket.lines = lines;
-        Ok(adm)
+        Ok(())
     }
 }
 

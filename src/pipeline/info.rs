@@ -129,7 +129,7 @@ async fn usage_report(state: &AppState, caller: &Caller) -> Result<Value, Gatewa
 /// A response this key stored.
 pub async fn get_response(state: &AppState, caller: &Caller, id: &str) -> Response {
     let ctx = ctx_of(caller);
-    let owner = crate::responses::owner(caller.principal.as_deref());
+    let owner = super::client::responses::owner(caller.principal.as_deref());
     let result = state
         .responses()
         .get(state.store(), id, owner.as_deref())
@@ -141,7 +141,7 @@ pub async fn get_response(state: &AppState, caller: &Caller, id: &str) -> Respon
 /// Delete a response this key stored.
 pub async fn delete_response(state: &AppState, caller: &Caller, id: &str) -> Response {
     let ctx = ctx_of(caller);
-    let owner = crate::responses::owner(caller.principal.as_deref());
+    let owner = super::client::responses::owner(caller.principal.as_deref());
     let result = match state.store().delete_response(id, owner.as_deref()).await {
         Ok(true) => Ok(json!({"id": id, "object": "response", "deleted": true})),
         Ok(false) => Err(crate::responses::not_found(id)),

@@ -50,7 +50,7 @@ impl ClientSchema for Responses {
     ) -> Result<Decoded<Turn>, GatewayError> {
         let mut w: RespRequest = crate::pipeline::parse_json(body)?;
         let mut input = codec::normalize_input(w.input.take())?;
-        let owner = crate::responses::owner(ctx.principal.as_deref());
+        let owner = owner(ctx.principal.as_deref());
         // `item_reference`s name items of responses this key stored; the rest of the
         // pipeline (and the stored row) sees the items themselves. An OpenAI provider still
         // gets the client's body as it came.
@@ -153,6 +153,11 @@ impl ClientSchema for Responses {
     fn error_body(e: &GatewayError) -> Bytes {
         to_json(&crate::codec::openai_chat::error_body(e))
     }
+}
+
+/// The id of the key a stored response belongs to (`None` on a gateway without keys).
+pub fn owner(p: Option<&crate::governance::Principal>) -> Option<String> {
+    p.map(|p| p.key_id.clone())
 }
 
 fn row(
