@@ -11,6 +11,7 @@
 //! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: HTTP edge, route table, accept loop and shutdown.
+//! - [`tasks`]: the background tasks shutdown waits for (mirror shadows, settlements, writes).
 //! - [`admin`]: the admin JSON API (keys, teams, users, projects, budgets, usage) and its roles.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
@@ -48,6 +49,7 @@ pub mod schema;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod tokens;
 pub mod traces;
 

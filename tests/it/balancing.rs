@@ -96,7 +96,7 @@ balance = "lowest_latency"
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let url = gw.url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             client()
                 .post(url)
                 .json(&chat_req("least", false))

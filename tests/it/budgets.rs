@@ -53,7 +53,7 @@ async fn race(gws: &[&Gateway]) -> u64 {
     for i in 0..200 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
         let admitted = Arc::clone(&admitted);
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let c = client();
             let mut refusals = 0;
             while refusals < 3 {
@@ -134,7 +134,7 @@ async fn failures_release(mock: &MockProvider, gws: &[&Gateway]) {
     let mut tasks = Vec::new();
     for i in 0..60 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = client()
                 .post(&url)
                 .bearer_auth(KEY)

@@ -196,7 +196,7 @@ async fn second_request_status(target: &str, pricing: &str) -> u16 {
             .send()
     };
     mock.push(Reply::chat("first").delay(Duration::from_millis(700)));
-    let first = tokio::spawn(send(&gw));
+    let first = spawn(send(&gw));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = send(&gw).await.unwrap().status().as_u16();
     assert_eq!(first.await.unwrap().unwrap().status(), 200);

@@ -103,7 +103,7 @@ async fn tpm_reserves_up_front(redis: &str) {
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (gw, admitted) = (Arc::clone(&gw), Arc::clone(&admitted));
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = call(&gw, RPM_KEY, &req(300)).await;
             match r.status().as_u16() {
                 200 => {
@@ -165,7 +165,7 @@ async fn concurrent_requests_are_capped_and_released() {
     let mut tasks = Vec::new();
     for _ in 0..5 {
         let gw = Arc::clone(&gw);
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             call(&gw, RPM_KEY, &req(5)).await.status().as_u16()
         }));
     }
@@ -330,7 +330,7 @@ async fn exactly_the_limit_passes(gws: &[&Gateway]) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = client()
                 .post(&url)
                 .bearer_auth(RPM_KEY)

@@ -128,7 +128,7 @@ async fn a_request_in_flight_keeps_its_snapshot() {
     let path = dir.join("gatehouse.toml");
     let gw = Gateway::start_file(&config("a/x"), &[&a, &b], &path).await;
     let url = gw.url("/v1/chat/completions");
-    let slow = tokio::spawn(async move {
+    let slow = spawn(async move {
         client()
             .post(url)
             .json(&chat_req("m", false))
@@ -161,7 +161,7 @@ async fn ten_reloads_under_load_fail_no_request() {
     for w in 0..8 {
         let url = gw.url("/v1/chat/completions");
         let stop = stop.clone();
-        workers.push(tokio::spawn(async move {
+        workers.push(spawn(async move {
             let c = client();
             let (mut ok, mut failed) = (0u32, 0u32);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {

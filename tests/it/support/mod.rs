@@ -20,6 +20,20 @@ use tokio::sync::oneshot;
 
 pub use mock::{MockProvider, Profile, Reply};
 
+/// Spawn one of the test's own tasks (a mock server, a client): not the gateway's background
+/// work, so not on its tracker (`gatehouse::tasks`).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test's own tasks, not the gateway's"
+)]
+pub fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(task)
+}
+
 /// A gateway running in this process on 127.0.0.1:0.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -102,7 +116,7 @@ impl Gateway {
         }
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
-        let done = tokio::spawn(async move {
+        let done = spawn(async move {
             gatehouse::server::run(listener, st, drain, async {
                 let _ = rx.await;
             })
