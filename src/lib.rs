@@ -104,8 +104,28 @@ pub fn random_unit() -> f64 {
 ///
 /// The kernel's coarse clock: it is the time of the last scheduler tick (1 to 10 ms old), and
 /// reading it costs a few nanoseconds where the precise clock costs about 40 on our VMs. A
-/// request reads this several times, and nothing it times is shorter than a second.
+/// request reads this several times, and nothing it times is shorter than a second. Once a
+/// test called [`follow_tokio_clock`], it reads tokio's clock instead, so paused time moves
+/// it; until then the switch costs one load.
 pub fn mono_ms() -> u64 {
+    match TOKIO_CLOCK.get() {
+        None => coarse_mono_ms(),
+        Some((at, base)) => base + millis(at.elapsed()),
+    }
+}
+
+/// Set by [`follow_tokio_clock`]: tokio's instant and [`mono_ms`]'s reading at that call.
+static TOKIO_CLOCK: std::sync::OnceLock<(tokio::time::Instant, u64)> = std::sync::OnceLock::new();
+
+/// For tests: from now on [`mono_ms`] follows tokio's clock, so `tokio::time::pause` and
+/// `advance` move cool-downs, ejections, the retry budget's seconds and idle connections as
+/// they move tokio's own timers. It goes on from where the kernel's clock was, so readings
+/// taken before stay comparable. The gateway never calls it.
+pub fn follow_tokio_clock() {
+    TOKIO_CLOCK.get_or_init(|| (tokio::time::Instant::now(), coarse_mono_ms()));
+}
+
+fn coarse_mono_ms() -> u64 {
     #[cfg(target_os = "linux")]
     fn coarse_ms() -> u64 {
         let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
@@ -119,4 +139,24 @@ pub fn mono_ms() -> u64 {
     }
     static ORIGIN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     coarse_ms().saturating_sub(*ORIGIN.get_or_init(coarse_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn mono_ms_follows_paused_time_once_asked() {
+        let before = super::mono_ms();
+        super::follow_tokio_clock();
+        let from = super::mono_ms();
+        assert!(from >= before, "{from} after {before}");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let after = super::mono_ms();
+        assert!(
+            (30_000..30_100).contains(&(after - from)),
+            "moved {} ms",
+            after - from
+        );
+    }
 }

@@ -264,7 +264,15 @@ async fn a_frozen_redis_fails_budgets_closed_and_limits_over_to_local_shares() {
     // A second instance: while Redis is up, the two share the limits.
     let _b = Gateway::start(&text, &[&mock]).await;
     // Both instances' heartbeats are seen (the health loop runs every second).
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    skip(Duration::from_millis(1_300)).await;
+    let both = eventually(Duration::from_secs(5), || async {
+        (a.state.governance().redis_instances() == Some(2)).then_some(())
+    })
+    .await;
+    assert!(
+        both.is_some(),
+        "the other instance's heartbeat was not seen"
+    );
     assert_eq!(ready(&a).await.0, 200);
     assert_eq!(call(&a, BUDGET_KEY, &req(5)).await.status(), 200);
 
