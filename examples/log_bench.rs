@@ -225,6 +225,10 @@ async fn main() {
     // Retention: delete the oldest 10 days while one writer inserts a record at a time.
     let writer = {
         let store = store.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a benchmark's own writer, not the gateway's"
+        )]
         tokio::spawn(async move {
             let mut worst = Duration::ZERO;
             let mut i = rows + 1;

@@ -50,6 +50,10 @@ impl Activity {
             return None;
         }
         let activity = Arc::new(Self::default());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the spinner lives as long as the server, which aborts it at shutdown; it does no work"
+        )]
         let spinner = handle.spawn(Arc::clone(&activity).spin(window));
         Some((activity, spinner))
     }

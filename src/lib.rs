@@ -18,6 +18,7 @@
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: one-line handlers, the route table behind the
 //!   authentication layer, the accept loop and shutdown.
+//! - [`tasks`]: the background tasks shutdown waits for (mirror shadows, settlements, writes).
 //! - [`admin`]: the admin JSON API (keys, teams, users, projects, budgets, usage) and its roles.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
 //!
@@ -36,7 +37,7 @@
 //! # Layers
 //! The top-level modules are layered: a module uses only the modules on the lines above
 //! its own in this list and those before it on its line. Bottom-up:
-//! 1. `error`, `schema`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]).
+//! 1. `error`, `schema`, `tasks`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]); the tracker of background tasks.
 //! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
 //! 3. `config`: with the types its settings hold (the body level, the redactor).
 //! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
@@ -86,6 +87,7 @@ pub mod schema;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod tokens;
 pub mod traces;
 
@@ -160,8 +162,28 @@ pub fn new_request_id() -> String {
 ///
 /// The kernel's coarse clock: it is the time of the last scheduler tick (1 to 10 ms old), and
 /// reading it costs a few nanoseconds where the precise clock costs about 40 on our VMs. A
-/// request reads this several times, and nothing it times is shorter than a second.
+/// request reads this several times, and nothing it times is shorter than a second. Once a
+/// test called [`follow_tokio_clock`], it reads tokio's clock instead, so paused time moves
+/// it; until then the switch costs one load.
 pub fn mono_ms() -> u64 {
+    match TOKIO_CLOCK.get() {
+        None => coarse_mono_ms(),
+        Some((at, base)) => base + millis(at.elapsed()),
+    }
+}
+
+/// Set by [`follow_tokio_clock`]: tokio's instant and [`mono_ms`]'s reading at that call.
+static TOKIO_CLOCK: std::sync::OnceLock<(tokio::time::Instant, u64)> = std::sync::OnceLock::new();
+
+/// For tests: from now on [`mono_ms`] follows tokio's clock, so `tokio::time::pause` and
+/// `advance` move cool-downs, ejections, the retry budget's seconds and idle connections as
+/// they move tokio's own timers. It goes on from where the kernel's clock was, so readings
+/// taken before stay comparable. The gateway never calls it.
+pub fn follow_tokio_clock() {
+    TOKIO_CLOCK.get_or_init(|| (tokio::time::Instant::now(), coarse_mono_ms()));
+}
+
+fn coarse_mono_ms() -> u64 {
     #[cfg(target_os = "linux")]
     fn coarse_ms() -> u64 {
         let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
@@ -194,6 +216,8 @@ pub async fn drained(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     #[test]
     fn request_ids_are_unique_and_time_ordered() {
         let a = super::new_request_id();
@@ -202,5 +226,20 @@ mod tests {
         assert_eq!(a.len(), 35);
         let ua = uuid::Uuid::parse_str(&a[3..]).unwrap();
         assert_eq!(ua.get_version_num(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn mono_ms_follows_paused_time_once_asked() {
+        let before = super::mono_ms();
+        super::follow_tokio_clock();
+        let from = super::mono_ms();
+        assert!(from >= before, "{from} after {before}");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let after = super::mono_ms();
+        assert!(
+            (30_000..30_100).contains(&(after - from)),
+            "moved {} ms",
+            after - from
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! #5, issue 7). A reference names any input or output item of a response the same key stored.
 //!
 //! A response is saved once its reply is complete. A streamed reply completes inside the
-//! relay, which cannot wait for the store, so its row is written in the background and kept
+//! relay, which cannot wait for the store, so its row is written in the background (a task
+//! shutdown waits for, `crate::tasks`) and kept
 //! in [`Responses::pending`] until the write lands: a client that continues the
 //! conversation the moment it saw `response.completed` still finds it. Rows are visible only
 //! to the virtual key that made them (`owner`); another key gets the same 404 as for an
@@ -43,7 +44,7 @@ impl Responses {
         }
         let pending = Arc::clone(&self.pending);
         let store = store.clone();
-        tokio::spawn(async move {
+        crate::tasks::spawn(crate::tasks::Kind::StoredResponse, async move {
             if let Err(e) = store.save_response(&row, &items_of(&row)).await {
                 tracing::error!(error = %e, response = %id, "stored response not saved");
             }

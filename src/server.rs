@@ -5,7 +5,9 @@
 //! TCP_NODELAY (STYLE §4.18), a header-read timeout (slow-header clients are closed), and
 //! header limits (more than 100 fields or 64 KiB gets 431). On shutdown the listener closes
 //! at once (new connections are refused and `/readyz` answers 503 to the ones still open),
-//! in-flight requests get up to `drain_timeout` to finish, then the process exits.
+//! in-flight requests get up to `drain_timeout` to finish, the background tasks they left
+//! (`crate::tasks`: mirror shadows, stored-response writes, settlements) end within the same
+//! deadline, the usage and trace writers flush, then the process exits.
 //!
 //! With `[server] busy_poll` set, each request's start and the end of its response body are
 //! marks of activity for the busy-polling spinner (`busy_poll`).
@@ -61,12 +63,20 @@ pub async fn run(
     // and with nothing due sooner that happened on every request (measured: one write(2) and
     // one extra epoll_wait per request). A timer that is always due within a second keeps the
     // driver's next wake-up earlier than any header deadline; it costs one wake-up a second.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a timer for the server's life, aborted at shutdown; it does no work"
+    )]
     let tick = tokio::spawn(async {
         loop {
             tokio::time::sleep(TIMER_TICK).await;
         }
     });
     // Keys created or revoked by another process (the CLI, another instance) are picked up.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a loop for the server's life, aborted at shutdown: a cut refresh or clean-up is done again by the next start"
+    )]
     let refresh = tokio::spawn({
         let state = state.clone();
         async move {
@@ -110,9 +120,8 @@ pub async fn run(
         .flatten();
     let activity = busy.as_ref().map(|(a, _)| Arc::clone(a));
     let graceful = GracefulShutdown::new();
-    // Connection tasks; shutdown waits on them through `graceful`, and on this tracker for
-    // the tasks themselves to end.
-    let tasks = TaskTracker::new();
+    // Connection tasks, this server's own: shutdown waits on them through `graceful`.
+    let conns = TaskTracker::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -134,7 +143,7 @@ pub async fn run(
         };
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
-        tasks.spawn(async move {
+        conns.spawn(async move {
             let _ = conn.await;
         });
     }
@@ -149,13 +158,17 @@ pub async fn run(
         r.abort();
     }
     tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
-    tasks.close();
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    conns.close();
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("drain timeout reached; closing the remaining connections");
     }
+    // What the requests left running (mirror shadows, stored-response writes, settlements)
+    // ends before the same deadline, and records what it did.
+    crate::tasks::drain(deadline).await;
     // Every finished request's settlement and usage record reach the store before exit.
     if !state
         .governance()

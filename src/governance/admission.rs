@@ -610,7 +610,11 @@ impl Admission {
             let enforcer = Arc::clone(&self.enforcer);
             let id = std::mem::take(&mut self.ticket.request_id);
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { enforcer.limiter.release(&id, hold, 0).await });
+                crate::tasks::spawn_on(
+                    crate::tasks::Kind::Release,
+                    async move { enforcer.limiter.release(&id, hold, 0).await },
+                    &rt,
+                );
             }
         }
     }
@@ -669,7 +673,8 @@ struct Settlement {
 impl Settlement {
     /// Settle: right here when there is nothing to wait for (no budget, no rate-limit
     /// lease, no bodies to redact, no delivered text to count: the common request of a
-    /// deployment without budgets), otherwise in a task of its own.
+    /// deployment without budgets), otherwise in a task of its own (tracked: shutdown waits
+    /// for it).
     fn run_or_spawn(self) {
         if !self.waits() {
             self.run_now();
@@ -680,11 +685,12 @@ impl Settlement {
             return;
         };
         self.enforcer.settling.fetch_add(1, Ordering::AcqRel);
-        rt.spawn(async move {
+        let settle = async move {
             let enforcer = Arc::clone(&self.enforcer);
             self.run().await;
             enforcer.settling.fetch_sub(1, Ordering::AcqRel);
-        });
+        };
+        crate::tasks::spawn_on(crate::tasks::Kind::Settlement, settle, &rt);
     }
 
     /// Does settling have to await anything?

@@ -176,6 +176,12 @@ impl Governance {
         self.shared.as_ref().map(|s| s.is_up())
     }
 
+    /// `None` without `[redis]`; otherwise how many instances share the limits, as last
+    /// seen while Redis was up.
+    pub fn redis_instances(&self) -> Option<u64> {
+        self.shared.as_ref().map(|s| s.instances())
+    }
+
     /// True when no key exists: the gateway is open.
     pub fn is_open(&self) -> bool {
         self.ring.load().is_empty()

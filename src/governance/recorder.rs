@@ -54,6 +54,12 @@ impl Recorder {
         let left = Arc::clone(&pending);
         let body_bytes = Arc::new(AtomicU64::new(0));
         let bodies_left = Arc::clone(&body_bytes);
+        // Not on `crate::tasks`: the writer ends only when its queue is dropped, with the
+        // state; shutdown waits on `flush` (every record handed over written) instead.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "lives as long as its queue; shutdown waits on its flush, not its end"
+        )]
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {

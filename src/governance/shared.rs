@@ -183,6 +183,10 @@ impl Shared {
     /// Ping every [`HEALTH_INTERVAL`] until the process ends.
     pub fn spawn_health(self: &Arc<Self>) {
         let me = Arc::clone(self);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a health check for the process's life; a cut probe loses nothing"
+        )]
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEALTH_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

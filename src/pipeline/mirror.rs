@@ -1,5 +1,5 @@
 //! Mirroring: a sampled shadow copy of a chat request, sent to a rule's `mirror` target
-//! after admission, on a task of its own.
+//! after admission, on a task of its own (tracked: shutdown waits for it, `crate::tasks`).
 //!
 //! The shadow never delays or changes the reply: it is spawned before the primary's first
 //! attempt and nothing waits for it. It is admitted on the mirror's own budgets only (the
@@ -48,7 +48,7 @@ pub fn maybe_spawn(live: &Live, ctx: &mut RequestCtx, model: &str, req: &ChatReq
     }
     let hop = ctx.hop.clone();
     ctx.settle.set_mirrored();
-    tokio::spawn(async move {
+    crate::tasks::spawn(crate::tasks::Kind::Mirror, async move {
         let started = tokio::time::Instant::now();
         // The shadow settles by a guard of its own, as a request does.
         let mut settle = match shadow {

@@ -276,6 +276,10 @@ fn drive(
     conn: impl std::future::Future<Output = hyper::Result<()>> + Send + 'static,
     protocol: &'static str,
 ) {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a connection's I/O: it ends with the connection and holds no request's work"
+    )]
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, protocol, "provider connection ended");
@@ -326,6 +330,10 @@ impl PooledBody {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "reads a finished body's framing to keep its connection; cutting it only closes the connection"
+            )]
             rt.spawn(async move {
                 // The end of the body releases the connection; anything else drops it
                 // unfinished, which closes it.
@@ -386,6 +394,19 @@ mod tests {
 
     use super::*;
 
+    /// The test's own servers and clients: not the gateway's background work.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test's own tasks, not the gateway's"
+    )]
+    fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(task)
+    }
+
     /// A raw HTTP/1.1 server on port 0: `answer` gets each request's head and writes the
     /// reply; it returns whether to keep the connection open. Counts accepted connections
     /// and sends each request head it read to the returned list.
@@ -398,11 +419,11 @@ mod tests {
         let heads = Arc::new(Mutex::new(Vec::new()));
         let answer = Arc::new(answer);
         let (acc, hs) = (accepted.clone(), heads.clone());
-        tokio::spawn(async move {
+        spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
                 let (answer, hs) = (answer.clone(), hs.clone());
-                tokio::spawn(async move {
+                spawn(async move {
                     let mut buf = Vec::new();
                     loop {
                         let mut chunk = [0u8; 4096];
@@ -508,7 +529,7 @@ mod tests {
         // a large body unread: the write fails, and the refusal is still the reply.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
+        spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
             let mut chunk = [0u8; 4096];
             let _ = sock.read(&mut chunk).await;
@@ -535,7 +556,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let acc = accepted.clone();
-        tokio::spawn(async move {
+        spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
                 sock.set_nodelay(true).unwrap();
@@ -614,7 +635,7 @@ mod tests {
         let p = pool(&base);
         let all = (0..4).map(|_| {
             let p = p.clone();
-            tokio::spawn(async move { post(&p, "/x").await.ok().unwrap() })
+            spawn(async move { post(&p, "/x").await.ok().unwrap() })
         });
         for h in all {
             assert_eq!(h.await.unwrap().0, 200);
@@ -647,7 +668,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let c = closed.clone();
-        tokio::spawn(async move {
+        spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
             let mut chunk = [0u8; 4096];
             let _ = sock.read(&mut chunk).await;
@@ -714,11 +735,11 @@ mod tests {
         let accepted = Arc::new(AtomicUsize::new(0));
         let acc = accepted.clone();
         let answer = Arc::new(answer);
-        tokio::spawn(async move {
+        spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
                 let (acceptor, answer) = (acceptor.clone(), answer.clone());
-                tokio::spawn(async move {
+                spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
@@ -788,7 +809,7 @@ mod tests {
         );
         let all = (0..4).map(|_| {
             let p = p.clone();
-            tokio::spawn(async move { post(&p, "/y").await.ok().unwrap() })
+            spawn(async move { post(&p, "/y").await.ok().unwrap() })
         });
         for h in all {
             let (status, body) = h.await.unwrap();
@@ -848,11 +869,11 @@ mod tests {
         let closed = Arc::new(tokio::sync::Notify::new());
         let rest = Arc::new(rest);
         let (acc, cl) = (accepted.clone(), closed.clone());
-        tokio::spawn(async move {
+        spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
                 let (rest, cl) = (rest.clone(), cl.clone());
-                tokio::spawn(async move {
+                spawn(async move {
                     let mut chunk = [0u8; 4096];
                     // One read per request: each is a small head and a 2-byte body.
                     while sock.read(&mut chunk).await.unwrap_or(0) > 0 {

@@ -218,6 +218,10 @@ pub fn spawn_triggers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         match signal(SignalKind::hangup()) {
             Ok(mut hup) => {
                 let st = state.clone();
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "a trigger for the server's life, aborted at shutdown; a reload is all or nothing"
+                )]
                 out.push(tokio::spawn(async move {
                     while hup.recv().await.is_some() {
                         reload(&st, "sighup").await;
@@ -231,6 +235,10 @@ pub fn spawn_triggers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     }
     if let ConfigSource::File { path, .. } = state.config_source() {
         let st = state.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a trigger for the server's life, aborted at shutdown; a reload is all or nothing"
+        )]
         out.push(tokio::spawn(async move {
             // The digest of a file that was refused, so a broken file is reported once.
             let mut refused: Option<String> = None;

@@ -43,6 +43,12 @@ impl Exporter {
         let pending = Arc::new(AtomicU64::new(0));
         let left = Arc::clone(&pending);
         let post = Post::new(cfg);
+        // Not on `crate::tasks`: the exporter ends only when its queue is dropped, with the
+        // state; shutdown waits on `flush` (every span handed over posted) instead.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "lives as long as its queue; shutdown waits on its flush, not its end"
+        )]
         tokio::spawn(async move {
             let mut groups = Vec::new();
             while rx.recv_many(&mut groups, 64).await > 0 {

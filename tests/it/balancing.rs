@@ -58,6 +58,17 @@ api_keys = [{ key = "key-one", weight = 2 }, "key-two"]
         after.iter().all(|k| k == "key-two"),
         "key-one rests for its Retry-After: {after:?}"
     );
+    // Its 30 s over, it serves again.
+    skip(Duration::from_secs(31)).await;
+    let before = m.requests().len();
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&chat_req("x", false)).await.status(), 200);
+    }
+    let rested: Vec<String> = m.requests()[before..].iter().map(key_of).collect();
+    assert!(
+        rested.iter().any(|k| k == "key-one"),
+        "key-one is back after its Retry-After: {rested:?}"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +107,7 @@ balance = "lowest_latency"
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let url = gw.url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             client()
                 .post(url)
                 .json(&chat_req("least", false))
@@ -252,6 +263,11 @@ async fn a_failing_backend_is_ejected_and_skipped() {
         metrics.contains("gatehouse_backend_ejections_total{provider=\"a\"}"),
         "{metrics}"
     );
+    // After its 30 s, a is tried again (and, still failing, b serves).
+    skip(Duration::from_secs(31)).await;
+    let r = gw.chat(&chat_req("m", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(a.calls(), 6, "the ejection ended");
 }
 
 #[tokio::test]
@@ -279,7 +295,13 @@ async fn a_route_timeout_bounds_every_attempt() {
     );
     let gw = Gateway::start(&cfg, &[&a, &b]).await;
     let started = tokio::time::Instant::now();
-    let r = gw.chat(&chat_req("m", false)).await;
+    // The route's timeout fires as the clock moves past it.
+    let r = skip_once_received(
+        &a,
+        Duration::from_millis(400),
+        gw.chat(&chat_req("m", false)),
+    )
+    .await;
     assert_eq!(r.status(), 504);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(

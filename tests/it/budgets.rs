@@ -53,7 +53,7 @@ async fn race(gws: &[&Gateway]) -> u64 {
     for i in 0..200 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
         let admitted = Arc::clone(&admitted);
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let c = client();
             let mut refusals = 0;
             while refusals < 3 {
@@ -134,7 +134,7 @@ async fn failures_release(mock: &MockProvider, gws: &[&Gateway]) {
     let mut tasks = Vec::new();
     for i in 0..60 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = client()
                 .post(&url)
                 .bearer_auth(KEY)
@@ -417,7 +417,8 @@ async fn alerts_go_out_once_at_50_80_and_100_percent() {
     assert_eq!(got[0].body["scope"], "key");
     assert_eq!(got[0].body["name"], "k");
     assert_eq!(got[2].body["limit"], 0.05);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every settlement done, so every alert that would go out went out.
+    background_done().await;
     assert_eq!(hook.requests().len(), 3, "each alert once");
 }
 

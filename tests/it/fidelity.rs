@@ -196,7 +196,7 @@ async fn second_request_status(target: &str, pricing: &str) -> u16 {
             .send()
     };
     mock.push(Reply::chat("first").delay(Duration::from_millis(700)));
-    let first = tokio::spawn(send(&gw));
+    let first = spawn(send(&gw));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = send(&gw).await.unwrap().status().as_u16();
     assert_eq!(first.await.unwrap().unwrap().status(), 200);
@@ -267,25 +267,32 @@ async fn a_provider_quoting_its_key_never_shows_it() {
 #[tokio::test]
 async fn an_upstream_timeout_is_each_schemas_timeout_error() {
     let mock = MockProvider::start(Profile::OpenAi).await;
-    // first_byte = 1s (`routed`); the mock answers after 3 s.
+    // first_byte = 1s (`routed`); the mock answers after 3 s. The clock moves 1.1 s once
+    // the mock has the request: the gateway's timeout fires, the mock's reply does not.
     let gw = Gateway::start(&routed("openai-compatible", "m"), &[&mock]).await;
     let slow = || Reply::chat("late").delay(Duration::from_secs(3));
+    let past = Duration::from_millis(1100);
 
     mock.push(slow());
-    let r = post_messages(&gw, &claude_code_request("claude-opus-5-5", false)).await;
+    let r = skip_once_received(
+        &mock,
+        past,
+        post_messages(&gw, &claude_code_request("claude-opus-5-5", false)),
+    )
+    .await;
     assert_eq!(r.status(), 504);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["type"], "timeout_error", "{b}");
 
     mock.push(slow());
-    let r = gw.chat(&chat_req("claude-opus-5-5", false)).await;
+    let r = skip_once_received(&mock, past, gw.chat(&chat_req("claude-opus-5-5", false))).await;
     assert_eq!(r.status(), 504);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["type"], "timeout_error", "{b}");
     assert_eq!(b["error"]["code"], "upstream_timeout");
 
     mock.push(slow());
-    let r = post_gemini(&gw).await;
+    let r = skip_once_received(&mock, past, post_gemini(&gw)).await;
     assert_eq!(r.status(), 504);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["status"], "DEADLINE_EXCEEDED", "{b}");

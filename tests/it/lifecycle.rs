@@ -109,6 +109,49 @@ async fn shutdown_drains_in_flight_streams_and_refuses_new_connections() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn shutdown_waits_for_a_mirror_shadow_and_writes_its_record() {
+    let (primary, shadow) = (
+        MockProvider::start(Profile::OpenAi).await,
+        MockProvider::start(Profile::OpenAi).await,
+    );
+    // The shadow answers long after the primary's reply, and after the shutdown began.
+    shadow.respond_with(|_| Reply::chat("shadow says hello").delay(Duration::from_millis(1500)));
+    let cfg = r#"
+[providers.a]
+kind = "openai-compatible"
+base_url = "{mock0}"
+[providers.shadow]
+kind = "openai-compatible"
+base_url = "{mock1}"
+[[routes]]
+match = { model = "m" }
+targets = ["a/m"]
+mirror = { target = "shadow/candidate", sample = 1.0 }
+"#;
+    let mut gw = Gateway::start(cfg, &[&primary, &shadow]).await;
+    let r = gw.chat(&chat_req("m", false)).await;
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    r.text().await.unwrap();
+    gw.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), gw.done.take().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    // By the time the server returned, the shadow was answered and its record written.
+    assert_eq!(shadow.calls(), 1);
+    let store = gw.state.store();
+    let shadows = store.mirrors_of(&id).await.unwrap();
+    assert_eq!(shadows.len(), 1, "the shadow's record was lost at shutdown");
+    let record = store.usage_record(&shadows[0]).await.unwrap().unwrap();
+    assert_eq!(record.output.as_deref(), Some("shadow says hello"));
+    assert_eq!(gatehouse::tasks::running(), 0);
+}
+
 /// CPU time this thread has used, in clock ticks (utime + stime of /proc/thread-self/stat).
 #[cfg(target_os = "linux")]
 fn thread_cpu_ticks() -> u64 {

@@ -103,7 +103,7 @@ async fn tpm_reserves_up_front(redis: &str) {
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (gw, admitted) = (Arc::clone(&gw), Arc::clone(&admitted));
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = call(&gw, RPM_KEY, &req(300)).await;
             match r.status().as_u16() {
                 200 => {
@@ -165,7 +165,7 @@ async fn concurrent_requests_are_capped_and_released() {
     let mut tasks = Vec::new();
     for _ in 0..5 {
         let gw = Arc::clone(&gw);
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             call(&gw, RPM_KEY, &req(5)).await.status().as_u16()
         }));
     }
@@ -264,7 +264,15 @@ async fn a_frozen_redis_fails_budgets_closed_and_limits_over_to_local_shares() {
     // A second instance: while Redis is up, the two share the limits.
     let _b = Gateway::start(&text, &[&mock]).await;
     // Both instances' heartbeats are seen (the health loop runs every second).
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    skip(Duration::from_millis(1_300)).await;
+    let both = eventually(Duration::from_secs(5), || async {
+        (a.state.governance().redis_instances() == Some(2)).then_some(())
+    })
+    .await;
+    assert!(
+        both.is_some(),
+        "the other instance's heartbeat was not seen"
+    );
     assert_eq!(ready(&a).await.0, 200);
     assert_eq!(call(&a, BUDGET_KEY, &req(5)).await.status(), 200);
 
@@ -330,7 +338,7 @@ async fn exactly_the_limit_passes(gws: &[&Gateway]) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let url = gws[i % gws.len()].url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let r = client()
                 .post(&url)
                 .bearer_auth(RPM_KEY)

@@ -330,7 +330,7 @@ async fn a_paused_database_stalls_no_request_and_the_queue_drains_after() {
     let mut tasks = Vec::new();
     for i in 0..400 {
         let url = gw.url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
+        tasks.push(spawn(async move {
             let t = tokio::time::Instant::now();
             let r = client()
                 .post(url)

@@ -217,7 +217,8 @@ async fn a_mirror_copies_without_touching_the_reply_and_within_its_budget() {
         assert_eq!(gw.chat(&chat_req("m", false)).await.status(), 200);
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    // Every shadow sent or refused.
+    background_done().await;
     let shadows = c.calls();
     assert!(shadows < 13, "{shadows} shadows went out past their budget");
     assert!(shadows >= 2, "{shadows}");

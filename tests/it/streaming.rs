@@ -204,13 +204,50 @@ async fn idle_upstream_after_the_first_byte_becomes_an_error_event() {
     ];
     mock.push(Reply::sse(events).every(Duration::from_secs(10)));
     let resp = gw.chat(&chat_req("m", true)).await;
-    let frames = timed_frames(resp).await;
-    assert!(
-        frames.iter().any(|(_, f)| f == ": keep-alive"),
-        "{frames:?}"
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut frames = Vec::new();
+    // The first event, then the clock moves past the keep-alive (2 s) and the idle timeout
+    // (3 s); each comes at once (in real time they would take seconds).
+    let first = next_frame(&mut body, &mut buf).await.unwrap();
+    assert!(first.starts_with("data: {"), "{first}");
+    frames.push(first);
+    skip(Duration::from_millis(2100)).await;
+    let soon = Duration::from_secs(1);
+    frames.push(
+        tokio::time::timeout(soon, next_frame(&mut body, &mut buf))
+            .await
+            .expect("a keep-alive as the clock moved")
+            .unwrap(),
     );
-    let last = data(&frames.last().unwrap().1).unwrap();
+    skip(Duration::from_secs(1)).await;
+    let rest = async {
+        while let Some(f) = next_frame(&mut body, &mut buf).await {
+            frames.push(f);
+        }
+    };
+    tokio::time::timeout(soon, rest)
+        .await
+        .expect("the stream ended as the clock moved past the idle timeout");
+    assert!(frames.iter().any(|f| f == ": keep-alive"), "{frames:?}");
+    let last = data(frames.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "upstream_timeout", "{frames:?}");
+}
+
+/// The next complete SSE frame of `body` (`None` at its end).
+async fn next_frame(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+) -> Option<String> {
+    loop {
+        if let Some(i) = buf.find("\n\n") {
+            let frame = buf[..i].to_owned();
+            buf.drain(..i + 2);
+            return Some(frame);
+        }
+        let chunk = body.next().await?.ok()?;
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
 }
 
 #[tokio::test]

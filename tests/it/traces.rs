@@ -238,6 +238,14 @@ async fn a_collector_that_refuses_for_a_while_gets_the_spans_after() {
     let gw = Gateway::start(&config(&receiver, ""), &[&a, &b]).await;
     a.push(Reply::chat("x"));
     assert_eq!(gw.chat(&chat_req("m", false)).await.status(), 200);
+    // The exporter's linger (200 ms) and its waits after each refusal (500 ms, then 1 s)
+    // pass as the clock moves in steps; the posts go over real sockets in between.
+    let posted = eventually(Duration::from_secs(10), || async {
+        skip(Duration::from_millis(100)).await;
+        (receiver.posts() >= 3).then_some(())
+    })
+    .await;
+    assert!(posted.is_some(), "{} posts", receiver.posts());
     flush(&gw).await;
     assert_eq!(receiver.posts(), 3);
     assert_eq!(receiver.spans().len(), 2);

@@ -203,14 +203,14 @@ impl MockProvider {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         let st = state.clone();
-        tokio::spawn(async move {
+        super::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let st = st.clone();
                 st.open.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
+                super::spawn(async move {
                     let st2 = st.clone();
                     let svc = service_fn(move |req| handle(st2.clone(), profile, req));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

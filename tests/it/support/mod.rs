@@ -20,6 +20,20 @@ use tokio::sync::oneshot;
 
 pub use mock::{MockProvider, Profile, Reply};
 
+/// Spawn one of the test's own tasks (a mock server, a client): not the gateway's background
+/// work, so not on its tracker (`gatehouse::tasks`).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test's own tasks, not the gateway's"
+)]
+pub fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(task)
+}
+
 /// A gateway running in this process on 127.0.0.1:0.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -78,6 +92,8 @@ impl Gateway {
         clock: gatehouse::governance::Clock,
         file: Option<&std::path::Path>,
     ) -> Self {
+        // The gateway's own clock follows tokio's, so `skip` moves it.
+        gatehouse::follow_tokio_clock();
         let text = with_mocks(config_text, mocks);
         let env = test_env();
         if let Some(path) = file {
@@ -102,7 +118,7 @@ impl Gateway {
         }
         let (tx, rx) = oneshot::channel::<()>();
         let st = state.clone();
-        let done = tokio::spawn(async move {
+        let done = spawn(async move {
             gatehouse::server::run(listener, st, drain, async {
                 let _ = rx.await;
             })
@@ -276,6 +292,56 @@ pub async fn fresh_redis() -> Option<String> {
         "[redis]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"gh-test-{}\"\n",
         uuid::Uuid::new_v4().simple()
     ))
+}
+
+/// Move tokio's clock `d` ahead at once. The gateway's timers, its key-reload throttle,
+/// cool-downs, ejections, retry-budget seconds and idle connections follow it, and what
+/// falls due within `d` fires; budget periods and rate-limit windows follow the governance
+/// clock instead (a manual one, `Gateway::start_with`). Time then runs on in real time from
+/// there. (A test left paused would be worse here: with the gateway on real sockets and the
+/// store on a thread of its own, every moment the runtime waits on them tokio jumps to the
+/// next timer, which can be a provider's first-byte timeout while the kernel is still
+/// delivering the reply.)
+pub async fn skip(d: std::time::Duration) {
+    gatehouse::follow_tokio_clock();
+    tokio::time::pause();
+    tokio::time::advance(d).await;
+    tokio::time::resume();
+}
+
+/// Run `request`, and [`skip`] `d` once `mock` has received it: a timeout of the gateway's
+/// that is due within `d` of the send fires at once, and a reply the mock delays longer
+/// than `d` never comes first.
+pub async fn skip_once_received<T>(
+    mock: &MockProvider,
+    d: std::time::Duration,
+    request: impl std::future::Future<Output = T>,
+) -> T {
+    let before = mock.calls();
+    let jump = async {
+        let received = eventually(std::time::Duration::from_secs(5), || async {
+            (mock.calls() > before).then_some(())
+        })
+        .await;
+        assert!(received.is_some(), "the request never reached the mock");
+        skip(d).await;
+    };
+    let (out, ()) = tokio::join!(request, jump);
+    out
+}
+
+/// Wait (up to 5 s) until every tracked background task of the gateway has ended (mirror
+/// shadows, settlements and the alerts they send, stored-response writes: `gatehouse::tasks`).
+pub async fn background_done() {
+    let done = eventually(std::time::Duration::from_secs(5), || async {
+        (gatehouse::tasks::running() == 0).then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "{} background tasks still running",
+        gatehouse::tasks::running()
+    );
 }
 
 /// Poll `f` every 20 ms until it returns `Some`, for at most `within`.

@@ -62,7 +62,7 @@ impl Receiver {
         let app = Router::new()
             .route("/v1/traces", post(traces))
             .with_state(Arc::clone(&inner));
-        tokio::spawn(async move {
+        super::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         Self { addr, inner }

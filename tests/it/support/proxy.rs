@@ -20,15 +20,15 @@ impl PausableProxy {
         let addr = listener.local_addr().unwrap();
         let paused = Arc::new(AtomicBool::new(false));
         let p = Arc::clone(&paused);
-        tokio::spawn(async move {
+        super::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(upstream) = TcpStream::connect(target).await else {
                     continue;
                 };
                 let (cr, cw) = client.into_split();
                 let (ur, uw) = upstream.into_split();
-                tokio::spawn(pipe(cr, uw, Arc::clone(&p)));
-                tokio::spawn(pipe(ur, cw, Arc::clone(&p)));
+                super::spawn(pipe(cr, uw, Arc::clone(&p)));
+                super::spawn(pipe(ur, cw, Arc::clone(&p)));
             }
         });
         Self { addr, paused }
