@@ -105,14 +105,14 @@ pub struct Gemini;
 impl ChatSchema for Gemini {
     const SCHEMA: WireSchema = WireSchema::Gemini;
     const FORWARDED: &'static [&'static str] = &[];
-    type Wire = serde_json::Value;
+    type Wire = gemini::wire::GeminiRequest;
     type Encoder = gemini::GeminiEncoder;
     fn decode(
         w: Self::Wire,
         head: &http::request::Parts,
     ) -> Result<(ChatRequest, Vec<String>), GatewayError> {
         let (model, method) = gemini_target(head.uri.path());
-        let d = gemini::decode_request(&w, model, method == "streamGenerateContent")?;
+        let d = gemini::decode_request(w, model, method == "streamGenerateContent")?;
         Ok((d.chat, d.warnings))
     }
     fn reply(r: &ChatResponse, ctx: &RequestCtx) -> Response {

@@ -6,7 +6,7 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::chat::{gemini_generate, gemini_target};
 use super::{
@@ -43,11 +43,10 @@ async fn count_tokens(State(state): State<AppState>, req: Request) -> Response {
     let result: Result<u64, GatewayError> = async {
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
-        let v: Value = parse_json(&bytes)?;
         // `{contents, ...}`, or a whole request under `generateContentRequest`.
-        let inner = v.get("generateContentRequest").unwrap_or(&v);
+        let w: gemini::wire::GeminiCountTokensRequest = parse_json(&bytes)?;
         let (model, _) = gemini_target(parts.uri.path());
-        let creq = gemini::decode_request(inner, model, false)?.chat;
+        let creq = gemini::decode_request(gemini::count_tokens_request(w)?, model, false)?.chat;
         authorize_model(&state, &ctx, &creq.model)?;
         let n = tokens::estimate_off_runtime(creq).await?;
         ctx.warnings
