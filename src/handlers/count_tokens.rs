@@ -10,7 +10,7 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::chat::{AnthropicMessages, ChatSchema, forwarded};
 use super::{
@@ -33,14 +33,7 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     let result: Result<u64, GatewayError> = async {
         authenticate(&state, &live, &parts, &mut ctx).await?;
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
-        let mut v: Value = parse_json(&bytes)?;
-        // The count request is a Messages request without `max_tokens`.
-        if let Some(obj) = v.as_object_mut() {
-            obj.entry("max_tokens").or_insert(json!(1));
-        }
-        let wire: AnthRequest = serde_json::from_value(v)
-            .map_err(|e| GatewayError::invalid(format!("invalid count_tokens request: {e}")))?;
-        let creq = anthropic::decode_request(wire)?;
+        let creq = anthropic::decode_count_request(parse_json::<AnthRequest>(&bytes)?)?;
         authorize_model(&state, &ctx, &creq.model)?;
         let resolved = routing::resolve(&live, &creq.model)?;
         ctx.rule = resolved.rule;

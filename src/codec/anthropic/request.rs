@@ -6,6 +6,12 @@ use super::wire::*;
 use crate::error::GatewayError;
 use crate::schema::*;
 
+/// Decode a `count_tokens` request: a Messages request with no need of `max_tokens`.
+pub fn decode_count_request(mut w: AnthRequest) -> Result<ChatRequest, GatewayError> {
+    w.max_tokens.get_or_insert(1);
+    decode_request(w)
+}
+
 /// Decode an Anthropic Messages request. Every failure names the offending field.
 ///
 /// System text (top-level `system`, `role: "system"` messages and `mid_conv_system` blocks)
@@ -13,6 +19,11 @@ use crate::schema::*;
 /// turn (providers that want separate tool messages split them when encoding); thinking
 /// blocks keep their signatures.
 pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
+    // Worded as serde words a missing field: serde checked it before `count_tokens` bodies
+    // (which have none) came to share the wire type.
+    let max_tokens = w
+        .max_tokens
+        .ok_or_else(|| GatewayError::invalid_param("max_tokens", "missing field `max_tokens`"))?;
     crate::codec::require_model_and_messages(&w.model, w.messages.len())?;
     let mut messages = Vec::with_capacity(w.messages.len() + 1);
     if let Some(system) = w.system {
@@ -168,7 +179,7 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
             top_k: w.top_k,
             ..Sampling::default()
         },
-        max_output_tokens: Some(w.max_tokens),
+        max_output_tokens: Some(max_tokens),
         stop: w.stop_sequences.unwrap_or_default(),
         tools,
         tool_choice,
