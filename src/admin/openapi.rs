@@ -46,6 +46,135 @@ fn name_param(name: &str) -> Value {
 }
 
 fn build() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gatehouse admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Keys, teams, users, projects, budgets and usage. The admin token sees and manages all; a team admin key its own team, granting no more than it holds; other keys only GET /admin/api/me."
+        },
+        "security": [{"bearer": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+/// Every route of the admin API, with its operations.
+fn paths() -> Value {
+    let mut paths = json!({
+        "/admin/api/me": {"get": op("Who is calling", "auth", 200, "Me", None, &[])},
+        "/admin/api/keys": {
+            "get": op("List stored keys", "keys", 200, "KeyList", None, &[]),
+            "post": op("Create a key (the reply holds the key, once)", "keys", 201, "Key", Some("KeyIn"), &[409]),
+        },
+        "/admin/api/keys/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "get": op("Read a key", "keys", 200, "Key", None, &[404]),
+            "delete": op("Revoke a key", "keys", 200, "Key", None, &[404]),
+        },
+        "/admin/api/teams": {
+            "get": op("List teams", "teams", 200, "EntityList", None, &[]),
+            "post": op("Create a team (admin)", "teams", 201, "Entity", Some("TeamIn"), &[409]),
+        },
+        "/admin/api/teams/{name}": {
+            "parameters": name_param("name"),
+            "get": op("Read a team", "teams", 200, "Entity", None, &[404]),
+            "put": op("Replace a team's models and limits (admin)", "teams", 200, "Entity", Some("TeamIn"), &[404, 409]),
+            "delete": op("Delete a team (admin)", "teams", 200, "Deleted", None, &[404, 409]),
+        },
+        "/admin/api/users": {
+            "get": op("List users", "users", 200, "EntityList", None, &[]),
+            "post": op("Create a user", "users", 201, "Entity", Some("MemberIn"), &[409]),
+        },
+        "/admin/api/users/{name}": {
+            "parameters": name_param("name"),
+            "get": op("Read a user", "users", 200, "Entity", None, &[404]),
+            "delete": op("Delete a user", "users", 200, "Deleted", None, &[404, 409]),
+        },
+        "/admin/api/projects": {
+            "get": op("List projects", "projects", 200, "EntityList", None, &[]),
+            "post": op("Create a project", "projects", 201, "Entity", Some("MemberIn"), &[409]),
+        },
+        "/admin/api/projects/{name}": {
+            "parameters": name_param("name"),
+            "get": op("Read a project", "projects", 200, "Entity", None, &[404]),
+            "delete": op("Delete a project", "projects", 200, "Deleted", None, &[404, 409]),
+        },
+        "/admin/api/budgets": {"get": op("Every budget in its current period", "budgets", 200, "BudgetList", None, &[503])},
+        "/admin/api/usage": {"get": {
+            "parameters": [
+                {"name": "by", "in": "query", "schema": {"enum": ["key", "team", "user", "project", "model", "provider", "tag", "day"]}},
+                {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "Unix seconds or a duration back from now (7d)"},
+                {"name": "until", "in": "query", "schema": {"type": "string"}}
+            ],
+        }},
+        "/admin/api/logs": {"get": {
+            "summary": "The request log, newest first, a page at a time (JSON, CSV or JSON lines)",
+            "operationId": "logs",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "Unix seconds or a duration back from now (7d); default 7d"},
+                {"name": "until", "in": "query", "schema": {"type": "string"}},
+                {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "a key's id"},
+                {"name": "team", "in": "query", "schema": {"type": "string"}},
+                {"name": "model", "in": "query", "schema": {"type": "string"}, "description": "asked for or served"},
+                {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"enum": ["ok", "error", "cancelled"]}},
+                {"name": "tag", "in": "query", "schema": {"type": "string"}, "description": "name=value"},
+                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text of the error"},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "the previous page's next_cursor (x-next-cursor for csv and jsonl)"},
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "jsonl"]}}
+            ],
+            "responses": {
+                "200": {"description": "A page of the log", "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}}
+                }},
+                "400": {"$ref": "#/components/responses/Error"},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"}
+            }
+        }},
+        "/admin/api/logs/{request_id}": {"get": {
+            "summary": "One request's record, with its kept bodies (the admin only; a team admin gets its team's records without them)",
+            "operationId": "logEntry",
+            "security": [{"bearer": []}],
+            "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "The record", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "request_id": {"type": "string"},
+                    "bodies": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Bodies"}]}
+                }}}}},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"}
+            }
+        }},
+    });
+    let usage_op = op(
+        "Usage grouped by key, team, user, project, model, provider, tag or day",
+        "usage",
+        200,
+        "Usage",
+        None,
+        &[],
+    );
+    if let Some(get) = paths["/admin/api/usage"]["get"].as_object_mut()
+        && let Some(o) = usage_op.as_object()
+    {
+        get.extend(o.clone());
+    }
+    paths
+}
+
+/// The bodies the admin API takes and returns.
+fn schemas() -> Value {
     let list = |item: &str| json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}});
     let budget_in = json!({
         "type": "object", "additionalProperties": false, "required": ["period"],
@@ -133,142 +262,23 @@ fn build() -> Value {
             "message": {"type": "string"}, "type": {"type": "string"}, "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}
         }}}
     });
-    let mut doc = json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Gatehouse admin API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Keys, teams, users, projects, budgets and usage. The admin token sees and manages all; a team admin key its own team, granting no more than it holds; other keys only GET /admin/api/me."
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/admin/api/me": {"get": op("Who is calling", "auth", 200, "Me", None, &[])},
-            "/admin/api/keys": {
-                "get": op("List stored keys", "keys", 200, "KeyList", None, &[]),
-                "post": op("Create a key (the reply holds the key, once)", "keys", 201, "Key", Some("KeyIn"), &[409]),
-            },
-            "/admin/api/keys/{id}": {
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "get": op("Read a key", "keys", 200, "Key", None, &[404]),
-                "delete": op("Revoke a key", "keys", 200, "Key", None, &[404]),
-            },
-            "/admin/api/teams": {
-                "get": op("List teams", "teams", 200, "EntityList", None, &[]),
-                "post": op("Create a team (admin)", "teams", 201, "Entity", Some("TeamIn"), &[409]),
-            },
-            "/admin/api/teams/{name}": {
-                "parameters": name_param("name"),
-                "get": op("Read a team", "teams", 200, "Entity", None, &[404]),
-                "put": op("Replace a team's models and limits (admin)", "teams", 200, "Entity", Some("TeamIn"), &[404, 409]),
-                "delete": op("Delete a team (admin)", "teams", 200, "Deleted", None, &[404, 409]),
-            },
-            "/admin/api/users": {
-                "get": op("List users", "users", 200, "EntityList", None, &[]),
-                "post": op("Create a user", "users", 201, "Entity", Some("MemberIn"), &[409]),
-            },
-            "/admin/api/users/{name}": {
-                "parameters": name_param("name"),
-                "get": op("Read a user", "users", 200, "Entity", None, &[404]),
-                "delete": op("Delete a user", "users", 200, "Deleted", None, &[404, 409]),
-            },
-            "/admin/api/projects": {
-                "get": op("List projects", "projects", 200, "EntityList", None, &[]),
-                "post": op("Create a project", "projects", 201, "Entity", Some("MemberIn"), &[409]),
-            },
-            "/admin/api/projects/{name}": {
-                "parameters": name_param("name"),
-                "get": op("Read a project", "projects", 200, "Entity", None, &[404]),
-                "delete": op("Delete a project", "projects", 200, "Deleted", None, &[404, 409]),
-            },
-            "/admin/api/budgets": {"get": op("Every budget in its current period", "budgets", 200, "BudgetList", None, &[503])},
-            "/admin/api/usage": {"get": {
-                "parameters": [
-                    {"name": "by", "in": "query", "schema": {"enum": ["key", "team", "user", "project", "model", "provider", "tag", "day"]}},
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "Unix seconds or a duration back from now (7d)"},
-                    {"name": "until", "in": "query", "schema": {"type": "string"}}
-                ],
-            }},
-            "/admin/api/logs": {"get": {
-                "summary": "The request log, newest first, a page at a time (JSON, CSV or JSON lines)",
-                "operationId": "logs",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "Unix seconds or a duration back from now (7d); default 7d"},
-                    {"name": "until", "in": "query", "schema": {"type": "string"}},
-                    {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "a key's id"},
-                    {"name": "team", "in": "query", "schema": {"type": "string"}},
-                    {"name": "model", "in": "query", "schema": {"type": "string"}, "description": "asked for or served"},
-                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
-                    {"name": "status", "in": "query", "schema": {"enum": ["ok", "error", "cancelled"]}},
-                    {"name": "tag", "in": "query", "schema": {"type": "string"}, "description": "name=value"},
-                    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text of the error"},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "the previous page's next_cursor (x-next-cursor for csv and jsonl)"},
-                    {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "jsonl"]}}
-                ],
-                "responses": {
-                    "200": {"description": "A page of the log", "content": {
-                        "application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}},
-                        "text/csv": {"schema": {"type": "string"}},
-                        "application/x-ndjson": {"schema": {"type": "string"}}
-                    }},
-                    "400": {"$ref": "#/components/responses/Error"},
-                    "401": {"$ref": "#/components/responses/Error"},
-                    "403": {"$ref": "#/components/responses/Error"}
-                }
-            }},
-            "/admin/api/logs/{request_id}": {"get": {
-                "summary": "One request's record, with its kept bodies (the admin only; a team admin gets its team's records without them)",
-                "operationId": "logEntry",
-                "security": [{"bearer": []}],
-                "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "The record", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                        "request_id": {"type": "string"},
-                        "bodies": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Bodies"}]}
-                    }}}}},
-                    "401": {"$ref": "#/components/responses/Error"},
-                    "403": {"$ref": "#/components/responses/Error"},
-                    "404": {"$ref": "#/components/responses/Error"}
-                }
-            }},
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            "schemas": {
-                "Me": me, "Key": key, "KeyList": list("Key"), "KeyIn": key_in,
-                "Entity": entity, "EntityList": list("Entity"), "TeamIn": team_in, "MemberIn": member_in,
-                "BudgetIn": budget_in, "RateLimit": rate_limit,
-                "Budget": budget, "BudgetList": list("Budget"), "Usage": usage, "Error": error,
-                "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}},
-                "Body": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-                    "text": {"type": "string", "description": "redacted, cut to [log] body_limit"},
-                    "bytes": {"type": "integer", "description": "size before the cut"},
-                    "truncated": {"type": "boolean"}
-                }}]},
-                "Bodies": {"type": "object", "properties": {
-                    "provider": {"type": ["string", "null"]},
-                    "request": {"$ref": "#/components/schemas/Body"},
-                    "reply": {"$ref": "#/components/schemas/Body"},
-                    "provider_request": {"$ref": "#/components/schemas/Body"},
-                    "provider_response": {"$ref": "#/components/schemas/Body"}
-                }}
-            }
-        }
-    });
-    let usage_op = op(
-        "Usage grouped by key, team, user, project, model, provider, tag or day",
-        "usage",
-        200,
-        "Usage",
-        None,
-        &[],
-    );
-    if let Some(get) = doc["paths"]["/admin/api/usage"]["get"].as_object_mut()
-        && let Some(o) = usage_op.as_object()
-    {
-        get.extend(o.clone());
-    }
-    doc
+    json!({
+        "Me": me, "Key": key, "KeyList": list("Key"), "KeyIn": key_in,
+        "Entity": entity, "EntityList": list("Entity"), "TeamIn": team_in, "MemberIn": member_in,
+        "BudgetIn": budget_in, "RateLimit": rate_limit,
+        "Budget": budget, "BudgetList": list("Budget"), "Usage": usage, "Error": error,
+        "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}},
+        "Body": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+            "text": {"type": "string", "description": "redacted, cut to [log] body_limit"},
+            "bytes": {"type": "integer", "description": "size before the cut"},
+            "truncated": {"type": "boolean"}
+        }}]},
+        "Bodies": {"type": "object", "properties": {
+            "provider": {"type": ["string", "null"]},
+            "request": {"$ref": "#/components/schemas/Body"},
+            "reply": {"$ref": "#/components/schemas/Body"},
+            "provider_request": {"$ref": "#/components/schemas/Body"},
+            "provider_response": {"$ref": "#/components/schemas/Body"}
+        }}
+    })
 }

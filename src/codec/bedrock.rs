@@ -81,6 +81,49 @@ fn claude_thinking(req: &ChatRequest, r: &Reasoning, w: &mut Warnings) -> Option
 }
 
 pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value {
+    let (system, messages) = encode_turns(req, w);
+    let mut body = json!({"messages": messages});
+    if !system.is_empty() {
+        body["system"] = json!(system);
+    }
+    let (inference, additional) = inference_config(req, model, w);
+    if !inference.is_empty() {
+        body["inferenceConfig"] = Value::Object(inference);
+    }
+    if !additional.is_empty() {
+        body["additionalModelRequestFields"] = Value::Object(additional);
+    }
+    if let Some(config) = tool_config(req, w) {
+        body["toolConfig"] = config;
+    }
+    if matches!(
+        req.response_format,
+        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+    ) {
+        w.push("response_format dropped for bedrock");
+    }
+    for (set, what) in [
+        (req.sampling.seed.is_some(), "seed"),
+        (req.sampling.presence_penalty.is_some(), "presence_penalty"),
+        (
+            req.sampling.frequency_penalty.is_some(),
+            "frequency_penalty",
+        ),
+        (req.sampling.n.is_some_and(|n| n > 1), "n"),
+        (req.sampling.logit_bias.is_some(), "logit_bias"),
+        (req.sampling.logprobs.is_some(), "logprobs"),
+        (req.user.is_some(), "user"),
+    ] {
+        if set {
+            w.push(format!("{what} dropped for bedrock"));
+        }
+    }
+    body
+}
+
+/// The system text and the turns, consecutive turns of one role merged (Bedrock requires
+/// strict alternation).
+fn encode_turns(req: &ChatRequest, w: &mut Warnings) -> (Vec<Value>, Vec<Value>) {
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     let mut push = |role: &str, blocks: Vec<Value>| {
@@ -121,10 +164,14 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             }
         }
     }
-    let mut body = json!({"messages": messages});
-    if !system.is_empty() {
-        body["system"] = json!(system);
-    }
+    (system, messages)
+}
+
+type Fields = serde_json::Map<String, Value>;
+
+/// `inferenceConfig` and `additionalModelRequestFields`: the sampling parameters Converse
+/// names, then what only the model takes (`top_k`, Claude's thinking, a reasoning effort).
+fn inference_config(req: &ChatRequest, model: &str, w: &mut Warnings) -> (Fields, Fields) {
     let mut inference = serde_json::Map::new();
     if let Some(n) = req.max_output_tokens {
         inference.insert("maxTokens".into(), json!(n));
@@ -182,12 +229,11 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             additional.insert("reasoning_effort".into(), json!(e.as_str()));
         }
     }
-    if !inference.is_empty() {
-        body["inferenceConfig"] = Value::Object(inference);
-    }
-    if !additional.is_empty() {
-        body["additionalModelRequestFields"] = Value::Object(additional);
-    }
+    (inference, additional)
+}
+
+/// `toolConfig`, unless the request has no tools or forbids them.
+fn tool_config(req: &ChatRequest, w: &mut Warnings) -> Option<Value> {
     if !req.tools.is_empty() && req.tool_choice != Some(ToolChoice::None) {
         let tools: Vec<Value> = req
             .tools
@@ -211,33 +257,11 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             Some(ToolChoice::Tool(n)) => config["toolChoice"] = json!({"tool": {"name": n}}),
             Some(ToolChoice::None) | None => {}
         }
-        body["toolConfig"] = config;
+        return Some(config);
     } else if req.tool_choice == Some(ToolChoice::None) && !req.tools.is_empty() {
         w.push("tools dropped for bedrock: tool_choice none");
     }
-    if matches!(
-        req.response_format,
-        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
-    ) {
-        w.push("response_format dropped for bedrock");
-    }
-    for (set, what) in [
-        (req.sampling.seed.is_some(), "seed"),
-        (req.sampling.presence_penalty.is_some(), "presence_penalty"),
-        (
-            req.sampling.frequency_penalty.is_some(),
-            "frequency_penalty",
-        ),
-        (req.sampling.n.is_some_and(|n| n > 1), "n"),
-        (req.sampling.logit_bias.is_some(), "logit_bias"),
-        (req.sampling.logprobs.is_some(), "logprobs"),
-        (req.user.is_some(), "user"),
-    ] {
-        if set {
-            w.push(format!("{what} dropped for bedrock"));
-        }
-    }
-    body
+    None
 }
 
 fn assistant_block(p: &Part, w: &mut Warnings) -> Option<Value> {

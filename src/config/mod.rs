@@ -407,55 +407,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Env) -> Result<Config, Vec<Config
 }
 
 fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
-    let listen = match &raw.server.listen {
-        Some(v) => {
-            let s = src.expand(v);
-            s.parse().unwrap_or_else(|_| {
-                src.error(
-                    &v.span(),
-                    format!("invalid listen address `{}`: expected IP:PORT", v.get_ref()),
-                );
-                default_listen()
-            })
-        }
-        None => default_listen(),
-    };
-    let admin_token = raw
-        .server
-        .admin_token
-        .as_ref()
-        .map(|v| Secret::new(src.expand(v)));
-    let max_body_bytes = match &raw.server.max_body_bytes {
-        Some(v) if *v.get_ref() == 0 => {
-            src.error(&v.span(), "max_body_bytes must be greater than 0");
-            DEFAULT_MAX_BODY_BYTES
-        }
-        Some(v) => *v.get_ref(),
-        None => DEFAULT_MAX_BODY_BYTES,
-    };
-    let drain_timeout = raw
-        .server
-        .drain_timeout
-        .as_ref()
-        .and_then(|v| src.duration(v))
-        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
-    let stream_keepalive = raw
-        .server
-        .stream_keepalive
-        .as_ref()
-        .and_then(|v| src.duration(v))
-        .unwrap_or(DEFAULT_STREAM_KEEPALIVE);
-    let busy_poll = match &raw.server.busy_poll {
-        Some(v) => match src.duration(v) {
-            Some(d) if d > MAX_BUSY_POLL => {
-                let max = MAX_BUSY_POLL;
-                src.error(&v.span(), format!("busy_poll must be at most {max:?}"));
-                Duration::ZERO
-            }
-            d => d.unwrap_or_default(),
-        },
-        None => Duration::ZERO,
-    };
+    let server = server_settings(src, &raw.server);
     let store = StoreConfig {
         url: raw
             .store
@@ -491,21 +443,117 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let keys = governance::keys(src, &raw.keys, &teams, &mut target);
     let users = policy::members(src, &raw.users, &mut target);
     let projects = policy::members(src, &raw.projects, &mut target);
+    let pricing = pricing(src, &raw.pricing);
+    let redis = redis_settings(src, raw.redis.as_ref());
+    let alert_webhook = raw.alerts.webhook.as_ref().map(|w| {
+        let url = src.expand(w);
+        if let Err(msg) = check_base_url(&url) {
+            src.error(&w.span(), format!("invalid alerts.webhook: {msg}"));
+        }
+        url
+    });
+    let mut secrets = config_secrets(server.admin_token.as_ref(), &providers, &keys);
+    for (_, v) in raw.traces.iter().flat_map(|t| t.headers.iter().flatten()) {
+        secrets.push(Secret::new(src.expand(v)));
+    }
+    let log = log_settings(src, &raw.log, &providers, secrets);
+    let traces = raw.traces.as_ref().map(|t| traces_settings(src, t));
+    Config {
+        log,
+        traces,
+        teams,
+        keys,
+        users,
+        projects,
+        pricing,
+        redis,
+        alert_webhook,
+        server,
+        store,
+        providers,
+        routes,
+        routing,
+    }
+}
+
+/// `[server]`.
+fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
+    let listen = match &raw.listen {
+        Some(v) => {
+            let s = src.expand(v);
+            s.parse().unwrap_or_else(|_| {
+                src.error(
+                    &v.span(),
+                    format!("invalid listen address `{}`: expected IP:PORT", v.get_ref()),
+                );
+                default_listen()
+            })
+        }
+        None => default_listen(),
+    };
+    let admin_token = raw.admin_token.as_ref().map(|v| Secret::new(src.expand(v)));
+    let max_body_bytes = match &raw.max_body_bytes {
+        Some(v) if *v.get_ref() == 0 => {
+            src.error(&v.span(), "max_body_bytes must be greater than 0");
+            DEFAULT_MAX_BODY_BYTES
+        }
+        Some(v) => *v.get_ref(),
+        None => DEFAULT_MAX_BODY_BYTES,
+    };
+    let drain_timeout = raw
+        .drain_timeout
+        .as_ref()
+        .and_then(|v| src.duration(v))
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let stream_keepalive = raw
+        .stream_keepalive
+        .as_ref()
+        .and_then(|v| src.duration(v))
+        .unwrap_or(DEFAULT_STREAM_KEEPALIVE);
+    let busy_poll = match &raw.busy_poll {
+        Some(v) => match src.duration(v) {
+            Some(d) if d > MAX_BUSY_POLL => {
+                let max = MAX_BUSY_POLL;
+                src.error(&v.span(), format!("busy_poll must be at most {max:?}"));
+                Duration::ZERO
+            }
+            d => d.unwrap_or_default(),
+        },
+        None => Duration::ZERO,
+    };
+    ServerConfig {
+        listen,
+        admin_token,
+        max_body_bytes,
+        drain_timeout,
+        stream_keepalive,
+        busy_poll,
+    }
+}
+
+/// The built-in price table with the `[pricing]` overrides, each checked against it.
+fn pricing(
+    src: &mut Source<'_>,
+    raw: &IndexMap<String, toml::Spanned<crate::pricing::ModelOverride>>,
+) -> Arc<crate::pricing::PriceTable> {
     let builtin = crate::pricing::PriceTable::builtin();
-    for (model, entry) in &raw.pricing {
+    for (model, entry) in raw {
         if let Err(e) = entry.get_ref().apply(builtin.builtin_entry(model)) {
             src.error(&entry.span(), format!("pricing.\"{model}\": {e}"));
         }
     }
-    let pricing = Arc::new(
+    Arc::new(
         builtin.with_overrides(
-            raw.pricing
-                .iter()
+            raw.iter()
                 .map(|(m, p)| (m.clone(), p.get_ref().clone()))
                 .collect(),
         ),
-    );
-    let redis = raw.redis.as_ref().map(|r| RedisConfig {
+    )
+}
+
+/// `[redis]`.
+fn redis_settings(src: &mut Source<'_>, raw: Option<&raw::RawRedis>) -> Option<RedisConfig> {
+    let redis = raw.map(|r| RedisConfig {
         url: Secret::new(src.expand(&r.url)),
         timeout: r
             .timeout
@@ -517,7 +565,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             .as_ref()
             .map_or_else(|| "gatehouse".to_owned(), |p| src.expand(p)),
     });
-    if let Some(r) = &raw.redis
+    if let Some(r) = raw
         && !(r.url.get_ref().starts_with("redis://")
             || r.url.get_ref().starts_with("rediss://")
             || r.url.get_ref().starts_with("${"))
@@ -527,24 +575,26 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             "redis.url must start with redis:// or rediss://",
         );
     }
-    let alert_webhook = raw.alerts.webhook.as_ref().map(|w| {
-        let url = src.expand(w);
-        if let Err(msg) = check_base_url(&url) {
-            src.error(&w.span(), format!("invalid alerts.webhook: {msg}"));
-        }
-        url
-    });
+    redis
+}
 
+/// `[log]`; `secrets` are what its redactor hides.
+fn log_settings(
+    src: &mut Source<'_>,
+    raw: &raw::RawLog,
+    providers: &[Arc<ProviderConfig>],
+    secrets: Vec<Secret>,
+) -> LogSettings {
     let mut log = LogSettings::default();
-    if let Some(q) = &raw.log.queue {
+    if let Some(q) = &raw.queue {
         match usize::try_from(*q.get_ref()) {
             Ok(n) if n >= 1 => log.queue = n,
             _ => src.error(&q.span(), "log.queue must be at least 1"),
         }
     }
-    log.requests = raw.log.requests.unwrap_or(false);
-    log.bodies = body_level(src, raw.log.bodies.as_ref()).unwrap_or_default();
-    if let Some(l) = &raw.log.body_limit {
+    log.requests = raw.requests.unwrap_or(false);
+    log.bodies = body_level(src, raw.bodies.as_ref()).unwrap_or_default();
+    if let Some(l) = &raw.body_limit {
         match usize::try_from(*l.get_ref()) {
             Ok(n) if (256..=MAX_BODY_LIMIT).contains(&n) => log.body_limit = n,
             _ => src.error(
@@ -556,12 +606,8 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     log.provider_bodies = providers
         .iter()
         .any(|p| p.log_bodies.is_some_and(|l| l > BodyLevel::Off));
-    let mut secrets = config_secrets(admin_token.as_ref(), &providers, &keys);
-    for (_, v) in raw.traces.iter().flat_map(|t| t.headers.iter().flatten()) {
-        secrets.push(Secret::new(src.expand(v)));
-    }
     log.redactor = Arc::new(Redactor::new(secrets));
-    if let Some(d) = &raw.log.retention_days {
+    if let Some(d) = &raw.retention_days {
         match *d.get_ref() {
             0 => log.retention_days = None,
             n if n < MIN_RETENTION_DAYS => src.error(
@@ -571,55 +617,35 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             n => log.retention_days = Some(n),
         }
     }
-    let traces = raw.traces.as_ref().map(|t| {
-        let endpoint = src.expand(&t.endpoint);
-        if let Err(msg) = check_base_url(&endpoint) {
-            src.error(
-                &t.endpoint.span(),
-                format!("invalid traces.endpoint: {msg}"),
-            );
+    log
+}
+
+/// `[traces]`.
+fn traces_settings(src: &mut Source<'_>, t: &raw::RawTraces) -> TracesConfig {
+    let endpoint = src.expand(&t.endpoint);
+    if let Err(msg) = check_base_url(&endpoint) {
+        src.error(
+            &t.endpoint.span(),
+            format!("invalid traces.endpoint: {msg}"),
+        );
+    }
+    let headers = providers::header_list(src, t.headers.as_ref());
+    let sample = match &t.sample {
+        Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
+            src.error(&s.span(), "traces.sample must be between 0 and 1");
+            1.0
         }
-        let headers = providers::header_list(src, t.headers.as_ref());
-        let sample = match &t.sample {
-            Some(s) if !(0.0..=1.0).contains(s.get_ref()) => {
-                src.error(&s.span(), "traces.sample must be between 0 and 1");
-                1.0
-            }
-            Some(s) => *s.get_ref(),
-            None => 1.0,
-        };
-        TracesConfig {
-            endpoint,
-            headers,
-            service_name: t
-                .service_name
-                .as_ref()
-                .map_or_else(|| "gatehouse".to_owned(), |s| src.expand(s)),
-            sample,
-        }
-    });
-    Config {
-        log,
-        traces,
-        teams,
-        keys,
-        users,
-        projects,
-        pricing,
-        redis,
-        alert_webhook,
-        server: ServerConfig {
-            listen,
-            admin_token,
-            max_body_bytes,
-            drain_timeout,
-            stream_keepalive,
-            busy_poll,
-        },
-        store,
-        providers,
-        routes,
-        routing,
+        Some(s) => *s.get_ref(),
+        None => 1.0,
+    };
+    TracesConfig {
+        endpoint,
+        headers,
+        service_name: t
+            .service_name
+            .as_ref()
+            .map_or_else(|| "gatehouse".to_owned(), |s| src.expand(s)),
+        sample,
     }
 }
 

@@ -1,12 +1,13 @@
 //! Providers in the config: their kinds, what each defaults to, and the validation of a
 //! `[providers.NAME]` table.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use http::{HeaderName, HeaderValue, Uri};
 
-use super::raw::{RawConfig, RawProvider};
+use super::raw::{RawConfig, RawProvider, RawTimeouts};
 use super::routes::{self, parse_target};
 use super::source::Source;
 use super::*;
@@ -242,92 +243,20 @@ pub(super) fn validate_provider(
         }
         (None, _) => None,
     };
-    let env_var = |src: &Source<'_>, name: &str| src.env.var(name).filter(|v| !v.is_empty());
-    let region = match (&p.region, kind) {
-        (Some(v), ProviderKind::Bedrock) => Some(src.expand(v)),
-        (None, ProviderKind::Bedrock) => {
-            let r = env_var(src, "AWS_REGION").or_else(|| env_var(src, "AWS_DEFAULT_REGION"));
-            if r.is_none() {
-                src.error(
-                    &span,
-                    format!("bedrock provider `{name}` needs a region: set `region` or AWS_REGION"),
-                );
-            }
-            r
-        }
-        (Some(v), _) => {
-            src.error(&v.span(), "region applies to bedrock providers only");
-            None
-        }
-        (None, _) => None,
-    };
-    let base_url = match &p.base_url {
-        Some(v) => {
-            let url = src.expand(v);
-            if let Err(msg) = check_base_url(&url) {
-                src.error(
-                    &v.span(),
-                    format!("invalid base_url `{}`: {msg}", v.get_ref()),
-                );
-            }
-            url.trim_end_matches('/').to_owned()
-        }
-        None => match kind.default_base_url() {
-            Some(u) => u.to_owned(),
-            None if kind == ProviderKind::Bedrock => region
-                .as_deref()
-                .map(|r| format!("https://bedrock-runtime.{r}.amazonaws.com"))
-                .unwrap_or_default(),
-            None => {
-                src.error(
-                    &span,
-                    format!("provider `{name}` of kind `{kind_text}` needs a base_url"),
-                );
-                String::new()
-            }
-        },
-    };
-    let mut api_keys = Vec::new();
-    let mut key_weights = Vec::new();
-    if let Some(k) = &p.api_key {
-        api_keys.push(Secret::new(src.expand(k)));
-        key_weights.push(1);
-    }
-    for item in p.api_keys.iter().flatten() {
-        if let Some((k, weight)) = routes::weighted_text(src, item, "key") {
-            api_keys.push(Secret::new(src.expand(&k)));
-            key_weights.push(weight);
-        }
-    }
-    if key_weights.len() > 1 && key_weights.iter().all(|w| *w == 0) {
-        src.error(&span, "the api_keys' weights add up to 0");
-    }
-    let balance = routes::balance(src, p.balance.as_ref(), Balance::RoundRobin);
-    if p.api_key.is_some() && p.api_keys.is_some() {
-        src.error(&span, "set either api_key or api_keys, not both");
-    }
-    if api_keys.is_empty() && matches!(kind, ProviderKind::OpenAi | ProviderKind::Mistral) {
-        src.error(&span, format!("provider `{name}` needs an api_key"));
-    }
+    let region = region(src, name, &span, p.region.as_ref(), kind);
+    let base_url = base_url(
+        src,
+        name,
+        &span,
+        p.base_url.as_ref(),
+        kind,
+        &kind_text,
+        region.as_deref(),
+    );
+    let (api_keys, key_weights, balance) = api_keys(src, name, &span, p, kind);
     // Bedrock: a Bedrock API key (bearer) if one is written, else SigV4 with AWS credentials.
     let aws = if kind == ProviderKind::Bedrock && api_keys.is_empty() {
-        match (
-            env_var(src, "AWS_ACCESS_KEY_ID"),
-            env_var(src, "AWS_SECRET_ACCESS_KEY"),
-        ) {
-            (Some(id), Some(secret)) => Some(AwsCredentials {
-                access_key_id: Secret::new(id),
-                secret_access_key: Secret::new(secret),
-                session_token: env_var(src, "AWS_SESSION_TOKEN").map(Secret::new),
-            }),
-            _ => {
-                src.error(
-                    &span,
-                    format!("bedrock provider `{name}` needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or api_key (a Bedrock API key)"),
-                );
-                None
-            }
-        }
+        aws_credentials(src, name, &span)
     } else {
         None
     };
@@ -337,41 +266,9 @@ pub(super) fn validate_provider(
             .filter_map(|m| ModelPattern::new(m).ok())
             .collect()
     });
-    let mut timeouts = Timeouts::default();
-    if let Some(t) = &p.timeouts {
-        if let Some(d) = t.connect.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.connect = d;
-        }
-        if let Some(d) = t.first_byte.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.first_byte = d;
-        }
-        if let Some(d) = t.idle.as_ref().and_then(|v| src.duration(v)) {
-            timeouts.idle = d;
-        }
-    }
+    let timeouts = timeouts(src, p.timeouts.as_ref());
     let headers = header_list(src, p.headers.as_ref());
-    let mut reasoning_effort = Vec::new();
-    for (glob, levels) in p.reasoning_effort.iter().flatten() {
-        let Ok(m) = Glob::new(glob).map(|g| g.compile_matcher()) else {
-            src.error(
-                &span,
-                format!("invalid model pattern `{glob}` in reasoning_effort"),
-            );
-            continue;
-        };
-        let mut parsed = Vec::new();
-        for l in levels {
-            match ReasoningEffort::parse(l.get_ref()) {
-                Some(e) => parsed.push(e),
-                None => src.error(
-                    &l.span(),
-                    format!("unknown reasoning effort `{}`: expected none, minimal, low, medium, high, xhigh or max", l.get_ref()),
-                ),
-            }
-        }
-        parsed.sort();
-        reasoning_effort.push((m, parsed));
-    }
+    let reasoning_effort = reasoning_levels(src, &span, p.reasoning_effort.as_ref());
     let budgets = policy::budgets(
         src,
         &span,
@@ -396,6 +293,183 @@ pub(super) fn validate_provider(
         aws,
         log_bodies: super::body_level(src, p.log_bodies.as_ref()),
     })
+}
+
+/// A variable of the environment, when set and not empty.
+fn env_var(src: &Source<'_>, name: &str) -> Option<String> {
+    src.env.var(name).filter(|v| !v.is_empty())
+}
+
+/// `region`: Bedrock's only, where it defaults to `AWS_REGION` (or `AWS_DEFAULT_REGION`).
+fn region(
+    src: &mut Source<'_>,
+    name: &str,
+    span: &Range<usize>,
+    region: Option<&Str>,
+    kind: ProviderKind,
+) -> Option<String> {
+    match (region, kind) {
+        (Some(v), ProviderKind::Bedrock) => Some(src.expand(v)),
+        (None, ProviderKind::Bedrock) => {
+            let r = env_var(src, "AWS_REGION").or_else(|| env_var(src, "AWS_DEFAULT_REGION"));
+            if r.is_none() {
+                src.error(
+                    span,
+                    format!("bedrock provider `{name}` needs a region: set `region` or AWS_REGION"),
+                );
+            }
+            r
+        }
+        (Some(v), _) => {
+            src.error(&v.span(), "region applies to bedrock providers only");
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// `base_url`, without its trailing `/`; the kind's own when not written (Bedrock's from
+/// its region).
+fn base_url(
+    src: &mut Source<'_>,
+    name: &str,
+    span: &Range<usize>,
+    base_url: Option<&Str>,
+    kind: ProviderKind,
+    kind_text: &str,
+    region: Option<&str>,
+) -> String {
+    match base_url {
+        Some(v) => {
+            let url = src.expand(v);
+            if let Err(msg) = check_base_url(&url) {
+                src.error(
+                    &v.span(),
+                    format!("invalid base_url `{}`: {msg}", v.get_ref()),
+                );
+            }
+            url.trim_end_matches('/').to_owned()
+        }
+        None => match kind.default_base_url() {
+            Some(u) => u.to_owned(),
+            None if kind == ProviderKind::Bedrock => region
+                .map(|r| format!("https://bedrock-runtime.{r}.amazonaws.com"))
+                .unwrap_or_default(),
+            None => {
+                src.error(
+                    span,
+                    format!("provider `{name}` of kind `{kind_text}` needs a base_url"),
+                );
+                String::new()
+            }
+        },
+    }
+}
+
+/// `api_key` or the weighted `api_keys`, their weights, and how requests are spread over them.
+fn api_keys(
+    src: &mut Source<'_>,
+    name: &str,
+    span: &Range<usize>,
+    p: &RawProvider,
+    kind: ProviderKind,
+) -> (Vec<Secret>, Vec<u32>, Balance) {
+    let mut api_keys = Vec::new();
+    let mut key_weights = Vec::new();
+    if let Some(k) = &p.api_key {
+        api_keys.push(Secret::new(src.expand(k)));
+        key_weights.push(1);
+    }
+    for item in p.api_keys.iter().flatten() {
+        if let Some((k, weight)) = routes::weighted_text(src, item, "key") {
+            api_keys.push(Secret::new(src.expand(&k)));
+            key_weights.push(weight);
+        }
+    }
+    if key_weights.len() > 1 && key_weights.iter().all(|w| *w == 0) {
+        src.error(span, "the api_keys' weights add up to 0");
+    }
+    let balance = routes::balance(src, p.balance.as_ref(), Balance::RoundRobin);
+    if p.api_key.is_some() && p.api_keys.is_some() {
+        src.error(span, "set either api_key or api_keys, not both");
+    }
+    if api_keys.is_empty() && matches!(kind, ProviderKind::OpenAi | ProviderKind::Mistral) {
+        src.error(span, format!("provider `{name}` needs an api_key"));
+    }
+    (api_keys, key_weights, balance)
+}
+
+/// SigV4 credentials from the environment, for a Bedrock provider without an API key.
+fn aws_credentials(
+    src: &mut Source<'_>,
+    name: &str,
+    span: &Range<usize>,
+) -> Option<AwsCredentials> {
+    match (
+        env_var(src, "AWS_ACCESS_KEY_ID"),
+        env_var(src, "AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(id), Some(secret)) => Some(AwsCredentials {
+            access_key_id: Secret::new(id),
+            secret_access_key: Secret::new(secret),
+            session_token: env_var(src, "AWS_SESSION_TOKEN").map(Secret::new),
+        }),
+        _ => {
+            src.error(
+                span,
+                format!("bedrock provider `{name}` needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or api_key (a Bedrock API key)"),
+            );
+            None
+        }
+    }
+}
+
+/// `[providers.X.timeouts]` over the defaults.
+fn timeouts(src: &mut Source<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = raw {
+        if let Some(d) = t.connect.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.connect = d;
+        }
+        if let Some(d) = t.first_byte.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.first_byte = d;
+        }
+        if let Some(d) = t.idle.as_ref().and_then(|v| src.duration(v)) {
+            timeouts.idle = d;
+        }
+    }
+    timeouts
+}
+
+/// `reasoning_effort`: the levels each model pattern accepts, in order.
+fn reasoning_levels(
+    src: &mut Source<'_>,
+    span: &Range<usize>,
+    raw: Option<&IndexMap<String, Vec<Str>>>,
+) -> Vec<(GlobMatcher, Vec<ReasoningEffort>)> {
+    let mut reasoning_effort = Vec::new();
+    for (glob, levels) in raw.into_iter().flatten() {
+        let Ok(m) = Glob::new(glob).map(|g| g.compile_matcher()) else {
+            src.error(
+                span,
+                format!("invalid model pattern `{glob}` in reasoning_effort"),
+            );
+            continue;
+        };
+        let mut parsed = Vec::new();
+        for l in levels {
+            match ReasoningEffort::parse(l.get_ref()) {
+                Some(e) => parsed.push(e),
+                None => src.error(
+                    &l.span(),
+                    format!("unknown reasoning effort `{}`: expected none, minimal, low, medium, high, xhigh or max", l.get_ref()),
+                ),
+            }
+        }
+        parsed.sort();
+        reasoning_effort.push((m, parsed));
+    }
+    reasoning_effort
 }
 
 /// Extra headers (`name = "value"`, `${VAR}`s expanded), marked sensitive: they often

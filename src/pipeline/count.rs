@@ -13,7 +13,7 @@
 use axum::extract::Request;
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::admit::authorize;
 use super::client::{AnthropicMessages, ClientSchema, Gemini, forwarded};
@@ -35,14 +35,7 @@ pub async fn anthropic(state: AppState, req: Request) -> Response {
     let mut ctx = RequestCtx::of(&parts, "messages");
     let result: Result<u64, GatewayError> = async {
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
-        let mut v: Value = parse_json(&bytes)?;
-        // The count request is a Messages request without `max_tokens`.
-        if let Some(obj) = v.as_object_mut() {
-            obj.entry("max_tokens").or_insert(json!(1));
-        }
-        let wire: AnthRequest = serde_json::from_value(v)
-            .map_err(|e| GatewayError::invalid(format!("invalid count_tokens request: {e}")))?;
-        let creq = anthropic::decode_request(wire)?;
+        let creq = anthropic::decode_count_request(parse_json::<AnthRequest>(&bytes)?)?;
         authorize(&state, &ctx, &creq.model)?;
         let resolved = routing::resolve(&live, &creq.model)?;
         ctx.rule = resolved.rule;
@@ -89,11 +82,10 @@ pub async fn gemini(state: AppState, req: Request) -> Response {
     let mut ctx = RequestCtx::of(&parts, "gemini");
     let result: Result<u64, GatewayError> = async {
         let bytes = read_body(&parts.headers, body, live.config.server.max_body_bytes).await?;
-        let v: Value = parse_json(&bytes)?;
         // `{contents, ...}`, or a whole request under `generateContentRequest`.
-        let inner = v.get("generateContentRequest").unwrap_or(&v);
+        let w: gemini::wire::GeminiCountTokensRequest = parse_json(&bytes)?;
         let (model, _) = super::client::gemini::target(parts.uri.path());
-        let creq = gemini::decode_request(inner, model, false)?.chat;
+        let creq = gemini::decode_request(gemini::count_tokens_request(w)?, model, false)?.chat;
         authorize(&state, &ctx, &creq.model)?;
         let n = tokens::estimate_off_runtime(creq).await?;
         ctx.warnings

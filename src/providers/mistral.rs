@@ -6,7 +6,8 @@
 //! to exactly what the schema accepts, recording every drop or coercion:
 //! - no `stream_options`, `user`, `logprobs`, `top_logprobs`, `logit_bias`, `top_k`; `seed` is
 //!   `random_seed`; `max_completion_tokens` is `max_tokens`; `temperature` is at most 1.5;
-//! - only Mistral's own extra fields (`safe_prompt`, `prompt_mode`, ...) pass through;
+//! - of the top-level fields the OpenAI encoding does not model (a Chat Completions client's
+//!   extras), only Mistral's own (`random_seed`, `safe_prompt`, `prompt_mode`, ...) pass;
 //! - `developer` messages are `system`; `name` only on tool messages; reasoning history is a
 //!   `thinking` chunk; files become `document_url` chunks;
 //! - tool-call ids must be exactly 9 letters and digits: other ids are mapped by a hash, so
@@ -38,9 +39,11 @@ pub const PROVIDER_KIND: &str = "mistral";
 /// Mistral's maximum `temperature` (OpenAI allows 2).
 const MAX_TEMPERATURE: f64 = 1.5;
 
-/// Top-level request fields Mistral accepts beyond the ones we model (schema
-/// `ChatCompletionRequest`); any other extra field is dropped with a warning.
+/// Top-level request fields Mistral accepts beyond the ones the OpenAI encoding models
+/// (schema `ChatCompletionRequest`), which a Chat Completions client may send as extras; any
+/// other extra field is dropped with a warning.
 const MISTRAL_EXTRA_FIELDS: &[&str] = &[
+    "random_seed",
     "safe_prompt",
     "prompt_mode",
     "guardrails",
@@ -115,7 +118,16 @@ impl Adapter for MistralAdapter {
                 w.push(format!("{field} dropped for mistral"));
             }
         }
-        b.random_seed = b.seed.take().map(|s| s.max(0));
+        // `seed` is `random_seed` here; a client's own `random_seed` (an extra: OpenAI's
+        // schema has no such field) counts when it sent no `seed`. Negative seeds are 0.
+        let seed = b.seed.take().or_else(|| {
+            b.extra
+                .get("random_seed")
+                .and_then(serde_json::Value::as_i64)
+        });
+        if let Some(s) = seed {
+            b.extra.insert("random_seed".to_owned(), s.max(0).into());
+        }
         if let Some(m) = b.max_completion_tokens.take() {
             b.max_tokens = Some(m);
         }

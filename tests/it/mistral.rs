@@ -119,6 +119,30 @@ async fn every_field_mistral_rejects_is_dropped_or_mapped_and_reported() {
     );
 }
 
+/// `random_seed` is Mistral's field, not OpenAI's: a Chat Completions client that sends it
+/// still reaches Mistral with it (unless it also sent `seed`, which wins).
+#[tokio::test]
+async fn a_clients_own_random_seed_reaches_mistral() {
+    let (mock, gw) = setup().await;
+    let mut req = chat_req("mistral-future-2611", false);
+    req["random_seed"] = json!(7);
+    req["safe_prompt"] = json!(true);
+    let r = gw.chat(&req).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-gatehouse-warnings").is_none());
+    let up = mock.last_request().body;
+    assert_eq!(up["random_seed"], 7);
+    assert_eq!(up["safe_prompt"], true);
+    req["random_seed"] = json!(-3);
+    assert_eq!(gw.chat(&req).await.status(), 200);
+    assert_eq!(mock.last_request().body["random_seed"], 0);
+    req["seed"] = json!(11);
+    assert_eq!(gw.chat(&req).await.status(), 200);
+    let up = mock.last_request().body;
+    assert_eq!(up["random_seed"], 11);
+    assert!(up.get("seed").is_none());
+}
+
 #[tokio::test]
 async fn newer_models_keep_their_effort_level() {
     let (mock, gw) = setup().await;

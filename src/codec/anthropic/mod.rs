@@ -12,7 +12,7 @@ mod upstream_reply;
 mod upstream_stream;
 pub mod wire;
 
-pub use request::decode_request;
+pub use request::{decode_count_request, decode_request};
 pub use response::{encode_response, error_body};
 pub use stream::MessageEncoder;
 pub use upstream::encode_request;

@@ -6,6 +6,12 @@ use super::wire::*;
 use crate::error::GatewayError;
 use crate::schema::*;
 
+/// Decode a `count_tokens` request: a Messages request with no need of `max_tokens`.
+pub fn decode_count_request(mut w: AnthRequest) -> Result<ChatRequest, GatewayError> {
+    w.max_tokens.get_or_insert(1);
+    decode_request(w)
+}
+
 /// Decode an Anthropic Messages request. Every failure names the offending field.
 ///
 /// System text (top-level `system`, `role: "system"` messages and `mid_conv_system` blocks)
@@ -13,13 +19,58 @@ use crate::schema::*;
 /// turn (providers that want separate tool messages split them when encoding); thinking
 /// blocks keep their signatures.
 pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
+    // Worded as serde words a missing field: serde checked it before `count_tokens` bodies
+    // (which have none) came to share the wire type.
+    let max_tokens = w
+        .max_tokens
+        .ok_or_else(|| GatewayError::invalid_param("max_tokens", "missing field `max_tokens`"))?;
     crate::codec::require_model_and_messages(&w.model, w.messages.len())?;
-    let mut messages = Vec::with_capacity(w.messages.len() + 1);
-    if let Some(system) = w.system {
+    let messages = decode_messages(w.system, w.messages)?;
+    let tools = decode_tools(w.tools.unwrap_or_default())?;
+    let (tool_choice, parallel_tool_calls) = match w.tool_choice {
+        None => (None, None),
+        Some(c) => decode_tool_choice(c)?,
+    };
+    let reasoning = decode_reasoning(w.thinking.as_ref(), w.output_config.as_ref())?;
+    let response_format = decode_output_format(w.output_config.and_then(|o| o.format))?;
+    let stream = w.stream.unwrap_or(false);
+    Ok(ChatRequest {
+        model: w.model,
+        messages,
+        sampling: Sampling {
+            temperature: w.temperature,
+            top_p: w.top_p,
+            top_k: w.top_k,
+            ..Sampling::default()
+        },
+        max_output_tokens: Some(max_tokens),
+        stop: w.stop_sequences.unwrap_or_default(),
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        reasoning,
+        response_format,
+        stream,
+        // Anthropic streams always carry usage (message_start and message_delta).
+        stream_usage: stream,
+        user: w.metadata.and_then(|m| m.user_id),
+        metadata: None,
+        extra: w.extra,
+        raw: None,
+    })
+}
+
+/// The system text, then the turns, each system part a system message where it stood.
+fn decode_messages(
+    system: Option<AnthContent>,
+    turns: Vec<AnthMessage>,
+) -> Result<Vec<Message>, GatewayError> {
+    let mut messages = Vec::with_capacity(turns.len() + 1);
+    if let Some(system) = system {
         let parts = decode_content(system, "system", &mut messages, Role::System)?;
         push(&mut messages, Role::System, parts);
     }
-    for (i, m) in w.messages.into_iter().enumerate() {
+    for (i, m) in turns.into_iter().enumerate() {
         let role = match m.role.as_str() {
             "user" => Role::User,
             "assistant" => Role::Assistant,
@@ -39,12 +90,16 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
         )?;
         push(&mut messages, role, parts);
     }
+    Ok(messages)
+}
 
-    let mut tools = Vec::new();
-    for (i, t) in w.tools.unwrap_or_default().into_iter().enumerate() {
+/// Custom tools; a server tool (`web_search_...`) is refused: no other provider runs it.
+fn decode_tools(tools: Vec<AnthTool>) -> Result<Vec<Tool>, GatewayError> {
+    let mut out = Vec::new();
+    for (i, t) in tools.into_iter().enumerate() {
         match t {
             AnthTool::Custom(t) if t.kind.as_deref().is_none_or(|k| k == "custom") => {
-                tools.push(Tool {
+                out.push(Tool {
                     name: t.name,
                     description: t.description,
                     parameters: t.input_schema,
@@ -63,34 +118,39 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
             }
         }
     }
+    Ok(out)
+}
 
-    let (tool_choice, parallel_tool_calls) = match w.tool_choice {
-        None => (None, None),
-        Some(c) => {
-            let choice = match c.kind.as_str() {
-                "auto" => ToolChoice::Auto,
-                "any" => ToolChoice::Required,
-                "none" => ToolChoice::None,
-                "tool" => ToolChoice::Tool(c.name.ok_or_else(|| {
-                    GatewayError::invalid_param(
-                        "tool_choice.name",
-                        "`tool_choice` of type `tool` needs `name`",
-                    )
-                })?),
-                other => {
-                    return Err(GatewayError::invalid_param(
-                        "tool_choice.type",
-                        format!(
-                            "unsupported tool_choice type `{other}`: expected auto, any, tool or none"
-                        ),
-                    ));
-                }
-            };
-            (Some(choice), c.disable_parallel_tool_use.map(|d| !d))
+/// `tool_choice`, and whether parallel tool calls are allowed.
+fn decode_tool_choice(
+    c: AnthToolChoice,
+) -> Result<(Option<ToolChoice>, Option<bool>), GatewayError> {
+    let choice = match c.kind.as_str() {
+        "auto" => ToolChoice::Auto,
+        "any" => ToolChoice::Required,
+        "none" => ToolChoice::None,
+        "tool" => ToolChoice::Tool(c.name.ok_or_else(|| {
+            GatewayError::invalid_param(
+                "tool_choice.name",
+                "`tool_choice` of type `tool` needs `name`",
+            )
+        })?),
+        other => {
+            return Err(GatewayError::invalid_param(
+                "tool_choice.type",
+                format!("unsupported tool_choice type `{other}`: expected auto, any, tool or none"),
+            ));
         }
     };
+    Ok((Some(choice), c.disable_parallel_tool_use.map(|d| !d)))
+}
 
-    let effort = match w.output_config.as_ref().and_then(|o| o.effort.as_deref()) {
+/// `thinking` and `output_config.effort`: a budget, an effort, or thinking off.
+fn decode_reasoning(
+    thinking: Option<&AnthThinking>,
+    output_config: Option<&AnthOutputConfig>,
+) -> Result<Option<Reasoning>, GatewayError> {
+    let effort = match output_config.and_then(|o| o.effort.as_deref()) {
         Some(e) => Some(
             ReasoningEffort::parse(e)
                 .filter(|e| *e >= ReasoningEffort::Low)
@@ -103,7 +163,7 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
         ),
         None => None,
     };
-    let reasoning = match &w.thinking {
+    Ok(match thinking {
         Some(t) => {
             let include_thoughts = Some(t.display.as_deref() != Some("omitted"));
             match t.kind.as_str() {
@@ -137,8 +197,12 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
             effort: Some(e),
             ..Reasoning::default()
         }),
-    };
-    let response_format = match w.output_config.and_then(|o| o.format) {
+    })
+}
+
+/// `output_config.format`: a JSON schema the reply must follow.
+fn decode_output_format(format: Option<Value>) -> Result<Option<ResponseFormat>, GatewayError> {
+    Ok(match format {
         Some(f) if f.get("type").and_then(Value::as_str) == Some("json_schema") => {
             Some(ResponseFormat::JsonSchema {
                 name: "output".to_owned(),
@@ -157,31 +221,6 @@ pub fn decode_request(w: AnthRequest) -> Result<ChatRequest, GatewayError> {
             ));
         }
         None => None,
-    };
-    let stream = w.stream.unwrap_or(false);
-    Ok(ChatRequest {
-        model: w.model,
-        messages,
-        sampling: Sampling {
-            temperature: w.temperature,
-            top_p: w.top_p,
-            top_k: w.top_k,
-            ..Sampling::default()
-        },
-        max_output_tokens: Some(w.max_tokens),
-        stop: w.stop_sequences.unwrap_or_default(),
-        tools,
-        tool_choice,
-        parallel_tool_calls,
-        reasoning,
-        response_format,
-        stream,
-        // Anthropic streams always carry usage (message_start and message_delta).
-        stream_usage: stream,
-        user: w.metadata.and_then(|m| m.user_id),
-        metadata: None,
-        extra: w.extra,
-        raw: None,
     })
 }
 

@@ -216,6 +216,26 @@ fn bad_input_names_the_field() {
     assert_eq!(e.param.as_deref(), Some("output_config.effort"));
 }
 
+/// `max_tokens` is required of a Messages request, with serde's wording, and not of a
+/// `count_tokens` one, which parses into the same type.
+#[test]
+fn max_tokens_is_required_except_to_count_tokens() {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+    let e = decode(body.clone()).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("max_tokens"));
+    assert_eq!(e.message, "missing field `max_tokens`");
+    let c = decode_count_request(serde_json::from_value(body).unwrap()).unwrap();
+    assert_eq!(c.max_output_tokens, Some(1));
+    let c = decode_count_request(
+        serde_json::from_value(
+            json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c.max_output_tokens, Some(9));
+}
+
 #[test]
 fn thinking_budgets_and_disabled_thinking() {
     let base = |thinking: Value| json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "thinking": thinking});

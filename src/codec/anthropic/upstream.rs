@@ -84,7 +84,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
                 content: content(blocks),
             })
             .collect(),
-        max_tokens: DEFAULT_MAX_TOKENS,
+        max_tokens: Some(DEFAULT_MAX_TOKENS),
         system: (!system.is_empty()).then(|| content(system)),
         metadata: None,
         stop_sequences: None,

@@ -60,7 +60,7 @@ pub(super) fn encode_params(req: &ChatRequest, body: &mut AnthRequest, warnings:
     let (thinking, max_tokens) = encode_thinking(req, &body.messages, forced, warnings);
     let thinking_on = thinking.as_ref().is_some_and(|t| t.kind == "enabled");
     body.thinking = thinking;
-    body.max_tokens = max_tokens;
+    body.max_tokens = Some(max_tokens);
 
     let s = &req.sampling;
     body.temperature = s.temperature;

@@ -12,7 +12,11 @@ use crate::schema::JsonMap;
 pub struct AnthRequest {
     pub model: String,
     pub messages: Vec<AnthMessage>,
-    pub max_tokens: u64,
+    /// Required in a Messages request (`CreateMessageParams`; [`super::decode_request`]
+    /// refuses one without it), absent from a `count_tokens` one (`CountMessageTokensParams`),
+    /// so that both parse into this type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<AnthContent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,7 +227,7 @@ pub struct AnthOutputConfig {
 deserialize_with_extra!(AnthRequest {
     model: req,
     messages: req,
-    max_tokens: req,
+    max_tokens: def,
     system: def,
     metadata: def,
     stop_sequences: def,

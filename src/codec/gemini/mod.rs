@@ -1,6 +1,8 @@
 //! Google's Gemini API (`generateContent`, `streamGenerateContent`, `countTokens`), the
 //! ingress schema of Gemini CLI and the `google-genai` SDKs.
 //!
+//! - `wire`: the request's wire types (`GenerateContentRequest`, `CountTokensRequest`), read
+//!   in one pass with the tolerance Gemini clients have always had here.
 //! - `request`: a `GenerateContentRequest` (and the model and method from the path) -> the
 //!   canonical request.
 //! - `response`: a canonical reply -> `GenerateContentResponse`; Gemini's error body.
@@ -14,8 +16,9 @@ mod response;
 mod schema;
 mod stream;
 pub mod upstream;
+pub mod wire;
 
-pub use request::{Decoded, decode_request, normalize_schema};
+pub use request::{Decoded, count_tokens_request, decode_request, normalize_schema};
 pub use response::{encode_response, error_body, finish_reason};
 pub use stream::GeminiEncoder;
 

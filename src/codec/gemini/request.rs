@@ -1,4 +1,4 @@
-//! Gemini `GenerateContentRequest` -> canonical request.
+//! Gemini `GenerateContentRequest` (its wire types in `wire`) -> canonical request.
 //!
 //! `contents` become messages (`model` is the assistant; `functionResponse` parts become tool
 //! results, matched to their call by `id`, else by name in call order, since Gemini ids are
@@ -12,6 +12,7 @@
 
 use serde_json::{Value, json};
 
+use super::wire::*;
 use crate::error::GatewayError;
 use crate::schema::*;
 
@@ -21,216 +22,53 @@ pub struct Decoded {
     pub warnings: Vec<String>,
 }
 
-fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.get(name).filter(|v| !v.is_null())
-}
-
-fn text_of(v: &Value, name: &str) -> Option<String> {
-    field(v, name).and_then(Value::as_str).map(str::to_owned)
-}
-
 fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_param(param, message)
 }
 
 /// Decode the body of `models/{model}:{method}`.
-pub fn decode_request(body: &Value, model: &str, stream: bool) -> Result<Decoded, GatewayError> {
-    if !body.is_object() {
-        return Err(invalid("body", "the request body must be a JSON object"));
-    }
+pub fn decode_request(
+    w: GeminiRequest,
+    model: &str,
+    stream: bool,
+) -> Result<Decoded, GatewayError> {
     if model.is_empty() {
         return Err(invalid("model", "the path names no model"));
     }
     let mut warnings = Vec::new();
-    let mut messages = Vec::new();
-    if let Some(sys) = field(body, "systemInstruction") {
-        let parts = decode_parts(sys, "systemInstruction", &mut Calls::default())?;
-        let text: Vec<Part> = parts
-            .into_iter()
-            .filter(|p| matches!(p, Part::Text(_)))
-            .collect();
-        if !text.is_empty() {
-            messages.push(Message {
-                role: Role::System,
-                parts: text,
-                name: None,
-                extra: JsonMap::new(),
-            });
-        }
-    }
-    let contents = field(body, "contents")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("contents", "`contents` must be a non-empty array"))?;
-    if contents.is_empty() {
-        return Err(invalid("contents", "`contents` must be a non-empty array"));
-    }
-    let mut calls = Calls::default();
-    for (i, c) in contents.iter().enumerate() {
-        let at = format!("contents[{i}]");
-        let role = match c.get("role").and_then(Value::as_str) {
-            None | Some("user" | "function" | "tool") => Role::User,
-            Some("model") => Role::Assistant,
-            Some(other) => {
-                return Err(invalid(
-                    &format!("{at}.role"),
-                    format!("unsupported role `{other}`: expected user or model"),
-                ));
-            }
-        };
-        let parts = decode_parts(c, &at, &mut calls)?;
-        // Tool results are tool messages; whatever else the turn holds stays the user's.
-        let (results, rest): (Vec<Part>, Vec<Part>) = parts
-            .into_iter()
-            .partition(|p| matches!(p, Part::ToolResult(_)));
-        for r in results {
-            messages.push(Message {
-                role: Role::Tool,
-                parts: vec![r],
-                name: None,
-                extra: JsonMap::new(),
-            });
-        }
-        if !rest.is_empty() {
-            messages.push(Message {
-                role,
-                parts: rest,
-                name: None,
-                extra: JsonMap::new(),
-            });
-        }
-    }
-
-    let mut tools = Vec::new();
-    for (i, t) in field(body, "tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let Some(obj) = t.as_object() else {
-            return Err(invalid(&format!("tools[{i}]"), "a tool must be an object"));
-        };
-        for (kind, v) in obj {
-            if kind != "functionDeclarations" {
-                warnings.push(format!("tool {kind} dropped"));
-                continue;
-            }
-            for (j, f) in v.as_array().into_iter().flatten().enumerate() {
-                let at = format!("tools[{i}].functionDeclarations[{j}]");
-                let name = text_of(f, "name")
-                    .ok_or_else(|| invalid(&format!("{at}.name"), "a function needs `name`"))?;
-                let parameters = match (field(f, "parametersJsonSchema"), field(f, "parameters")) {
-                    (Some(s), _) => s.clone(),
-                    (None, Some(s)) => normalize_schema(s),
-                    (None, None) => json!({"type": "object", "properties": {}}),
-                };
-                tools.push(Tool {
-                    name,
-                    description: text_of(f, "description"),
-                    parameters,
-                    strict: None,
-                    cache_control: None,
-                });
-            }
-        }
-    }
-
-    let tool_choice =
-        match field(body, "toolConfig").and_then(|c| field(c, "functionCallingConfig")) {
-            None => None,
-            Some(c) => {
-                let allowed: Vec<&str> = field(c, "allowedFunctionNames")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                match c.get("mode").and_then(Value::as_str).unwrap_or("AUTO") {
-                    "AUTO" | "MODE_UNSPECIFIED" => Some(ToolChoice::Auto),
-                    "NONE" => Some(ToolChoice::None),
-                    "ANY" | "VALIDATED" => Some(match allowed.as_slice() {
-                        [one] => ToolChoice::Tool((*one).to_owned()),
-                        _ => ToolChoice::Required,
-                    }),
-                    other => {
-                        return Err(invalid(
-                            "toolConfig.functionCallingConfig.mode",
-                            format!(
-                                "unsupported mode `{other}`: expected AUTO, ANY, NONE or VALIDATED"
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
-
-    let empty = json!({});
-    let g = field(body, "generationConfig").unwrap_or(&empty);
-    let num = |name: &str| field(g, name).and_then(Value::as_f64);
-    let int = |name: &str| field(g, name).and_then(Value::as_u64);
-    let response_format = match (
-        text_of(g, "responseMimeType").as_deref(),
-        field(g, "responseJsonSchema"),
-        field(g, "responseSchema"),
-    ) {
-        (_, Some(s), _) => Some(json_schema(normalize_schema(s))),
-        (_, None, Some(s)) => Some(json_schema(normalize_schema(s))),
-        (Some("application/json"), None, None) => Some(ResponseFormat::JsonObject),
-        (Some("text/plain") | None, None, None) => None,
-        (Some(other), None, None) => {
-            warnings.push(format!("responseMimeType {other} dropped"));
-            None
-        }
-    };
-    let reasoning = field(g, "thinkingConfig").map(|t| {
-        let budget = field(t, "thinkingBudget").and_then(Value::as_i64);
-        let effort = match t.get("thinkingLevel").and_then(Value::as_str) {
-            Some("MINIMAL") => Some(ReasoningEffort::Minimal),
-            Some("LOW") => Some(ReasoningEffort::Low),
-            Some("MEDIUM") => Some(ReasoningEffort::Medium),
-            Some("HIGH") => Some(ReasoningEffort::High),
-            _ if budget == Some(0) => Some(ReasoningEffort::None),
-            _ => None,
-        };
-        Reasoning {
-            effort,
-            // -1 is Gemini's "dynamic": no budget of its own.
-            budget_tokens: budget
-                .and_then(|b| u64::try_from(b).ok())
-                .filter(|b| *b > 0),
-            include_thoughts: field(t, "includeThoughts").and_then(Value::as_bool),
-        }
-    });
-    for dropped in ["safetySettings", "cachedContent", "labels"] {
-        if field(body, dropped).is_some() {
+    let messages = decode_messages(w.system_instruction, w.contents)?;
+    let tools = decode_tools(w.tools, &mut warnings)?;
+    let tool_choice = decode_tool_choice(w.tool_config)?;
+    let g = w.generation_config.unwrap_or_default();
+    let response_format = decode_response_format(&g, &mut warnings);
+    let reasoning = g.thinking_config.map(decode_thinking);
+    for (dropped, present) in [
+        ("safetySettings", w.safety_settings.is_some()),
+        ("cachedContent", w.cached_content.is_some()),
+        ("labels", w.labels.is_some()),
+    ] {
+        if present {
             warnings.push(format!("{dropped} dropped"));
         }
     }
-    let stop = field(g, "stopSequences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
     Ok(Decoded {
         chat: ChatRequest {
             model: model.to_owned(),
             messages,
             sampling: Sampling {
-                temperature: num("temperature"),
-                top_p: num("topP"),
-                top_k: int("topK"),
-                presence_penalty: num("presencePenalty"),
-                frequency_penalty: num("frequencyPenalty"),
-                seed: field(g, "seed").and_then(Value::as_i64),
-                n: int("candidateCount").and_then(|n| u32::try_from(n).ok()),
-                logprobs: field(g, "responseLogprobs").and_then(Value::as_bool),
-                top_logprobs: int("logprobs").and_then(|n| u32::try_from(n).ok()),
+                temperature: g.temperature,
+                top_p: g.top_p,
+                top_k: g.top_k,
+                presence_penalty: g.presence_penalty,
+                frequency_penalty: g.frequency_penalty,
+                seed: g.seed,
+                n: g.candidate_count.and_then(|n| u32::try_from(n).ok()),
+                logprobs: g.response_logprobs,
+                top_logprobs: g.logprobs.and_then(|n| u32::try_from(n).ok()),
                 logit_bias: None,
             },
-            max_output_tokens: int("maxOutputTokens"),
-            stop,
+            max_output_tokens: g.max_output_tokens,
+            stop: g.stop_sequences,
             tools,
             tool_choice,
             parallel_tool_calls: None,
@@ -246,6 +84,184 @@ pub fn decode_request(body: &Value, model: &str, stream: bool) -> Result<Decoded
         },
         warnings,
     })
+}
+
+/// The body of a `countTokens` request: its own fields, or the request under
+/// `generateContentRequest` (refused, as a body would be, when that is not an object).
+pub fn count_tokens_request(w: GeminiCountTokensRequest) -> Result<GeminiRequest, GatewayError> {
+    match w.generate_content_request {
+        None => Ok(w.request),
+        Some(Nested::Request(r)) => Ok(*r),
+        Some(Nested::NotAnObject) => Err(invalid("body", NOT_AN_OBJECT)),
+    }
+}
+
+fn message(role: Role, parts: Vec<Part>) -> Message {
+    Message {
+        role,
+        parts,
+        name: None,
+        extra: JsonMap::new(),
+    }
+}
+
+/// The system message (the text of `systemInstruction`), then one message per turn of
+/// `contents`, with each tool result a tool message of its own.
+fn decode_messages(
+    system: Option<GeminiContent>,
+    contents: Option<List<GeminiContent>>,
+) -> Result<Vec<Message>, GatewayError> {
+    let mut messages = Vec::new();
+    if let Some(sys) = system {
+        let parts = decode_parts(sys.parts, "systemInstruction", &mut Calls::default())?;
+        let text: Vec<Part> = parts
+            .into_iter()
+            .filter(|p| matches!(p, Part::Text(_)))
+            .collect();
+        if !text.is_empty() {
+            messages.push(message(Role::System, text));
+        }
+    }
+    let contents = match contents {
+        Some(List::Items(c)) if !c.is_empty() => c,
+        _ => return Err(invalid("contents", "`contents` must be a non-empty array")),
+    };
+    let mut calls = Calls::default();
+    for (i, c) in contents.into_iter().enumerate() {
+        let at = format!("contents[{i}]");
+        let role = match c.role.as_deref() {
+            None | Some("user" | "function" | "tool") => Role::User,
+            Some("model") => Role::Assistant,
+            Some(other) => {
+                return Err(invalid(
+                    &format!("{at}.role"),
+                    format!("unsupported role `{other}`: expected user or model"),
+                ));
+            }
+        };
+        let parts = decode_parts(c.parts, &at, &mut calls)?;
+        // Tool results are tool messages; whatever else the turn holds stays the user's.
+        let (results, rest): (Vec<Part>, Vec<Part>) = parts
+            .into_iter()
+            .partition(|p| matches!(p, Part::ToolResult(_)));
+        for r in results {
+            messages.push(message(Role::Tool, vec![r]));
+        }
+        if !rest.is_empty() {
+            messages.push(message(role, rest));
+        }
+    }
+    Ok(messages)
+}
+
+/// `functionDeclarations` become tools; Google's own tools are dropped with a warning.
+fn decode_tools(
+    tools: Option<List<GeminiTool>>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Tool>, GatewayError> {
+    let mut out = Vec::new();
+    for (i, t) in tools
+        .map(List::items)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let GeminiTool::Object {
+            function_declarations,
+            others,
+        } = t
+        else {
+            return Err(invalid(&format!("tools[{i}]"), "a tool must be an object"));
+        };
+        for kind in others {
+            warnings.push(format!("tool {kind} dropped"));
+        }
+        let declarations = function_declarations.map(List::items).unwrap_or_default();
+        for (j, f) in declarations.into_iter().enumerate() {
+            let at = format!("tools[{i}].functionDeclarations[{j}]");
+            let name = f
+                .name
+                .ok_or_else(|| invalid(&format!("{at}.name"), "a function needs `name`"))?;
+            let parameters = match (f.parameters_json_schema, f.parameters) {
+                (Some(s), _) => s,
+                (None, Some(s)) => normalize_schema(&s),
+                (None, None) => json!({"type": "object", "properties": {}}),
+            };
+            out.push(Tool {
+                name,
+                description: f.description,
+                parameters,
+                strict: None,
+                cache_control: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `toolConfig.functionCallingConfig`: `ANY` with one allowed function forces that one.
+fn decode_tool_choice(
+    config: Option<GeminiToolConfig>,
+) -> Result<Option<ToolChoice>, GatewayError> {
+    let Some(c) = config.and_then(|c| c.function_calling_config) else {
+        return Ok(None);
+    };
+    Ok(Some(match c.mode.as_deref().unwrap_or("AUTO") {
+        "AUTO" | "MODE_UNSPECIFIED" => ToolChoice::Auto,
+        "NONE" => ToolChoice::None,
+        "ANY" | "VALIDATED" => match c.allowed_function_names.as_slice() {
+            [one] => ToolChoice::Tool(one.clone()),
+            _ => ToolChoice::Required,
+        },
+        other => {
+            return Err(invalid(
+                "toolConfig.functionCallingConfig.mode",
+                format!("unsupported mode `{other}`: expected AUTO, ANY, NONE or VALIDATED"),
+            ));
+        }
+    }))
+}
+
+/// JSON output: a schema (`responseJsonSchema`, else `responseSchema`), or JSON of any shape.
+fn decode_response_format(
+    g: &GeminiGenerationConfig,
+    warnings: &mut Vec<String>,
+) -> Option<ResponseFormat> {
+    match (
+        g.response_mime_type.as_deref(),
+        &g.response_json_schema,
+        &g.response_schema,
+    ) {
+        (_, Some(s), _) => Some(json_schema(normalize_schema(s))),
+        (_, None, Some(s)) => Some(json_schema(normalize_schema(s))),
+        (Some("application/json"), None, None) => Some(ResponseFormat::JsonObject),
+        (Some("text/plain") | None, None, None) => None,
+        (Some(other), None, None) => {
+            warnings.push(format!("responseMimeType {other} dropped"));
+            None
+        }
+    }
+}
+
+/// `thinkingConfig`: a level is an effort, a budget of 0 turns thinking off.
+fn decode_thinking(t: GeminiThinkingConfig) -> Reasoning {
+    let budget = t.thinking_budget;
+    let effort = match t.thinking_level.as_deref() {
+        Some("MINIMAL") => Some(ReasoningEffort::Minimal),
+        Some("LOW") => Some(ReasoningEffort::Low),
+        Some("MEDIUM") => Some(ReasoningEffort::Medium),
+        Some("HIGH") => Some(ReasoningEffort::High),
+        _ if budget == Some(0) => Some(ReasoningEffort::None),
+        _ => None,
+    };
+    Reasoning {
+        effort,
+        // -1 is Gemini's "dynamic": no budget of its own.
+        budget_tokens: budget
+            .and_then(|b| u64::try_from(b).ok())
+            .filter(|b| *b > 0),
+        include_thoughts: t.include_thoughts,
+    }
 }
 
 fn json_schema(schema: Value) -> ResponseFormat {
@@ -292,67 +308,62 @@ impl Calls {
     }
 }
 
-fn decode_parts(content: &Value, at: &str, calls: &mut Calls) -> Result<Vec<Part>, GatewayError> {
-    let parts = match field(content, "parts") {
-        Some(Value::Array(p)) => p,
+/// The parts of a turn, each by the first kind it holds (see [`GeminiPart`]).
+fn decode_parts(
+    parts: Option<List<GeminiPart>>,
+    at: &str,
+    calls: &mut Calls,
+) -> Result<Vec<Part>, GatewayError> {
+    let parts = match parts {
+        Some(List::Items(p)) => p,
         None => return Ok(Vec::new()),
-        Some(_) => return Err(invalid(&format!("{at}.parts"), "`parts` must be an array")),
+        Some(List::NotArray) => {
+            return Err(invalid(&format!("{at}.parts"), "`parts` must be an array"));
+        }
     };
     let mut out = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
+    for (j, p) in parts.into_iter().enumerate() {
         let at = format!("{at}.parts[{j}]");
-        if let Some(t) = field(p, "text").and_then(Value::as_str) {
-            if field(p, "thought").and_then(Value::as_bool) == Some(true) {
+        if let Some(t) = p.text {
+            if p.thought == Some(true) {
                 out.push(Part::Reasoning {
-                    text: t.to_owned(),
-                    signature: text_of(p, "thoughtSignature"),
+                    text: t,
+                    signature: p.thought_signature,
                 });
             } else {
                 out.push(Part::text(t));
             }
-        } else if let Some(d) = field(p, "inlineData") {
-            let media_type =
-                text_of(d, "mimeType").unwrap_or_else(|| "application/octet-stream".into());
-            let data = text_of(d, "data")
+        } else if let Some(d) = p.inline_data {
+            let media_type = d
+                .mime_type
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let data = d
+                .data
                 .ok_or_else(|| invalid(&format!("{at}.inlineData.data"), "`data` is required"))?;
             let source = MediaSource::Base64 {
                 media_type: media_type.clone(),
                 data,
             };
             out.push(media(&media_type, source, None));
-        } else if let Some(d) = field(p, "fileData") {
-            let uri = text_of(d, "fileUri").ok_or_else(|| {
+        } else if let Some(d) = p.file_data {
+            let uri = d.file_uri.ok_or_else(|| {
                 invalid(&format!("{at}.fileData.fileUri"), "`fileUri` is required")
             })?;
-            let media_type = text_of(d, "mimeType").unwrap_or_default();
+            let media_type = d.mime_type.unwrap_or_default();
             out.push(media(&media_type, MediaSource::Url(uri), None));
-        } else if let Some(f) = field(p, "functionCall") {
-            let name = text_of(f, "name")
+        } else if let Some(f) = p.function_call {
+            let name = f
+                .name
                 .ok_or_else(|| invalid(&format!("{at}.functionCall.name"), "`name` is required"))?;
-            let args = field(f, "args").cloned().unwrap_or_else(|| json!({}));
+            let args = f.args.unwrap_or_else(|| json!({}));
             out.push(Part::ToolCall(ToolCall {
-                id: calls.call(text_of(f, "id"), &name),
+                id: calls.call(f.id, &name),
                 name,
                 arguments: args.to_string(),
             }));
-        } else if let Some(f) = field(p, "functionResponse") {
-            let name = text_of(f, "name").ok_or_else(|| {
-                invalid(&format!("{at}.functionResponse.name"), "`name` is required")
-            })?;
-            let response = field(f, "response").cloned().unwrap_or_else(|| json!({}));
-            // `{"output": "..."}` (what Gemini CLI sends) is that text; anything else its JSON.
-            let text = match response.get("output").and_then(Value::as_str) {
-                Some(s) if response.as_object().is_some_and(|o| o.len() == 1) => s.to_owned(),
-                _ => response.to_string(),
-            };
-            let is_error = response.get("error").is_some() && response.get("output").is_none();
-            out.push(Part::ToolResult(ToolResult {
-                call_id: calls.result(text_of(f, "id"), &name),
-                content: vec![Part::text(text)],
-                is_error,
-            }));
-        } else if field(p, "executableCode").is_some() || field(p, "codeExecutionResult").is_some()
-        {
+        } else if let Some(f) = p.function_response {
+            out.push(function_result(f, &at, calls)?);
+        } else if p.executable_code.is_some() || p.code_execution_result.is_some() {
             // Code execution runs on Google's side only: nothing to replay elsewhere.
         } else {
             return Err(invalid(
@@ -362,6 +373,29 @@ fn decode_parts(content: &Value, at: &str, calls: &mut Calls) -> Result<Vec<Part
         }
     }
     Ok(out)
+}
+
+/// A `functionResponse` part as the tool result of its call.
+fn function_result(
+    f: GeminiFunctionResponse,
+    at: &str,
+    calls: &mut Calls,
+) -> Result<Part, GatewayError> {
+    let name = f
+        .name
+        .ok_or_else(|| invalid(&format!("{at}.functionResponse.name"), "`name` is required"))?;
+    let response = f.response.unwrap_or_else(|| json!({}));
+    // `{"output": "..."}` (what Gemini CLI sends) is that text; anything else its JSON.
+    let text = match response.get("output").and_then(Value::as_str) {
+        Some(s) if response.as_object().is_some_and(|o| o.len() == 1) => s.to_owned(),
+        _ => response.to_string(),
+    };
+    let is_error = response.get("error").is_some() && response.get("output").is_none();
+    Ok(Part::ToolResult(ToolResult {
+        call_id: calls.result(f.id, &name),
+        content: vec![Part::text(text)],
+        is_error,
+    }))
 }
 
 fn media(media_type: &str, source: MediaSource, filename: Option<String>) -> Part {

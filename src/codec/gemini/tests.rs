@@ -4,8 +4,12 @@ use serde_json::{Value, json};
 use super::*;
 use crate::schema::*;
 
+fn wire(v: Value) -> wire::GeminiRequest {
+    serde_json::from_value(v).unwrap()
+}
+
 fn decode(v: Value) -> Decoded {
-    decode_request(&v, "gemini-2.5-flash", false).unwrap()
+    decode_request(wire(v), "gemini-2.5-flash", false).unwrap()
 }
 
 #[test]
@@ -130,11 +134,109 @@ fn malformed_requests_name_the_field() {
             "contents[0].parts[0].functionCall.name",
         ),
     ] {
-        let e = decode_request(&body, "m", false)
+        let e = decode_request(wire(body.clone()), "m", false)
             .err()
             .unwrap_or_else(|| panic!("accepted {body}"));
         assert_eq!(e.param.as_deref(), Some(param), "{body}: {e}");
     }
+}
+
+/// The wire types read a body as the untyped decoder before them did: a value of the wrong
+/// type is absent, a non-object in an object's place is an empty object, `null` is absent,
+/// and keys are Google's camelCase JSON names only.
+#[test]
+fn the_wire_types_keep_the_decoders_tolerance() {
+    let d = decode(json!({
+        "system_instruction": {"parts": [{"text": "ignored: not a camelCase key"}]},
+        "contents": [null, {"role": 7, "parts": [{"text": "x", "thought": "yes"}]}],
+        "tools": "not a list",
+        "toolConfig": {"functionCallingConfig": "not an object"},
+        "generationConfig": {"temperature": "0.5", "topP": null, "topK": 40.0, "maxOutputTokens": -1,
+            "seed": 1.0, "candidateCount": 2, "stopSequences": ["END", 3, null], "thinkingConfig": 1},
+        "safetySettings": null
+    }));
+    let c = &d.chat;
+    assert_eq!(c.messages.len(), 1);
+    assert_eq!(
+        (c.messages[0].role, c.messages[0].joined_text()),
+        (Role::User, "x".into())
+    );
+    assert!(c.tools.is_empty());
+    assert_eq!(c.tool_choice, Some(ToolChoice::Auto));
+    assert_eq!(
+        (
+            c.sampling.temperature,
+            c.sampling.top_p,
+            c.sampling.top_k,
+            c.sampling.seed
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!((c.max_output_tokens, c.sampling.n), (None, Some(2)));
+    assert_eq!(c.stop, ["END"]);
+    assert_eq!(c.reasoning, Some(Reasoning::default()));
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+
+    // Tools other than functions: one warning each, in name order, whatever their value.
+    let d = decode(json!({"contents": [{"parts": [{"text": "x"}]}],
+        "tools": [{"urlContext": null, "googleSearch": {}, "functionDeclarations": [{"name": "f"}], "codeExecution": {}}],
+        "cachedContent": "cachedContents/1", "labels": {"team": "a"}}));
+    assert_eq!(d.chat.tools[0].name, "f");
+    assert_eq!(
+        d.warnings,
+        [
+            "tool codeExecution dropped",
+            "tool googleSearch dropped",
+            "tool urlContext dropped",
+            "cachedContent dropped",
+            "labels dropped"
+        ]
+    );
+
+    for (body, param) in [
+        (
+            json!({"contents": [{"parts": [{"inlineData": 1}]}]}),
+            "contents[0].parts[0].inlineData.data",
+        ),
+        (
+            json!({"contents": [{"parts": {"text": "x"}}]}),
+            "contents[0].parts",
+        ),
+        (
+            json!({"contents": [{"parts": [{"text": 1}]}]}),
+            "contents[0].parts[0]",
+        ),
+        (json!({"contents": {"parts": []}}), "contents"),
+        (
+            json!({"contents": [{"parts": []}], "tools": [null]}),
+            "tools[0]",
+        ),
+    ] {
+        let e = decode_request(wire(body.clone()), "m", false)
+            .err()
+            .unwrap_or_else(|| panic!("accepted {body}"));
+        assert_eq!(e.param.as_deref(), Some(param), "{body}: {e}");
+    }
+    let e = serde_json::from_str::<wire::GeminiRequest>("[]").unwrap_err();
+    assert!(e.to_string().starts_with(wire::NOT_AN_OBJECT), "{e}");
+}
+
+#[test]
+fn count_tokens_takes_the_fields_or_a_nested_request() {
+    let count = |v: Value| {
+        let w: wire::GeminiCountTokensRequest = serde_json::from_value(v).unwrap();
+        count_tokens_request(w).and_then(|w| decode_request(w, "m", false))
+    };
+    let d = count(json!({"contents": [{"parts": [{"text": "top"}]}]})).unwrap();
+    assert_eq!(d.chat.messages[0].joined_text(), "top");
+    let d = count(json!({"contents": [{"parts": [{"text": "top"}]}],
+        "generateContentRequest": {"model": "models/m", "contents": [{"parts": [{"text": "nested"}]}]}}))
+    .unwrap();
+    assert_eq!(d.chat.messages[0].joined_text(), "nested");
+    let e = count(json!({"generateContentRequest": null}))
+        .err()
+        .unwrap();
+    assert_eq!(e.message, wire::NOT_AN_OBJECT);
 }
 
 fn reply() -> ChatResponse {

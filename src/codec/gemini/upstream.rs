@@ -60,11 +60,51 @@ fn takes_level(model: &str) -> bool {
 }
 
 pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value {
+    let (system, contents) = encode_messages(&req.messages, model, w);
+    let mut body = json!({"contents": contents});
+    if !system.is_empty() {
+        body["systemInstruction"] = json!({"parts": system});
+    }
+    if !req.tools.is_empty() {
+        body["tools"] = json!([{"functionDeclarations": encode_tools(&req.tools, w)}]);
+    }
+    if let Some(choice) = &req.tool_choice {
+        let config = match choice {
+            ToolChoice::Auto => json!({"mode": "AUTO"}),
+            ToolChoice::None => json!({"mode": "NONE"}),
+            ToolChoice::Required => json!({"mode": "ANY"}),
+            ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+        };
+        body["toolConfig"] = json!({"functionCallingConfig": config});
+    }
+    let g = generation_config(req, model, w);
+    if !g.is_empty() {
+        body["generationConfig"] = Value::Object(g);
+    }
+    for (set, what) in [
+        (req.sampling.logit_bias.is_some(), "logit_bias"),
+        (req.parallel_tool_calls.is_some(), "parallel_tool_calls"),
+        (req.user.is_some(), "user"),
+    ] {
+        if set {
+            w.push(format!("{what} dropped for gemini"));
+        }
+    }
+    body
+}
+
+/// The system text (for `systemInstruction`) and the turns (`contents`): assistant turns
+/// are `model` turns, and consecutive user turns (tool results, then text) are one.
+fn encode_messages(
+    messages: &[Message],
+    model: &str,
+    w: &mut Warnings,
+) -> (Vec<Value>, Vec<Value>) {
     let mut system: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // Function names by call id, for the results that answer them.
     let mut names: Vec<(&str, &str)> = Vec::new();
-    for m in &req.messages {
+    for m in messages {
         match m.role {
             Role::System | Role::Developer => {
                 for p in &m.parts {
@@ -74,89 +114,13 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
                 }
             }
             Role::Assistant => {
-                let mut parts = Vec::new();
-                let mut signature: Option<&str> = None;
-                let mut first_call = true;
-                for p in &m.parts {
-                    let part = match p {
-                        Part::Text(t) => json!({"text": t.text}),
-                        Part::Reasoning { signature: s, .. } => {
-                            signature = s.as_deref().or(signature);
-                            continue;
-                        }
-                        Part::ToolCall(c) => {
-                            names.push((c.id.as_str(), c.name.as_str()));
-                            let args: Value = serde_json::from_str(&c.arguments)
-                                .ok()
-                                .filter(Value::is_object)
-                                .unwrap_or_else(|| json!({}));
-                            json!({"functionCall": {"id": c.id, "name": c.name, "args": args}})
-                        }
-                        Part::RedactedReasoning { .. } => {
-                            w.push("redacted_thinking dropped for gemini");
-                            continue;
-                        }
-                        other => {
-                            w.push(format!("{} part dropped for gemini", part_kind(other)));
-                            continue;
-                        }
-                    };
-                    let mut part = part;
-                    let call = part.get("functionCall").is_some();
-                    if call
-                        && std::mem::take(&mut first_call)
-                        && signature.is_none()
-                        && takes_level(model)
-                    {
-                        // Gemini 3 refuses a step whose first call comes back unsigned;
-                        // history it did not sign (another provider's, a client that lost
-                        // the signature) gets Google's documented stand-in.
-                        signature = Some(UNSIGNED_CALL);
-                        w.push(format!(
-                            "thought signature missing: {UNSIGNED_CALL} sent for gemini"
-                        ));
-                    }
-                    if let Some(s) = signature.take() {
-                        part["thoughtSignature"] = json!(s);
-                    }
-                    parts.push(part);
-                }
+                let parts = model_parts(m, &mut names, model, w);
                 if !parts.is_empty() {
                     contents.push(json!({"role": "model", "parts": parts}));
                 }
             }
             Role::User | Role::Tool => {
-                let mut parts = Vec::new();
-                for p in &m.parts {
-                    match p {
-                        Part::ToolResult(r) => {
-                            let name = names
-                                .iter()
-                                .rev()
-                                .find(|(id, _)| *id == r.call_id)
-                                .map_or("unknown", |(_, n)| *n);
-                            let text: String = r
-                                .content
-                                .iter()
-                                .filter_map(|p| match p {
-                                    Part::Text(t) => Some(t.text.as_str()),
-                                    _ => None,
-                                })
-                                .collect();
-                            let response = if r.is_error {
-                                json!({"error": text})
-                            } else {
-                                json!({"output": text})
-                            };
-                            parts.push(json!({"functionResponse": {"id": r.call_id, "name": name, "response": response}}));
-                        }
-                        other => {
-                            if let Some(part) = user_part(other, w) {
-                                parts.push(part);
-                            }
-                        }
-                    }
-                }
+                let parts = user_parts(m, &names, w);
                 if parts.is_empty() {
                     continue;
                 }
@@ -172,42 +136,129 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
             }
         }
     }
-    let mut body = json!({"contents": contents});
-    if !system.is_empty() {
-        body["systemInstruction"] = json!({"parts": system});
-    }
-    if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                // Reduced to the subset every Gemini model's `Schema` accepts.
-                let (schema, dropped) = super::schema::reduce(&t.parameters);
-                if !dropped.is_empty() {
-                    let names: Vec<_> = dropped.into_iter().collect();
-                    w.push(format!(
-                        "schema keywords {} dropped for gemini",
-                        names.join(" ")
-                    ));
-                }
-                let mut d = json!({"name": t.name, "parameters": schema});
-                if let Some(desc) = &t.description {
-                    d["description"] = json!(desc);
-                }
-                d
-            })
-            .collect();
-        body["tools"] = json!([{"functionDeclarations": decls}]);
-    }
-    if let Some(choice) = &req.tool_choice {
-        let config = match choice {
-            ToolChoice::Auto => json!({"mode": "AUTO"}),
-            ToolChoice::None => json!({"mode": "NONE"}),
-            ToolChoice::Required => json!({"mode": "ANY"}),
-            ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+    (system, contents)
+}
+
+/// An assistant turn's parts: text and function calls, each carrying the thought signature
+/// of the reasoning before it; the calls' names are noted in `names`.
+fn model_parts<'a>(
+    m: &'a Message,
+    names: &mut Vec<(&'a str, &'a str)>,
+    model: &str,
+    w: &mut Warnings,
+) -> Vec<Value> {
+    let mut parts = Vec::new();
+    let mut signature: Option<&str> = None;
+    let mut first_call = true;
+    for p in &m.parts {
+        let part = match p {
+            Part::Text(t) => json!({"text": t.text}),
+            Part::Reasoning { signature: s, .. } => {
+                signature = s.as_deref().or(signature);
+                continue;
+            }
+            Part::ToolCall(c) => {
+                names.push((c.id.as_str(), c.name.as_str()));
+                let args: Value = serde_json::from_str(&c.arguments)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                json!({"functionCall": {"id": c.id, "name": c.name, "args": args}})
+            }
+            Part::RedactedReasoning { .. } => {
+                w.push("redacted_thinking dropped for gemini");
+                continue;
+            }
+            other => {
+                w.push(format!("{} part dropped for gemini", part_kind(other)));
+                continue;
+            }
         };
-        body["toolConfig"] = json!({"functionCallingConfig": config});
+        let mut part = part;
+        let call = part.get("functionCall").is_some();
+        if call && std::mem::take(&mut first_call) && signature.is_none() && takes_level(model) {
+            // Gemini 3 refuses a step whose first call comes back unsigned;
+            // history it did not sign (another provider's, a client that lost
+            // the signature) gets Google's documented stand-in.
+            signature = Some(UNSIGNED_CALL);
+            w.push(format!(
+                "thought signature missing: {UNSIGNED_CALL} sent for gemini"
+            ));
+        }
+        if let Some(s) = signature.take() {
+            part["thoughtSignature"] = json!(s);
+        }
+        parts.push(part);
     }
+    parts
+}
+
+/// A user or tool turn's parts: tool results become `functionResponse` parts named after
+/// the call they answer.
+fn user_parts(m: &Message, names: &[(&str, &str)], w: &mut Warnings) -> Vec<Value> {
+    let mut parts = Vec::new();
+    for p in &m.parts {
+        match p {
+            Part::ToolResult(r) => {
+                let name = names
+                    .iter()
+                    .rev()
+                    .find(|(id, _)| *id == r.call_id)
+                    .map_or("unknown", |(_, n)| *n);
+                let text: String = r
+                    .content
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text(t) => Some(t.text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let response = if r.is_error {
+                    json!({"error": text})
+                } else {
+                    json!({"output": text})
+                };
+                parts.push(json!({"functionResponse": {"id": r.call_id, "name": name, "response": response}}));
+            }
+            other => {
+                if let Some(part) = user_part(other, w) {
+                    parts.push(part);
+                }
+            }
+        }
+    }
+    parts
+}
+
+/// Function declarations, their parameters reduced to the subset every Gemini model's
+/// `Schema` accepts.
+fn encode_tools(tools: &[Tool], w: &mut Warnings) -> Vec<Value> {
+    tools
+        .iter()
+        .map(|t| {
+            let (schema, dropped) = super::schema::reduce(&t.parameters);
+            if !dropped.is_empty() {
+                let names: Vec<_> = dropped.into_iter().collect();
+                w.push(format!(
+                    "schema keywords {} dropped for gemini",
+                    names.join(" ")
+                ));
+            }
+            let mut d = json!({"name": t.name, "parameters": schema});
+            if let Some(desc) = &t.description {
+                d["description"] = json!(desc);
+            }
+            d
+        })
+        .collect()
+}
+
+/// `generationConfig`: sampling, the output limit, stop sequences, JSON output, thinking.
+fn generation_config(
+    req: &ChatRequest,
+    model: &str,
+    w: &mut Warnings,
+) -> serde_json::Map<String, Value> {
     let mut g = serde_json::Map::new();
     let s = &req.sampling;
     let mut put = |k: &str, v: Option<Value>| {
@@ -239,50 +290,44 @@ pub fn encode_request(req: &ChatRequest, model: &str, w: &mut Warnings) -> Value
         Some(ResponseFormat::Text) | None => {}
     }
     if let Some(r) = &req.reasoning {
-        let mut t = serde_json::Map::new();
-        if let Some(b) = r.budget_tokens {
-            t.insert("thinkingBudget".into(), json!(b));
-        } else if let Some(e) = r.effort {
-            if takes_level(model) {
-                let level = thinking_level(e, model);
-                if !matches!(
-                    (e, level),
-                    (ReasoningEffort::Low, "LOW")
-                        | (ReasoningEffort::Medium, "MEDIUM")
-                        | (ReasoningEffort::High, "HIGH")
-                        | (ReasoningEffort::Minimal, "MINIMAL")
-                ) {
-                    w.push(format!(
-                        "reasoning effort {}->{} for {model}",
-                        e.as_str(),
-                        level.to_ascii_lowercase()
-                    ));
-                }
-                t.insert("thinkingLevel".into(), json!(level));
-            } else {
-                t.insert("thinkingBudget".into(), json!(thinking_budget(e)));
-            }
-        }
-        if let Some(i) = r.include_thoughts {
-            t.insert("includeThoughts".into(), json!(i));
-        }
+        let t = thinking_config(r, model, w);
         if !t.is_empty() {
             put("thinkingConfig", Some(Value::Object(t)));
         }
     }
-    if !g.is_empty() {
-        body["generationConfig"] = Value::Object(g);
-    }
-    for (set, what) in [
-        (s.logit_bias.is_some(), "logit_bias"),
-        (req.parallel_tool_calls.is_some(), "parallel_tool_calls"),
-        (req.user.is_some(), "user"),
-    ] {
-        if set {
-            w.push(format!("{what} dropped for gemini"));
+    g
+}
+
+/// `thinkingConfig`: a budget as asked, else the effort as a level (Gemini 3) or a budget.
+fn thinking_config(r: &Reasoning, model: &str, w: &mut Warnings) -> serde_json::Map<String, Value> {
+    let mut t = serde_json::Map::new();
+    if let Some(b) = r.budget_tokens {
+        t.insert("thinkingBudget".into(), json!(b));
+    } else if let Some(e) = r.effort {
+        if takes_level(model) {
+            let level = thinking_level(e, model);
+            if !matches!(
+                (e, level),
+                (ReasoningEffort::Low, "LOW")
+                    | (ReasoningEffort::Medium, "MEDIUM")
+                    | (ReasoningEffort::High, "HIGH")
+                    | (ReasoningEffort::Minimal, "MINIMAL")
+            ) {
+                w.push(format!(
+                    "reasoning effort {}->{} for {model}",
+                    e.as_str(),
+                    level.to_ascii_lowercase()
+                ));
+            }
+            t.insert("thinkingLevel".into(), json!(level));
+        } else {
+            t.insert("thinkingBudget".into(), json!(thinking_budget(e)));
         }
     }
-    body
+    if let Some(i) = r.include_thoughts {
+        t.insert("includeThoughts".into(), json!(i));
+    }
+    t
 }
 
 fn part_kind(p: &Part) -> &'static str {

@@ -69,7 +69,7 @@ pub fn decode_request(w: OaiChatRequest) -> Result<ChatRequest, GatewayError> {
             top_k: w.top_k,
             presence_penalty: w.presence_penalty,
             frequency_penalty: w.frequency_penalty,
-            seed: w.seed.or(w.random_seed),
+            seed: w.seed,
             n: w.n,
             logprobs: w.logprobs,
             top_logprobs: w.top_logprobs,
@@ -376,7 +376,6 @@ pub fn encode_request(req: &ChatRequest, model: &str, warnings: &mut Warnings) -
         top_logprobs: s.top_logprobs,
         user: req.user.clone(),
         seed: s.seed,
-        random_seed: None,
         tools: (!req.tools.is_empty()).then(|| {
             req.tools
                 .iter()

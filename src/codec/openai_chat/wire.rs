@@ -12,6 +12,11 @@ use serde_json::value::RawValue;
 use crate::codec::extra::{deserialize_with_extra, text_or_list};
 use crate::schema::JsonMap;
 
+/// `CreateChatCompletionRequest`: OpenAI's fields, plus `top_k` (the one documented
+/// extension, which vLLM, llama-server and Ollama take). Any other top-level field, another
+/// server's included (Mistral's `random_seed`, `safe_prompt`, `prompt_mode`, ...), is kept in
+/// `extra`: it goes on to an OpenAI-style provider as the client wrote it, and each adapter
+/// decides what its server takes (the Mistral adapter keeps Mistral's own).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OaiChatRequest {
     pub model: String,
@@ -49,9 +54,6 @@ pub struct OaiChatRequest {
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    /// Mistral's name for `seed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub random_seed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<OaiTool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,7 +433,6 @@ deserialize_with_extra!(OaiChatRequest {
     top_logprobs: def,
     user: def,
     seed: def,
-    random_seed: def,
     tools: def,
     tool_choice: def,
     parallel_tool_calls: def,

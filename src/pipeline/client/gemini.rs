@@ -31,8 +31,8 @@ impl ClientSchema for Gemini {
         body: &Bytes,
     ) -> Result<Decoded<()>, GatewayError> {
         let (model, method) = target(head.uri.path());
-        let w: serde_json::Value = crate::pipeline::parse_json(body)?;
-        let d = gemini::decode_request(&w, model, method == "streamGenerateContent")?;
+        let w: gemini::wire::GeminiRequest = crate::pipeline::parse_json(body)?;
+        let d = gemini::decode_request(w, model, method == "streamGenerateContent")?;
         for n in &d.warnings {
             ctx.ingress_warnings.push(n.as_str());
         }
