@@ -644,7 +644,14 @@ impl Drop for Admission {
     /// admission it holds, so this is reached only by an admission dropped outside one (a
     /// refused shadow, a bug). Release everything and record it as cancelled, with no usage.
     fn drop(&mut self) {
-        self.settle(Outcome {
+        self.settle(Outcome::client_left());
+    }
+}
+
+impl Outcome {
+    /// A request whose client left before its reply: cancelled, with no usage.
+    pub fn client_left() -> Self {
+        Outcome {
             status: "cancelled",
             report: Report {
                 error: Some((
@@ -654,7 +661,7 @@ impl Drop for Admission {
                 ..Report::default()
             },
             ..Outcome::default()
-        });
+        }
     }
 }
 

@@ -315,17 +315,7 @@ impl Drop for Settle {
         // Unsettled before any reply: the request's future was dropped, which is how a
         // client that leaves before the reply shows (the upstream call is dropped with it).
         if let Some(adm) = self.admission.take() {
-            adm.finish(Outcome {
-                status: "cancelled",
-                report: Report {
-                    error: Some((
-                        CLIENT_LEFT,
-                        "the client closed the connection before the reply".to_owned(),
-                    )),
-                    ..Report::default()
-                },
-                ..Outcome::default()
-            });
+            adm.finish(Outcome::client_left());
         }
     }
 }

@@ -36,11 +36,7 @@ impl ClientSchema for Gemini {
         for n in &d.warnings {
             ctx.ingress_warnings.push(n.as_str());
         }
-        Ok(Decoded {
-            chat: d.chat,
-            turn: (),
-            upstream_body: None,
-        })
+        Ok(Decoded::plain(d.chat))
     }
 
     async fn reply(_: &AppState, _: (), r: &ChatResponse) -> Result<Bytes, GatewayError> {

@@ -40,6 +40,17 @@ pub struct Decoded<T> {
     pub upstream_body: Option<Bytes>,
 }
 
+impl Decoded<()> {
+    /// A request whose schema keeps nothing for its reply, sent on as the client wrote it.
+    pub fn plain(chat: ChatRequest) -> Self {
+        Self {
+            chat,
+            turn: (),
+            upstream_body: None,
+        }
+    }
+}
+
 /// How one client schema speaks (see the module header).
 pub trait ClientSchema: Send + 'static {
     const SCHEMA: WireSchema;

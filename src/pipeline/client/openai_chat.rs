@@ -26,11 +26,7 @@ impl ClientSchema for OpenAiChat {
         body: &Bytes,
     ) -> Result<Decoded<()>, GatewayError> {
         let chat = openai_chat::decode_request(crate::pipeline::parse_json(body)?)?;
-        Ok(Decoded {
-            chat,
-            turn: (),
-            upstream_body: None,
-        })
+        Ok(Decoded::plain(chat))
     }
 
     async fn reply(_: &AppState, _: (), r: &ChatResponse) -> Result<Bytes, GatewayError> {
