@@ -8,6 +8,9 @@
 #   DURATION=5 bench/run.sh            # quicker, rougher
 #   PEERS="custom" bench/run.sh        # Gatehouse and the direct baseline only
 #   PGO=1 bench/run.sh                 # the profile-guided build (bench/pgo.sh, ~20 min more)
+#   CONFIG=default bench/run.sh        # the embedded default config (`gatehouse serve` with no
+#                                      # --config; the mock as GATEHOUSE_OPENAI_COMPATIBLE_URL,
+#                                      # its store in a fresh directory), as the README reports
 #
 # Build first happens here (release, or PGO with PGO=1; GW_BIN=path measures a binary already
 # built); nothing is built while the load runs.
@@ -33,7 +36,13 @@ export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 export RUN_ID=${RUN_ID:-gatehouse-$(date +%Y%m%d-%H%M%S)}
 export PEERS=${PEERS:-"nginx-proxy custom"}
 export GW_NAME=gatehouse GW_PORT=${GW_PORT:-28100}
-export GW_CMD="$BIN serve --config $ROOT/bench/gateway.toml"
+if [[ ${CONFIG:-} == default ]]; then
+  export GW_DIR=${GW_DIR:-/tmp/gatehouse-bench-default}
+  rm -rf "$GW_DIR" && mkdir -p "$GW_DIR"
+  export GW_CMD="env GATEHOUSE_OPENAI_COMPATIBLE_URL=\$BENCH_MOCK_BASE $BIN serve --listen 127.0.0.1:$GW_PORT"
+else
+  export GW_CMD="$BIN serve --config $ROOT/bench/gateway.toml"
+fi
 export GW_READY_URL=http://127.0.0.1:$GW_PORT/healthz
 export GATEHOUSE_LOG=${GATEHOUSE_LOG:-warn}
 "$HARNESS/run-peers.sh"
