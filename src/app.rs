@@ -19,14 +19,16 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::{get, post};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::handlers;
 use crate::pipeline::RequestCtx;
+use crate::pipeline::auth;
 use crate::pipeline::client::error_body_for;
 use crate::pipeline::reply::{error_response, openai_error};
 use crate::state::AppState;
@@ -113,7 +115,9 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    /// The route's own future, or (for a refusal, or a key that must be looked up again)
+    /// one of ours: most requests pay for no box and no extra state machine here.
+    type Future = Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -121,26 +125,33 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let req = req.map(Body::new);
-        let mut router = self.router.clone();
-        match access(req.uri().path()) {
-            Access::Public => Box::pin(router.call(req)),
+        // A refusal, in the schema the path implies.
+        let refuse = |e: GatewayError, path: &str| {
+            let r = error_response(&e, error_body_for(path, &e), &RequestCtx::new());
+            Either::Right(Box::pin(std::future::ready(Ok(r))) as BoxFuture<'static, _>)
+        };
+        let (mut head, body) = match access(req.uri().path()) {
+            Access::Public => return Either::Left(self.router.call(req)),
             Access::Admin => {
                 let (mut head, body) = req.into_parts();
                 match crate::admin::caller(&self.state, &head.headers) {
-                    Ok(caller) => {
-                        head.extensions.insert(caller);
-                        Box::pin(router.call(http::Request::from_parts(head, body)))
-                    }
-                    Err(e) => {
-                        Box::pin(std::future::ready(Ok(openai_error(&e, &RequestCtx::new()))))
-                    }
-                }
+                    Ok(caller) => head.extensions.insert(caller),
+                    Err(e) => return refuse(e, "/admin/"),
+                };
+                return Either::Left(self.router.call(http::Request::from_parts(head, body)));
             }
-            Access::Inference => {
-                let state = self.state.clone();
-                Box::pin(async move {
-                    let (mut head, body) = req.into_parts();
-                    match crate::pipeline::auth::authenticate(&state, &head).await {
+            Access::Inference => req.into_parts(),
+        };
+        match auth::authenticate_now(&self.state, &head) {
+            Some(Ok(caller)) => {
+                head.extensions.insert(caller);
+                Either::Left(self.router.call(http::Request::from_parts(head, body)))
+            }
+            Some(Err(e)) => refuse(e, head.uri.path()),
+            None => {
+                let (state, mut router) = (self.state.clone(), self.router.clone());
+                Either::Right(Box::pin(async move {
+                    match auth::authenticate(&state, &head).await {
                         Ok(caller) => {
                             head.extensions.insert(caller);
                             router.call(http::Request::from_parts(head, body)).await
@@ -150,7 +161,7 @@ where
                             Ok(error_response(&e, body, &RequestCtx::new()))
                         }
                     }
-                })
+                }))
             }
         }
     }

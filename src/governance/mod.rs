@@ -195,29 +195,38 @@ impl Governance {
         headers: &http::HeaderMap,
         query: Option<&str>,
     ) -> Result<Option<Arc<Principal>>, GatewayError> {
-        let first = {
-            let ring = self.ring.load();
-            if ring.is_empty() {
-                return Ok(None);
-            }
-            let Some(presented) = keys::presented(headers, query) else {
-                return Err(refused(Refusal::Missing));
-            };
-            (presented, ring.check(presented, now_unix()))
+        if let Some(known) = self.authenticate_now(headers, query) {
+            return known;
+        }
+        // Perhaps a key created a moment ago by another process: look once more.
+        self.reload(config, store).await;
+        let presented = keys::presented(headers, query).unwrap_or_default();
+        self.ring
+            .load()
+            .check(presented, now_unix())
+            .map(Some)
+            .map_err(refused)
+    }
+
+    /// [`Self::authenticate`] from the keys in memory, without waiting: `None` when the key
+    /// is unknown and the keys may have changed since they were loaded (then
+    /// `authenticate` loads them once more).
+    pub fn authenticate_now(
+        &self,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+    ) -> Option<Result<Option<Arc<Principal>>, GatewayError>> {
+        let ring = self.ring.load();
+        if ring.is_empty() {
+            return Some(Ok(None));
+        }
+        let Some(presented) = keys::presented(headers, query) else {
+            return Some(Err(refused(Refusal::Missing)));
         };
-        let (presented, checked) = first;
-        match checked {
-            Ok(p) => Ok(Some(p)),
-            // Perhaps a key created a moment ago by another process: look once more.
-            Err(Refusal::Unknown) if self.may_reload_on_miss() => {
-                self.reload(config, store).await;
-                self.ring
-                    .load()
-                    .check(presented, now_unix())
-                    .map(Some)
-                    .map_err(refused)
-            }
-            Err(r) => Err(refused(r)),
+        match ring.check(presented, now_unix()) {
+            Ok(p) => Some(Ok(Some(p))),
+            Err(Refusal::Unknown) if self.may_reload_on_miss() => None,
+            Err(r) => Some(Err(refused(r))),
         }
     }
 

@@ -24,20 +24,42 @@ pub async fn authenticate(
     state: &AppState,
     head: &http::request::Parts,
 ) -> Result<Caller, GatewayError> {
-    let hop = if head
-        .headers
-        .contains_key(&crate::routing::loopguard::HOP_HEADER)
-    {
-        Some(crate::routing::loopguard::check(&head.headers)?)
-    } else {
-        None
-    };
+    let hop = hop(head)?;
     let live = state.live();
     let principal = state
         .governance()
         .authenticate(&live.config, state.store(), &head.headers, head.uri.query())
         .await?;
     Ok(Caller { principal, hop })
+}
+
+/// [`authenticate`] without waiting, as almost every request can be: `None` when the key
+/// is unknown and the keys in memory may be stale (then `authenticate` looks again).
+pub fn authenticate_now(
+    state: &AppState,
+    head: &http::request::Parts,
+) -> Option<Result<Caller, GatewayError>> {
+    let hop = match hop(head) {
+        Ok(hop) => hop,
+        Err(e) => return Some(Err(e)),
+    };
+    let principal = state
+        .governance()
+        .authenticate_now(&head.headers, head.uri.query())?;
+    Some(principal.map(|principal| Caller { principal, hop }))
+}
+
+/// The loop guard: the hop header for this request's upstream requests (`None` on its
+/// first pass through a gateway), or 508 when it already passed through this one.
+fn hop(head: &http::request::Parts) -> Result<Option<http::HeaderValue>, GatewayError> {
+    if head
+        .headers
+        .contains_key(&crate::routing::loopguard::HOP_HEADER)
+    {
+        crate::routing::loopguard::check(&head.headers).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {

@@ -111,14 +111,24 @@ impl RequestCtx {
         usage: crate::schema::Usage,
         output: impl FnOnce() -> Option<String>,
     ) {
-        let settle = std::mem::take(&mut self.settle);
-        settle.complete(&self.summary(), usage, output);
+        let of = Summary {
+            request_id: &self.id,
+            served: self.served.as_ref(),
+            started: self.started,
+            warnings: &self.warnings,
+        };
+        self.settle.complete(&of, usage, output);
     }
 
     /// Settle a request that failed with `e` (see [`Settle::fail`]).
     pub fn fail(&mut self, e: &GatewayError) {
-        let settle = std::mem::take(&mut self.settle);
-        settle.fail(&self.summary(), e);
+        let of = Summary {
+            request_id: &self.id,
+            served: self.served.as_ref(),
+            started: self.started,
+            warnings: &self.warnings,
+        };
+        self.settle.fail(&of, e);
     }
 
     /// The guard of a stream about to be relayed (see [`Settle::streaming`]).

@@ -105,7 +105,10 @@ pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
     // 9. Respond.
     match result {
         Ok((outcome, turn, creq)) => {
-            respond::<S>(&state, &live, ctx, &head, outcome, turn, &creq, keepalive).await
+            respond::<S>(
+                &state, &live, &mut ctx, &head, outcome, turn, &creq, keepalive,
+            )
+            .await
         }
         Err(e) => {
             tracing::debug!(request_id = %ctx.id, error = %e, "request failed");
@@ -123,7 +126,7 @@ pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
 async fn respond<S: ClientSchema>(
     state: &AppState,
     live: &Live,
-    mut ctx: RequestCtx,
+    ctx: &mut RequestCtx,
     head: &http::request::Parts,
     outcome: ChatOutcome,
     turn: S::Turn,
@@ -138,13 +141,13 @@ async fn respond<S: ClientSchema>(
             let usage = resp.usage.unwrap_or_default();
             match S::reply(state, turn, &resp).await {
                 Ok(body) => {
-                    let r = reply::whole(&ctx, body);
+                    let r = reply::whole(ctx, body);
                     ctx.complete(usage, || Some(resp.output_text()));
                     r
                 }
                 Err(e) => {
                     ctx.complete(usage, || None);
-                    reply::error_response(&e, S::error_body(&e), &ctx)
+                    reply::error_response(&e, S::error_body(&e), ctx)
                 }
             }
         }
@@ -153,9 +156,9 @@ async fn respond<S: ClientSchema>(
             let usage = usage.unwrap_or_default();
             if let Err(e) = S::passthrough(state, turn, &body).await {
                 ctx.complete(usage, || None);
-                return reply::error_response(&e, S::error_body(&e), &ctx);
+                return reply::error_response(&e, S::error_body(&e), ctx);
             }
-            let r = reply::whole(&ctx, body.clone());
+            let r = reply::whole(ctx, body.clone());
             let served = ctx
                 .served
                 .as_ref()
@@ -172,7 +175,7 @@ async fn respond<S: ClientSchema>(
             let settle = ctx.streaming();
             let body = relay::relay(*live_stream, encoder, keepalive, settle);
             let mut r = S::stream_response(Body::from_stream(body), head);
-            reply::add_ctx_headers(&mut r, &ctx);
+            reply::add_ctx_headers(&mut r, ctx);
             r
         }
     }

@@ -34,7 +34,9 @@ use crate::schema::{Delta, FinishReason, StreamEvent, Usage};
 /// Text kept to count a cut stream's tokens; beyond it the count is extrapolated.
 const MAX_COUNTED_TEXT: usize = 64 * 1024;
 
-/// What a request holds until it settles (see the module header).
+/// What a request holds until it settles (see the module header). `complete` and `fail`
+/// settle in place (the guard then holds nothing but the in-flight counts, released when it
+/// drops), so the guard is never moved until a stream takes it.
 #[derive(Default)]
 pub struct Settle {
     admission: Option<Admission>,
@@ -114,7 +116,7 @@ impl Settle {
     /// A whole reply (200) went out: settle with the usage the provider reported and, for a
     /// mirrored request, the reply's text.
     pub fn complete(
-        mut self,
+        &mut self,
         of: &Summary<'_>,
         usage: Usage,
         output: impl FnOnce() -> Option<String>,
@@ -143,7 +145,7 @@ impl Settle {
 
     /// The request failed with `e` before its reply (a request refused before admission has
     /// nothing to settle): its record says why.
-    pub fn fail(mut self, of: &Summary<'_>, e: &GatewayError) {
+    pub fn fail(&mut self, of: &Summary<'_>, e: &GatewayError) {
         let Some(adm) = self.admission.take() else {
             return;
         };
