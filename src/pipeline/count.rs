@@ -64,14 +64,7 @@ pub async fn anthropic(state: AppState, req: Request) -> Response {
         Ok(n)
     }
     .await;
-    match result {
-        Ok(n) => {
-            let mut r = json_response(StatusCode::OK, &json!({ "input_tokens": n }));
-            add_ctx_headers(&mut r, &ctx);
-            r
-        }
-        Err(e) => error_response(&e, AnthropicMessages::error_body(&e), &ctx),
-    }
+    render::<AnthropicMessages>(result, "input_tokens", &ctx)
 }
 
 /// Gemini's `countTokens`: an estimate from the gateway's tokenizer, whatever provider
@@ -93,13 +86,22 @@ pub async fn gemini(state: AppState, req: Request) -> Response {
         Ok(n)
     }
     .await;
+    render::<Gemini>(result, "totalTokens", &ctx)
+}
+
+/// The count as `{field: n}`, or the error, in schema `S`.
+fn render<S: ClientSchema>(
+    result: Result<u64, GatewayError>,
+    field: &str,
+    ctx: &RequestCtx,
+) -> Response {
     match result {
         Ok(n) => {
-            let mut r = json_response(StatusCode::OK, &json!({ "totalTokens": n }));
-            add_ctx_headers(&mut r, &ctx);
+            let mut r = json_response(StatusCode::OK, &json!({ field: n }));
+            add_ctx_headers(&mut r, ctx);
             r
         }
-        Err(e) => error_response(&e, Gemini::error_body(&e), &ctx),
+        Err(e) => error_response(&e, S::error_body(&e), ctx),
     }
 }
 
