@@ -213,6 +213,12 @@ pub struct ServerConfig {
     /// Poll for I/O this long after each request instead of sleeping at once (`busy_poll`);
     /// zero is off.
     pub busy_poll: Duration,
+    /// With no client keys: the `Host` names, besides loopback addresses and `localhost`,
+    /// that requests may carry (lowercase, without a port).
+    pub allowed_hosts: Vec<String>,
+    /// With no client keys: the browser origins (`scheme://host[:port]`, lowercase), besides
+    /// loopback ones, that requests may come from.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +527,34 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         },
         None => Duration::ZERO,
     };
+    let mut allowed_hosts = Vec::new();
+    for v in raw.allowed_hosts.iter().flatten() {
+        let h = src.expand(v).to_ascii_lowercase();
+        if h.is_empty() || h.contains(['/', ' ', '*']) {
+            src.error(
+                &v.span(),
+                format!("invalid allowed_hosts entry `{}`: expected a host name or address, without a scheme or path", v.get_ref()),
+            );
+        } else {
+            allowed_hosts.push(h);
+        }
+    }
+    let mut allowed_origins = Vec::new();
+    for v in raw.allowed_origins.iter().flatten() {
+        let o = src.expand(v).to_ascii_lowercase();
+        let well_formed = o == "null"
+            || o.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty() && !rest.is_empty() && !rest.contains(['/', ' ', '*'])
+            });
+        if well_formed {
+            allowed_origins.push(o);
+        } else {
+            src.error(
+                &v.span(),
+                format!("invalid allowed_origins entry `{}`: expected an origin such as `https://app.example.com` or `http://localhost:3000`", v.get_ref()),
+            );
+        }
+    }
     ServerConfig {
         listen,
         admin_token,
@@ -528,6 +562,8 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         drain_timeout,
         stream_keepalive,
         busy_poll,
+        allowed_hosts,
+        allowed_origins,
     }
 }
 

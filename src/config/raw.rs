@@ -295,6 +295,10 @@ pub struct RawServer {
     pub drain_timeout: Option<Str>,
     pub stream_keepalive: Option<Str>,
     pub busy_poll: Option<Str>,
+    /// Host names (besides loopback addresses) an open gateway answers to.
+    pub allowed_hosts: Option<Vec<Str>>,
+    /// Browser origins (besides loopback ones) an open gateway answers.
+    pub allowed_origins: Option<Vec<Str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -450,3 +450,30 @@ fn busy_poll_is_off_unless_set_and_bounded() {
     let errs = parse("b.toml", "[server]\nbusy_poll = \"fast\"\n", &env(&[])).unwrap_err();
     assert!(errs[0].to_string().contains("invalid duration"), "{errs:?}");
 }
+
+#[test]
+fn allowed_hosts_and_origins_are_read_and_checked() {
+    let cfg = parse(
+        "s.toml",
+        "[server]\nallowed_hosts = [\"Gateway.Internal\"]\nallowed_origins = [\"https://App.example.com\", \"null\"]\n",
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(cfg.server.allowed_hosts, ["gateway.internal"]);
+    assert_eq!(
+        cfg.server.allowed_origins,
+        ["https://app.example.com", "null"]
+    );
+    let errs = parse(
+        "s.toml",
+        "[server]\nallowed_hosts = [\"http://x/\"]\nallowed_origins = [\"app.example.com\"]\n",
+        &env(&[]),
+    )
+    .unwrap_err();
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert!(text.iter().any(|e| e.contains("allowed_hosts")), "{text:?}");
+    assert!(
+        text.iter().any(|e| e.contains("allowed_origins")),
+        "{text:?}"
+    );
+}

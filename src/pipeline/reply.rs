@@ -161,7 +161,7 @@ pub fn add_ctx_headers(resp: &mut Response, ctx: &RequestCtx) {
 
 /// Header values must be visible ASCII (`HeaderValue::from_str` also lets through bytes we
 /// do not want to echo): anything else becomes `?`.
-fn header_safe(s: &str) -> String {
+pub fn header_safe(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {

@@ -14,6 +14,7 @@ mod azure;
 mod balancing;
 mod bedrock;
 mod bodies;
+mod browser;
 mod budgets;
 mod chat;
 mod cli;
