@@ -157,6 +157,12 @@ impl AppState {
         self.inner.live.load_full()
     }
 
+    /// The live config for a moment's reading (no reference count taken): for checks that
+    /// run before the request holds its own snapshot.
+    pub fn live_now(&self) -> arc_swap::Guard<Arc<Live>> {
+        self.inner.live.load()
+    }
+
     pub fn set_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }

@@ -60,7 +60,7 @@ pub fn authenticate_now(
         .governance()
         .authenticate_now(&head.headers, head.uri.query())?
     {
-        Ok(None) => match browser_check(head, &state.live().config.server) {
+        Ok(None) => match browser_check(head, &state.live_now().config.server) {
             Ok(()) => None,
             Err(e) => return Some(Err(e)),
         },
@@ -84,28 +84,38 @@ pub fn browser_check(
         .and_then(|v| v.to_str().ok())
         .or_else(|| head.uri.authority().map(http::uri::Authority::as_str));
     if let Some(host) = host {
-        let name = without_port(host).to_ascii_lowercase();
-        if !is_loopback(&name) && !server.allowed_hosts.contains(&name) {
+        let name = without_port(host);
+        if !is_loopback(name)
+            && !server
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+        {
             return Err(forbidden(format!(
                 "this gateway has no keys, so it answers only requests addressed to a loopback \
                  address or an allowed name, and `{}` is neither (a web page that points its own \
                  name at this machine would look like this): add it to `[server] allowed_hosts`, \
                  or create a key",
-                crate::pipeline::reply::header_safe(&name)
+                crate::pipeline::reply::header_safe(&name.to_ascii_lowercase())
             )));
         }
     }
     if let Some(origin) = head.headers.get(http::header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("null").to_ascii_lowercase();
+        let origin = origin.to_str().unwrap_or("null");
         let loopback = origin
             .split_once("://")
-            .is_some_and(|(_, rest)| is_loopback(&without_port(rest).to_ascii_lowercase()));
-        if !loopback && !server.allowed_origins.contains(&origin) {
+            .is_some_and(|(_, rest)| is_loopback(without_port(rest)));
+        if !loopback
+            && !server
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+        {
             return Err(forbidden(format!(
                 "this gateway has no keys, so it does not answer web pages of other sites, and \
                  this request came from `{}`: add the origin to `[server] allowed_origins`, or \
                  create a key",
-                crate::pipeline::reply::header_safe(&origin)
+                crate::pipeline::reply::header_safe(&origin.to_ascii_lowercase())
             )));
         }
     }
@@ -126,7 +136,14 @@ fn without_port(authority: &str) -> &str {
 /// A loopback address, `localhost` or a name under `.localhost` (which resolvers keep on
 /// this machine, RFC 6761).
 fn is_loopback(host: &str) -> bool {
-    if host == "localhost" || host.ends_with(".localhost") {
+    const SUFFIX: &str = ".localhost";
+    let n = host.len();
+    if host.eq_ignore_ascii_case("localhost")
+        || (n > SUFFIX.len()
+            && host
+                .get(n - SUFFIX.len()..)
+                .is_some_and(|s| s.eq_ignore_ascii_case(SUFFIX)))
+    {
         return true;
     }
     match host.parse::<std::net::IpAddr>() {
