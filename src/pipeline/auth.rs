@@ -127,8 +127,14 @@ fn without_port(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+    // The port is the digits after the last `:`, read from the end.
+    let digits = authority
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    match authority.len().checked_sub(digits + 1) {
+        Some(colon) if authority.as_bytes()[colon] == b':' => &authority[..colon],
         _ => authority,
     }
 }
@@ -136,6 +142,10 @@ fn without_port(authority: &str) -> &str {
 /// A loopback address, `localhost` or a name under `.localhost` (which resolvers keep on
 /// this machine, RFC 6761).
 fn is_loopback(host: &str) -> bool {
+    // The address nearly every local client uses, without parsing it.
+    if host == "127.0.0.1" {
+        return true;
+    }
     const SUFFIX: &str = ".localhost";
     let n = host.len();
     if host.eq_ignore_ascii_case("localhost")
