@@ -127,7 +127,7 @@ where
         let req = req.map(Body::new);
         // A refusal, in the schema the path implies.
         let refuse = |e: GatewayError, path: &str| {
-            let r = error_response(&e, error_body_for(path, &e), &RequestCtx::new());
+            let r = refusal(&e, path);
             Either::Right(Box::pin(std::future::ready(Ok(r))) as BoxFuture<'static, _>)
         };
         let (mut head, body) = match access(req.uri().path()) {
@@ -136,7 +136,7 @@ where
                 let (mut head, body) = req.into_parts();
                 match crate::admin::caller(&self.state, &head.headers) {
                     Ok(caller) => head.extensions.insert(caller),
-                    Err(e) => return refuse(e, "/admin/"),
+                    Err(e) => return refuse(e, head.uri.path()),
                 };
                 return Either::Left(self.router.call(http::Request::from_parts(head, body)));
             }
@@ -156,15 +156,17 @@ where
                             head.extensions.insert(caller);
                             router.call(http::Request::from_parts(head, body)).await
                         }
-                        Err(e) => {
-                            let body = error_body_for(head.uri.path(), &e);
-                            Ok(error_response(&e, body, &RequestCtx::new()))
-                        }
+                        Err(e) => Ok(refusal(&e, head.uri.path())),
                     }
                 }))
             }
         }
     }
+}
+
+/// A request refused before any handler took it, in the schema its path implies.
+fn refusal(e: &GatewayError, path: &str) -> Response {
+    error_response(e, error_body_for(path, e), &RequestCtx::new())
 }
 
 /// An unknown path gets a 404 in the schema its prefix implies.
@@ -173,7 +175,7 @@ async fn not_found(uri: http::Uri) -> Response {
         ErrorKind::NotFound,
         format!("no route for `{}`", uri.path()),
     );
-    error_response(&e, error_body_for(uri.path(), &e), &RequestCtx::new())
+    refusal(&e, uri.path())
 }
 
 async fn method_not_allowed() -> Response {

@@ -182,18 +182,13 @@ impl Caller {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = Response;
 
-    /// The caller the authentication layer (`app`) found for an admin route; 401 where
-    /// the layer found none (a public route must not act for a caller).
+    /// The caller the authentication layer (`app`) found for an admin route
+    /// (`pipeline::auth::layer_found`).
     async fn from_request_parts(
         parts: &mut http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            respond(Err(GatewayError::new(
-                ErrorKind::Unauthorized,
-                "this route is not authenticated",
-            )))
-        })
+        crate::pipeline::auth::layer_found(parts)
     }
 }
 

@@ -181,20 +181,32 @@ fn hop(head: &http::request::Parts) -> Result<Option<http::HeaderValue>, Gateway
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = axum::response::Response;
 
-    /// The caller the authentication layer found; 401 on a route the layer let through
-    /// unauthenticated (a public one), which must not act for a caller.
+    /// The caller the authentication layer found (see [`layer_found`]).
     async fn from_request_parts(
         parts: &mut http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            let e = GatewayError::new(
-                crate::error::ErrorKind::Unauthorized,
-                "this route is not authenticated",
-            );
-            super::reply::openai_error(&e, &super::RequestCtx::new())
-        })
+        layer_found(parts)
     }
+}
+
+/// What the authentication layer put in a request's extensions (the inference [`Caller`],
+/// or the admin API's), for a handler's extractor; 401 on a route the layer let through
+/// unauthenticated (a public one), which must not act for a caller.
+#[expect(
+    clippy::result_large_err,
+    reason = "an extractor's rejection is the response itself"
+)]
+pub fn layer_found<T: Clone + Send + Sync + 'static>(
+    parts: &http::request::Parts,
+) -> Result<T, axum::response::Response> {
+    parts.extensions.get::<T>().cloned().ok_or_else(|| {
+        let e = GatewayError::new(
+            crate::error::ErrorKind::Unauthorized,
+            "this route is not authenticated",
+        );
+        super::reply::openai_error(&e, &super::RequestCtx::new())
+    })
 }
 
 #[cfg(test)]

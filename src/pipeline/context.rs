@@ -95,14 +95,16 @@ impl RequestCtx {
         ctx
     }
 
-    /// What its settlement reports of the request.
-    pub fn summary(&self) -> Summary<'_> {
-        Summary {
+    /// The settlement guard, and what it reports of the request (borrowed apart, so that
+    /// the guard can settle while the summary is read).
+    fn settle_with_summary(&mut self) -> (&mut Settle, Summary<'_>) {
+        let of = Summary {
             request_id: &self.id,
             served: self.served.as_ref(),
             started: self.started,
             warnings: &self.warnings,
-        }
+        };
+        (&mut self.settle, of)
     }
 
     /// Settle a whole reply (see [`Settle::complete`]).
@@ -111,30 +113,20 @@ impl RequestCtx {
         usage: crate::schema::Usage,
         output: impl FnOnce() -> Option<String>,
     ) {
-        let of = Summary {
-            request_id: &self.id,
-            served: self.served.as_ref(),
-            started: self.started,
-            warnings: &self.warnings,
-        };
-        self.settle.complete(&of, usage, output);
+        let (settle, of) = self.settle_with_summary();
+        settle.complete(&of, usage, output);
     }
 
     /// Settle a request that failed with `e` (see [`Settle::fail`]).
     pub fn fail(&mut self, e: &GatewayError) {
-        let of = Summary {
-            request_id: &self.id,
-            served: self.served.as_ref(),
-            started: self.started,
-            warnings: &self.warnings,
-        };
-        self.settle.fail(&of, e);
+        let (settle, of) = self.settle_with_summary();
+        settle.fail(&of, e);
     }
 
     /// The guard of a stream about to be relayed (see [`Settle::streaming`]).
     pub fn streaming(&mut self) -> Settle {
-        let settle = std::mem::take(&mut self.settle);
-        settle.streaming(&self.summary())
+        let (settle, of) = self.settle_with_summary();
+        std::mem::take(settle).streaming(&of)
     }
 
     /// Served, but not by the route's first choice.

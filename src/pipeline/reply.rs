@@ -19,16 +19,7 @@ pub const PROVIDER: HeaderName = HeaderName::from_static("x-gatehouse-provider")
 pub const MODEL: HeaderName = HeaderName::from_static("x-gatehouse-model");
 pub const WARNINGS: HeaderName = HeaderName::from_static("x-gatehouse-warnings");
 
-/// Read and parse a JSON body of at most `limit` bytes (see [`read_body`]).
-pub async fn read_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Body,
-    limit: u64,
-) -> Result<T, GatewayError> {
-    parse_json(&read_body(headers, body, limit).await?)
-}
-
-/// Read a body of at most `limit` bytes. An oversized body is refused from its
+/// Read a body of at most `limit` bytes (then [`parse_json`]). An oversized body is refused from its
 /// `Content-Length` before it is read, or as soon as the bytes read pass the limit.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, GatewayError> {
     let too_large = || {
