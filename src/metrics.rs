@@ -23,6 +23,10 @@
 //! `gatehouse_log_bodies_dropped_total` (records written without their bodies). Labels are
 //! bounded: no user ids, no paths, and a model the price table does not know is `other`.
 //!
+//! Process: `gatehouse_runtime_tasks` (tasks alive in the async runtime) and
+//! `gatehouse_background_tasks` (mirror shadows, stored-response writes and settlements
+//! still running), both read when scraped.
+//!
 //! Busy polling (`[server] busy_poll`): `gatehouse_busy_poll_microseconds_total` (time the
 //! thread spent polling instead of sleeping) and `gatehouse_busy_poll_wakeups_total`.
 
@@ -80,9 +84,18 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
-/// The Prometheus text exposition of every metric.
+/// The Prometheus text exposition of every metric. The process gauges are read at scrape
+/// time: the runtime's live tasks and the background tasks `crate::tasks` tracks (a leak
+/// shows as a count that does not come back down once load stops: `bench/soak.sh`).
 pub fn render() -> String {
-    install().map(PrometheusHandle::render).unwrap_or_default()
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!("gatehouse_runtime_tasks").set(rt.metrics().num_alive_tasks() as f64);
+    }
+    metrics::gauge!("gatehouse_background_tasks").set(crate::tasks::running() as f64);
+    handle.render()
 }
 
 fn flag(b: bool) -> &'static str {

@@ -262,6 +262,115 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
     assert!(exit.success(), "exit status {exit:?}");
 }
 
+/// RELIABILITY 23, at full size: SIGTERM with 50 streams of 20 s in flight. Readiness fails at
+/// once (the listener closes: a probe's new connection is refused), every stream completes,
+/// every request's record is in the store when the process exits, and it exits soon after the
+/// last stream ends. The figures are printed.
+#[tokio::test]
+async fn sigterm_with_50_streams_of_20_s_completes_them_all_and_flushes_their_records() {
+    const STREAMS: usize = 50;
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let pieces: Vec<String> = (0..20).map(|i| format!("{i} ")).collect();
+    mock.respond_with(move |_| {
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        Reply::stream(&refs).every(Duration::from_secs(1))
+    });
+    let dir = std::env::temp_dir().join(format!("gatehouse-drain50-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("log.db");
+    let _ = std::fs::remove_file(&db);
+    let cfg = write(
+        "drain50.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"40s\"\n[store]\nurl = \"sqlite://{}\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
+            db.display(),
+            mock.base_url()
+        ),
+    );
+    let (child, url) = serve(&cfg).await;
+    let mut streams = Vec::new();
+    for _ in 0..STREAMS {
+        let url = url.clone();
+        streams.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/v1/chat/completions"))
+                .json(&chat_req("m", true))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let body = resp.text().await.unwrap();
+            (body, tokio::time::Instant::now())
+        }));
+    }
+    // Every stream is under way (the mock has them all) before the signal.
+    for _ in 0..200 {
+        if mock.calls() >= STREAMS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        mock.calls(),
+        STREAMS,
+        "not every stream reached the provider"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sigterm = tokio::time::Instant::now();
+    child.signal("-TERM");
+    // A readiness probe fails from the moment of the signal.
+    let mut not_ready = None;
+    for _ in 0..200 {
+        let probe = reqwest::Client::new()
+            .get(format!("{url}/readyz"))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await;
+        if probe.map_or(true, |r| r.status() == 503) {
+            not_ready = Some(sigterm.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let not_ready = not_ready.expect("still ready after SIGTERM");
+    let mut last_end = sigterm;
+    for s in streams {
+        let (body, ended) = s.await.unwrap();
+        assert!(
+            body.ends_with("data: [DONE]\n\n") && body.contains("19 "),
+            "a stream was cut by SIGTERM: {body}"
+        );
+        last_end = last_end.max(ended);
+    }
+    let exit = child.exit().await;
+    let exited = tokio::time::Instant::now();
+    assert!(exit.success(), "exit status {exit:?}");
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let after_last = exited.saturating_duration_since(last_end);
+    eprintln!(
+        "SIGTERM with {STREAMS} streams of 20 s: readiness failed after {not_ready:?}; last stream ended {:?} after the signal; the process exited {after_last:?} after it ({:?} after the signal); {rows} records",
+        last_end - sigterm,
+        exited - sigterm
+    );
+    assert!(
+        not_ready < Duration::from_secs(1),
+        "readiness failed only after {not_ready:?}"
+    );
+    assert_eq!(rows, STREAMS as i64, "records lost at exit");
+    assert!(
+        after_last < Duration::from_secs(2),
+        "exit {after_last:?} after the last stream ended"
+    );
+}
+
 #[tokio::test]
 async fn embedded_default_creates_its_sqlite_file_and_reports_ready() {
     let dir = std::env::temp_dir().join(format!("gatehouse-default-{}", std::process::id()));

@@ -491,6 +491,8 @@ async fn metrics_cover_requests_tokens_cost_refusals_and_budgets() {
         "gatehouse_refusals_total{reason=\"budget_exceeded\"} 1",
         "gatehouse_budget_used_ratio{scope=\"key\",name=\"k\",period=\"daily\"} 1.2",
         "gatehouse_log_queue_depth",
+        "gatehouse_runtime_tasks ",
+        "gatehouse_background_tasks ",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in:\n{metrics}");
     }
