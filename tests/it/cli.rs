@@ -291,7 +291,7 @@ async fn sigterm_with_50_streams_of_20_s_completes_them_all_and_flushes_their_re
     let mut streams = Vec::new();
     for _ in 0..STREAMS {
         let url = url.clone();
-        streams.push(tokio::spawn(async move {
+        streams.push(spawn(async move {
             let resp = reqwest::Client::new()
                 .post(format!("{url}/v1/chat/completions"))
                 .json(&chat_req("m", true))
