@@ -31,10 +31,12 @@ mod context;
 pub mod count;
 mod failover;
 pub mod info;
+pub mod intake;
 mod mirror;
 pub mod relay;
 pub mod reply;
 pub mod settle;
+pub mod shed;
 
 use std::time::Duration;
 
