@@ -1,6 +1,14 @@
 //! The route table and the layers around it, in one place.
 //!
 //! Layers, outermost first:
+//! - shedding (`pipeline::shed`): an inference request past `[server] max_in_flight` or
+//!   `max_buffered_body_bytes` is refused here with 503, before authentication, its body or
+//!   any provider; an admitted one holds its place until its reply body is dropped (the
+//!   service's reply body is `shed::Holding`). Every body but the public routes' is read
+//!   through `pipeline::intake`: within `body_read_timeout`, within the body budget, and
+//!   drained a bounded amount when a reply went out before it was read (lingering close).
+//!   The public routes (health, readiness) are exempt, and so are the admin API and
+//!   `/metrics` from the in-flight and body bounds.
 //! - authentication, deny by default ([`App`]): every route needs a caller except the
 //!   named [`PUBLIC`] ones. Inference routes (everything outside `/admin/` and `/metrics`)
 //!   get the pipeline's first stage (`pipeline::auth`), the admin API and `/metrics` the
@@ -30,10 +38,10 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::handlers;
 use crate::pipeline::RequestCtx;
 use crate::pipeline::auth;
-use crate::pipeline::intake::{self, Intake};
-use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
 use crate::pipeline::client::error_body_for;
+use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::reply::{error_response, openai_error};
+use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
 use crate::state::AppState;
 
 /// The routes anyone may call, without a credential.
@@ -128,9 +136,8 @@ where
     /// The route's own future, or (for a refusal, or a key that must be looked up again)
     /// one of ours: most requests pay for no box and no extra state machine here. Its reply
     /// body holds the request's place in flight (`shed`).
-    type Future = Admitted<
-        Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>,
-    >;
+    type Future =
+        Admitted<Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -157,11 +164,19 @@ where
             let limits = server.overload;
             let ticket = match access {
                 Access::Inference => {
-                    match self.load.admit(&limits, server.max_body_bytes, &head.headers) {
+                    match self
+                        .load
+                        .admit(&limits, server.max_body_bytes, &head.headers)
+                    {
                         Ok(t) => Some(t),
                         Err(e) => {
                             // The unread body lingers (`intake`) so the client sees the 503.
-                            drop(Intake::new(Body::new(body), &head, None, bounds(&limits, 0)));
+                            drop(Intake::new(
+                                Body::new(body),
+                                &head,
+                                None,
+                                bounds(&limits, 0),
+                            ));
                             return refuse(e, head.uri.path());
                         }
                     }

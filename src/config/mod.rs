@@ -614,7 +614,10 @@ fn overload_settings(src: &mut Source<'_>, raw: &raw::RawServer, max_body_bytes:
         o.max_buffered_body_bytes = *v.get_ref();
     }
     if o.max_buffered_body_bytes < max_body_bytes {
-        let span = raw.max_buffered_body_bytes.as_ref().map(toml::Spanned::span);
+        let span = raw
+            .max_buffered_body_bytes
+            .as_ref()
+            .map(toml::Spanned::span);
         let msg = format!(
             "max_buffered_body_bytes ({}) must be at least max_body_bytes ({max_body_bytes}), \
              or a body of the largest size allowed could never be read",
@@ -628,7 +631,9 @@ fn overload_settings(src: &mut Source<'_>, raw: &raw::RawServer, max_body_bytes:
     }
     if let Some(v) = &raw.body_read_timeout {
         match src.duration(v) {
-            Some(d) if d.is_zero() => src.error(&v.span(), "body_read_timeout must be greater than 0"),
+            Some(d) if d.is_zero() => {
+                src.error(&v.span(), "body_read_timeout must be greater than 0")
+            }
             Some(d) => o.body_read_timeout = d,
             None => {}
         }

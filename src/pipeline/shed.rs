@@ -253,7 +253,11 @@ mod tests {
         let a = load.admit(&l, 800, &declared(600)).unwrap();
         assert_eq!(load.body_bytes(), 600);
         let e = load.admit(&l, 800, &declared(500)).unwrap_err();
-        assert!(e.message.contains("max_buffered_body_bytes"), "{}", e.message);
+        assert!(
+            e.message.contains("max_buffered_body_bytes"),
+            "{}",
+            e.message
+        );
         assert_eq!(load.body_bytes(), 600);
         // Past max_body_bytes: nothing reserved (413 follows from the header, unread).
         let big = load.admit(&l, 800, &declared(900)).unwrap();

@@ -302,11 +302,18 @@ async fn a_flood_past_max_in_flight_is_shed_at_once_and_costs_nothing_upstream()
     // Every place was given back: the capacity serves again, whole.
     let again = run(CAP).await;
     assert!(
-        again.iter().all(|a| a.as_ref().is_ok_and(|a| a.status == 200)),
+        again
+            .iter()
+            .all(|a| a.as_ref().is_ok_and(|a| a.status == 200)),
         "{:?}",
-        again.iter().find(|a| !a.as_ref().is_ok_and(|a| a.status == 200))
+        again
+            .iter()
+            .find(|a| !a.as_ref().is_ok_and(|a| a.status == 200))
     );
 }
+
+/// Does an error body have the shape its schema gives it?
+type Shaped = fn(&Value) -> bool;
 
 /// Shed requests are refused in their caller's schema with `Retry-After`; health, readiness,
 /// metrics and the admin API keep answering.
@@ -323,15 +330,18 @@ async fn shed_requests_are_refused_in_the_callers_schema_and_health_still_answer
     let addr = gw.addr;
     let held = spawn(async move { post(addr, "/v1/chat/completions", &chat_body()).await });
     assert!(
-        eventually(Duration::from_secs(5), || async { (mock.calls() == 1).then_some(()) })
-            .await
-            .is_some()
+        eventually(Duration::from_secs(5), || async {
+            (mock.calls() == 1).then_some(())
+        })
+        .await
+        .is_some()
     );
 
-    let anthropic = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    let anthropic =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
     let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
     let responses = json!({"model": "m", "input": "hi"});
-    let cases: [(&str, Value, fn(&Value) -> bool); 4] = [
+    let cases: [(&str, Value, Shaped); 4] = [
         ("/v1/chat/completions", chat_req("m", false), |b| {
             b["error"]["type"] == "api_error" && b["error"]["code"] == "unavailable"
         }),
@@ -393,7 +403,8 @@ async fn shed_requests_are_refused_in_the_callers_schema_and_health_still_answer
 async fn a_stream_holds_its_place_until_it_ends() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     mock.push(Reply::stream(&["a", "b", "c", "d"]).every(Duration::from_millis(400)));
-    let cfg = one_provider("openai-compatible").replace("[server]\n", "[server]\nmax_in_flight = 1\n");
+    let cfg =
+        one_provider("openai-compatible").replace("[server]\n", "[server]\nmax_in_flight = 1\n");
     let gw = Gateway::start(&cfg, &[&mock]).await;
     let r = gw.chat(&chat_req("m", true)).await;
     assert_eq!(r.status(), 200);
@@ -453,7 +464,9 @@ async fn bodies_past_the_buffer_budget_are_refused_with_503() {
     let r = client()
         .post(gw.url("/v1/chat/completions"))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .expect("the 503 reaches the client");
@@ -480,7 +493,9 @@ async fn a_trickled_body_gets_408_and_its_connection_closed() {
     let cfg = one_provider("openai-compatible")
         .replace("[server]\n", "[server]\nbody_read_timeout = \"1s\"\n");
     let gw = Gateway::start(&cfg, &[&mock]).await;
-    let anthropic = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let anthropic =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
     let cases = [
         ("/v1/chat/completions", chat_body()),
         ("/v1/messages", anthropic.clone()),
@@ -521,12 +536,20 @@ async fn a_trickled_body_gets_408_and_its_connection_closed() {
         let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         if path.contains("messages") {
             assert_eq!(body["type"], "error", "{body}");
-            assert!(body["error"]["message"].as_str().unwrap().contains("body_read_timeout"));
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("body_read_timeout")
+            );
         } else {
             assert_eq!(body["error"]["code"], "request_timeout", "{body}");
         }
         eprintln!("FIGURES trickle {path}: 408 and close after {took:?} (timeout 1 s)");
-        assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
     }
     assert_eq!(mock.calls(), 0);
 
@@ -615,11 +638,23 @@ except Exception as e:
     let runs: Vec<(&str, Vec<String>)> = vec![
         (
             "python3",
-            vec!["-c".into(), python.into(), url.clone(), file.display().to_string(), "length".into()],
+            vec![
+                "-c".into(),
+                python.into(),
+                url.clone(),
+                file.display().to_string(),
+                "length".into(),
+            ],
         ),
         (
             "python3",
-            vec!["-c".into(), python.into(), url.clone(), file.display().to_string(), "chunked".into()],
+            vec![
+                "-c".into(),
+                python.into(),
+                url.clone(),
+                file.display().to_string(),
+                "chunked".into(),
+            ],
         ),
         (
             "curl",
@@ -653,7 +688,10 @@ except Exception as e:
     for (cmd, args) in runs {
         let what = format!("{cmd} {}", args.last().unwrap());
         let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(cmd).args(&args).output().unwrap()
+            std::process::Command::new(cmd)
+                .args(&args)
+                .output()
+                .unwrap()
         })
         .await
         .unwrap();
