@@ -1,6 +1,14 @@
 //! The route table and the layers around it, in one place.
 //!
 //! Layers, outermost first:
+//! - shedding (`pipeline::shed`): an inference request past `[server] max_in_flight` or
+//!   `max_buffered_body_bytes` is refused here with 503, before authentication, its body or
+//!   any provider; an admitted one holds its place until its reply body is dropped (the
+//!   service's reply body is `shed::Holding`). Every body but the public routes' is read
+//!   through `pipeline::intake`: within `body_read_timeout`, within the body budget, and
+//!   drained a bounded amount when a reply went out before it was read (lingering close).
+//!   The public routes (health, readiness) are exempt, and so are the admin API and
+//!   `/metrics` from the in-flight and body bounds.
 //! - authentication, deny by default ([`App`]): every route needs a caller except the
 //!   named [`PUBLIC`] ones. Inference routes (everything outside `/admin/` and `/metrics`)
 //!   get the pipeline's first stage (`pipeline::auth`), the admin API and `/metrics` the
@@ -14,6 +22,7 @@
 //! so that `OPENAI_BASE_URL=http://host:8080/openai/v1` works.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -30,7 +39,9 @@ use crate::handlers;
 use crate::pipeline::RequestCtx;
 use crate::pipeline::auth;
 use crate::pipeline::client::error_body_for;
+use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::reply::{error_response, openai_error};
+use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
 use crate::state::AppState;
 
 /// The routes anyone may call, without a credential.
@@ -81,7 +92,11 @@ pub fn router(state: AppState) -> App {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state.clone());
-    App { router, state }
+    App {
+        router,
+        state,
+        load: Load::new(),
+    }
 }
 
 /// The route table behind the authentication layer (see the module header).
@@ -89,9 +104,12 @@ pub fn router(state: AppState) -> App {
 pub struct App {
     router: Router,
     state: AppState,
+    /// Requests in flight and body bytes held, for shedding (`pipeline::shed`).
+    load: Arc<Load>,
 }
 
 /// Who a path is for.
+#[derive(Clone, Copy)]
 enum Access {
     Public,
     Admin,
@@ -113,54 +131,111 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    type Response = Response;
+    type Response = http::Response<Holding>;
     type Error = Infallible;
     /// The route's own future, or (for a refusal, or a key that must be looked up again)
-    /// one of ours: most requests pay for no box and no extra state machine here.
-    type Future = Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>;
+    /// one of ours: most requests pay for no box and no extra state machine here. Its reply
+    /// body holds the request's place in flight (`shed`).
+    type Future =
+        Admitted<Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let req = req.map(Body::new);
+        let access = access(req.uri().path());
+        if let Access::Public = access {
+            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
+        }
         // A refusal, in the schema the path implies.
         let refuse = |e: GatewayError, path: &str| {
             let r = refusal(&e, path);
-            Either::Right(Box::pin(std::future::ready(Ok(r))) as BoxFuture<'static, _>)
+            Admitted::new(
+                Either::Right(Box::pin(std::future::ready(Ok(r))) as BoxFuture<'static, _>),
+                None,
+            )
         };
-        let (mut head, body) = match access(req.uri().path()) {
-            Access::Public => return Either::Left(self.router.call(req)),
-            Access::Admin => {
-                let (mut head, body) = req.into_parts();
-                match crate::admin::caller(&self.state, &head.headers) {
-                    Ok(caller) => head.extensions.insert(caller),
-                    Err(e) => return refuse(e, head.uri.path()),
-                };
-                return Either::Left(self.router.call(http::Request::from_parts(head, body)));
-            }
-            Access::Inference => req.into_parts(),
+        let (mut head, body) = req.into_parts();
+        // 0. Shed: the in-flight and body-bytes bounds, from the head alone (inference only).
+        let (ticket, body) = {
+            let live = self.state.live_now();
+            let server = &live.config.server;
+            let limits = server.overload;
+            let ticket = match access {
+                Access::Inference => {
+                    match self
+                        .load
+                        .admit(&limits, server.max_body_bytes, &head.headers)
+                    {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            // The unread body lingers (`intake`) so the client sees the 503.
+                            drop(Intake::new(
+                                Body::new(body),
+                                &head,
+                                None,
+                                bounds(&limits, 0),
+                            ));
+                            return refuse(e, head.uri.path());
+                        }
+                    }
+                }
+                _ => None,
+            };
+            let reserved = ticket.as_ref().map_or(0, Ticket::reserved);
+            let intake = Intake::new(
+                Body::new(body),
+                &head,
+                ticket.clone(),
+                bounds(&limits, reserved),
+            );
+            (ticket, Body::new(intake))
         };
+        if let Access::Admin = access {
+            match crate::admin::caller(&self.state, &head.headers) {
+                Ok(caller) => head.extensions.insert(caller),
+                Err(e) => return refuse(e, head.uri.path()),
+            };
+            return Admitted::new(
+                Either::Left(self.router.call(http::Request::from_parts(head, body))),
+                None,
+            );
+        }
         match auth::authenticate_now(&self.state, &head) {
             Some(Ok(caller)) => {
                 head.extensions.insert(caller);
-                Either::Left(self.router.call(http::Request::from_parts(head, body)))
+                Admitted::new(
+                    Either::Left(self.router.call(http::Request::from_parts(head, body))),
+                    ticket,
+                )
             }
             Some(Err(e)) => refuse(e, head.uri.path()),
             None => {
                 let (state, mut router) = (self.state.clone(), self.router.clone());
-                Either::Right(Box::pin(async move {
-                    match auth::authenticate(&state, &head).await {
-                        Ok(caller) => {
-                            head.extensions.insert(caller);
-                            router.call(http::Request::from_parts(head, body)).await
+                Admitted::new(
+                    Either::Right(Box::pin(async move {
+                        match auth::authenticate(&state, &head).await {
+                            Ok(caller) => {
+                                head.extensions.insert(caller);
+                                router.call(http::Request::from_parts(head, body)).await
+                            }
+                            Err(e) => Ok(refusal(&e, head.uri.path())),
                         }
-                        Err(e) => Ok(refusal(&e, head.uri.path())),
-                    }
-                }))
+                    })),
+                    ticket,
+                )
             }
         }
+    }
+}
+
+/// The bounds a request's body is read within.
+fn bounds(limits: &crate::config::Overload, reserved: u64) -> intake::Bounds {
+    intake::Bounds {
+        timeout: limits.body_read_timeout,
+        budget: limits.max_buffered_body_bytes,
+        reserved,
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Conflict,
     /// Body over the configured limit (413), refused before any provider is contacted.
     PayloadTooLarge,
+    /// The request body did not arrive within `[server] body_read_timeout` (408).
+    RequestTimeout,
     /// Unsupported media type (415).
     UnsupportedMediaType,
     /// Rate limited, by us or by every provider we tried (429).
@@ -162,6 +164,7 @@ impl GatewayError {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited | ErrorKind::BudgetExhausted => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::BudgetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -191,6 +194,7 @@ impl GatewayError {
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::BudgetExhausted => "budget_exceeded",

@@ -252,8 +252,8 @@ pub fn settled(r: &crate::store::UsageRecord, known_model: bool) {
     }
 }
 
-/// A request refused before any provider was asked: `rate_limited`, `budget_exceeded` or
-/// `budget_unavailable` (`gatehouse_refusals_total{reason}`).
+/// A request refused before any provider was asked: `rate_limited`, `budget_exceeded`,
+/// `budget_unavailable` or `overloaded` (`gatehouse_refusals_total{reason}`).
 pub fn refused(reason: &'static str) {
     metrics::counter!("gatehouse_refusals_total", "reason" => reason).increment(1);
 }

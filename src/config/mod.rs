@@ -208,6 +208,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: u64,
+    /// The in-flight and buffered-body bounds, and the body read timeout.
+    pub overload: Overload,
     pub drain_timeout: Duration,
     pub stream_keepalive: Duration,
     /// Poll for I/O this long after each request instead of sleeping at once (`busy_poll`);
@@ -219,6 +221,37 @@ pub struct ServerConfig {
     /// With no client keys: the browser origins (`scheme://host[:port]`, lowercase), besides
     /// loopback ones, that requests may come from.
     pub allowed_origins: Vec<String>,
+}
+
+/// `[server]`'s overload bounds (RELIABILITY 21): past them a request is refused at once with
+/// 503 and `Retry-After` (`pipeline::shed`), and a body that does not arrive in time gets 408.
+#[derive(Debug, Clone, Copy)]
+pub struct Overload {
+    /// Inference requests being served at once, each from its head to the end of its reply.
+    pub max_in_flight: usize,
+    /// Bytes of request bodies being read or held by requests in flight, all together.
+    pub max_buffered_body_bytes: u64,
+    /// A request's whole body must arrive within this time of its head.
+    pub body_read_timeout: Duration,
+}
+
+/// 1,024 requests at once (Envoy's default `max_requests` per cluster): each holds a task, a
+/// provider connection and its body, so a flood past it is refused instead of queued.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// 512 MiB of request bodies at once: 16 bodies at the default `max_body_bytes`, or about a
+/// thousand typical coding-agent requests of half a megabyte.
+pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: u64 = 512 * 1024 * 1024;
+/// 30 s for a whole body: 32 MiB needs about 9 Mbit/s; a trickle cannot hold a slot longer.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Overload {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_buffered_body_bytes: DEFAULT_MAX_BUFFERED_BODY_BYTES,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -559,12 +592,53 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         listen,
         admin_token,
         max_body_bytes,
+        overload: overload_settings(src, raw, max_body_bytes),
         drain_timeout,
         stream_keepalive,
         busy_poll,
         allowed_hosts,
         allowed_origins,
     }
+}
+
+/// `[server]`'s overload bounds (see [`Overload`]).
+fn overload_settings(src: &mut Source<'_>, raw: &raw::RawServer, max_body_bytes: u64) -> Overload {
+    let mut o = Overload::default();
+    if let Some(v) = &raw.max_in_flight {
+        match usize::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => o.max_in_flight = n,
+            _ => src.error(&v.span(), "max_in_flight must be greater than 0"),
+        }
+    }
+    if let Some(v) = &raw.max_buffered_body_bytes {
+        o.max_buffered_body_bytes = *v.get_ref();
+    }
+    if o.max_buffered_body_bytes < max_body_bytes {
+        let span = raw
+            .max_buffered_body_bytes
+            .as_ref()
+            .map(toml::Spanned::span);
+        let msg = format!(
+            "max_buffered_body_bytes ({}) must be at least max_body_bytes ({max_body_bytes}), \
+             or a body of the largest size allowed could never be read",
+            o.max_buffered_body_bytes
+        );
+        match (span, &raw.max_body_bytes) {
+            (Some(span), _) => src.error(&span, msg),
+            (None, Some(v)) => src.error(&v.span(), msg),
+            (None, None) => {}
+        }
+    }
+    if let Some(v) = &raw.body_read_timeout {
+        match src.duration(v) {
+            Some(d) if d.is_zero() => {
+                src.error(&v.span(), "body_read_timeout must be greater than 0")
+            }
+            Some(d) => o.body_read_timeout = d,
+            None => {}
+        }
+    }
+    o
 }
 
 /// The built-in price table with the `[pricing]` overrides, each checked against it.

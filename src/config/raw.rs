@@ -292,6 +292,10 @@ pub struct RawServer {
     pub listen: Option<Str>,
     pub admin_token: Option<Str>,
     pub max_body_bytes: Option<Spanned<u64>>,
+    /// Overload shedding (`config::Overload`).
+    pub max_in_flight: Option<Spanned<u64>>,
+    pub max_buffered_body_bytes: Option<Spanned<u64>>,
+    pub body_read_timeout: Option<Str>,
     pub drain_timeout: Option<Str>,
     pub stream_keepalive: Option<Str>,
     pub busy_poll: Option<Str>,

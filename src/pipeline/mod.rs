@@ -3,8 +3,9 @@
 //!
 //! | # | stage | where |
 //! |---|---|---|
+//! | 0 | shed: the in-flight and buffered-body bounds, from the head alone (503 past them) | [`shed`], as the layer `app` puts around every route |
 //! | 1 | authenticate: the loop guard, then the caller's key | [`auth`], as the layer `app` puts around every route |
-//! | 2 | decode the body in the client's schema into the canonical request | [`reply::read_body`], [`client`] |
+//! | 2 | decode the body (read within its deadline and the body budget: [`intake`]) in the client's schema into the canonical request | [`reply::read_body`], [`client`] |
 //! | 3 | authorize the model for the caller | [`admit::authorize`] |
 //! | 4 | admit: routing facts and the route, once; budgets and rate limits; the settlement guard | [`admit::admit`] |
 //! | 5 | *cache lookup* (empty: the response cache lands here) | [`serve`] |
@@ -31,10 +32,12 @@ mod context;
 pub mod count;
 mod failover;
 pub mod info;
+pub mod intake;
 mod mirror;
 pub mod relay;
 pub mod reply;
 pub mod settle;
+pub mod shed;
 
 use std::time::Duration;
 

@@ -5,9 +5,9 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,7 +20,11 @@ pub const MODEL: HeaderName = HeaderName::from_static("x-gatehouse-model");
 pub const WARNINGS: HeaderName = HeaderName::from_static("x-gatehouse-warnings");
 
 /// Read a body of at most `limit` bytes (then [`parse_json`]). An oversized body is refused from its
-/// `Content-Length` before it is read, or as soon as the bytes read pass the limit.
+/// `Content-Length` before it is read, or as soon as the bytes read pass the limit; either
+/// way the rest is drained by the body's lingering close (`intake`), so the client reads
+/// the 413. A body that does not arrive in time is 408, one that does not fit the gateway's
+/// body budget 503 (`intake`). The bytes are copied at most once: a body that arrives in one
+/// piece is not copied, a longer one is gathered into a buffer of its declared size.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
@@ -35,18 +39,34 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                GatewayError::invalid("could not read the request body")
+    let mut body = body;
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| match super::intake::IntakeError::find(&e) {
+            Some(i) => i.to_gateway(),
+            None => GatewayError::invalid("could not read the request body"),
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len() as u64;
+        if total > limit {
+            return Err(too_large());
+        }
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            None => buf.extend_from_slice(&data),
+            Some(f) => {
+                let size = declared.unwrap_or(0).max(total);
+                buf.reserve(usize::try_from(size).unwrap_or(usize::MAX));
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&data);
             }
-        })?
-        .to_bytes();
-    Ok(bytes)
+        }
+    }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 /// Parse JSON, naming the field at fault (`messages[0].content: invalid type ...`).

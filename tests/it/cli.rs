@@ -99,13 +99,18 @@ fn serve_refuses_a_public_address_without_auth() {
 }
 
 /// A `gatehouse serve` process, killed if the test ends without waiting for it.
-struct Running(
+pub(crate) struct Running(
     Option<std::process::Child>,
     /// Its log lines after the "listening" one.
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 );
 
 impl Running {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
     fn signal(&self, sig: &str) {
         let child = self.0.as_ref().unwrap();
         let status = Command::new("kill")
@@ -136,7 +141,7 @@ impl Drop for Running {
 
 /// `gatehouse serve --config cfg`, its config listening on port 0: the running process and
 /// its URL.
-async fn serve(cfg: &std::path::Path) -> (Running, String) {
+pub(crate) async fn serve(cfg: &std::path::Path) -> (Running, String) {
     let mut cmd = bin();
     cmd.args(["serve", "--log-format", "json", "--config"])
         .arg(cfg);

@@ -30,6 +30,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod mistral;
+mod overload;
 mod passthrough;
 mod ratelimits;
 mod reload;

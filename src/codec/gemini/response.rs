@@ -87,7 +87,7 @@ pub fn error_body(e: &GatewayError) -> Value {
         ErrorKind::Forbidden => "PERMISSION_DENIED",
         ErrorKind::ModelNotFound | ErrorKind::NotFound => "NOT_FOUND",
         ErrorKind::RateLimited | ErrorKind::BudgetExhausted => "RESOURCE_EXHAUSTED",
-        ErrorKind::UpstreamTimeout => "DEADLINE_EXCEEDED",
+        ErrorKind::UpstreamTimeout | ErrorKind::RequestTimeout => "DEADLINE_EXCEEDED",
         ErrorKind::UpstreamUnavailable | ErrorKind::Unavailable | ErrorKind::BudgetUnavailable => {
             "UNAVAILABLE"
         }
