@@ -73,13 +73,24 @@ pub async fn begin(
     head: &http::request::Parts,
     body: &[u8],
 ) -> Result<Began, GatewayError> {
+    if !settings.enabled || !head.headers.contains_key(KEY) {
+        return Ok(Began::Run(None));
+    }
+    // Boxed: the lookup's future (a Redis call's) stays out of every request's future.
+    Box::pin(begin_keyed(state, settings, ctx, head, body)).await
+}
+
+async fn begin_keyed(
+    state: &AppState,
+    settings: &IdempotencySettings,
+    ctx: &RequestCtx,
+    head: &http::request::Parts,
+    body: &[u8],
+) -> Result<Began, GatewayError> {
     let mut values = head.headers.get_all(KEY).iter();
     let Some(value) = values.next() else {
         return Ok(Began::Run(None));
     };
-    if !settings.enabled {
-        return Ok(Began::Run(None));
-    }
     if values.next().is_some() {
         return Err(GatewayError::invalid(
             "more than one Idempotency-Key header: send one",
@@ -204,9 +215,14 @@ pub async fn finish(
     resp: Response,
     settings: &IdempotencySettings,
 ) -> Response {
-    let Some(claim) = claim else {
-        return resp;
-    };
+    match claim {
+        None => resp,
+        // Boxed, as `begin_keyed`.
+        Some(claim) => Box::pin(keep(claim, resp, settings)).await,
+    }
+}
+
+async fn keep(claim: Claim, resp: Response, settings: &IdempotencySettings) -> Response {
     if resp.status() != StatusCode::OK {
         claim.release().await;
         return resp;
