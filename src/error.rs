@@ -28,6 +28,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The name is taken, or the thing is not ours to change (409, admin API).
     Conflict,
+    /// The request's `Idempotency-Key` is held by a request still in flight (409).
+    IdempotencyKeyInUse,
+    /// The request's `Idempotency-Key` was used for a different request (422).
+    IdempotencyKeyReused,
     /// Body over the configured limit (413), refused before any provider is contacted.
     PayloadTooLarge,
     /// The request body did not arrive within `[server] body_read_timeout` (408).
@@ -162,7 +166,8 @@ impl GatewayError {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Conflict | ErrorKind::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            ErrorKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -193,6 +198,8 @@ impl GatewayError {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorKind::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",

@@ -15,6 +15,7 @@
 //!   stream relay.
 //! - [`store`]: SQLite or PostgreSQL, migrated at start, checked by `/readyz`.
 //! - [`governance`]: virtual keys, model access, budgets, rate limits, usage records.
+//! - [`idempotency`]: the claims and kept replies of `Idempotency-Key`s, in memory and Redis.
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: one-line handlers, the route table behind the
 //!   authentication layer, the accept loop and shutdown.
@@ -43,7 +44,7 @@
 //! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
 //! 5. `providers`: adapters, the executor, the connection pool, SSE.
 //! 6. `routing`: the rules, and each provider's run-time state (health, keys, balance).
-//! 7. `traces`, `governance`: request traces; keys, budgets, limits, usage records.
+//! 7. `traces`, `governance`, `idempotency`: request traces; keys, budgets, limits, usage records; the replies kept for `Idempotency-Key` retries.
 //! 8. `state`, `pipeline`, `commands`: the shared state with its hot reload; the request's stages; the CLI.
 //! 9. `handlers`, `admin`, `fuzzing`: the HTTP edge.
 //! 10. `app`, `server`: the route table and its layers; the accept loop. Then `main.rs`.
@@ -77,6 +78,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod governance;
 pub mod handlers;
+pub mod idempotency;
 pub mod metrics;
 pub mod pipeline;
 pub mod pricing;

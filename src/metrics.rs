@@ -27,6 +27,8 @@
 //! `gatehouse_background_tasks` (mirror shadows, stored-response writes and settlements
 //! still running), both read when scraped.
 //!
+//! `Idempotency-Key`s: `gatehouse_idempotency_total{outcome}` (see [`idempotency`]).
+//!
 //! Busy polling (`[server] busy_poll`): `gatehouse_busy_poll_microseconds_total` (time the
 //! thread spent polling instead of sleeping) and `gatehouse_busy_poll_wakeups_total`.
 
@@ -296,6 +298,13 @@ pub fn trace_spans(outcome: &'static str, n: u64) {
 /// counting thread was behind).
 pub fn output_estimate(method: &'static str) {
     metrics::counter!("gatehouse_output_token_estimates_total", "method" => method).increment(1);
+}
+
+/// A request with an `Idempotency-Key`, by what the key did
+/// (`gatehouse_idempotency_total{outcome}`: `claimed`, `replayed`, `in_flight`, `mismatch`,
+/// `too_large`, `unavailable`).
+pub fn idempotency(outcome: &'static str) {
+    metrics::counter!("gatehouse_idempotency_total", "outcome" => outcome).increment(1);
 }
 
 pub fn retry_budget_exhausted() {

@@ -39,6 +39,8 @@ struct Inner {
     listener: OnceLock<SocketAddr>,
     /// Stored Responses API responses whose write is under way.
     responses: crate::responses::Responses,
+    /// Claims and kept replies of `Idempotency-Key`s (in Redis too when it is configured).
+    idempotency: crate::idempotency::Idempotency,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
     ) -> Result<Self, StoreError> {
         let governance = Governance::load(&config, &store, clock).await?;
         let backends: Arc<crate::routing::backends::Backends> = Arc::default();
+        let idempotency = crate::idempotency::Idempotency::new(governance.shared().cloned());
         Ok(Self {
             inner: Arc::new(Inner {
                 live: ArcSwap::from_pointee(Live::new(config, Arc::clone(&backends))),
@@ -71,6 +74,7 @@ impl AppState {
                 reload_lock: tokio::sync::Mutex::new(()),
                 listener: OnceLock::new(),
                 responses: crate::responses::Responses::default(),
+                idempotency,
             }),
         })
     }
@@ -151,6 +155,10 @@ impl AppState {
 
     pub fn responses(&self) -> &crate::responses::Responses {
         &self.inner.responses
+    }
+
+    pub fn idempotency(&self) -> &crate::idempotency::Idempotency {
+        &self.inner.idempotency
     }
 
     pub fn live(&self) -> Arc<Live> {

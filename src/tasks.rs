@@ -44,14 +44,17 @@ pub enum Kind {
     Settlement,
     /// The release of the rate-limit lease of a request admission refused.
     Release,
+    /// Keeping a streamed reply for its `Idempotency-Key`, or giving the key back.
+    Idempotency,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 5] = [
         Kind::Mirror,
         Kind::StoredResponse,
         Kind::Settlement,
         Kind::Release,
+        Kind::Idempotency,
     ];
 
     fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl Kind {
             Kind::StoredResponse => "stored_response",
             Kind::Settlement => "settlement",
             Kind::Release => "release",
+            Kind::Idempotency => "idempotency",
         }
     }
 }
@@ -68,7 +72,7 @@ impl Kind {
 /// after that are still tracked: closing only lets `wait` end once none is left).
 static TRACKER: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
 /// Tasks running, by [`Kind`] (in `Kind::ALL` order).
-static RUNNING: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+static RUNNING: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
 
 /// One running task of a kind; counted down however the task ends (done, panicked,
 /// aborted, or dropped with its runtime).

@@ -13,6 +13,7 @@
 //! [`Redactor`] built from the config's secrets.
 
 mod governance;
+mod idempotency;
 mod policy;
 mod providers;
 mod raw;
@@ -30,6 +31,10 @@ use globset::{Glob, GlobMatcher};
 use indexmap::IndexMap;
 
 pub use governance::{MIN_STATIC_KEY_LEN, StaticKey, Team};
+pub use idempotency::{
+    DEFAULT_IDEMPOTENCY_MAX_REPLY, DEFAULT_IDEMPOTENCY_MEMORY, DEFAULT_IDEMPOTENCY_TTL,
+    IdempotencySettings, RedisDown,
+};
 pub use policy::{
     Budget, BudgetUnit, NANOS_PER_USD, OnExhausted, Period, Policy, RateLimit, StoredBudget,
     StoredPolicy,
@@ -98,6 +103,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[traces]`: OpenTelemetry export (`None`: no traces).
     pub traces: Option<TracesConfig>,
+    /// `[idempotency]`: replies kept for retries with an `Idempotency-Key`.
+    pub idempotency: IdempotencySettings,
 }
 
 /// Where and how request traces are exported (OTLP/HTTP, protobuf).
@@ -497,9 +504,11 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     }
     let log = log_settings(src, &raw.log, &providers, secrets);
     let traces = raw.traces.as_ref().map(|t| traces_settings(src, t));
+    let idempotency = idempotency::settings(src, raw.idempotency.as_ref());
     Config {
         log,
         traces,
+        idempotency,
         teams,
         keys,
         users,

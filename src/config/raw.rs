@@ -46,6 +46,19 @@ pub struct RawConfig {
     pub log: RawLog,
     /// OpenTelemetry traces over OTLP/HTTP.
     pub traces: Option<RawTraces>,
+    /// Replies kept for retries that carry an `Idempotency-Key`.
+    pub idempotency: Option<RawIdempotency>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawIdempotency {
+    pub enabled: Option<bool>,
+    pub ttl: Option<Str>,
+    /// Bytes of kept replies in each instance's memory.
+    pub memory: Option<Spanned<u64>>,
+    pub max_reply_bytes: Option<Spanned<u64>>,
+    /// `local` or `refuse`.
+    pub redis_down: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -477,3 +477,61 @@ fn allowed_hosts_and_origins_are_read_and_checked() {
         "{text:?}"
     );
 }
+
+#[test]
+fn idempotency_settings_have_defaults_and_are_validated() {
+    let env: HashMap<String, String> = HashMap::new();
+    let head =
+        "[providers.a]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n";
+    let cfg = parse("t.toml", head, &env).unwrap();
+    assert_eq!(cfg.idempotency, IdempotencySettings::default());
+    assert_eq!(cfg.idempotency.ttl, Duration::from_secs(24 * 3600));
+    assert_eq!(cfg.idempotency.memory, 64 * 1024 * 1024);
+    assert_eq!(cfg.idempotency.max_reply, 4 * 1024 * 1024);
+    assert!(cfg.idempotency.enabled);
+    let text = format!(
+        "{head}[idempotency]\nttl = \"2h\"\nmemory = 1000\nmax_reply_bytes = 500\nredis_down = \"refuse\"\n"
+    );
+    let cfg = parse("t.toml", &text, &env).unwrap();
+    assert_eq!(cfg.idempotency.ttl, Duration::from_secs(7200));
+    assert_eq!(cfg.idempotency.memory, 1000);
+    assert_eq!(cfg.idempotency.max_reply, 500);
+    assert_eq!(cfg.idempotency.redis_down, RedisDown::Refuse);
+    // A memory bound below the default reply bound lowers it.
+    let cfg = parse(
+        "t.toml",
+        &format!("{head}[idempotency]\nmemory = 1000\n"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(cfg.idempotency.max_reply, 1000);
+    for (tail, want) in [
+        (
+            "ttl = \"0s\"",
+            "idempotency.ttl must be between 1s and 168h",
+        ),
+        (
+            "ttl = \"200h\"",
+            "idempotency.ttl must be between 1s and 168h",
+        ),
+        ("memory = 0", "idempotency.memory must be greater than 0"),
+        (
+            "max_reply_bytes = 0",
+            "max_reply_bytes must be greater than 0",
+        ),
+        (
+            "memory = 10\nmax_reply_bytes = 11",
+            "max_reply_bytes (11) must not exceed idempotency.memory (10)",
+        ),
+        ("redis_down = \"maybe\"", "expected `local` or `refuse`"),
+        ("size = 1", "unknown key `idempotency.size`"),
+    ] {
+        let errs = parse("t.toml", &format!("{head}[idempotency]\n{tail}\n"), &env).unwrap_err();
+        let all = errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains(want), "{tail}: missing {want:?} in:\n{all}");
+    }
+}

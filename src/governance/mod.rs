@@ -172,6 +172,12 @@ impl Governance {
     }
 
     /// `None` without `[redis]`; otherwise whether Redis answers.
+    /// The Redis every instance shares (`[redis]`), for the other state kept there
+    /// (`crate::idempotency`).
+    pub fn shared(&self) -> Option<&Arc<shared::Shared>> {
+        self.shared.as_ref()
+    }
+
     pub fn redis_up(&self) -> Option<bool> {
         self.shared.as_ref().map(|s| s.is_up())
     }

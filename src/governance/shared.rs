@@ -94,7 +94,7 @@ impl Shared {
     }
 
     /// Run a script, bounded by the timeout; a failure marks Redis down.
-    pub(super) async fn invoke<T: redis::FromRedisValue>(
+    pub async fn invoke<T: redis::FromRedisValue>(
         &self,
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, SharedError> {
@@ -103,10 +103,7 @@ impl Shared {
     }
 
     /// Run a plain command, bounded by the timeout; a failure marks Redis down.
-    pub(super) async fn cmd<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, SharedError> {
+    pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, SharedError> {
         let mut conn = self.conn.clone();
         self.bounded(cmd.query_async(&mut conn)).await
     }

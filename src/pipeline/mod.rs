@@ -7,6 +7,7 @@
 //! | 1 | authenticate: the loop guard, then the caller's key | [`auth`], as the layer `app` puts around every route |
 //! | 2 | decode the body (read within its deadline and the body budget: [`intake`]) in the client's schema into the canonical request | [`reply::read_body`], [`client`] |
 //! | 3 | authorize the model for the caller | [`admit::authorize`] |
+//! | 3b | `Idempotency-Key`: a retry replays the first reply; the key is held until the reply is final | [`idempotency`] |
 //! | 4 | admit: routing facts and the route, once; budgets and rate limits; the settlement guard | [`admit::admit`] |
 //! | 5 | *cache lookup* (empty: the response cache lands here) | [`serve`] |
 //! | 6 | *input guardrails* (empty: guardrails on requests land here) | [`serve`] |
@@ -31,6 +32,7 @@ pub mod client;
 mod context;
 pub mod count;
 mod failover;
+pub mod idempotency;
 pub mod info;
 pub mod intake;
 mod mirror;
@@ -69,6 +71,7 @@ pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
     // 1. Authenticated by the layer around every route: the caller is in the head.
     let mut ctx = RequestCtx::of(&head, S::SCHEMA.name());
     let keepalive = live.config.server.stream_keepalive;
+    let mut claim = None;
     let result: Result<_, GatewayError> = async {
         // 2. Decode.
         let bytes = read_body(&head.headers, body, live.config.server.max_body_bytes).await?;
@@ -80,6 +83,11 @@ pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
         ctx.warnings = ctx.ingress_warnings.clone();
         // 3. Authorize.
         admit::authorize(&state, &ctx, &creq.model)?;
+        // 3b. Idempotency-Key: a replay is answered before admission counts it.
+        match idempotency::begin(&state, &live.config.idempotency, &ctx, &head, &bytes).await? {
+            idempotency::Began::Run(c) => claim = c,
+            idempotency::Began::Replay(r) => return Ok(Err(r)),
+        }
         // 4. Admit.
         let size = Size::of_chat(&creq);
         admit::admit(
@@ -102,19 +110,24 @@ pub async fn serve<S: ClientSchema>(state: AppState, req: Request) -> Response {
         // 7. Route and attempt.
         let outcome = chat(&live, &mut ctx, &creq, keepalive).await?;
         // 8. Output guardrails: none yet.
-        Ok((outcome, turn, creq))
+        Ok(Ok((outcome, turn, creq)))
     }
     .await;
     // 9. Respond.
     match result {
-        Ok((outcome, turn, creq)) => {
-            respond::<S>(
-                &state, &live, &mut ctx, &head, outcome, turn, &creq, keepalive,
+        Ok(Ok((outcome, turn, creq))) => {
+            let r = respond::<S>(
+                &state, &live, &mut ctx, &head, outcome, turn, &creq, keepalive, &mut claim,
             )
-            .await
+            .await;
+            idempotency::finish(claim, r, &live.config.idempotency).await
         }
+        Ok(Err(replayed)) => replayed,
         Err(e) => {
             tracing::debug!(request_id = %ctx.id, error = %e, "request failed");
+            if let Some(c) = claim {
+                c.release().await;
+            }
             ctx.fail(&e);
             reply::error_response(&e, S::error_body(&e), &ctx)
         }
@@ -135,6 +148,7 @@ async fn respond<S: ClientSchema>(
     turn: S::Turn,
     creq: &ChatRequest,
     keepalive: Duration,
+    claim: &mut Option<crate::idempotency::Claim>,
 ) -> Response {
     match outcome {
         ChatOutcome::Complete(resp) => {
@@ -176,9 +190,30 @@ async fn respond<S: ClientSchema>(
         ChatOutcome::Stream(live_stream) => {
             let encoder = S::encoder(state, turn, creq, head);
             let settle = ctx.streaming();
-            let body = relay::relay(*live_stream, encoder, keepalive, settle);
-            let mut r = S::stream_response(Body::from_stream(body), head);
+            // With a key, the stream is kept as it goes out (its claim goes with it).
+            let (body, kept) = match claim.take() {
+                None => {
+                    let body = relay::relay(*live_stream, encoder, keepalive, settle);
+                    (Body::from_stream(body), None)
+                }
+                Some(c) => {
+                    let settings = &live.config.idempotency;
+                    let (body, kept) = idempotency::relay_kept(
+                        c,
+                        settings,
+                        *live_stream,
+                        encoder,
+                        keepalive,
+                        settle,
+                    );
+                    (body, Some(kept))
+                }
+            };
+            let mut r = S::stream_response(body, head);
             reply::add_ctx_headers(&mut r, ctx);
+            if let Some(k) = kept {
+                k.set(r.headers());
+            }
             r
         }
     }
@@ -191,11 +226,16 @@ pub async fn serve_embeddings(state: AppState, req: Request) -> Response {
     let live = state.live();
     let (head, body) = req.into_parts();
     let mut ctx = RequestCtx::of(&head, "embeddings");
+    let mut claim = None;
     let result = async {
         let bytes = read_body(&head.headers, body, live.config.server.max_body_bytes).await?;
         let wire: OaiEmbeddingRequest = parse_json(&bytes)?;
         let ereq = codec::decode_request(wire)?;
         admit::authorize(&state, &ctx, &ereq.model)?;
+        match idempotency::begin(&state, &live.config.idempotency, &ctx, &head, &bytes).await? {
+            idempotency::Began::Run(c) => claim = c,
+            idempotency::Began::Replay(r) => return Ok(Err(r)),
+        }
         let size = Size {
             input_tokens: codec::estimate_input(&ereq),
             max_output: None,
@@ -213,20 +253,24 @@ pub async fn serve_embeddings(state: AppState, req: Request) -> Response {
             &bytes,
         )
         .await?;
-        embeddings(&live, &mut ctx, &ereq).await
+        embeddings(&live, &mut ctx, &ereq).await.map(Ok)
     }
     .await;
     match result {
-        Ok(resp) => {
+        Ok(Ok(resp)) => {
             let r = reply::whole(&ctx, client::to_json(&codec::encode_response(&resp)));
             let usage = Usage {
                 input_tokens: resp.input_tokens,
                 ..Default::default()
             };
             ctx.complete(usage, || None);
-            r
+            idempotency::finish(claim, r, &live.config.idempotency).await
         }
+        Ok(Err(replayed)) => replayed,
         Err(e) => {
+            if let Some(c) = claim {
+                c.release().await;
+            }
             ctx.fail(&e);
             reply::openai_error(&e, &ctx)
         }

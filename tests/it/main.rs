@@ -26,6 +26,7 @@ mod frameworks;
 mod gemini;
 mod gemini_provider;
 mod golden;
+mod idempotency;
 mod keys;
 mod lifecycle;
 mod limits;

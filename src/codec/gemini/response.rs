@@ -93,6 +93,9 @@ pub fn error_body(e: &GatewayError) -> Value {
         }
         ErrorKind::UpstreamRejected if code == 400 => "INVALID_ARGUMENT",
         ErrorKind::Conflict => "ALREADY_EXISTS",
+        // Google's status for a concurrency conflict.
+        ErrorKind::IdempotencyKeyInUse => "ABORTED",
+        ErrorKind::IdempotencyKeyReused => "INVALID_ARGUMENT",
         ErrorKind::MethodNotAllowed => "UNIMPLEMENTED",
         _ => "INTERNAL",
     };
