@@ -37,6 +37,7 @@ mod request_log;
 mod responses;
 mod routing;
 mod sdk;
+mod secrets;
 mod spec_conformance;
 mod streaming;
 mod support;
