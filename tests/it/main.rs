@@ -16,6 +16,7 @@ mod bedrock;
 mod bodies;
 mod browser;
 mod budgets;
+mod charging;
 mod chat;
 mod cli;
 mod clients;
