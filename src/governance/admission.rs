@@ -666,35 +666,6 @@ impl Outcome {
     }
 }
 
-impl Outcome {
-    /// A request whose client left while `provider` served it with `model`: after its whole
-    /// reply arrived (charged the `usage` it reported), or before (`None`: charged the input
-    /// tokens estimated at admission).
-    pub fn client_left_upstream(provider: String, model: String, usage: Option<Usage>) -> Self {
-        let (usage, why) = match usage {
-            Some(u) => (
-                u,
-                "the client closed the connection after the provider answered; charged the provider's usage",
-            ),
-            None => (
-                Usage::default(),
-                "the client closed the connection while the provider was answering; charged the input estimate",
-            ),
-        };
-        Outcome {
-            provider: Some(provider),
-            model: Some(model),
-            usage,
-            status: "cancelled",
-            report: Report {
-                error: Some((CLIENT_LEFT, why.to_owned())),
-                ..Report::default()
-            },
-            ..Outcome::default()
-        }
-    }
-}
-
 /// The error class of a request whose client left before the reply.
 pub(crate) const CLIENT_LEFT: &str = "client_disconnected";
 

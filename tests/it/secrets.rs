@@ -472,9 +472,9 @@ async fn no_secret_leaves_the_gateway_whatever_fails() {
     let _ = std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while child.try_wait().ok().flatten().is_none() {
-        if std::time::Instant::now() > deadline {
+        if tokio::time::Instant::now() > deadline {
             let _ = child.kill();
             break;
         }

@@ -256,6 +256,35 @@ impl Settlement {
     }
 }
 
+impl Outcome {
+    /// A request whose client left while `provider` served it with `model`: after its whole
+    /// reply arrived (charged the `usage` it reported), or before (`None`: charged the input
+    /// tokens estimated at admission).
+    pub fn client_left_upstream(provider: String, model: String, usage: Option<Usage>) -> Self {
+        let (usage, why) = match usage {
+            Some(u) => (
+                u,
+                "the client closed the connection after the provider answered; charged the provider's usage",
+            ),
+            None => (
+                Usage::default(),
+                "the client closed the connection while the provider was answering; charged the input estimate",
+            ),
+        };
+        Outcome {
+            provider: Some(provider),
+            model: Some(model),
+            usage,
+            status: "cancelled",
+            report: super::Report {
+                error: Some((super::CLIENT_LEFT, why.to_owned())),
+                ..super::Report::default()
+            },
+            ..Outcome::default()
+        }
+    }
+}
+
 /// An unknown model costs 0; say so once per model, not once per request.
 fn warn_unpriced(model: &str) {
     use std::collections::HashSet;
