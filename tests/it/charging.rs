@@ -88,6 +88,11 @@ async fn a_client_that_leaves_before_the_provider_answers_is_charged_its_input_e
     .await
     .expect("the budget was not charged within 5 s");
     assert_eq!(charged, tokens(&rec, "input"));
+    eprintln!(
+        "left before the answer: charged {charged} input tokens (estimate), record and spend {:?} after the client left, upstream closed {:?} after",
+        dropped.elapsed(),
+        closed.saturating_duration_since(dropped)
+    );
 }
 
 #[tokio::test]
@@ -145,5 +150,9 @@ async fn a_client_that_leaves_after_the_provider_answered_is_charged_its_usage()
     .expect("the budget was not charged within 5 s");
     assert_eq!(charged, 15);
     assert!(left.elapsed() <= Duration::from_secs(5));
+    eprintln!(
+        "left after the answer: charged {charged} tokens (the provider's 12 + 3), record and spend {:?} after the client left",
+        left.elapsed()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
