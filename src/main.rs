@@ -482,11 +482,13 @@ fn report(errors: &[ConfigError]) {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: a log file or a collector gets plain text.
+    // Colours only for a terminal: a log file or a collector gets plain text. Every line,
+    // at every level and from every crate (hyper's and h2's debug output included), passes
+    // through the redactor of the config's secrets and credential shapes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(config::LogWriter::new(std::io::stderr));
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),

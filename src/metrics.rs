@@ -86,9 +86,11 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
-/// The Prometheus text exposition of every metric. The process gauges are read at scrape
-/// time: the runtime's live tasks and the background tasks `crate::tasks` tracks (a leak
-/// shows as a count that does not come back down once load stops: `bench/soak.sh`).
+/// The Prometheus text exposition of every metric, through the secret redactor: a label
+/// value is a name from the config or the admin API, or a model, and none may carry a
+/// secret out (`config::live_redactor`). The process gauges are read at scrape time: the
+/// runtime's live tasks and the background tasks `crate::tasks` tracks (a leak shows as a
+/// count that does not come back down once load stops: `bench/soak.sh`).
 pub fn render() -> String {
     let Some(handle) = install() else {
         return String::new();
@@ -97,7 +99,7 @@ pub fn render() -> String {
         metrics::gauge!("gatehouse_runtime_tasks").set(rt.metrics().num_alive_tasks() as f64);
     }
     metrics::gauge!("gatehouse_background_tasks").set(crate::tasks::running() as f64);
-    handle.render()
+    crate::config::live_redactor().redact(&handle.render())
 }
 
 fn flag(b: bool) -> &'static str {

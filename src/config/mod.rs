@@ -40,7 +40,8 @@ pub use policy::{
     StoredPolicy,
 };
 pub use providers::{AZURE_API_VERSION, AwsCredentials, ProviderConfig, ProviderKind, Timeouts};
-pub use redact::{REDACTED, Redactor};
+pub use redact::{LogWriter, REDACTED, Redactor};
+pub use redact::{live as live_redactor, publish as publish_secrets};
 pub use routes::{
     Balance, BudgetOf, BudgetState, MAX_ATTEMPTS, Mirror, Route, RouteAction, RouteConditions,
     RoutingSettings, Sticky, Target, Weighted,
@@ -500,9 +501,13 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     });
     let mut secrets = config_secrets(server.admin_token.as_ref(), &providers, &keys);
     for (_, v) in raw.traces.iter().flat_map(|t| t.headers.iter().flatten()) {
-        secrets.push(Secret::new(src.expand(v)));
+        secrets.extend(credential(&src.expand(v)));
     }
+    secrets.extend(redis.iter().map(|r| r.url.clone()));
+    secrets.extend(alert_webhook.iter().map(|w| Secret::new(w.as_str())));
     let log = log_settings(src, &raw.log, &providers, secrets);
+    // Logs, metrics, traces and provider text hide this config's secrets from now on.
+    redact::publish(log.redactor.secrets());
     let traces = raw.traces.as_ref().map(|t| traces_settings(src, t));
     let idempotency = idempotency::settings(src, raw.idempotency.as_ref());
     Config {
@@ -796,8 +801,30 @@ fn config_secrets(
     let mut out: Vec<Secret> = admin_token.cloned().into_iter().collect();
     for p in providers {
         out.extend(p.secrets().into_iter().cloned());
+        // A header the operator adds that carries a credential (a proxy's key, a token).
+        for (name, value) in &p.headers {
+            let n = name.as_str();
+            if (n.contains("auth")
+                || n.contains("key")
+                || n.contains("token")
+                || n.contains("secret"))
+                && let Ok(v) = value.to_str()
+            {
+                out.extend(credential(v));
+            }
+        }
     }
     out.extend(keys.iter().map(|k| k.key.clone()));
+    out
+}
+
+/// A header value that carries a credential, whole and without its scheme (`Bearer x`
+/// is also found as `x`).
+fn credential(v: &str) -> Vec<Secret> {
+    let mut out = vec![Secret::new(v)];
+    if let Some((_, cred)) = v.split_once(' ') {
+        out.push(Secret::new(cred.trim()));
+    }
     out
 }
 

@@ -117,6 +117,11 @@ impl RequestCtx {
         settle.complete(&of, usage, output);
     }
 
+    /// The provider's whole reply arrived with `usage` (see [`Settle::answered`]).
+    pub fn answered(&mut self, usage: crate::schema::Usage) {
+        self.settle.answered(self.served.as_ref(), usage);
+    }
+
     /// Settle a request that failed with `e` (see [`Settle::fail`]).
     pub fn fail(&mut self, e: &GatewayError) {
         let (settle, of) = self.settle_with_summary();

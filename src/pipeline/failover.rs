@@ -215,6 +215,8 @@ async fn attempts<'a, T>(
             ];
             let started = Instant::now();
             let offset = started.duration_since(ctx.started);
+            // A client that leaves while this attempt runs is charged for it (`settle`).
+            ctx.settle.sent(c.provider.name(), &c.model);
             let fut = attempt(c.clone(), key);
             let (result, warnings) = match deadline {
                 Some((d, t)) => timeout_at(d, fut).await.unwrap_or_else(|_| {
@@ -231,6 +233,8 @@ async fn attempts<'a, T>(
             let rested = observe(live, &c, key, latency, &result);
             if result.is_ok() {
                 ctx.settle.hold(holds.into_iter().flatten());
+            } else {
+                ctx.settle.unsent();
             }
             let sent = Sent {
                 key,
@@ -341,6 +345,9 @@ fn record<T>(
     warnings: Warnings,
     result: Result<T, GatewayError>,
 ) -> ControlFlow<Result<T, GatewayError>, GatewayError> {
+    // Whatever an attempt's error quotes (a provider's words, a reply it could not read)
+    // reaches the client, the log, the record and the trace without a secret.
+    let result = result.map_err(|e| crate::providers::exec::redacted(e, &[]));
     ctx.attempts.push(Attempt {
         provider: c.provider.name().to_owned(),
         model: c.model.clone(),

@@ -156,6 +156,8 @@ async fn respond<S: ClientSchema>(
                 crate::codec::note_unsent(&c.message.parts, S::SCHEMA, &mut ctx.warnings);
             }
             let usage = resp.usage.unwrap_or_default();
+            // Charged from here on, even if the client leaves while the reply is made.
+            ctx.answered(usage);
             match S::reply(state, turn, &resp).await {
                 Ok(body) => {
                     let r = reply::whole(ctx, body);
@@ -171,6 +173,7 @@ async fn respond<S: ClientSchema>(
         // Only a request in the client's own schema is passed through, so its reply is too.
         ChatOutcome::Passthrough { body, usage } => {
             let usage = usage.unwrap_or_default();
+            ctx.answered(usage);
             if let Err(e) = S::passthrough(state, turn, &body).await {
                 ctx.complete(usage, || None);
                 return reply::error_response(&e, S::error_body(&e), ctx);

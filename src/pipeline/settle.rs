@@ -14,6 +14,17 @@
 //! - dropped unsettled: the client left (the request's future, or the stream's body, was
 //!   dropped), recorded as cancelled, charged for what a stream delivered.
 //!
+//! A client that leaves before a whole (non-streamed) reply went out is charged by how far
+//! its provider got, so that leaving early is never a way around a budget:
+//! - the provider's whole reply had arrived ([`Settle::answered`], noted before anything
+//!   else is awaited): its usage, as if the reply had gone out;
+//! - an attempt was under way ([`Settle::sent`]; the provider call is dropped with the
+//!   request, within RELIABILITY 13's second): the input tokens as estimated at admission,
+//!   on the model attempted, since the provider has read the prompt but what it generated
+//!   is unknown;
+//! - no attempt under way (still in admission, between attempts, or every attempt failed):
+//!   nothing.
+//!
 //! A stream cut before the provider's final usage is charged for what was delivered: output
 //! tokens counted from the text sent (o200k_base, plus 20 % for other vendors' tokenizers,
 //! and at least one token per content event), input tokens as estimated at admission unless
@@ -48,6 +59,9 @@ pub struct Settle {
     mirrored: bool,
     /// The stream under way, once the guard moved into its body.
     stream: Option<Box<StreamState>>,
+    /// The attempt under way, (provider, model), and once its whole reply arrived, the
+    /// usage it reported: what a client that leaves is charged (see the module header).
+    upstream: Option<((String, String), Option<Usage>)>,
 }
 
 /// What a stream has sent so far.
@@ -85,6 +99,25 @@ impl Settle {
             capture,
             mirrored: false,
             stream: None,
+            upstream: None,
+        }
+    }
+
+    /// An attempt to `provider`'s `model` is being sent.
+    pub fn sent(&mut self, provider: &str, model: &str) {
+        self.upstream = Some(((provider.to_owned(), model.to_owned()), None));
+    }
+
+    /// The attempt under way failed: a client that leaves now is charged nothing.
+    pub fn unsent(&mut self) {
+        self.upstream = None;
+    }
+
+    /// The provider's whole reply arrived, reporting `usage`: a client that leaves from now
+    /// on is charged it.
+    pub fn answered(&mut self, served: Option<&(String, String)>, usage: Usage) {
+        if let Some(served) = served {
+            self.upstream = Some((served.clone(), Some(usage)));
         }
     }
 
@@ -316,8 +349,14 @@ impl Drop for Settle {
         }
         // Unsettled before any reply: the request's future was dropped, which is how a
         // client that leaves before the reply shows (the upstream call is dropped with it).
+        // Charged by how far its provider got (see the module header).
         if let Some(adm) = self.admission.take() {
-            adm.finish(Outcome::client_left());
+            adm.finish(match self.upstream.take() {
+                Some(((provider, model), usage)) => {
+                    Outcome::client_left_upstream(provider, model, usage)
+                }
+                None => Outcome::client_left(),
+            });
         }
     }
 }

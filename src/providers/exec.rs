@@ -472,9 +472,11 @@ impl UpstreamEvents {
 }
 
 /// A provider's error (its words: a non-2xx reply's body, or an error read from its stream)
-/// with `secrets` (the provider's credentials, where known) and anything shaped like a
-/// credential taken out of its message and blamed field.
-fn redacted(mut e: GatewayError, secrets: &[&crate::config::Secret]) -> GatewayError {
+/// with `secrets` (the provider's credentials, where known), every secret of the config and
+/// anything shaped like a credential taken out of its message and blamed field. The attempt
+/// loop runs every attempt's error through it again (a reply that could not be read may
+/// quote it).
+pub fn redacted(mut e: GatewayError, secrets: &[&crate::config::Secret]) -> GatewayError {
     use crate::config::Redactor;
     e.message = Redactor::provider_text(&e.message, secrets);
     e.param = e.param.map(|p| Redactor::provider_text(&p, secrets));

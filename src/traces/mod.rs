@@ -324,7 +324,27 @@ pub fn request_spans(
             ..Default::default()
         });
     }
+    redact(&mut out, &crate::config::live_redactor());
     out
+}
+
+/// Take every secret out of the spans' text (names, string attributes, status messages):
+/// what a client named its model, or an error's words, leave the process only redacted.
+fn redact(spans: &mut [Span], r: &crate::config::Redactor) {
+    for s in spans {
+        s.name = r.redact(&s.name);
+        for a in &mut s.attributes {
+            if let Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v)),
+            }) = &mut a.value
+            {
+                *v = r.redact(v);
+            }
+        }
+        if let Some(st) = &mut s.status {
+            st.message = r.redact(&st.message);
+        }
+    }
 }
 
 /// The usage of a request as GenAI attributes (input tokens count cached ones, as the

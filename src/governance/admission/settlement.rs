@@ -66,6 +66,8 @@ impl Settlement {
                 u.output_tokens = tokens;
             }
             self.input_of_cut_stream(&mut u);
+        } else {
+            self.input_of_cut_call(&mut u);
         }
         let cost = self.cost(&u);
         self.write(u, cost, None);
@@ -78,6 +80,8 @@ impl Settlement {
                 u.output_tokens = d.output_tokens().await;
             }
             self.input_of_cut_stream(&mut u);
+        } else {
+            self.input_of_cut_call(&mut u);
         }
         let cost = self.cost(&u);
         let tokens = u.total();
@@ -147,6 +151,18 @@ impl Settlement {
         }
     }
 
+    /// A provider call the client left before its reply arrived (cancelled, with a provider
+    /// and no usage): the input as estimated at admission (`pipeline::settle`).
+    fn input_of_cut_call(&self, u: &mut Usage) {
+        if self.outcome.status == "cancelled"
+            && self.outcome.provider.is_some()
+            && u.input_tokens == 0
+            && u.output_tokens == 0
+        {
+            u.input_tokens = self.ticket.input_tokens;
+        }
+    }
+
     /// What `u` costs on the model that served (0 when unpriced or nothing served).
     fn cost(&self, u: &Usage) -> u64 {
         match self.outcome.model.as_deref() {
@@ -170,6 +186,9 @@ impl Settlement {
         let owner = p.filter(|_| self.ticket.mirror_of.is_none());
         let route = self.ticket.route.unwrap_or_default();
         let (mirror_of, mirror_route) = self.ticket.mirror_of.unzip();
+        // What the client named and what the request failed with leave the process (the
+        // request log, the admin API, the trace) without a secret.
+        let redactor = crate::config::live_redactor();
         let record = UsageRecord {
             request_id: self.ticket.request_id,
             created_at: self.ticket.created_at,
@@ -190,7 +209,11 @@ impl Settlement {
             client_schema: self.ticket.schema,
             http_status: self.outcome.report.http_status,
             error_class: self.outcome.report.error.as_ref().map(|(c, _)| *c),
-            error: self.outcome.report.error.map(|(_, m)| m),
+            error: self
+                .outcome
+                .report
+                .error
+                .map(|(_, m)| redactor.redact_owned(m)),
             ttft_ms: self.outcome.report.ttft_ms,
             reasoning_tokens: u.reasoning_tokens,
             warnings: self.outcome.report.warnings,
@@ -198,7 +221,7 @@ impl Settlement {
             bodies,
             provider: self.outcome.provider,
             model: self.outcome.model,
-            requested_model: self.ticket.requested_model,
+            requested_model: redactor.redact_owned(self.ticket.requested_model),
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cache_read_tokens: u.cache_read_tokens,
@@ -230,6 +253,35 @@ impl Settlement {
             .is_some_and(|m| self.pricing.lookup(m).is_some());
         crate::metrics::settled(&record, known);
         e.recorder.record(record);
+    }
+}
+
+impl Outcome {
+    /// A request whose client left while `provider` served it with `model`: after its whole
+    /// reply arrived (charged the `usage` it reported), or before (`None`: charged the input
+    /// tokens estimated at admission).
+    pub fn client_left_upstream(provider: String, model: String, usage: Option<Usage>) -> Self {
+        let (usage, why) = match usage {
+            Some(u) => (
+                u,
+                "the client closed the connection after the provider answered; charged the provider's usage",
+            ),
+            None => (
+                Usage::default(),
+                "the client closed the connection while the provider was answering; charged the input estimate",
+            ),
+        };
+        Outcome {
+            provider: Some(provider),
+            model: Some(model),
+            usage,
+            status: "cancelled",
+            report: super::Report {
+                error: Some((super::CLIENT_LEFT, why.to_owned())),
+                ..super::Report::default()
+            },
+            ..Outcome::default()
+        }
     }
 }
 
