@@ -10,7 +10,8 @@
 //! hands each request an `Arc` of its own), new requests see the new one. Provider health,
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
-//! What a running process cannot change, `[server] listen` and `busy_poll`, `[store]`,
+//! What a running process cannot change, `[server] listen`, `busy_poll` and the connection
+//! settings (`header_read_timeout` ... `max_connections`), `[store]`,
 //! `[redis]`, `[log] queue` and `[alerts]`, keeps its running value; the reload says so in
 //! its warnings.
 
@@ -177,6 +178,12 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
     if new.server.busy_poll != running.server.busy_poll {
         note("server.busy_poll");
         new.server.busy_poll = running.server.busy_poll;
+    }
+    if new.server.connections != running.server.connections {
+        note(
+            "server connection settings (header_read_timeout, idle_timeout, http2_keepalive_*, max_connections)",
+        );
+        new.server.connections = running.server.connections;
     }
     if new.store.url != running.store.url {
         note("store.url");
