@@ -280,16 +280,18 @@ mod tests {
     fn what_needs_a_restart_keeps_its_running_value() {
         let running = cfg("[server]\nlisten = \"127.0.0.1:9001\"\n");
         let mut new = cfg(
-            "[server]\nlisten = \"127.0.0.1:9002\"\nbusy_poll = \"200us\"\nmax_body_bytes = 10\n",
+            "[server]\nlisten = \"127.0.0.1:9002\"\nbusy_poll = \"200us\"\nmax_body_bytes = 10\nmax_connections = 5\n",
         );
         let warnings = keep_running(&running, &mut new);
         assert_eq!(
             warnings,
             [
                 "server.listen changed: restart to apply it",
-                "server.busy_poll changed: restart to apply it"
+                "server.busy_poll changed: restart to apply it",
+                "server connection settings (header_read_timeout, idle_timeout, http2_keepalive_*, max_connections) changed: restart to apply it"
             ]
         );
+        assert_eq!(new.server.connections, running.server.connections);
         assert_eq!(new.server.listen, running.server.listen);
         assert_eq!(new.server.busy_poll, Duration::ZERO);
         assert_eq!(new.server.max_body_bytes, 10, "the rest applies at once");
