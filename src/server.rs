@@ -363,7 +363,9 @@ impl Conn {
                 Some((at, _)) => at + grace,
             };
             sleep.as_mut().reset(next);
+            // The connection first: it is what wakes this task on every request.
             tokio::select! {
+                biased;
                 _ = conn.as_mut() => return closing.map_or(ConnEnd::Done, |(_, why)| why),
                 () = self.stop.cancelled(), if closing.is_none() => {
                     conn.as_mut().shut_down();

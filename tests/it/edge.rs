@@ -655,10 +655,11 @@ async fn two_thousand_idle_and_trickling_sockets_are_closed_while_a_client_is_se
         longest < Duration::from_secs(5),
         "a bad socket lived {longest:?}; the bound is 2 s"
     );
+    // Not before the deadline (less the time the attacker's task may take to note its connect).
     assert!(
         lifetimes
             .iter()
-            .all(|(_, d)| *d >= Duration::from_millis(1900)),
+            .all(|(_, d)| *d >= Duration::from_millis(1500)),
         "closed before the bound"
     );
     assert!(
@@ -704,7 +705,7 @@ async fn slowloris_500_connections_are_closed_within_the_default_10_s() {
         "a slowloris lived {longest:?}"
     );
     assert!(
-        median >= Duration::from_millis(9_900),
+        median >= Duration::from_millis(9_500),
         "closed before the deadline: {median:?}"
     );
     assert!(
