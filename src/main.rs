@@ -518,6 +518,9 @@ fn serve(
             .enable_all()
             .build()?
     };
+    // Client connections each hold a descriptor: start from the hard open-file limit, not a
+    // soft 1,024 (`[server] max_connections` defaults to half of it; `server::edge`).
+    server::edge::raise_open_file_limit();
     runtime.block_on(async move {
         // Fail fast with a clear error rather than start half-working.
         let store = Store::connect(&cfg.store.url).await.map_err(std::io::Error::other)?;

@@ -28,6 +28,9 @@
 //! still running), both read when scraped.
 //!
 //! `Idempotency-Key`s: `gatehouse_idempotency_total{outcome}` (see [`idempotency`]).
+//! Client connections (`server::edge`): `gatehouse_client_connections` (open now) and
+//! `gatehouse_client_connections_closed_total{reason}` (`done`, `header_timeout`, `idle`,
+//! `shutdown`).
 //!
 //! Busy polling (`[server] busy_poll`): `gatehouse_busy_poll_microseconds_total` (time the
 //! thread spent polling instead of sleeping) and `gatehouse_busy_poll_wakeups_total`.
@@ -332,6 +335,18 @@ pub fn busy_poll_woke() {
 pub fn reload(ok: bool) {
     metrics::counter!("gatehouse_config_reloads_total", "result" => if ok { "ok" } else { "refused" })
         .increment(1);
+}
+
+/// A client connection was accepted (`gatehouse_client_connections`, open now).
+pub fn client_connection_opened() {
+    metrics::gauge!("gatehouse_client_connections").increment(1.0);
+}
+
+/// A client connection ended (`gatehouse_client_connections_closed_total{reason}`: `done`,
+/// `header_timeout`, `idle`, `shutdown`).
+pub fn client_connection_closed(reason: &'static str) {
+    metrics::gauge!("gatehouse_client_connections").decrement(1.0);
+    metrics::counter!("gatehouse_client_connections_closed_total", "reason" => reason).increment(1);
 }
 
 #[cfg(test)]

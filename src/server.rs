@@ -1,16 +1,23 @@
 //! Accepting connections and shutting down gracefully.
 //!
 //! `run` takes an already-bound listener and a shutdown future (mini-redis), so tests can
-//! bind port 0 and stop the server at will. Each connection is served by hyper with
-//! TCP_NODELAY (STYLE §4.18), a header-read timeout (slow-header clients are closed), and
-//! header limits (more than 100 fields or 64 KiB gets 431). On shutdown the listener closes
-//! at once (new connections are refused and `/readyz` answers 503 to the ones still open),
-//! in-flight requests get up to `drain_timeout` to finish, the background tasks they left
-//! (`crate::tasks`: mirror shadows, stored-response writes, settlements) end within the same
-//! deadline, the usage and trace writers flush, then the process exits.
+//! bind port 0 and stop the server at will. The accept loop holds at most `[server]
+//! max_connections` open (at the cap it stops accepting: new connections wait in the kernel's
+//! backlog). Each connection is served with TCP_NODELAY (STYLE §4.18) by `serve_conn`: the
+//! protocol is detected under the head deadline, then hyper's HTTP/1 builder (header-read
+//! timeout, header limits: more than 100 fields or 64 KiB gets 431) or HTTP/2 builder
+//! (keep-alive pings) serves it, and a connection idle too long is shut down; `edge` has the
+//! mechanisms and the bounds. On shutdown the listener closes at once (new connections are
+//! refused and `/readyz` answers 503 to the ones still open), every connection is asked to
+//! close once its request ends (HTTP/2: GOAWAY), in-flight requests get up to
+//! `drain_timeout` to finish, the background tasks they left (`crate::tasks`: mirror shadows,
+//! stored-response writes, settlements) end within the same deadline, the usage and trace
+//! writers flush, then the process exits.
 //!
 //! With `[server] busy_poll` set, each request's start and the end of its response body are
 //! marks of activity for the busy-polling spinner (`busy_poll`).
+
+pub mod edge;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,19 +25,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app;
 use crate::busy_poll::Activity;
+use crate::config::ConnectionLimits;
 use crate::state::AppState;
+use edge::{ConnActivity, InFlight, Proto, Rewind};
 
-/// A client must send its whole request head within this time.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Period of the timer tick that keeps tokio's driver from being woken on every request
 /// (see `run`).
 const TIMER_TICK: Duration = Duration::from_secs(1);
@@ -50,14 +60,29 @@ pub async fn run(
     crate::metrics::install();
     let reloaders = crate::state::reload::spawn_triggers(&state);
     let app = app::router(state.clone());
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS)
-        .max_buf_size(MAX_HEAD_BYTES);
-    builder.http2().timer(TokioTimer::new());
+    let limits = state.live().config.server.connections;
+    let http = Arc::new(Http::new(&limits));
+    let max_connections = limits
+        .max_connections
+        .unwrap_or_else(|| edge::default_max_connections(edge::open_file_limit()));
+    let open_files = edge::open_file_limit();
+    tracing::info!(
+        max_connections,
+        open_file_limit = open_files,
+        header_read_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        "client connections"
+    );
+    if let Some(n) = open_files
+        && u64::try_from(max_connections).unwrap_or(u64::MAX) > n.saturating_sub(edge::RESERVED_FDS)
+    {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = n,
+            "max_connections is above what the open-file limit allows: accepts will fail and back off when descriptors run out"
+        );
+    }
+    let permits = Arc::new(Semaphore::new(max_connections));
     // Tokio wakes its time driver (an eventfd write and a spurious epoll_wait) whenever a new
     // timer is due before every pending one. hyper arms a header-read timer for each request,
     // and with nothing due sooner that happened on every request (measured: one write(2) and
@@ -119,36 +144,51 @@ pub async fn run(
         .then(|| Activity::start(busy_poll))
         .flatten();
     let activity = busy.as_ref().map(|(a, _)| Arc::clone(a));
-    let graceful = GracefulShutdown::new();
-    // Connection tasks, this server's own: shutdown waits on them through `graceful`.
+    // Connection tasks, this server's own: shutdown waits on them; `stop` asks them to close.
     let conns = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let mut accept_failures = AcceptFailures::default();
     tokio::pin!(shutdown);
     loop {
+        // At the cap, wait for a connection to close before accepting the next one.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
+                Err(e) if edge::is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_failures.note(&e);
+                    tokio::time::sleep(edge::ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = Marked {
-            inner: TowerToHyperService::new(app.clone()),
-            activity: activity.clone(),
+        let conn = Conn {
+            app: app.clone(),
+            busy: activity.clone(),
+            http: Arc::clone(&http),
+            limits,
+            stop: stop.clone(),
         };
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
         conns.spawn(async move {
-            let _ = conn.await;
+            crate::metrics::client_connection_opened();
+            let end = conn.serve(stream).await;
+            crate::metrics::client_connection_closed(end.as_str());
+            drop(permit);
         });
     }
     state.set_draining();
     drop(listener);
+    stop.cancel();
     tick.abort();
     refresh.abort();
     if let Some((_, spinner)) = busy {
@@ -160,7 +200,7 @@ pub async fn run(
     tracing::info!(timeout = ?drain_timeout, "shutting down: draining in-flight requests");
     let deadline = tokio::time::Instant::now() + drain_timeout;
     conns.close();
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    if tokio::time::timeout_at(deadline, conns.wait())
         .await
         .is_err()
     {
@@ -180,12 +220,213 @@ pub async fn run(
     }
 }
 
-/// The app as hyper calls it. With busy polling on, a request's start and the end of its
-/// response body (complete or dropped) are marks of activity.
+/// hyper's builders for each protocol, configured once.
+struct Http {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Http {
+    fn new(limits: &ConnectionLimits) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(MAX_HEADERS)
+            .max_buf_size(MAX_HEAD_BYTES);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .keep_alive_interval(limits.http2_keepalive_interval)
+            .keep_alive_timeout(limits.http2_keepalive_timeout);
+        Self { h1, h2 }
+    }
+}
+
+/// Why a client connection ended (the `reason` label of
+/// `gatehouse_client_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// It ended itself: the client closed it, or hyper did (an error, a timeout of its own).
+    Done,
+    /// No protocol or first request head within `header_read_timeout`.
+    HeadTimeout,
+    /// Nothing in progress for `idle_timeout`, then shut down.
+    Idle,
+    /// Closed at shutdown.
+    Shutdown,
+}
+
+impl ConnEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnEnd::Done => "done",
+            ConnEnd::HeadTimeout => "header_timeout",
+            ConnEnd::Idle => "idle",
+            ConnEnd::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What serving one connection needs.
+struct Conn {
+    app: app::App,
+    busy: Option<Arc<Activity>>,
+    http: Arc<Http>,
+    limits: ConnectionLimits,
+    stop: CancellationToken,
+}
+
+impl Conn {
+    /// Detect the protocol under the head deadline, then serve it until it ends.
+    async fn serve(self, mut stream: TcpStream) -> ConnEnd {
+        let head_deadline = Instant::now() + self.limits.header_read_timeout;
+        let mut first = BytesMut::new();
+        let proto = tokio::select! {
+            found = tokio::time::timeout_at(head_deadline, edge::detect(&mut stream, &mut first)) => match found {
+                Ok(Ok(Some(p))) => p,
+                Ok(Ok(None) | Err(_)) => return ConnEnd::Done,
+                Err(_) => return ConnEnd::HeadTimeout,
+            },
+            () = self.stop.cancelled() => return ConnEnd::Shutdown,
+        };
+        let conn = ConnActivity::new();
+        let service = Marked {
+            inner: TowerToHyperService::new(self.app.clone()),
+            busy: self.busy.clone(),
+            conn: Arc::clone(&conn),
+        };
+        let io = TokioIo::new(Rewind::new(first.freeze(), stream));
+        match proto {
+            Proto::Http1 => {
+                let c = self.http.h1.serve_connection(io, service).with_upgrades();
+                // The first head is due by the same deadline as the protocol; hyper's own
+                // timer (started after detection) bounds the later ones.
+                self.drive(c, &conn, Some(head_deadline)).await
+            }
+            Proto::Http2 => {
+                let c = self.http.h2.serve_connection(io, service);
+                self.drive(c, &conn, None).await
+            }
+        }
+    }
+
+    /// Poll the connection until it ends; drop it when its first request head is late, shut
+    /// it down gracefully when it has been idle for `idle_timeout` or the server stops, and
+    /// drop it when it is idle `header_read_timeout` after it was asked to close (a peer
+    /// that never acknowledges the GOAWAY, or never reads).
+    async fn drive<C>(
+        &self,
+        conn: C,
+        activity: &ConnActivity,
+        mut first_head: Option<Instant>,
+    ) -> ConnEnd
+    where
+        C: Graceful,
+    {
+        tokio::pin!(conn);
+        let grace = self.limits.header_read_timeout;
+        let idle = self.limits.idle_timeout;
+        // Since when the connection has been asked to close, and why.
+        let mut closing: Option<(Instant, ConnEnd)> = None;
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        loop {
+            let now = Instant::now();
+            if activity.started() > 0 {
+                first_head = None;
+            }
+            let idle_for = activity
+                .idle_since()
+                .map(|since| Duration::from_millis(crate::mono_ms().saturating_sub(since)));
+            // Act on what is due, else find when to look again.
+            let next = match closing {
+                None => {
+                    if first_head.is_some_and(|t| now >= t) {
+                        return ConnEnd::HeadTimeout;
+                    }
+                    let next = match idle_for {
+                        Some(d) if d >= idle => {
+                            conn.as_mut().shut_down();
+                            closing = Some((now, ConnEnd::Idle));
+                            continue;
+                        }
+                        Some(d) => now + (idle - d),
+                        None => now + idle,
+                    };
+                    first_head.map_or(next, |t| next.min(t))
+                }
+                Some((at, why)) if now >= at + grace => {
+                    if idle_for.is_some() {
+                        return why;
+                    }
+                    now + grace
+                }
+                Some((at, _)) => at + grace,
+            };
+            sleep.as_mut().reset(next);
+            // The connection first: it is what wakes this task on every request.
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => return closing.map_or(ConnEnd::Done, |(_, why)| why),
+                () = self.stop.cancelled(), if closing.is_none() => {
+                    conn.as_mut().shut_down();
+                    closing = Some((Instant::now(), ConnEnd::Shutdown));
+                }
+                () = &mut sleep => {}
+            }
+        }
+    }
+}
+
+/// The service hyper calls, and the connections it serves.
+type Svc = Marked<TowerToHyperService<app::App>>;
+
+/// A hyper connection that can be asked to close once its requests end.
+trait Graceful: Future<Output = hyper::Result<()>> {
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+impl Graceful for http1::UpgradeableConnection<TokioIo<Rewind>, Svc> {
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl Graceful for http2::Connection<TokioIo<Rewind>, Svc, TokioExecutor> {
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Failing accepts, logged at most once per `edge::ACCEPT_WARN_EVERY`.
+#[derive(Default)]
+struct AcceptFailures {
+    last_warned: Option<Instant>,
+    since: u64,
+}
+
+impl AcceptFailures {
+    fn note(&mut self, e: &std::io::Error) {
+        self.since += 1;
+        let now = Instant::now();
+        if self
+            .last_warned
+            .is_none_or(|t| now.duration_since(t) >= edge::ACCEPT_WARN_EVERY)
+        {
+            tracing::warn!(error = %e, failures = self.since, "accept failed; backing off");
+            self.last_warned = Some(now);
+            self.since = 0;
+        }
+    }
+}
+
+/// The app as hyper calls it. Each request is counted on its connection from its start to
+/// the drop of its response body (`ConnActivity`); with busy polling on, its start and the
+/// end of its response body (complete or dropped) are marks of activity.
 #[derive(Clone)]
 struct Marked<S> {
     inner: S,
-    activity: Option<Arc<Activity>>,
+    busy: Option<Arc<Activity>>,
+    conn: Arc<ConnActivity>,
 }
 
 impl<S, R, B> hyper::service::Service<R> for Marked<S>
@@ -197,12 +438,15 @@ where
     type Future = MarkedFuture<S::Future>;
 
     fn call(&self, req: R) -> Self::Future {
-        if let Some(a) = &self.activity {
+        if let Some(a) = &self.busy {
             a.mark();
         }
         MarkedFuture {
             inner: self.inner.call(req),
-            activity: self.activity.clone(),
+            done: Some(RequestEnd {
+                _in_flight: self.conn.begin(),
+                busy: self.busy.clone(),
+            }),
         }
     }
 }
@@ -211,7 +455,7 @@ pin_project_lite::pin_project! {
     struct MarkedFuture<F> {
         #[pin]
         inner: F,
-        activity: Option<Arc<Activity>>,
+        done: Option<RequestEnd>,
     }
 }
 
@@ -224,26 +468,33 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let resp = std::task::ready!(this.inner.poll(cx))?;
-        let done = this.activity.take().map(MarkOnDrop);
+        let done = this.done.take();
         Poll::Ready(Ok(resp.map(|inner| MarkedBody { inner, _done: done })))
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that marks activity when hyper drops it: after its last frame, or
+    /// A response body whose request ends when hyper drops it: after its last frame, or
     /// when the client left.
     struct MarkedBody<B> {
         #[pin]
         inner: B,
-        _done: Option<MarkOnDrop>,
+        _done: Option<RequestEnd>,
     }
 }
 
-struct MarkOnDrop(Arc<Activity>);
+/// A request's end, when dropped: it is no longer in progress on its connection, and (busy
+/// polling) a mark of activity.
+struct RequestEnd {
+    _in_flight: InFlight,
+    busy: Option<Arc<Activity>>,
+}
 
-impl Drop for MarkOnDrop {
+impl Drop for RequestEnd {
     fn drop(&mut self) {
-        self.0.mark();
+        if let Some(a) = &self.busy {
+            a.mark();
+        }
     }
 }
 

@@ -67,6 +67,17 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// first chunk while fallback is still possible (see `pipeline`). 15 s is under every common
 /// idle timeout of proxies and load balancers (AWS ALB 60 s, nginx 60 s).
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
+/// A client must send a whole request head within this time (HAProxy's `timeout
+/// http-request` is commonly 10 s); hyper's timer for it also bounds the wait for the next
+/// request on a kept-alive HTTP/1 connection.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client connection with nothing in progress is closed after this (nginx's HTTP/2 idle
+/// default is 75 s); an HTTP/1 one usually sooner, by `header_read_timeout`.
+pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// HTTP/2 PING interval and acknowledgement timeout: a peer gone without a FIN is noticed
+/// within 40 s even while its streams are silent.
+pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The upper bound on `[server] busy_poll`: past a few hundred microseconds the wake it saves
 /// is small beside the CPU it spends (see `busy_poll`).
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
@@ -229,6 +240,37 @@ pub struct ServerConfig {
     /// With no client keys: the browser origins (`scheme://host[:port]`, lowercase), besides
     /// loopback ones, that requests may come from.
     pub allowed_origins: Vec<String>,
+    /// What a client connection may hold, and for how long (`server::edge`).
+    pub connections: ConnectionLimits,
+}
+
+/// `[server]` `header_read_timeout`, `idle_timeout`, `http2_keepalive_*`, `max_connections`:
+/// read when the server starts (a reload that changes them says a restart applies them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From accept to a whole HTTP/1 request head (or the HTTP/2 connection preface), and
+    /// between two requests on a kept-alive HTTP/1 connection.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (HTTP/2: GOAWAY).
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING this often; no acknowledgement within the timeout closes the connection.
+    pub http2_keepalive_interval: Duration,
+    pub http2_keepalive_timeout: Duration,
+    /// Open client connections at most; `None`: derived from the open-file limit at start
+    /// (`server::edge::default_max_connections`).
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_CLIENT_IDLE_TIMEOUT,
+            http2_keepalive_interval: DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+            http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+            max_connections: None,
+        }
+    }
 }
 
 /// `[server]`'s overload bounds (RELIABILITY 21): past them a request is refused at once with
@@ -612,6 +654,56 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         busy_poll,
         allowed_hosts,
         allowed_origins,
+        connections: connection_limits(src, raw),
+    }
+}
+
+/// `[server]`'s connection settings: every duration above zero, `max_connections` at least 1.
+fn connection_limits(src: &mut Source<'_>, raw: &raw::RawServer) -> ConnectionLimits {
+    let mut duration = |v: &Option<raw::Str>, name: &str, default: Duration| match v {
+        Some(v) => match src.duration(v) {
+            Some(d) if d.is_zero() => {
+                src.error(&v.span(), format!("{name} must be greater than 0"));
+                default
+            }
+            d => d.unwrap_or(default),
+        },
+        None => default,
+    };
+    let header_read_timeout = duration(
+        &raw.header_read_timeout,
+        "header_read_timeout",
+        DEFAULT_HEADER_READ_TIMEOUT,
+    );
+    let idle_timeout = duration(
+        &raw.idle_timeout,
+        "idle_timeout",
+        DEFAULT_CLIENT_IDLE_TIMEOUT,
+    );
+    let http2_keepalive_interval = duration(
+        &raw.http2_keepalive_interval,
+        "http2_keepalive_interval",
+        DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+    );
+    let http2_keepalive_timeout = duration(
+        &raw.http2_keepalive_timeout,
+        "http2_keepalive_timeout",
+        DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+    );
+    let max_connections = match &raw.max_connections {
+        Some(v) if *v.get_ref() == 0 => {
+            src.error(&v.span(), "max_connections must be at least 1");
+            None
+        }
+        Some(v) => Some(usize::try_from(*v.get_ref()).unwrap_or(usize::MAX)),
+        None => None,
+    };
+    ConnectionLimits {
+        header_read_timeout,
+        idle_timeout,
+        http2_keepalive_interval,
+        http2_keepalive_timeout,
+        max_connections,
     }
 }
 

@@ -316,6 +316,12 @@ pub struct RawServer {
     pub allowed_hosts: Option<Vec<Str>>,
     /// Browser origins (besides loopback ones) an open gateway answers.
     pub allowed_origins: Option<Vec<Str>>,
+    /// Client connections: how long they may take and how many may be open (`server::edge`).
+    pub header_read_timeout: Option<Str>,
+    pub idle_timeout: Option<Str>,
+    pub http2_keepalive_interval: Option<Str>,
+    pub http2_keepalive_timeout: Option<Str>,
+    pub max_connections: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

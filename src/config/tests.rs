@@ -535,3 +535,46 @@ fn idempotency_settings_have_defaults_and_are_validated() {
         assert!(all.contains(want), "{tail}: missing {want:?} in:\n{all}");
     }
 }
+
+#[test]
+fn connection_settings_have_defaults_and_are_checked() {
+    let c = parse("c.toml", "", &env(&[])).unwrap().server.connections;
+    assert_eq!(c, super::ConnectionLimits::default());
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.http2_keepalive_interval, Duration::from_secs(20));
+    assert_eq!(c.http2_keepalive_timeout, Duration::from_secs(20));
+    assert_eq!(
+        c.max_connections, None,
+        "derived from the open-file limit at start"
+    );
+    let text = "[server]\nheader_read_timeout = \"2s\"\nidle_timeout = \"5m\"\nhttp2_keepalive_interval = \"1s\"\nhttp2_keepalive_timeout = \"500ms\"\nmax_connections = 300\n";
+    let c = parse("c.toml", text, &env(&[])).unwrap().server.connections;
+    assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(c.idle_timeout, Duration::from_secs(300));
+    assert_eq!(c.http2_keepalive_interval, Duration::from_secs(1));
+    assert_eq!(c.http2_keepalive_timeout, Duration::from_millis(500));
+    assert_eq!(c.max_connections, Some(300));
+    let text = "[server]\nheader_read_timeout = \"0s\"\nidle_timeout = \"soon\"\nhttp2_keepalive_interval = \"0ms\"\nhttp2_keepalive_timeout = \"0s\"\nmax_connections = 0\n";
+    let errs = parse("c.toml", text, &env(&[])).unwrap_err();
+    let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 5, "{msgs:?}");
+    assert_eq!((errs[0].line, errs[0].col), (2, 23), "{msgs:?}");
+    assert!(
+        msgs[0].contains("header_read_timeout must be greater than 0"),
+        "{msgs:?}"
+    );
+    assert!(msgs[1].contains("invalid duration"), "{msgs:?}");
+    assert!(
+        msgs[2].contains("http2_keepalive_interval must be greater than 0"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[3].contains("http2_keepalive_timeout must be greater than 0"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[4].contains("max_connections must be at least 1"),
+        "{msgs:?}"
+    );
+}

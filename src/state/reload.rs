@@ -10,7 +10,8 @@
 //! hands each request an `Arc` of its own), new requests see the new one. Provider health,
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
-//! What a running process cannot change, `[server] listen` and `busy_poll`, `[store]`,
+//! What a running process cannot change, `[server] listen`, `busy_poll` and the connection
+//! settings (`header_read_timeout` ... `max_connections`), `[store]`,
 //! `[redis]`, `[log] queue` and `[alerts]`, keeps its running value; the reload says so in
 //! its warnings.
 
@@ -178,6 +179,12 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
         note("server.busy_poll");
         new.server.busy_poll = running.server.busy_poll;
     }
+    if new.server.connections != running.server.connections {
+        note(
+            "server connection settings (header_read_timeout, idle_timeout, http2_keepalive_*, max_connections)",
+        );
+        new.server.connections = running.server.connections;
+    }
     if new.store.url != running.store.url {
         note("store.url");
         new.store = running.store.clone();
@@ -273,16 +280,18 @@ mod tests {
     fn what_needs_a_restart_keeps_its_running_value() {
         let running = cfg("[server]\nlisten = \"127.0.0.1:9001\"\n");
         let mut new = cfg(
-            "[server]\nlisten = \"127.0.0.1:9002\"\nbusy_poll = \"200us\"\nmax_body_bytes = 10\n",
+            "[server]\nlisten = \"127.0.0.1:9002\"\nbusy_poll = \"200us\"\nmax_body_bytes = 10\nmax_connections = 5\n",
         );
         let warnings = keep_running(&running, &mut new);
         assert_eq!(
             warnings,
             [
                 "server.listen changed: restart to apply it",
-                "server.busy_poll changed: restart to apply it"
+                "server.busy_poll changed: restart to apply it",
+                "server connection settings (header_read_timeout, idle_timeout, http2_keepalive_*, max_connections) changed: restart to apply it"
             ]
         );
+        assert_eq!(new.server.connections, running.server.connections);
         assert_eq!(new.server.listen, running.server.listen);
         assert_eq!(new.server.busy_poll, Duration::ZERO);
         assert_eq!(new.server.max_body_bytes, 10, "the rest applies at once");

@@ -9,7 +9,7 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
-fn write(name: &str, text: &str) -> std::path::PathBuf {
+pub(crate) fn write(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gatehouse-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
@@ -100,9 +100,9 @@ fn serve_refuses_a_public_address_without_auth() {
 
 /// A `gatehouse serve` process, killed if the test ends without waiting for it.
 pub(crate) struct Running(
-    Option<std::process::Child>,
+    pub(crate) Option<std::process::Child>,
     /// Its log lines after the "listening" one.
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 );
 
 impl Running {
@@ -151,7 +151,7 @@ pub(crate) async fn serve(cfg: &std::path::Path) -> (Running, String) {
 /// Start a `gatehouse serve ... --log-format json` command listening on port 0: the running
 /// process and its URL, read from its "listening" log line (so no other process can have
 /// taken the port), once it answers `/healthz`.
-async fn start(mut cmd: Command) -> (Running, String) {
+pub(crate) async fn start(mut cmd: Command) -> (Running, String) {
     use std::io::BufRead;
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();

@@ -21,6 +21,7 @@ mod chat;
 mod cli;
 mod clients;
 mod conformance;
+mod edge;
 mod fallback;
 mod fidelity;
 mod frameworks;
