@@ -43,7 +43,7 @@ pub use routes::{
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
-use providers::{check_base_url, validate_provider};
+use providers::{check_outbound_url, validate_provider};
 use raw::{RawConfig, Str};
 use routes::{parse_target, validate_route};
 use source::Source;
@@ -109,6 +109,8 @@ pub struct TracesConfig {
     pub service_name: String,
     /// Share of requests traced that come without a parent's decision (0 to 1).
     pub sample: f64,
+    /// Where the exporter may connect (`[server] allowed_private_upstreams`).
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// Which bodies a request's record keeps.
@@ -221,6 +223,9 @@ pub struct ServerConfig {
     /// With no client keys: the browser origins (`scheme://host[:port]`, lowercase), besides
     /// loopback ones, that requests may come from.
     pub allowed_origins: Vec<String>,
+    /// `allowed_private_upstreams`: where outbound connections may go besides public and
+    /// loopback addresses (`crate::egress`).
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// `[server]`'s overload bounds (RELIABILITY 21): past them a request is refused at once with
@@ -465,7 +470,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
 
     let mut providers = Vec::new();
     for (name, p) in &raw.providers {
-        if let Some(pc) = validate_provider(src, name, p, &raw) {
+        if let Some(pc) = validate_provider(src, name, p, &raw, &server.egress) {
             providers.push(Arc::new(pc));
         }
     }
@@ -486,7 +491,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let redis = redis_settings(src, raw.redis.as_ref());
     let alert_webhook = raw.alerts.webhook.as_ref().map(|w| {
         let url = src.expand(w);
-        if let Err(msg) = check_base_url(&url) {
+        if let Err(msg) = check_outbound_url(&url, &server.egress) {
             src.error(&w.span(), format!("invalid alerts.webhook: {msg}"));
         }
         url
@@ -496,7 +501,10 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
         secrets.push(Secret::new(src.expand(v)));
     }
     let log = log_settings(src, &raw.log, &providers, secrets);
-    let traces = raw.traces.as_ref().map(|t| traces_settings(src, t));
+    let traces = raw
+        .traces
+        .as_ref()
+        .map(|t| traces_settings(src, t, &server.egress));
     Config {
         log,
         traces,
@@ -598,6 +606,7 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         busy_poll,
         allowed_hosts,
         allowed_origins,
+        egress: providers::egress_policy(src, raw.allowed_private_upstreams.as_ref()),
     }
 }
 
@@ -731,9 +740,13 @@ fn log_settings(
 }
 
 /// `[traces]`.
-fn traces_settings(src: &mut Source<'_>, t: &raw::RawTraces) -> TracesConfig {
+fn traces_settings(
+    src: &mut Source<'_>,
+    t: &raw::RawTraces,
+    egress: &Arc<crate::egress::Policy>,
+) -> TracesConfig {
     let endpoint = src.expand(&t.endpoint);
-    if let Err(msg) = check_base_url(&endpoint) {
+    if let Err(msg) = check_outbound_url(&endpoint, egress) {
         src.error(
             &t.endpoint.span(),
             format!("invalid traces.endpoint: {msg}"),
@@ -756,6 +769,7 @@ fn traces_settings(src: &mut Source<'_>, t: &raw::RawTraces) -> TracesConfig {
             .as_ref()
             .map_or_else(|| "gatehouse".to_owned(), |s| src.expand(s)),
         sample,
+        egress: Arc::clone(egress),
     }
 }
 

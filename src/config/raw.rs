@@ -303,6 +303,9 @@ pub struct RawServer {
     pub allowed_hosts: Option<Vec<Str>>,
     /// Browser origins (besides loopback ones) an open gateway answers.
     pub allowed_origins: Option<Vec<Str>>,
+    /// Private, link-local or metadata addresses, networks and host names the gateway may
+    /// connect to (providers, the alert webhook, the trace collector); loopback needs none.
+    pub allowed_private_upstreams: Option<Vec<Str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,6 +20,7 @@ mod chat;
 mod cli;
 mod clients;
 mod conformance;
+mod egress;
 mod fallback;
 mod fidelity;
 mod frameworks;
