@@ -537,3 +537,20 @@ async fn loopback_is_allowed_and_a_provider_pointing_at_the_gateway_is_still_cau
     );
     assert_eq!(mock.calls(), 0);
 }
+
+#[tokio::test]
+async fn url_fields_in_a_request_body_do_not_choose_where_the_gateway_connects() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let mut body = chat_req("m", false);
+    for field in ["api_base", "base_url", "baseURL", "endpoint"] {
+        body[field] = json!("http://169.254.169.254/latest/meta-data");
+    }
+    let r = gw.chat(&body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        mock.calls(),
+        1,
+        "the request went to the configured provider"
+    );
+}
