@@ -263,8 +263,17 @@ pub(super) fn validate_provider(
         kind,
         &kind_text,
         region.as_deref(),
-        egress,
     );
+    // Its host against the address policy, once its shape is right (that error is out).
+    if let Some(v) = &p.base_url
+        && check_base_url(&base_url).is_ok()
+        && let Err(msg) = check_outbound_url(&base_url, egress)
+    {
+        src.error(
+            &v.span(),
+            format!("invalid base_url `{}`: {msg}", v.get_ref()),
+        );
+    }
     let (api_keys, key_weights, balance) = api_keys(src, name, &span, p, kind);
     // Bedrock: a Bedrock API key (bearer) if one is written, else SigV4 with AWS credentials.
     let aws = if kind == ProviderKind::Bedrock && api_keys.is_empty() {
@@ -371,12 +380,11 @@ fn base_url(
     kind: ProviderKind,
     kind_text: &str,
     region: Option<&str>,
-    egress: &crate::egress::Policy,
 ) -> String {
     match base_url {
         Some(v) => {
             let url = src.expand(v);
-            if let Err(msg) = check_outbound_url(&url, egress) {
+            if let Err(msg) = check_base_url(&url) {
                 src.error(
                     &v.span(),
                     format!("invalid base_url `{}`: {msg}", v.get_ref()),
