@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML file, raw then validated; the embedded default.
+//! - [`egress`]: where the gateway may connect (SSRF): the address policy and its resolver.
 //! - [`schema`]: the canonical request/response/stream model (the hub).
 //! - [`codec`]: each schema's wire types and translation to/from the hub (spokes).
 //! - [`providers`]: one pure adapter per provider kind, the executor (`exec`), the
@@ -40,7 +41,7 @@
 //! its own in this list and those before it on its line. Bottom-up:
 //! 1. `error`, `schema`, `tasks`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]); the tracker of background tasks.
 //! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
-//! 3. `config`: with the types its settings hold (the body level, the redactor).
+//! 3. `egress`, `config`: where outbound connections may go (the address policy, the resolver that pins what it checked); the config, with the types its settings hold (the body level, the redactor).
 //! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
 //! 5. `providers`: adapters, the executor, the connection pool, SSE.
 //! 6. `routing`: the rules, and each provider's run-time state (health, keys, balance).
@@ -74,6 +75,7 @@ pub mod busy_poll;
 pub mod codec;
 pub mod commands;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod fuzzing;
 pub mod governance;

@@ -49,7 +49,7 @@ pub use routes::{
 pub use secret::Secret;
 pub use source::{ConfigError, Env, ProcessEnv, parse_duration};
 
-use providers::{check_base_url, validate_provider};
+use providers::{check_outbound_url, validate_provider};
 use raw::{RawConfig, Str};
 use routes::{parse_target, validate_route};
 use source::Source;
@@ -128,6 +128,8 @@ pub struct TracesConfig {
     pub service_name: String,
     /// Share of requests traced that come without a parent's decision (0 to 1).
     pub sample: f64,
+    /// Where the exporter may connect (`[server] allowed_private_upstreams`).
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// Which bodies a request's record keeps.
@@ -271,6 +273,9 @@ impl Default for ConnectionLimits {
             max_connections: None,
         }
     }
+    /// `allowed_private_upstreams`: where outbound connections may go besides public and
+    /// loopback addresses (`crate::egress`).
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// `[server]`'s overload bounds (RELIABILITY 21): past them a request is refused at once with
@@ -515,7 +520,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
 
     let mut providers = Vec::new();
     for (name, p) in &raw.providers {
-        if let Some(pc) = validate_provider(src, name, p, &raw) {
+        if let Some(pc) = validate_provider(src, name, p, &raw, &server.egress) {
             providers.push(Arc::new(pc));
         }
     }
@@ -536,7 +541,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let redis = redis_settings(src, raw.redis.as_ref());
     let alert_webhook = raw.alerts.webhook.as_ref().map(|w| {
         let url = src.expand(w);
-        if let Err(msg) = check_base_url(&url) {
+        if let Err(msg) = check_outbound_url(&url, &server.egress) {
             src.error(&w.span(), format!("invalid alerts.webhook: {msg}"));
         }
         url
@@ -550,8 +555,11 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
     let log = log_settings(src, &raw.log, &providers, secrets);
     // Logs, metrics, traces and provider text hide this config's secrets from now on.
     redact::publish(log.redactor.secrets());
-    let traces = raw.traces.as_ref().map(|t| traces_settings(src, t));
     let idempotency = idempotency::settings(src, raw.idempotency.as_ref());
+    let traces = raw
+        .traces
+        .as_ref()
+        .map(|t| traces_settings(src, t, &server.egress));
     Config {
         log,
         traces,
@@ -704,6 +712,7 @@ fn connection_limits(src: &mut Source<'_>, raw: &raw::RawServer) -> ConnectionLi
         http2_keepalive_interval,
         http2_keepalive_timeout,
         max_connections,
+        egress: providers::egress_policy(src, raw.allowed_private_upstreams.as_ref()),
     }
 }
 
@@ -837,9 +846,13 @@ fn log_settings(
 }
 
 /// `[traces]`.
-fn traces_settings(src: &mut Source<'_>, t: &raw::RawTraces) -> TracesConfig {
+fn traces_settings(
+    src: &mut Source<'_>,
+    t: &raw::RawTraces,
+    egress: &Arc<crate::egress::Policy>,
+) -> TracesConfig {
     let endpoint = src.expand(&t.endpoint);
-    if let Err(msg) = check_base_url(&endpoint) {
+    if let Err(msg) = check_outbound_url(&endpoint, egress) {
         src.error(
             &t.endpoint.span(),
             format!("invalid traces.endpoint: {msg}"),
@@ -862,6 +875,7 @@ fn traces_settings(src: &mut Source<'_>, t: &raw::RawTraces) -> TracesConfig {
             .as_ref()
             .map_or_else(|| "gatehouse".to_owned(), |s| src.expand(s)),
         sample,
+        egress: Arc::clone(egress),
     }
 }
 

@@ -199,6 +199,7 @@ pub(super) fn validate_provider(
     name: &str,
     p: &toml::Spanned<RawProvider>,
     raw: &RawConfig,
+    egress: &crate::egress::Policy,
 ) -> Option<ProviderConfig> {
     let span = p.span();
     let p = p.get_ref();
@@ -232,7 +233,17 @@ pub(super) fn validate_provider(
         );
     }
     let api_version = match (&p.api_version, kind) {
-        (Some(v), ProviderKind::AzureOpenAi) => Some(src.expand(v)),
+        (Some(v), ProviderKind::AzureOpenAi) => {
+            let version = src.expand(v);
+            // It goes into the query string: nothing that could start another parameter.
+            if !url_token(&version) {
+                src.error(
+                    &v.span(),
+                    "invalid api_version: expected letters, digits, `.`, `-` and `_` only",
+                );
+            }
+            Some(version)
+        }
         (None, ProviderKind::AzureOpenAi) => Some(AZURE_API_VERSION.to_owned()),
         (Some(v), _) => {
             src.error(
@@ -253,6 +264,16 @@ pub(super) fn validate_provider(
         &kind_text,
         region.as_deref(),
     );
+    // Its host against the address policy, once its shape is right (that error is out).
+    if let Some(v) = &p.base_url
+        && check_base_url(&base_url).is_ok()
+        && let Err(msg) = check_outbound_url(&base_url, egress)
+    {
+        src.error(
+            &v.span(),
+            format!("invalid base_url `{}`: {msg}", v.get_ref()),
+        );
+    }
     let (api_keys, key_weights, balance) = api_keys(src, name, &span, p, kind);
     // Bedrock: a Bedrock API key (bearer) if one is written, else SigV4 with AWS credentials.
     let aws = if kind == ProviderKind::Bedrock && api_keys.is_empty() {
@@ -308,15 +329,36 @@ fn region(
     region: Option<&Str>,
     kind: ProviderKind,
 ) -> Option<String> {
+    // The region is part of Bedrock's host name: letters, digits and `-` only, so that it
+    // cannot add a host, credentials or a path to it.
+    let is_region = |r: &str| {
+        !r.is_empty()
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
     match (region, kind) {
-        (Some(v), ProviderKind::Bedrock) => Some(src.expand(v)),
+        (Some(v), ProviderKind::Bedrock) => {
+            let r = src.expand(v);
+            if !is_region(&r) {
+                src.error(
+                    &v.span(),
+                    "invalid region: expected an AWS region such as `us-east-1`",
+                );
+            }
+            Some(r)
+        }
         (None, ProviderKind::Bedrock) => {
             let r = env_var(src, "AWS_REGION").or_else(|| env_var(src, "AWS_DEFAULT_REGION"));
-            if r.is_none() {
-                src.error(
+            match &r {
+                None => src.error(
                     span,
                     format!("bedrock provider `{name}` needs a region: set `region` or AWS_REGION"),
-                );
+                ),
+                Some(r) if !is_region(r) => src.error(
+                    span,
+                    format!("bedrock provider `{name}`: AWS_REGION is not an AWS region such as `us-east-1`"),
+                ),
+                Some(_) => {}
             }
             r
         }
@@ -496,6 +538,44 @@ pub(super) fn header_list(
         }
     }
     out
+}
+
+/// `[server] allowed_private_upstreams`, each entry checked.
+pub(super) fn egress_policy(
+    src: &mut Source<'_>,
+    entries: Option<&Vec<Str>>,
+) -> std::sync::Arc<crate::egress::Policy> {
+    let mut policy = crate::egress::Policy::default();
+    for v in entries.into_iter().flatten() {
+        if let Err(msg) = policy.allow(&src.expand(v)) {
+            src.error(&v.span(), msg);
+        }
+    }
+    std::sync::Arc::new(policy)
+}
+
+/// A URL the gateway connects to (a provider's, the alert webhook, the trace collector):
+/// its shape ([`check_base_url`]), then its host against the address policy: an address
+/// (in any form a resolver reads as one) or a metadata name is judged now; other names at
+/// each connect, once resolved (`crate::egress`). The messages never repeat the URL.
+pub(super) fn check_outbound_url(url: &str, egress: &crate::egress::Policy) -> Result<(), String> {
+    check_base_url(url).map_err(str::to_owned)?;
+    let host = url
+        .parse::<Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .unwrap_or_default();
+    if host.contains(['%', '\\']) {
+        return Err("its host must not be percent-encoded".to_owned());
+    }
+    egress.check_url_host(&host).map_err(|r| r.to_string())
+}
+
+/// Letters, digits, `.`, `-` and `_`: a value that goes into a URL as it is.
+fn url_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// A provider URL must be absolute http(s) without credentials, query or fragment. The

@@ -322,6 +322,9 @@ pub struct RawServer {
     pub http2_keepalive_interval: Option<Str>,
     pub http2_keepalive_timeout: Option<Str>,
     pub max_connections: Option<Spanned<u64>>,
+    /// Private, link-local or metadata addresses, networks and host names the gateway may
+    /// connect to (providers, the alert webhook, the trace collector); loopback needs none.
+    pub allowed_private_upstreams: Option<Vec<Str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

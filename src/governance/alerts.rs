@@ -36,11 +36,12 @@ pub struct Alert<'a> {
 }
 
 impl Alerts {
-    pub fn new(webhook: Option<&str>) -> Self {
+    /// Alerts posted to `webhook`, which is connected to where `egress` allows.
+    pub fn new(webhook: Option<&str>, egress: &std::sync::Arc<crate::egress::Policy>) -> Self {
         let webhook = webhook.and_then(|url| match url.parse::<http::Uri>() {
             Ok(uri) => Some((
                 uri,
-                crate::providers::exec::client(std::time::Duration::from_secs(5)),
+                crate::providers::exec::client(std::time::Duration::from_secs(5), egress),
             )),
             Err(_) => None,
         });

@@ -114,7 +114,7 @@ impl Governance {
             ledger,
             limits::Limiter::new(shared.clone()),
             recorder::Recorder::new(store.clone(), config.log.queue, config.log.requests),
-            alerts::Alerts::new(config.alert_webhook.as_deref()),
+            alerts::Alerts::new(config.alert_webhook.as_deref(), &config.server.egress),
             clock,
             config
                 .traces

@@ -8,6 +8,7 @@
 //! disconnect cancels the provider call.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,6 +24,7 @@ use super::pool::{PooledBody, SendError};
 use super::sse::{SseEvent, SseParser};
 use super::{Endpoint, StreamDecoder, StreamStep, UpstreamRequest, bad_reply};
 use crate::config::Secret;
+use crate::egress::{Guarded, Policy, Resolver};
 use crate::error::{ErrorKind, GatewayError};
 use crate::schema::StreamEvent;
 
@@ -45,7 +47,9 @@ pub struct Outbound<'a> {
     pub traceparent: Option<http::HeaderValue>,
 }
 
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The connector of every outbound connection (see [`connector`]).
+pub type Connector = hyper_rustls::HttpsConnector<Guarded<HttpConnector<Resolver>>>;
+pub type HttpClient = Client<Connector, Full<Bytes>>;
 
 /// Largest non-streaming provider reply we read (a long completion with logprobs is a few MB).
 pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
@@ -57,19 +61,28 @@ const MAX_ERROR_BYTES: usize = 64 * 1024;
 const USER_AGENT: &str = concat!("gatehouse/", env!("CARGO_PKG_VERSION"));
 
 /// A general client, for the gateway's own calls to URLs of the operator's (alert webhooks,
-/// trace export); providers are called through their backend's [`super::pool::Pool`].
-pub fn client(connect_timeout: Duration) -> HttpClient {
+/// trace export); providers are called through their backend's [`super::pool::Pool`]. It
+/// follows no redirects (hyper's client has none), and connects where `policy` allows.
+pub fn client(connect_timeout: Duration, policy: &Arc<Policy>) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(super::pool::IDLE_FOR)
         .pool_max_idle_per_host(super::pool::MAX_IDLE)
-        .build(connector(connect_timeout))
+        .build(connector(connect_timeout, policy))
 }
 
-/// The connector of every outbound connection: TCP (no delay, keep-alive probes, the connect
+/// The connector of every outbound connection: the address policy ([`crate::egress`]: an
+/// address host checked, a name resolved once, every address of the answer checked, and the
+/// connection made to those addresses only), TCP (no delay, keep-alive probes, the connect
 /// timeout), then TLS with the webpki roots and ALPN offering HTTP/2 and HTTP/1.1 for
 /// `https`, plain HTTP/1.1 for `http`.
-pub fn connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
+pub fn connector(connect_timeout: Duration, policy: &Arc<Policy>) -> Connector {
+    connector_with(connect_timeout, Resolver::system(Arc::clone(policy)))
+}
+
+/// [`connector`] with the resolver given (tests script its answers).
+pub fn connector_with(connect_timeout: Duration, resolver: Resolver) -> Connector {
+    let policy = Arc::clone(resolver.policy());
+    let mut http = HttpConnector::new_with_resolver(resolver);
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
@@ -93,7 +106,7 @@ pub fn connector(connect_timeout: Duration) -> hyper_rustls::HttpsConnector<Http
     .https_or_http()
     .enable_http1()
     .enable_http2()
-    .wrap_connector(http)
+    .wrap_connector(Guarded::new(http, policy))
 }
 
 /// Send a non-streaming request and read its whole reply.
@@ -219,6 +232,10 @@ fn transport_error(provider: &str, e: &SendError) -> GatewayError {
             format!("{provider} closed the connection before replying"),
         ),
         SendError::BadUrl => GatewayError::internal(format!("invalid upstream URL for {provider}")),
+        SendError::Refused(r) => GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("{provider} was not connected to: {}", r.public_message()),
+        ),
     }
 }
 

@@ -33,12 +33,11 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
-type Connector = HttpsConnector<HttpConnector>;
+use super::exec::Connector;
 type H2 = http2::SendRequest<Full<Bytes>>;
 
 /// Idle connections kept at most, and for how long.
@@ -59,6 +58,9 @@ pub enum SendError {
     Transport(io::Error),
     /// The backend's base URL has no usable origin.
     BadUrl,
+    /// The address policy refused the origin's address ([`crate::egress`]); nothing was
+    /// connected to.
+    Refused(crate::egress::Refused),
 }
 
 /// Where a backend's requests go, worked out once.
@@ -221,15 +223,15 @@ impl Pool {
             .path_and_query("/")
             .build()
             .map_err(|_| SendError::BadUrl)?;
-        let io = self
-            .0
-            .connector
-            .clone()
-            .oneshot(uri)
-            .await
-            .map_err(|e| SendError::Connect {
-                timed_out: timed_out(e.as_ref()),
-            })?;
+        let io =
+            self.0.connector.clone().oneshot(uri).await.map_err(
+                |e| match crate::egress::refused_in(e.as_ref()) {
+                    Some(r) => SendError::Refused(r.clone()),
+                    None => SendError::Connect {
+                        timed_out: timed_out(e.as_ref()),
+                    },
+                },
+            )?;
         if io.connected().is_negotiated_h2() {
             let (tx, conn) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
@@ -459,7 +461,10 @@ mod tests {
     }
 
     fn pool(base: &str) -> Pool {
-        Pool::new(base, super::super::exec::connector(Duration::from_secs(2)))
+        Pool::new(
+            base,
+            super::super::exec::connector(Duration::from_secs(2), &Arc::default()),
+        )
     }
 
     async fn post(pool: &Pool, path: &str) -> Result<(u16, Bytes), SendError> {
@@ -760,14 +765,17 @@ mod tests {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
+        let policy = Arc::new(crate::egress::Policy::default());
+        let resolver = crate::egress::Resolver::system(Arc::clone(&policy));
+        let mut http =
+            hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(client_tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(crate::egress::Guarded::new(http, policy));
         let pool = Pool::new(&format!("https://localhost:{port}/v1"), connector);
         (pool, port, accepted)
     }

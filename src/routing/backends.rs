@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::retry::RetryBudget;
 use crate::config::{ProviderConfig, RoutingSettings, Secret};
+use crate::egress::Resolver;
 use crate::providers::exec;
 use crate::providers::pool::Pool;
 
@@ -31,17 +32,31 @@ pub struct Backends {
     map: Mutex<HashMap<String, Arc<Backend>>>,
     keys: Mutex<HashMap<String, Arc<Load>>>,
     pub retry: RetryBudget,
+    /// Who answers the pools' name lookups (unset: the system's resolver).
+    dns: std::sync::OnceLock<Arc<dyn crate::egress::Dns>>,
 }
 
 impl Backends {
+    /// From now on, pools made for new backends ask `dns` for addresses (tests script the
+    /// answers, to show what a rebinding name can and cannot reach). Once only: false if a
+    /// resolver was set before. The gateway never calls it.
+    pub fn set_dns(&self, dns: Arc<dyn crate::egress::Dns>) -> bool {
+        self.dns.set(dns).is_ok()
+    }
+
     /// The backend of a provider config (the same one as before a reload when the provider's
-    /// name, URL and connect timeout are unchanged) and the load of each of its keys.
-    pub fn backend(&self, config: &ProviderConfig) -> (Arc<Backend>, Vec<Arc<Load>>) {
+    /// name, URL, connect timeout and address policy are unchanged) and the load of each of its keys.
+    pub fn backend(
+        &self,
+        config: &ProviderConfig,
+        egress: &Arc<crate::egress::Policy>,
+    ) -> (Arc<Backend>, Vec<Arc<Load>>) {
         let id = format!(
-            "{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}",
             config.name,
             config.base_url,
-            config.timeouts.connect.as_millis()
+            config.timeouts.connect.as_millis(),
+            egress.fingerprint()
         );
         let backend = match self.map.lock() {
             Ok(mut map) => map
@@ -51,6 +66,7 @@ impl Backends {
                         &config.name,
                         &config.base_url,
                         config.timeouts.connect,
+                        self.resolver(egress),
                     ))
                 })
                 .clone(),
@@ -58,6 +74,7 @@ impl Backends {
                 &config.name,
                 &config.base_url,
                 config.timeouts.connect,
+                self.resolver(egress),
             )),
         };
         let keys = config
@@ -72,6 +89,14 @@ impl Backends {
             })
             .collect();
         (backend, keys)
+    }
+
+    /// The resolver of a new backend's pool: `egress` checked on the registry's DNS.
+    fn resolver(&self, egress: &Arc<crate::egress::Policy>) -> Resolver {
+        match self.dns.get() {
+            Some(dns) => Resolver::new(Arc::clone(egress), Arc::clone(dns)),
+            None => Resolver::system(Arc::clone(egress)),
+        }
     }
 
     /// Record a failure of `b`; eject it when it reached the threshold and the cap allows.
@@ -188,11 +213,11 @@ pub struct Backend {
 }
 
 impl Backend {
-    fn new(name: &str, base_url: &str, connect: Duration) -> Self {
+    fn new(name: &str, base_url: &str, connect: Duration, resolver: Resolver) -> Self {
         Self {
             name: name.to_owned(),
             load: Arc::default(),
-            pool: Pool::new(base_url, exec::connector(connect)),
+            pool: Pool::new(base_url, exec::connector_with(connect, resolver)),
             consecutive: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
@@ -236,8 +261,8 @@ mod tests {
             max_ejection_percent: 50,
             ..RoutingSettings::default()
         };
-        let (a, _) = reg.backend(&provider("a"));
-        let (b, _) = reg.backend(&provider("b"));
+        let (a, _) = reg.backend(&provider("a"), &Arc::default());
+        let (b, _) = reg.backend(&provider("b"), &Arc::default());
         assert!(!reg.failure(&a, &s));
         a.success();
         assert!(!reg.failure(&a, &s));
@@ -253,8 +278,8 @@ mod tests {
     #[test]
     fn state_survives_a_reload_and_keys_cool_down() {
         let reg = Backends::default();
-        let (a1, k1) = reg.backend(&provider("a"));
-        let (a2, k2) = reg.backend(&provider("a"));
+        let (a1, k1) = reg.backend(&provider("a"), &Arc::default());
+        let (a2, k2) = reg.backend(&provider("a"), &Arc::default());
         assert!(Arc::ptr_eq(&a1, &a2));
         assert!(Arc::ptr_eq(&k1[1], &k2[1]));
         assert!(!Arc::ptr_eq(&k1[0], &k1[1]));

@@ -50,7 +50,7 @@ impl Live {
         let providers = config
             .providers
             .iter()
-            .map(|p| Arc::new(Provider::new(p.clone(), &backends)))
+            .map(|p| Arc::new(Provider::new(p.clone(), &backends, &config.server.egress)))
             .collect();
         let rr = config.routes.iter().map(|_| Default::default()).collect();
         Self {

@@ -36,9 +36,14 @@ pub enum KeyPlan {
 }
 
 impl Provider {
-    pub fn new(config: Arc<ProviderConfig>, backends: &Backends) -> Self {
+    /// A provider whose connections go where `egress` allows.
+    pub fn new(
+        config: Arc<ProviderConfig>,
+        backends: &Backends,
+        egress: &Arc<crate::egress::Policy>,
+    ) -> Self {
         let adapter = crate::providers::adapter_for(&config);
-        let (backend, keys) = backends.backend(&config);
+        let (backend, keys) = backends.backend(&config, egress);
         Self {
             config,
             adapter,

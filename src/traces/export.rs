@@ -106,7 +106,7 @@ impl Post {
             ..Default::default()
         };
         Self {
-            client: crate::providers::exec::client(Duration::from_secs(5)),
+            client: crate::providers::exec::client(Duration::from_secs(5), &cfg.egress),
             endpoint: cfg.endpoint.clone(),
             headers: cfg.headers.clone(),
             resource: Resource {

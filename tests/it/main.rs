@@ -22,6 +22,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod edge;
+mod egress;
 mod fallback;
 mod fidelity;
 mod frameworks;
