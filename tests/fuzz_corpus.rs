@@ -537,23 +537,23 @@ fn structured_as_bytes(structured: &[StructEdit]) -> Vec<ByteEdit> {
         .iter()
         .map(|e| match e {
             StructEdit::Json(at, _) => ByteEdit::Flip {
-                at: at.clone(),
+                at: *at,
                 bit: 3,
             },
             StructEdit::DropEvent(at) => ByteEdit::Delete {
-                at: at.clone(),
+                at: *at,
                 len: 4,
             },
             StructEdit::RepeatEvent(at) => ByteEdit::Duplicate {
-                at: at.clone(),
+                at: *at,
                 len: 16,
             },
             StructEdit::SwapEvents(at, _) => ByteEdit::Set {
-                at: at.clone(),
+                at: *at,
                 byte: b'\n',
             },
             StructEdit::RenameEvent(at, name) => ByteEdit::Insert {
-                at: at.clone(),
+                at: *at,
                 bytes: name.as_bytes().to_vec(),
             },
         })

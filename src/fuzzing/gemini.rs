@@ -10,10 +10,10 @@ use crate::schema::WireSchema;
 /// decoded as the handler does, streamed and not, then encoded for every upstream; and the
 /// same bytes as a `countTokens` body.
 pub fn gemini_request(data: &[u8]) {
-    if let Ok(w) = crate::pipeline::reply::parse_json::<wire::GeminiRequest>(data) {
-        if let Ok(d) = gemini::decode_request(w, "gemini-2.5-pro", true) {
-            super::translate(d.chat, WireSchema::Gemini, data);
-        }
+    if let Ok(w) = crate::pipeline::reply::parse_json::<wire::GeminiRequest>(data)
+        && let Ok(d) = gemini::decode_request(w, "gemini-2.5-pro", true)
+    {
+        super::translate(d.chat, WireSchema::Gemini, data);
     }
     if let Ok(w) = crate::pipeline::reply::parse_json::<wire::GeminiCountTokensRequest>(data)
         && let Ok(r) = gemini::count_tokens_request(w)

@@ -118,7 +118,7 @@ fn events(r: &ChatResponse) -> Vec<StreamEvent> {
             });
         }
     }
-    out.extend(r.usage.clone().map(StreamEvent::Usage));
+    out.extend(r.usage.map(StreamEvent::Usage));
     out
 }
 

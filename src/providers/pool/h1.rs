@@ -787,6 +787,10 @@ mod tests {
                 String::from_utf8_lossy(bad_wire)
             );
         }
+        // A chunk-size line over the limit is refused even when it arrives whole (as it is
+        // when it arrives in pieces).
+        let long = [&b"3;"[..], &[b'e'; MAX_LINE], b"\r\nabc\r\n0\r\n\r\n"].concat();
+        assert!(dechunk(&long).is_err());
     }
 
     #[test]
