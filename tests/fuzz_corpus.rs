@@ -4,7 +4,11 @@
 //! per target. A panic on any input fails the test and names the input; proptest shrinks a
 //! failing mutation to a small one.
 //!
-//! This is not coverage-guided fuzzing (that is `cargo +nightly fuzz run <target>`, see
+//! JSON seeds also get structured edits (a value replaced, removed or repeated) and SSE seeds
+//! event edits (dropped, repeated, swapped, renamed); the other targets' seeds (binary event
+//! streams, HTTP heads and responses, TOML) get byte edits only.
+//!
+//! This is not coverage-guided fuzzing (that is `cargo fuzz run <target>`, see
 //! fuzz/README.md); it keeps the corpus honest and catches the shallow crashes on every run.
 //! A new target needs its entry point, a `fuzz/fuzz_targets/<name>.rs`, a corpus folder and a
 //! line in [`TARGETS`]; `corpus_and_targets_match` checks the last three agree.
@@ -35,17 +39,52 @@ const TARGETS: &[(&str, Entry)] = &[
     ("openai_reply", fuzzing::openai_reply),
     ("anthropic_stream", fuzzing::anthropic_stream),
     ("openai_stream", fuzzing::openai_stream),
+    ("gemini_request", fuzzing::gemini_request),
+    ("gemini_reply", fuzzing::gemini_reply),
+    ("gemini_stream", fuzzing::gemini_stream),
+    ("responses_request", fuzzing::responses_request),
+    ("responses_stream", fuzzing::responses_stream),
+    ("bedrock_stream", fuzzing::bedrock_stream),
+    ("http1_response", fuzzing::http1_response),
+    ("config_toml", fuzzing::config_toml),
+    ("auth_headers", fuzzing::auth_headers),
 ];
 
-/// Mutated inputs per target: about 3.5 s for all six in a debug build on two cores (the
-/// streams, parsed in five chunkings, are the slowest). Set `PROPTEST_CASES` for a longer
-/// local hunt.
-const CASES: u32 = 1000;
+/// How a target's seeds are shaped, which says which structured edits apply to them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// One JSON document.
+    Json,
+    /// SSE events with JSON data.
+    Sse,
+    /// Anything else (binary frames, an HTTP head, TOML): byte edits only.
+    Bytes,
+}
 
-fn config() -> ProptestConfig {
+fn shape(target: &str) -> Shape {
+    match target {
+        "bedrock_stream" | "http1_response" | "config_toml" | "auth_headers" => Shape::Bytes,
+        t if t.ends_with("_stream") => Shape::Sse,
+        _ => Shape::Json,
+    }
+}
+
+/// Mutated inputs per target. A JSON target's input takes about a millisecond in a debug
+/// build; a stream's several (parsed in five chunkings, decoded and encoded for five client
+/// streams); a config file's about 30 ms (validation builds the price table, globs and
+/// time zones, twice). Set `PROPTEST_CASES` for a longer local hunt.
+fn cases(target: &str) -> u32 {
+    match target {
+        "config_toml" => 150,
+        t if t.ends_with("_stream") => 500,
+        _ => 1000,
+    }
+}
+
+fn config(target: &str) -> ProptestConfig {
     let cases = match std::env::var("PROPTEST_CASES") {
         Ok(_) => ProptestConfig::default().cases,
-        Err(_) => CASES,
+        Err(_) => cases(target),
     };
     ProptestConfig {
         cases,
@@ -165,11 +204,11 @@ enum ByteEdit {
     },
 }
 
-/// Bytes that mean something to JSON or SSE, besides any byte at all.
+/// Bytes that mean something to JSON, SSE, HTTP or TOML, besides any byte at all.
 fn byte() -> impl Strategy<Value = u8> {
     prop_oneof![
         any::<u8>(),
-        prop::sample::select(b"{}[]\":,\\-+.0123456789eEntfu \r\n\t:\xff\xc3".to_vec()),
+        prop::sample::select(b"{}[]\":,\\-+.0123456789eEntfu \r\n\t:\xff\xc3;=#$aAfF".to_vec()),
     ]
 }
 
@@ -413,11 +452,11 @@ fn sse_join(events: &[(Option<String>, String)]) -> Vec<u8> {
 }
 
 /// The seed with the structured edits applied; unchanged where it does not parse.
-fn apply_struct(seed: &[u8], is_stream: bool, edits: &[StructEdit]) -> Vec<u8> {
-    if edits.is_empty() {
+fn apply_struct(seed: &[u8], shape: Shape, edits: &[StructEdit]) -> Vec<u8> {
+    if edits.is_empty() || shape == Shape::Bytes {
         return seed.to_vec();
     }
-    if !is_stream {
+    if shape == Shape::Json {
         let Ok(mut doc) = serde_json::from_slice::<Value>(seed) else {
             return seed.to_vec();
         };
@@ -476,8 +515,13 @@ fn mutated(
 ) -> Result<(), TestCaseError> {
     let seeds = all_seeds(target);
     let (name, data) = &seeds[seed.index(seeds.len())];
-    let mut input = apply_struct(data, target.ends_with("_stream"), structured);
+    let shape = shape(target);
+    let mut input = apply_struct(data, shape, structured);
     apply_bytes(&mut input, bytes);
+    // Byte edits only: every input gets some.
+    if shape == Shape::Bytes {
+        apply_bytes(&mut input, &structured_as_bytes(structured));
+    }
     run(target, &input).map_err(|msg| {
         TestCaseError::fail(format!(
             "{target}: a mutation of {name} panicked: {msg}\ninput: {:?}",
@@ -486,11 +530,41 @@ fn mutated(
     })
 }
 
+/// For a target without structured edits, the drawn structured edits as byte edits instead
+/// (so that such a target's inputs are edited at all more often than a third of the time).
+fn structured_as_bytes(structured: &[StructEdit]) -> Vec<ByteEdit> {
+    structured
+        .iter()
+        .map(|e| match e {
+            StructEdit::Json(at, _) => ByteEdit::Flip {
+                at: *at,
+                bit: 3,
+            },
+            StructEdit::DropEvent(at) => ByteEdit::Delete {
+                at: *at,
+                len: 4,
+            },
+            StructEdit::RepeatEvent(at) => ByteEdit::Duplicate {
+                at: *at,
+                len: 16,
+            },
+            StructEdit::SwapEvents(at, _) => ByteEdit::Set {
+                at: *at,
+                byte: b'\n',
+            },
+            StructEdit::RenameEvent(at, name) => ByteEdit::Insert {
+                at: *at,
+                bytes: name.as_bytes().to_vec(),
+            },
+        })
+        .collect()
+}
+
 macro_rules! mutation_tests {
     ($($name:ident => $target:literal,)*) => {
-        proptest! {
-            #![proptest_config(config())]
-            $(
+        $(
+            proptest! {
+                #![proptest_config(config($target))]
                 #[test]
                 fn $name(
                     seed in any::<Index>(),
@@ -499,8 +573,8 @@ macro_rules! mutation_tests {
                 ) {
                     mutated($target, seed, &structured, &bytes)?;
                 }
-            )*
-        }
+            }
+        )*
     };
 }
 
@@ -511,4 +585,13 @@ mutation_tests! {
     openai_reply_mutations => "openai_reply",
     anthropic_stream_mutations => "anthropic_stream",
     openai_stream_mutations => "openai_stream",
+    gemini_request_mutations => "gemini_request",
+    gemini_reply_mutations => "gemini_reply",
+    gemini_stream_mutations => "gemini_stream",
+    responses_request_mutations => "responses_request",
+    responses_stream_mutations => "responses_stream",
+    bedrock_stream_mutations => "bedrock_stream",
+    http1_response_mutations => "http1_response",
+    config_toml_mutations => "config_toml",
+    auth_headers_mutations => "auth_headers",
 }

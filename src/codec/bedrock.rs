@@ -198,7 +198,7 @@ fn inference_config(req: &ChatRequest, model: &str, w: &mut Warnings) -> (Fields
     if let Some(r) = &req.reasoning {
         if claude {
             if let Some(budget) = claude_thinking(req, r, w) {
-                let max = req.max_output_tokens.unwrap_or(budget + 4096);
+                let max = req.max_output_tokens.unwrap_or(budget.saturating_add(4096));
                 let budget = if budget >= max {
                     let fit = (max / 2).max(1024);
                     if fit >= max {
@@ -381,7 +381,7 @@ pub fn decode_usage(u: &Value) -> Usage {
     let write = n("cacheWriteInputTokens");
     Usage {
         // Bedrock, like Anthropic, counts cached input apart from `inputTokens`.
-        input_tokens: n("inputTokens") + read + write,
+        input_tokens: n("inputTokens").saturating_add(read).saturating_add(write),
         output_tokens: n("outputTokens"),
         cache_read_tokens: read,
         cache_write_tokens: write,

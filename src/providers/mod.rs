@@ -13,7 +13,7 @@
 
 mod anthropic;
 mod bedrock;
-mod eventstream;
+pub(crate) mod eventstream;
 pub mod exec;
 mod gemini;
 mod mistral;

@@ -20,6 +20,9 @@
 
 mod h1;
 
+/// The HTTP/1.1 reader run over bytes in memory, for the fuzz target `crate::fuzzing::http1_response`.
+pub(crate) use h1::{Replayed, replay as replay_h1};
+
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -383,8 +383,8 @@ pub fn decode_usage(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let thoughts = n("thoughtsTokenCount");
     Usage {
-        input_tokens: n("promptTokenCount") + n("toolUsePromptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + thoughts,
+        input_tokens: n("promptTokenCount").saturating_add(n("toolUsePromptTokenCount")),
+        output_tokens: n("candidatesTokenCount").saturating_add(thoughts),
         cache_read_tokens: n("cachedContentTokenCount"),
         cache_write_tokens: 0,
         reasoning_tokens: thoughts,

@@ -122,18 +122,10 @@ impl Conn {
                 // No answer after a broken write: the write's failure is the one to tell.
                 Err(e) => return Err(sent(broken.unwrap_or(e))),
             };
-            // Interim responses (100 Continue, 103 Early Hints) come before the real one.
-            if head.status.is_informational() {
-                if head.status == StatusCode::SWITCHING_PROTOCOLS {
-                    return Err(sent(bad("unexpected 101 Switching Protocols")));
-                }
+            let Some((framing, keep)) = final_head(&head, head_request).map_err(sent)? else {
                 continue;
-            }
-            let framing = framing(&head, head_request).map_err(sent)?;
-            // A message framed both ways is not trusted with another (RFC 9112 §6.3).
-            let both = head.headers.contains_key(header::TRANSFER_ENCODING)
-                && head.headers.contains_key(header::CONTENT_LENGTH);
-            let keep = head.keep_alive && !both && framing != Framing::Eof && broken.is_none();
+            };
+            let keep = keep && broken.is_none();
             let mut resp = Response::new(Body {
                 conn: Some(self),
                 framing,
@@ -153,14 +145,8 @@ impl Conn {
     /// Read and parse one response head, leaving what follows it in the buffer.
     async fn read_head(&mut self) -> io::Result<Head> {
         loop {
-            if !self.buf.is_empty()
-                && let Some((head, len)) = parse_head(&self.buf)?
-            {
-                self.buf.advance(len);
+            if let Some(head) = take_head(&mut self.buf)? {
                 return Ok(head);
-            }
-            if self.buf.len() >= MAX_HEAD {
-                return Err(bad("response head too large"));
             }
             let n = std::future::poll_fn(|cx| self.poll_fill(cx)).await?;
             if n == 0 {
@@ -179,6 +165,38 @@ impl Conn {
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut *self.io), cx, &mut self.buf)
     }
+}
+
+/// The response head at the front of `buf`, taken off it; `None` while it is incomplete.
+fn take_head(buf: &mut BytesMut) -> io::Result<Option<Head>> {
+    if !buf.is_empty()
+        && let Some((head, len)) = parse_head(buf)?
+    {
+        buf.advance(len);
+        return Ok(Some(head));
+    }
+    if buf.len() >= MAX_HEAD {
+        return Err(bad("response head too large"));
+    }
+    Ok(None)
+}
+
+/// What a response head means for the exchange: `None` for an interim response (100
+/// Continue, 103 Early Hints), which comes before the real one; else the body's framing and
+/// whether the connection may serve again after it.
+fn final_head(head: &Head, head_request: bool) -> io::Result<Option<(Framing, bool)>> {
+    if head.status.is_informational() {
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(bad("unexpected 101 Switching Protocols"));
+        }
+        return Ok(None);
+    }
+    let framing = framing(head, head_request)?;
+    // A message framed both ways is not trusted with another (RFC 9112 §6.3).
+    let both = head.headers.contains_key(header::TRANSFER_ENCODING)
+        && head.headers.contains_key(header::CONTENT_LENGTH);
+    let keep = head.keep_alive && !both && framing != Framing::Eof;
+    Ok(Some((framing, keep)))
 }
 
 /// The request's body: `Full` yields its one frame at once.
@@ -462,6 +480,64 @@ fn step_chunked(state: &mut Chunk, buf: &mut BytesMut) -> io::Result<Step> {
     }
 }
 
+/// What a body hands out next from the bytes buffered.
+enum Next {
+    Data(Bytes),
+    /// The body is complete.
+    Done,
+    /// More bytes must be read first.
+    Read,
+}
+
+/// The body's next step over what is buffered: a data frame, its end, or a need to read;
+/// the framing moves on (chunk sizes, CRLFs, trailers) as far as the bytes allow.
+fn next_frame(framing: &mut Framing, buf: &mut BytesMut) -> io::Result<Next> {
+    loop {
+        return Ok(match framing {
+            Framing::Done => Next::Done,
+            Framing::Length(left) if !buf.is_empty() => {
+                let data = take_upto(buf, left);
+                if *left == 0 {
+                    *framing = Framing::Done;
+                }
+                Next::Data(data)
+            }
+            Framing::Eof if !buf.is_empty() => Next::Data(buf.split().freeze()),
+            Framing::Chunked(Chunk::Data(left)) if !buf.is_empty() => {
+                let data = take_upto(buf, left);
+                if *left == 0 {
+                    *framing = Framing::Chunked(Chunk::DataEnd);
+                }
+                Next::Data(data)
+            }
+            Framing::Chunked(state) => match step_chunked(state, buf)? {
+                Step::Moved => continue,
+                Step::Done => {
+                    *framing = Framing::Done;
+                    continue;
+                }
+                // Chunk data with nothing buffered, or an incomplete line: read.
+                Step::Data | Step::More => Next::Read,
+            },
+            Framing::Length(_) | Framing::Eof => Next::Read,
+        });
+    }
+}
+
+/// The server closed the connection while the body wanted more: the end of a body framed
+/// by the close (and then the connection cannot serve again), an error for any other.
+fn at_close(framing: &mut Framing, keep: &mut bool) -> io::Result<()> {
+    if *framing == Framing::Eof {
+        *keep = false;
+        *framing = Framing::Done;
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "connection closed in the middle of a body",
+    ))
+}
+
 /// Up to `left` bytes off the front of `buf`, counted off `left`.
 fn take_upto(buf: &mut BytesMut, left: &mut u64) -> Bytes {
     let n = (*left).min(buf.len() as u64);
@@ -472,6 +548,10 @@ fn take_upto(buf: &mut BytesMut, left: &mut u64) -> Bytes {
 /// One CRLF-ended line off the front of `buf`, without its CRLF; `None` if incomplete.
 fn take_line(buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
     match memchr::memchr(b'\n', buf) {
+        // As long a line is refused however the reads cut it (found by the fuzz target
+        // `http1_response`: a long chunk extension read whole was taken, read in pieces
+        // refused).
+        Some(end) if end > MAX_LINE => Err(bad("chunk line too long")),
         Some(end) => {
             if end == 0 || buf[end - 1] != b'\r' {
                 return Err(bad("line not ended by CRLF"));
@@ -497,57 +577,25 @@ impl http_body::Body for Body {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            // What is buffered first: a data frame, or the framing moving on.
-            let data = match &mut this.framing {
-                Framing::Done => {
+            match next_frame(&mut this.framing, &mut conn.buf) {
+                Err(e) => return this.fail(e),
+                Ok(Next::Done) => {
                     this.release();
                     return Poll::Ready(None);
                 }
-                Framing::Length(left) if !conn.buf.is_empty() => {
-                    let data = take_upto(&mut conn.buf, left);
-                    if *left == 0 {
-                        this.framing = Framing::Done;
-                    }
-                    Some(data)
+                Ok(Next::Data(data)) => {
+                    this.advance_framing();
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Framing::Eof if !conn.buf.is_empty() => Some(conn.buf.split().freeze()),
-                Framing::Chunked(Chunk::Data(left)) if !conn.buf.is_empty() => {
-                    let data = take_upto(&mut conn.buf, left);
-                    if *left == 0 {
-                        this.framing = Framing::Chunked(Chunk::DataEnd);
-                    }
-                    Some(data)
-                }
-                Framing::Chunked(state) => match step_chunked(state, &mut conn.buf) {
-                    Err(e) => return this.fail(e),
-                    Ok(Step::Moved) => continue,
-                    Ok(Step::Done) => {
-                        this.framing = Framing::Done;
-                        continue;
-                    }
-                    // Chunk data with nothing buffered, or an incomplete line: read.
-                    Ok(Step::Data | Step::More) => None,
-                },
-                Framing::Length(_) | Framing::Eof => None,
-            };
-            if let Some(data) = data {
-                this.advance_framing();
-                return Poll::Ready(Some(Ok(Frame::data(data))));
+                Ok(Next::Read) => {}
             }
             // Nothing buffered to hand out: read.
             match ready!(conn.poll_fill(cx)) {
                 Err(e) => return this.fail(e),
-                Ok(0) if this.framing == Framing::Eof => {
-                    // The server's close is this body's end; the connection cannot serve
-                    // again.
-                    this.keep = false;
-                    this.framing = Framing::Done;
-                }
                 Ok(0) => {
-                    return this.fail(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed in the middle of a body",
-                    ));
+                    if let Err(e) = at_close(&mut this.framing, &mut this.keep) {
+                        return this.fail(e);
+                    }
                 }
                 Ok(_) => {}
             }
@@ -565,6 +613,67 @@ impl http_body::Body for Body {
             _ => http_body::SizeHint::default(),
         }
     }
+}
+
+/// A whole response as a request on this module's connection reads it: the final head and
+/// the body's bytes.
+#[derive(Debug)]
+pub struct Replayed {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// Whether the connection would go back to the pool (nothing followed the body).
+    pub reusable: bool,
+}
+
+/// Read the response in `wire` with the code [`Conn::send`] and [`Body`] run, the socket's
+/// reads replaced by `chunk`-byte pieces of `wire` and its end by the end of `wire` (for the
+/// fuzz target that compares this reading with hyper's, `crate::fuzzing::http1_response`).
+pub fn replay(wire: &[u8], head_request: bool, chunk: usize) -> io::Result<Replayed> {
+    let mut reads = wire.chunks(chunk.max(1));
+    let mut buf = BytesMut::new();
+    let mut fill = |buf: &mut BytesMut| match reads.next() {
+        Some(c) => {
+            buf.extend_from_slice(c);
+            c.len()
+        }
+        None => 0,
+    };
+    let (head, mut framing, mut keep) = loop {
+        let Some(head) = take_head(&mut buf)? else {
+            if fill(&mut buf) == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before a response",
+                ));
+            }
+            continue;
+        };
+        if let Some((framing, keep)) = final_head(&head, head_request)? {
+            break (head, framing, keep);
+        }
+    };
+    let mut body = Vec::new();
+    loop {
+        match next_frame(&mut framing, &mut buf)? {
+            Next::Done => break,
+            Next::Data(data) => body.extend_from_slice(&data),
+            Next::Read => {
+                if fill(&mut buf) == 0 {
+                    at_close(&mut framing, &mut keep)?;
+                }
+            }
+        }
+    }
+    let after = buf.len() + reads.map(<[u8]>::len).sum::<usize>();
+    Ok(Replayed {
+        status: head.status,
+        version: head.version,
+        headers: head.headers,
+        body,
+        reusable: keep && after == 0,
+    })
 }
 
 #[cfg(test)]
@@ -678,6 +787,10 @@ mod tests {
                 String::from_utf8_lossy(bad_wire)
             );
         }
+        // A chunk-size line over the limit is refused even when it arrives whole (as it is
+        // when it arrives in pieces).
+        let long = [&b"3;"[..], &[b'e'; MAX_LINE], b"\r\nabc\r\n0\r\n\r\n"].concat();
+        assert!(dechunk(&long).is_err());
     }
 
     #[test]
