@@ -10,7 +10,8 @@
 //! hands each request an `Arc` of its own), new requests see the new one. Provider health,
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
-//! What a running process cannot change, `[server] listen` and `busy_poll`, `[store]`,
+//! What a running process cannot change, `[server] listen` and `busy_poll`, `[store]`
+//! (`url` and `timeout`),
 //! `[redis]`, `[log] queue` and `[alerts]`, keeps its running value; the reload says so in
 //! its warnings.
 
@@ -180,6 +181,10 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
     }
     if new.store.url != running.store.url {
         note("store.url");
+        new.store = running.store.clone();
+    }
+    if new.store.timeout != running.store.timeout {
+        note("store.timeout");
         new.store = running.store.clone();
     }
     let redis = |c: &Config| {

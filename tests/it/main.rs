@@ -39,6 +39,7 @@ mod responses;
 mod routing;
 mod sdk;
 mod spec_conformance;
+mod store_stall;
 mod streaming;
 mod support;
 mod traces;
