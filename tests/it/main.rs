@@ -20,6 +20,7 @@ mod chat;
 mod cli;
 mod clients;
 mod conformance;
+mod durability;
 mod fallback;
 mod fidelity;
 mod frameworks;
