@@ -84,6 +84,8 @@ pub struct Governance {
     keys_fresh: AtomicBool,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Counts the reloads that ended: what an unknown key waits on while one is under way.
+    reloaded: tokio::sync::watch::Sender<u64>,
 }
 
 impl Governance {
@@ -133,6 +135,7 @@ impl Governance {
             last_load: Mutex::new(Instant::now()),
             keys_fresh: AtomicBool::new(true),
             reloading: tokio::sync::Mutex::new(()),
+            reloaded: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -171,6 +174,7 @@ impl Governance {
             }
         }
         self.touch();
+        self.reloaded.send_modify(|n| *n += 1);
     }
 
     /// The reload an unknown key asks for, single-flight: when one is under way (for any
@@ -178,9 +182,14 @@ impl Governance {
     /// makes at most one read of the store at a time, and none waits longer than the one
     /// under way (at most `[store] timeout`).
     async fn reload_on_miss(&self, config: &Config, store: &Store) {
+        // Subscribed first, so that the end of the reload holding the lock is not missed.
+        let mut ended = self.reloaded.subscribe();
         match self.reloading.try_lock() {
             Ok(_one) => self.reload_locked(config, store).await,
-            Err(_) => drop(self.reloading.lock().await),
+            // The end of the reload under way, not of others queued behind it.
+            Err(_) => {
+                let _ = tokio::time::timeout(store.timeout(), ended.changed()).await;
+            }
         }
     }
 

@@ -518,6 +518,53 @@ mod tests {
         reserve_settle_and_dead_leases(&Store::connect("sqlite::memory:").await.unwrap()).await;
     }
 
+    /// A reservation or settlement that reaches Postgres after the client's deadline (the
+    /// client gave up on it) does nothing: a refused request leaves no reservation behind,
+    /// and a settlement tried again is not counted twice.
+    #[tokio::test]
+    async fn postgres_skips_a_call_that_arrives_after_its_deadline() {
+        let Some(store) = crate::store::test_postgres().await else {
+            return;
+        };
+        let Store::Postgres(pool) = &store else {
+            unreachable!()
+        };
+        let skew: f64 =
+            sqlx::query_scalar("SELECT current_setting('gatehouse.clock_skew')::float8")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert!(skew.abs() < 1.0, "same host, same clock: {skew}");
+        let a = counter("b:key:k:tokens:0:1000", 100, 60);
+        let past = deadline_of(&store) - 3_600.0;
+        let late = pg_reserve(pool, "r1", std::slice::from_ref(&a), (10, 3_610), past).await;
+        assert!(late.is_err(), "{late:?}");
+        // In time, it reserves (creating the counter first).
+        let soon = deadline_of(&store);
+        assert_eq!(
+            pg_reserve(pool, "r2", std::slice::from_ref(&a), (10, 3_610), soon)
+                .await
+                .unwrap(),
+            None
+        );
+        let late = pg_settle(pool, "r2", &[(a.counter, 7, 2_000)], past).await;
+        assert!(late.is_err(), "{late:?}");
+        assert_eq!(
+            store.budget_read(&[a.counter]).await.unwrap()[0],
+            CounterState {
+                spent: 0,
+                reserved: 60
+            },
+            "only r2's reservation, made in time"
+        );
+        assert_eq!(
+            pg_settle(pool, "r2", &[(a.counter, 7, 2_000)], deadline_of(&store))
+                .await
+                .unwrap(),
+            vec![7]
+        );
+    }
+
     #[tokio::test]
     async fn budgets_on_postgres() {
         if let Some(store) = crate::store::test_postgres().await {
