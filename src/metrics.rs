@@ -97,6 +97,12 @@ pub fn render() -> String {
         metrics::gauge!("gatehouse_runtime_tasks").set(rt.metrics().num_alive_tasks() as f64);
     }
     metrics::gauge!("gatehouse_background_tasks").set(crate::tasks::running() as f64);
+    // Counted by the store (which sits below this module), published here.
+    for (backend, n) in crate::store::timeouts() {
+        if n > 0 {
+            metrics::counter!("gatehouse_store_timeouts_total", "backend" => backend).absolute(n);
+        }
+    }
     handle.render()
 }
 
@@ -279,12 +285,6 @@ pub fn log_queue(depth: u64) {
 /// A record dropped because the log queue was full (`gatehouse_log_records_dropped_total`).
 pub fn log_dropped() {
     metrics::counter!("gatehouse_log_records_dropped_total").increment(1);
-}
-
-/// A store call given up on because it did not answer within `[store] timeout`
-/// (`gatehouse_store_timeouts_total{backend}`).
-pub fn store_timeout(backend: &'static str) {
-    metrics::counter!("gatehouse_store_timeouts_total", "backend" => backend).increment(1);
 }
 
 /// A record that went to the store without its bodies, because too many bodies waited

@@ -263,7 +263,7 @@ pub struct StoreConfig {
 }
 
 /// Default of `[store] timeout`.
-pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The range `[store] timeout` may take.
 pub const STORE_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(10)..=Duration::from_secs(300);

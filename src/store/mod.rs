@@ -5,7 +5,7 @@
 //! request path) and, when no Redis is configured, the budget counters ([`budgets`]): the
 //! one write on the request path, because admission must be atomic across instances.
 //!
-//! Every call is bounded by `[store] timeout` (RELIABILITY 26): [`Store::bounded`] gives up
+//! Every call is bounded by `[store] timeout` (5 s by default; RELIABILITY 26): [`Store::bounded`] gives up
 //! on a call that has not answered by then (a paused database, a network that drops
 //! packets, a SQLite write lock another process holds), and the same value is the pool's
 //! acquire timeout, SQLite's busy timeout and Postgres' `statement_timeout`. A request that
@@ -43,6 +43,18 @@ use sqlx::sqlite::{
 /// How long a connection attempt (at start, or by the pool later) may take, when no
 /// `[store] timeout` is given ([`Store::connect`]).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Store calls given up on since start, by backend: `[sqlite, postgres]`.
+static TIMEOUTS: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Store calls given up on since start (see [`Store::bounded`]), by backend name.
+pub fn timeouts() -> [(&'static str, u64); 2] {
+    let n = |i: usize| TIMEOUTS[i].load(std::sync::atomic::Ordering::Relaxed);
+    [("sqlite", n(0)), ("postgres", n(1))]
+}
+
 /// How long `/readyz` waits for the store to answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// SQLite allows one writer at a time; the request log's writer waits this long for the
@@ -282,9 +294,17 @@ impl Store {
         match tokio::time::timeout(limit, call).await {
             Ok(r) => r,
             Err(_) => {
-                crate::metrics::store_timeout(self.backend());
+                self.count_timeout();
                 Err(StoreError::timeout(self.backend(), limit))
             }
+        }
+    }
+
+    /// Count a call given up on (`gatehouse_store_timeouts_total`, read by `metrics`).
+    pub(crate) fn count_timeout(&self) {
+        let i = usize::from(matches!(self, Store::Postgres(_)));
+        if let Some(n) = TIMEOUTS.get(i) {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

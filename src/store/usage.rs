@@ -334,7 +334,7 @@ impl Store {
         match tokio::time::timeout(limit, run).await {
             Ok(r) => r.map_err(|e| self.error(&e)),
             Err(_) => {
-                crate::metrics::store_timeout(self.backend());
+                self.count_timeout();
                 Err(StoreError::timeout(self.backend(), limit))
             }
         }

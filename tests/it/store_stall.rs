@@ -22,7 +22,7 @@ use crate::support::*;
 const ADMIN: &str = "admin-token-for-stall-tests-000001";
 const BUDGETED: &str = "sk-stall-budgeted-key-000000001";
 const PLAIN: &str = "sk-stall-plain-key-00000000000001";
-/// `[store] timeout` in these tests (the default): the bound every class must keep.
+/// `[store] timeout` in these tests (the default is 5 s): the bound every class must keep.
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// What a loaded 2-core machine may add to a bound (scheduling, the HTTP round trip).
 const SLACK: Duration = Duration::from_millis(1500);
