@@ -318,9 +318,7 @@ fn with_store(
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = Store::connect(&cfg.store.url)
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = Store::open(&cfg.store).await.map_err(|e| e.to_string())?;
         let result = f(&store).await;
         store.close().await;
         result
@@ -523,7 +521,7 @@ fn serve(
     server::edge::raise_open_file_limit();
     runtime.block_on(async move {
         // Fail fast with a clear error rather than start half-working.
-        let store = Store::connect(&cfg.store.url).await.map_err(std::io::Error::other)?;
+        let store = Store::open(&cfg.store).await.map_err(std::io::Error::other)?;
         let state = AppState::new(cfg, store.clone()).await.map_err(std::io::Error::other)?;
         let cfg = state.live().config.clone();
         // With no key anywhere the gateway is open, so it may only listen on loopback unless

@@ -18,10 +18,12 @@
 //! `gatehouse_time_to_first_byte_seconds{schema, provider}`,
 //! `gatehouse_tokens_total{provider, model, kind}`, `gatehouse_cost_nanodollars_total{provider,
 //! model}`, `gatehouse_refusals_total{reason}`, `gatehouse_budget_used_ratio{scope, name,
-//! period}`, `gatehouse_log_queue_depth` (records waiting for the store) and
+//! period}`, `gatehouse_log_queue_depth` (records waiting for the store),
 //! `gatehouse_log_records_dropped_total` (dropped because the queue was full),
-//! `gatehouse_log_bodies_dropped_total` (records written without their bodies). Labels are
-//! bounded: no user ids, no paths, and a model the price table does not know is `other`.
+//! `gatehouse_log_bodies_dropped_total` (records written without their bodies) and
+//! `gatehouse_store_timeouts_total{backend}` (store calls given up on, RELIABILITY 26).
+//! Labels are bounded: no user ids, no paths, and a model the price table does not know is
+//! `other`.
 //!
 //! Process: `gatehouse_runtime_tasks` (tasks alive in the async runtime) and
 //! `gatehouse_background_tasks` (mirror shadows, stored-response writes and settlements
@@ -102,6 +104,12 @@ pub fn render() -> String {
         metrics::gauge!("gatehouse_runtime_tasks").set(rt.metrics().num_alive_tasks() as f64);
     }
     metrics::gauge!("gatehouse_background_tasks").set(crate::tasks::running() as f64);
+    // Counted by the store (which sits below this module), published here.
+    for (backend, n) in crate::store::timeouts() {
+        if n > 0 {
+            metrics::counter!("gatehouse_store_timeouts_total", "backend" => backend).absolute(n);
+        }
+    }
     crate::config::live_redactor().redact(&handle.render())
 }
 

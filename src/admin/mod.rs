@@ -206,10 +206,12 @@ pub fn conflict(m: impl Into<String>) -> GatewayError {
 
 pub fn store_failed(e: &crate::store::StoreError) -> GatewayError {
     tracing::error!(error = %e, "admin API: store failure");
-    GatewayError::new(
-        ErrorKind::Unavailable,
-        "the store cannot be reached right now",
-    )
+    let message = if e.timed_out() {
+        "the store did not answer in time (`[store] timeout`); try again shortly"
+    } else {
+        "the store cannot be reached right now"
+    };
+    GatewayError::new(ErrorKind::Unavailable, message).with_retry_after(1)
 }
 
 /// Parse a JSON body, naming the field at fault.

@@ -312,7 +312,16 @@ impl Default for Overload {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: String,
+    /// Longest one store call may take before it fails (RELIABILITY 26); also Postgres'
+    /// `statement_timeout` and the pool's acquire timeout.
+    pub timeout: Duration,
 }
+
+/// Default of `[store] timeout`.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The range `[store] timeout` may take.
+pub const STORE_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(300);
 
 /// Default time one Redis operation may take before Redis counts as down (RELIABILITY 7).
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(200);
@@ -508,6 +517,7 @@ fn validate(src: &mut Source<'_>, raw: RawConfig) -> Config {
             .url
             .as_ref()
             .map_or_else(|| DEFAULT_STORE_URL.to_owned(), |v| src.expand(v)),
+        timeout: store_timeout(src, raw.store.timeout.as_ref()),
     };
     if !(store.url.starts_with("sqlite:") || store.url.starts_with("postgres"))
         && let Some(v) = &raw.store.url
@@ -774,6 +784,24 @@ fn pricing(
                 .collect(),
         ),
     )
+}
+
+/// `[store] timeout`: a duration within [`STORE_TIMEOUT_RANGE`].
+fn store_timeout(src: &mut Source<'_>, raw: Option<&raw::Str>) -> Duration {
+    let Some(v) = raw else {
+        return DEFAULT_STORE_TIMEOUT;
+    };
+    match src.duration(v) {
+        Some(d) if STORE_TIMEOUT_RANGE.contains(&d) => d,
+        Some(_) => {
+            src.error(
+                &v.span(),
+                "store.timeout must be between 10ms and 300s (it bounds every store call a request waits on)",
+            );
+            DEFAULT_STORE_TIMEOUT
+        }
+        None => DEFAULT_STORE_TIMEOUT,
+    }
 }
 
 /// `[redis]`.

@@ -330,6 +330,8 @@ pub struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub url: Option<Str>,
+    /// Longest one store call may take (budget admission, key reloads, admin API).
+    pub timeout: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

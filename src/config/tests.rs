@@ -578,3 +578,34 @@ fn connection_settings_have_defaults_and_are_checked() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn the_store_timeout_has_a_default_and_a_range() {
+    let cfg = parse("s.toml", "[store]\nurl = \"sqlite::memory:\"\n", &env(&[])).unwrap();
+    assert_eq!(cfg.store.timeout, DEFAULT_STORE_TIMEOUT);
+    let cfg = parse("s.toml", "[store]\ntimeout = \"750ms\"\n", &env(&[])).unwrap();
+    assert_eq!(cfg.store.timeout, std::time::Duration::from_millis(750));
+    for bad in ["0s", "5ms", "10m"] {
+        let errs = parse(
+            "s.toml",
+            &format!("[store]\ntimeout = \"{bad}\"\n"),
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].to_string().contains("s.toml:2:11")
+                && errs[0]
+                    .to_string()
+                    .contains("store.timeout must be between"),
+            "{}",
+            errs[0]
+        );
+    }
+    let errs = parse("s.toml", "[store]\ntimeout = \"soon\"\n", &env(&[])).unwrap_err();
+    assert!(
+        errs[0].to_string().contains("invalid duration"),
+        "{}",
+        errs[0]
+    );
+}

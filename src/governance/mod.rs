@@ -20,7 +20,7 @@ pub mod period;
 pub mod recorder;
 pub mod shared;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -77,9 +77,15 @@ pub struct Governance {
     directory: ArcSwap<directory::Directory>,
     enforcer: Arc<Enforcer>,
     shared: Option<Arc<shared::Shared>>,
+    /// When the keys were last read, or a read of them last began.
     last_load: Mutex<Instant>,
+    /// The last read of the keys succeeded: an unknown key is unknown (401), rather than
+    /// perhaps a key the store holds and could not say (503).
+    keys_fresh: AtomicBool,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Counts the reloads that ended: what an unknown key waits on while one is under way.
+    reloaded: tokio::sync::watch::Sender<u64>,
 }
 
 impl Governance {
@@ -127,19 +133,39 @@ impl Governance {
             ring: ArcSwap::from_pointee(KeyRing::build(config, &stored)),
             directory: ArcSwap::from_pointee(directory::Directory::build(config, &entities)),
             last_load: Mutex::new(Instant::now()),
+            keys_fresh: AtomicBool::new(true),
             reloading: tokio::sync::Mutex::new(()),
+            reloaded: tokio::sync::watch::Sender::new(0),
         })
     }
 
-    /// Re-read the store's keys, teams, users and projects. On failure the current ones
-    /// stay (and the error is logged).
+    /// Re-read the store's keys, teams, users and projects, within one `[store] timeout`.
+    /// On failure the current ones stay (and the error is logged).
     pub async fn reload(&self, config: &Config, store: &Store) {
         let _one = self.reloading.lock().await;
-        match store.list_keys().await {
+        self.reload_locked(config, store).await;
+    }
+
+    async fn reload_locked(&self, config: &Config, store: &Store) {
+        self.touch();
+        let read = store
+            .bounded(async {
+                Ok((
+                    store.list_keys().await,
+                    directory::StoredEntities::read(store).await,
+                ))
+            })
+            .await;
+        let (keys, entities) = match read {
+            Ok(both) => both,
+            Err(e) => (Err(e.clone()), Err(e)),
+        };
+        self.keys_fresh.store(keys.is_ok(), Ordering::Relaxed);
+        match keys {
             Ok(stored) => self.ring.store(Arc::new(KeyRing::build(config, &stored))),
             Err(e) => tracing::warn!(error = %e, "could not reload keys; keeping the ones loaded"),
         }
-        match directory::StoredEntities::read(store).await {
+        match entities {
             Ok(stored) => self
                 .directory
                 .store(Arc::new(directory::Directory::build(config, &stored))),
@@ -147,6 +173,27 @@ impl Governance {
                 tracing::warn!(error = %e, "could not reload teams and users; keeping the ones loaded")
             }
         }
+        self.touch();
+        self.reloaded.send_modify(|n| *n += 1);
+    }
+
+    /// The reload an unknown key asks for, single-flight: when one is under way (for any
+    /// reason), wait for it instead of starting another, so that a flood of unknown keys
+    /// makes at most one read of the store at a time, and none waits longer than the one
+    /// under way (at most `[store] timeout`).
+    async fn reload_on_miss(&self, config: &Config, store: &Store) {
+        // Subscribed first, so that the end of the reload holding the lock is not missed.
+        let mut ended = self.reloaded.subscribe();
+        match self.reloading.try_lock() {
+            Ok(_one) => self.reload_locked(config, store).await,
+            // The end of the reload under way, not of others queued behind it.
+            Err(_) => {
+                let _ = tokio::time::timeout(store.timeout(), ended.changed()).await;
+            }
+        }
+    }
+
+    fn touch(&self) {
         if let Ok(mut t) = self.last_load.lock() {
             *t = Instant::now();
         }
@@ -205,13 +252,25 @@ impl Governance {
             return known;
         }
         // Perhaps a key created a moment ago by another process: look once more.
-        self.reload(config, store).await;
+        self.reload_on_miss(config, store).await;
         let presented = keys::presented(headers, query).unwrap_or_default();
-        self.ring
-            .load()
-            .check(presented, now_unix())
-            .map(Some)
-            .map_err(refused)
+        match self.ring.load().check(presented, now_unix()) {
+            Ok(p) => Ok(Some(p)),
+            Err(r) => Err(self.refused_unknown(r)),
+        }
+    }
+
+    /// The refusal of a key the ring does not hold: 401, or 503 while the store cannot be
+    /// read (the key may be one it holds).
+    fn refused_unknown(&self, r: Refusal) -> GatewayError {
+        if matches!(r, Refusal::Unknown) && !self.keys_fresh.load(Ordering::Relaxed) {
+            return GatewayError::new(
+                ErrorKind::Unavailable,
+                "this API key cannot be checked right now (the key store does not answer); try again shortly",
+            )
+            .with_retry_after(1);
+        }
+        refused(r)
     }
 
     /// [`Self::authenticate`] from the keys in memory, without waiting: `None` when the key
@@ -232,7 +291,7 @@ impl Governance {
         match ring.check(presented, now_unix()) {
             Ok(p) => Some(Ok(Some(p))),
             Err(Refusal::Unknown) if self.may_reload_on_miss() => None,
-            Err(r) => Some(Err(refused(r))),
+            Err(r) => Some(Err(self.refused_unknown(r))),
         }
     }
 

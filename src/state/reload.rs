@@ -11,7 +11,7 @@
 //! ejections, key cool-downs and connection pools carry over (`routing::backends`).
 //!
 //! What a running process cannot change, `[server] listen`, `busy_poll` and the connection
-//! settings (`header_read_timeout` ... `max_connections`), `[store]`,
+//! settings (`header_read_timeout` ... `max_connections`), `[store]` (`url` and `timeout`),
 //! `[redis]`, `[log] queue` and `[alerts]`, keeps its running value; the reload says so in
 //! its warnings.
 
@@ -187,6 +187,10 @@ fn keep_running(running: &Config, new: &mut Config) -> Vec<String> {
     }
     if new.store.url != running.store.url {
         note("store.url");
+        new.store = running.store.clone();
+    }
+    if new.store.timeout != running.store.timeout {
+        note("store.timeout");
         new.store = running.store.clone();
     }
     let redis = |c: &Config| {

@@ -23,34 +23,37 @@ pub(super) fn columns(k: &Option<Kept>) -> (Option<&str>, Option<i64>) {
 impl Store {
     /// The bodies kept of one request, if any.
     pub async fn request_bodies(&self, request_id: &str) -> Result<Option<BodyRecord>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT provider, request, request_bytes, reply, reply_bytes, provider_request, \
-             provider_request_bytes, provider_response, provider_response_bytes, truncated \
-             FROM request_bodies WHERE request_id = $1",
-        );
-        let rec: Result<Option<BodyRecord>, sqlx::Error> = on_store!(self, pool => async {
-            let Some(r) = sqlx::query(&q).bind(request_id).fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            let truncated: String = r.try_get("truncated")?;
-            let kept = |name: &str| -> Result<Option<Kept>, sqlx::Error> {
-                let text: Option<String> = r.try_get(name)?;
-                let bytes: Option<i64> = r.try_get(format!("{name}_bytes").as_str())?;
-                Ok(text.map(|text| Kept {
-                    bytes: bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(text.len() as u64),
-                    truncated: truncated.split(',').any(|t| t == name),
-                    text,
+        self.bounded(async {
+            let q = sql(
+                self,
+                "SELECT provider, request, request_bytes, reply, reply_bytes, provider_request, \
+                 provider_request_bytes, provider_response, provider_response_bytes, truncated \
+                 FROM request_bodies WHERE request_id = $1",
+            );
+            let rec: Result<Option<BodyRecord>, sqlx::Error> = on_store!(self, pool => async {
+                let Some(r) = sqlx::query(&q).bind(request_id).fetch_optional(pool).await? else {
+                    return Ok(None);
+                };
+                let truncated: String = r.try_get("truncated")?;
+                let kept = |name: &str| -> Result<Option<Kept>, sqlx::Error> {
+                    let text: Option<String> = r.try_get(name)?;
+                    let bytes: Option<i64> = r.try_get(format!("{name}_bytes").as_str())?;
+                    Ok(text.map(|text| Kept {
+                        bytes: bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(text.len() as u64),
+                        truncated: truncated.split(',').any(|t| t == name),
+                        text,
+                    }))
+                };
+                Ok(Some(BodyRecord {
+                    provider: r.try_get("provider")?,
+                    request: kept("request")?,
+                    reply: kept("reply")?,
+                    provider_request: kept("provider_request")?,
+                    provider_response: kept("provider_response")?,
                 }))
-            };
-            Ok(Some(BodyRecord {
-                provider: r.try_get("provider")?,
-                request: kept("request")?,
-                reply: kept("reply")?,
-                provider_request: kept("provider_request")?,
-                provider_response: kept("provider_response")?,
-            }))
-        }.await);
-        rec.map_err(|e| self.error(&e))
+            }.await);
+            rec.map_err(|e| self.error(&e))
+        })
+        .await
     }
 }

@@ -67,28 +67,35 @@ fn init_sql(c: &CounterRef<'_>) -> String {
 }
 
 /// Postgres: one call of `gatehouse_budget_reserve` (migration 0005), after creating any
-/// counter it reports missing.
+/// counter it reports missing. The call runs only if the server starts it before `deadline`
+/// (Unix seconds, the client's bound): a call the client gave up on, that reached the
+/// server late (a paused database, a congested link), reserves nothing, and a call killed
+/// by `statement_timeout` rolls back. So a refused request leaves no reservation behind.
 async fn pg_reserve(
     pool: &sqlx::PgPool,
     request_id: &str,
     counters: &[CounterRef<'_>],
-    now: i64,
-    lease_until: i64,
+    (now, lease_until): (i64, i64),
+    deadline: f64,
 ) -> Result<Option<usize>, sqlx::Error> {
     let names: Vec<&str> = counters.iter().map(|c| c.counter).collect();
     let limits: Vec<i64> = counters.iter().map(|c| to_i64(c.limit)).collect();
     let amounts: Vec<i64> = counters.iter().map(|c| to_i64(c.amount)).collect();
     // At most one creation per counter, then the answer.
     for _ in 0..=counters.len() {
-        let r: i32 = sqlx::query_scalar("SELECT gatehouse_budget_reserve($1, $2, $3, $4, $5, $6)")
-            .bind(request_id)
-            .bind(&names)
-            .bind(&limits)
-            .bind(&amounts)
-            .bind(now)
-            .bind(lease_until)
-            .fetch_one(pool)
-            .await?;
+        let r: Option<i32> = sqlx::query_scalar(
+            "SELECT gatehouse_budget_reserve($1, $2, $3, $4, $5, $6) WHERE clock_timestamp() < to_timestamp($7 + COALESCE(NULLIF(current_setting('gatehouse.clock_skew', true), '')::float8, 0))",
+        )
+        .bind(request_id)
+        .bind(&names)
+        .bind(&limits)
+        .bind(&amounts)
+        .bind(now)
+        .bind(lease_until)
+        .bind(deadline)
+        .fetch_optional(pool)
+        .await?;
+        let Some(r) = r else { return Err(late()) };
         match usize::try_from(r.unsigned_abs()).unwrap_or(0) {
             0 => return Ok(None),
             i if r > 0 => return Ok(Some(i - 1)),
@@ -199,23 +206,44 @@ async fn sqlite_reserve(
     Ok(exhausted)
 }
 
-/// Postgres: one call of `gatehouse_budget_settle` (migration 0005).
+/// Postgres: one call of `gatehouse_budget_settle` (migration 0005), run only if the
+/// server starts it before `deadline`, as [`pg_reserve`]: a settlement that timed out is
+/// tried again by its caller, and must not count twice.
 async fn pg_settle(
     pool: &sqlx::PgPool,
     request_id: &str,
     counters: &[(&str, u64, i64)],
+    deadline: f64,
 ) -> Result<Vec<u64>, sqlx::Error> {
     let names: Vec<&str> = counters.iter().map(|c| c.0).collect();
     let actual: Vec<i64> = counters.iter().map(|c| to_i64(c.1)).collect();
     let expires: Vec<i64> = counters.iter().map(|c| c.2).collect();
-    let spent: Vec<i64> = sqlx::query_scalar("SELECT gatehouse_budget_settle($1, $2, $3, $4)")
-        .bind(request_id)
-        .bind(&names)
-        .bind(&actual)
-        .bind(&expires)
-        .fetch_one(pool)
-        .await?;
-    Ok(spent.into_iter().map(to_u64).collect())
+    let spent: Option<Vec<i64>> = sqlx::query_scalar(
+        "SELECT gatehouse_budget_settle($1, $2, $3, $4) WHERE clock_timestamp() < to_timestamp($5 + COALESCE(NULLIF(current_setting('gatehouse.clock_skew', true), '')::float8, 0))",
+    )
+    .bind(request_id)
+    .bind(&names)
+    .bind(&actual)
+    .bind(&expires)
+    .bind(deadline)
+    .fetch_optional(pool)
+    .await?;
+    Ok(spent.ok_or_else(late)?.into_iter().map(to_u64).collect())
+}
+
+/// A call the server reached after the client's deadline, and did not run. The deadline is
+/// the client's clock; each connection learns how far the server's clock is ahead
+/// (`gatehouse.clock_skew`, set when it connects: see `Store::connect_with`), so hosts whose
+/// clocks differ compare the same instant.
+fn late() -> sqlx::Error {
+    sqlx::Error::Protocol("the database reached the call after its deadline; not run".into())
+}
+
+/// The Unix time (seconds) by which a call started now must have begun on the server.
+fn deadline_of(store: &Store) -> f64 {
+    (std::time::SystemTime::now() + store.timeout())
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// SQLite: the settlement statement by statement, in one write transaction.
@@ -267,13 +295,25 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<usize>, StoreError> {
-        let r = match self {
-            Store::Postgres(pool) => pg_reserve(pool, request_id, counters, now, lease_until).await,
-            Store::Sqlite(pool, ..) => {
-                sqlite_reserve(pool, request_id, counters, now, lease_until).await
-            }
-        };
-        r.map_err(|e| self.error(&e))
+        self.bounded(async {
+            let r = match self {
+                Store::Postgres(pool) => {
+                    pg_reserve(
+                        pool,
+                        request_id,
+                        counters,
+                        (now, lease_until),
+                        deadline_of(self),
+                    )
+                    .await
+                }
+                Store::Sqlite(pool, ..) => {
+                    sqlite_reserve(pool, request_id, counters, now, lease_until).await
+                }
+            };
+            r.map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     /// Replace this request's reservation on each counter by the actual amount. Returns each
@@ -284,33 +324,41 @@ impl Store {
         request_id: &str,
         counters: &[(&str, u64, i64)],
     ) -> Result<Vec<u64>, StoreError> {
-        let r = match self {
-            Store::Postgres(pool) => pg_settle(pool, request_id, counters).await,
-            Store::Sqlite(pool, ..) => sqlite_settle(pool, request_id, counters).await,
-        };
-        r.map_err(|e| self.error(&e))
+        self.bounded(async {
+            let r = match self {
+                Store::Postgres(pool) => {
+                    pg_settle(pool, request_id, counters, deadline_of(self)).await
+                }
+                Store::Sqlite(pool, ..) => sqlite_settle(pool, request_id, counters).await,
+            };
+            r.map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     /// Current state of counters (zero for one not created yet).
     pub async fn budget_read(&self, counters: &[&str]) -> Result<Vec<CounterState>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT spent, reserved FROM budget_counters WHERE counter = $1",
-        );
-        let mut out = Vec::with_capacity(counters.len());
-        for c in counters {
-            let state: Result<CounterState, sqlx::Error> = super::on_store!(self, pool => async {
-                match sqlx::query(&q).bind(*c).fetch_optional(pool).await? {
-                    Some(r) => Ok(CounterState {
-                        spent: to_u64(r.try_get(0)?),
-                        reserved: to_u64(r.try_get(1)?),
-                    }),
-                    None => Ok(CounterState::default()),
-                }
-            }.await);
-            out.push(state.map_err(|e| self.error(&e))?);
-        }
-        Ok(out)
+        self.bounded(async {
+            let q = sql(
+                self,
+                "SELECT spent, reserved FROM budget_counters WHERE counter = $1",
+            );
+            let mut out = Vec::with_capacity(counters.len());
+            for c in counters {
+                let state: Result<CounterState, sqlx::Error> = super::on_store!(self, pool => async {
+                    match sqlx::query(&q).bind(*c).fetch_optional(pool).await? {
+                        Some(r) => Ok(CounterState {
+                            spent: to_u64(r.try_get(0)?),
+                            reserved: to_u64(r.try_get(1)?),
+                        }),
+                        None => Ok(CounterState::default()),
+                    }
+                }.await);
+                out.push(state.map_err(|e| self.error(&e))?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Record that the alert `threshold` (percent) of `counter` went out; false if it already
@@ -321,34 +369,40 @@ impl Store {
         threshold: u32,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let q = sql(
-            self,
-            "INSERT INTO budget_alerts (counter, threshold, sent_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        );
-        let done = super::on_store!(self, pool => sqlx::query(&q)
-            .bind(counter)
-            .bind(i64::from(threshold))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| self.error(&e))?;
-        Ok(done == 1)
+        self.bounded(async {
+            let q = sql(
+                self,
+                "INSERT INTO budget_alerts (counter, threshold, sent_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            );
+            let done = super::on_store!(self, pool => sqlx::query(&q)
+                .bind(counter)
+                .bind(i64::from(threshold))
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(|e| self.error(&e))?;
+            Ok(done == 1)
+        })
+        .await
     }
 
     /// Drop counters, reservations and alert marks of periods that ended long ago.
     pub async fn budget_gc(&self, now: i64) -> Result<(), StoreError> {
-        let q = sql(self, "DELETE FROM budget_counters WHERE expires_at < $1");
-        super::on_store!(self, pool => sqlx::query(&q).bind(now).execute(pool).await.map(|_| ()))
-            .map_err(|e| self.error(&e))?;
-        for q in [
-            "DELETE FROM budget_reservations WHERE counter NOT IN (SELECT counter FROM budget_counters)",
-            "DELETE FROM budget_alerts WHERE counter NOT IN (SELECT counter FROM budget_counters)",
-        ] {
-            super::on_store!(self, pool => sqlx::query(q).execute(pool).await.map(|_| ()))
+        self.bounded(async {
+            let q = sql(self, "DELETE FROM budget_counters WHERE expires_at < $1");
+            super::on_store!(self, pool => sqlx::query(&q).bind(now).execute(pool).await.map(|_| ()))
                 .map_err(|e| self.error(&e))?;
-        }
-        Ok(())
+            for q in [
+                "DELETE FROM budget_reservations WHERE counter NOT IN (SELECT counter FROM budget_counters)",
+                "DELETE FROM budget_alerts WHERE counter NOT IN (SELECT counter FROM budget_counters)",
+            ] {
+                super::on_store!(self, pool => sqlx::query(q).execute(pool).await.map(|_| ()))
+                    .map_err(|e| self.error(&e))?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -462,6 +516,53 @@ mod tests {
     #[tokio::test]
     async fn budgets_on_sqlite() {
         reserve_settle_and_dead_leases(&Store::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    /// A reservation or settlement that reaches Postgres after the client's deadline (the
+    /// client gave up on it) does nothing: a refused request leaves no reservation behind,
+    /// and a settlement tried again is not counted twice.
+    #[tokio::test]
+    async fn postgres_skips_a_call_that_arrives_after_its_deadline() {
+        let Some(store) = crate::store::test_postgres().await else {
+            return;
+        };
+        let Store::Postgres(pool) = &store else {
+            unreachable!()
+        };
+        let skew: f64 =
+            sqlx::query_scalar("SELECT current_setting('gatehouse.clock_skew')::float8")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert!(skew.abs() < 1.0, "same host, same clock: {skew}");
+        let a = counter("b:key:k:tokens:0:1000", 100, 60);
+        let past = deadline_of(&store) - 3_600.0;
+        let late = pg_reserve(pool, "r1", std::slice::from_ref(&a), (10, 3_610), past).await;
+        assert!(late.is_err(), "{late:?}");
+        // In time, it reserves (creating the counter first).
+        let soon = deadline_of(&store);
+        assert_eq!(
+            pg_reserve(pool, "r2", std::slice::from_ref(&a), (10, 3_610), soon)
+                .await
+                .unwrap(),
+            None
+        );
+        let late = pg_settle(pool, "r2", &[(a.counter, 7, 2_000)], past).await;
+        assert!(late.is_err(), "{late:?}");
+        assert_eq!(
+            store.budget_read(&[a.counter]).await.unwrap()[0],
+            CounterState {
+                spent: 0,
+                reserved: 60
+            },
+            "only r2's reservation, made in time"
+        );
+        assert_eq!(
+            pg_settle(pool, "r2", &[(a.counter, 7, 2_000)], deadline_of(&store))
+                .await
+                .unwrap(),
+            vec![7]
+        );
     }
 
     #[tokio::test]

@@ -50,67 +50,73 @@ pub const DUPLICATE: &str = "duplicate";
 
 impl Store {
     pub async fn list_entities(&self, entity: Entity) -> Result<Vec<EntityRow>, StoreError> {
-        let text = format!(
-            "SELECT name, {} AS second, policy, created_at FROM {} ORDER BY name",
-            entity.second_column(),
-            entity.table()
-        );
-        let rows: Result<Vec<EntityRow>, sqlx::Error> = on_store!(self, pool => async {
-            let rows = sqlx::query(&text).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let second: Option<String> = r.try_get("second")?;
-                    let (team, models) = match entity {
-                        Entity::Team => (
-                            None,
-                            match second {
-                                Some(t) => Some(serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
-                                None => None,
-                            },
-                        ),
-                        _ => (second, None),
-                    };
-                    Ok(EntityRow {
-                        name: r.try_get("name")?,
-                        team,
-                        models,
-                        policy: r.try_get("policy")?,
-                        created_at: r.try_get("created_at")?,
+        self.bounded(async {
+            let text = format!(
+                "SELECT name, {} AS second, policy, created_at FROM {} ORDER BY name",
+                entity.second_column(),
+                entity.table()
+            );
+            let rows: Result<Vec<EntityRow>, sqlx::Error> = on_store!(self, pool => async {
+                let rows = sqlx::query(&text).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let second: Option<String> = r.try_get("second")?;
+                        let (team, models) = match entity {
+                            Entity::Team => (
+                                None,
+                                match second {
+                                    Some(t) => Some(serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
+                                    None => None,
+                                },
+                            ),
+                            _ => (second, None),
+                        };
+                        Ok(EntityRow {
+                            name: r.try_get("name")?,
+                            team,
+                            models,
+                            policy: r.try_get("policy")?,
+                            created_at: r.try_get("created_at")?,
+                        })
                     })
-                })
-                .collect()
-        }.await);
-        rows.map_err(|e| self.error(&e))
+                    .collect()
+            }.await);
+            rows.map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     /// Insert a new entity; `Err` with reason [`DUPLICATE`] if the name is taken.
     pub async fn insert_entity(&self, entity: Entity, row: &EntityRow) -> Result<(), StoreError> {
-        let second = match entity {
-            Entity::Team => row
-                .models
-                .as_ref()
-                .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned())),
-            _ => row.team.clone(),
-        };
-        let text = format!(
-            "INSERT INTO {} (name, {}, policy, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
-            entity.table(),
-            entity.second_column()
-        );
-        let q = sql(self, &text);
-        let n = on_store!(self, pool => sqlx::query(&q)
-            .bind(&row.name)
-            .bind(&second)
-            .bind(&row.policy)
-            .bind(row.created_at)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| self.error(&e))?;
-        if n == 0 {
-            return Err(StoreError::invalid(DUPLICATE.to_owned()));
-        }
-        Ok(())
+        self.bounded(async {
+            let second = match entity {
+                Entity::Team => row
+                    .models
+                    .as_ref()
+                    .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned())),
+                _ => row.team.clone(),
+            };
+            let text = format!(
+                "INSERT INTO {} (name, {}, policy, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+                entity.table(),
+                entity.second_column()
+            );
+            let q = sql(self, &text);
+            let n = on_store!(self, pool => sqlx::query(&q)
+                .bind(&row.name)
+                .bind(&second)
+                .bind(&row.policy)
+                .bind(row.created_at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(|e| self.error(&e))?;
+            if n == 0 {
+                return Err(StoreError::invalid(DUPLICATE.to_owned()));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Replace a team's models and limits; false if no such team.
@@ -120,33 +126,40 @@ impl Store {
         models: Option<&[String]>,
         policy: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let models = models.map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
-        let q = sql(
-            self,
-            "UPDATE teams SET models = $2, policy = $3 WHERE name = $1",
-        );
-        let n = on_store!(self, pool => sqlx::query(&q)
-            .bind(name)
-            .bind(&models)
-            .bind(policy)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| self.error(&e))?;
-        Ok(n == 1)
+        self.bounded(async {
+            let models =
+                models.map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
+            let q = sql(
+                self,
+                "UPDATE teams SET models = $2, policy = $3 WHERE name = $1",
+            );
+            let n = on_store!(self, pool => sqlx::query(&q)
+                .bind(name)
+                .bind(&models)
+                .bind(policy)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(|e| self.error(&e))?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Delete by name; false if there was none.
     pub async fn delete_entity(&self, entity: Entity, name: &str) -> Result<bool, StoreError> {
-        let text = format!("DELETE FROM {} WHERE name = $1", entity.table());
-        let q = sql(self, &text);
-        let n = on_store!(self, pool => sqlx::query(&q)
-            .bind(name)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| self.error(&e))?;
-        Ok(n == 1)
+        self.bounded(async {
+            let text = format!("DELETE FROM {} WHERE name = $1", entity.table());
+            let q = sql(self, &text);
+            let n = on_store!(self, pool => sqlx::query(&q)
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(|e| self.error(&e))?;
+            Ok(n == 1)
+        })
+        .await
     }
 }
 

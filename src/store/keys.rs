@@ -66,46 +66,52 @@ macro_rules! key_row {
 
 impl Store {
     pub async fn insert_key(&self, k: &KeyRow) -> Result<(), StoreError> {
-        let models = k
-            .models
-            .as_ref()
-            .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
-        let insert = format!(
-            "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-        );
-        let text = sql(self, &insert);
-        on_store!(self, pool => {
-            sqlx::query(&text)
-                .bind(&k.id)
-                .bind(&k.name)
-                .bind(&k.hash)
-                .bind(&k.hint)
-                .bind(&k.user)
-                .bind(&k.team)
-                .bind(&k.project)
-                .bind(&models)
-                .bind(k.created_at)
-                .bind(k.expires_at)
-                .bind(k.revoked_at)
-                .bind(&k.policy)
-                .bind(&k.role)
-                .execute(pool)
-                .await
-                .map(|_| ())
+        self.bounded(async {
+            let models = k
+                .models
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".to_owned()));
+            let insert = format!(
+                "INSERT INTO virtual_keys ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+            );
+            let text = sql(self, &insert);
+            on_store!(self, pool => {
+                sqlx::query(&text)
+                    .bind(&k.id)
+                    .bind(&k.name)
+                    .bind(&k.hash)
+                    .bind(&k.hint)
+                    .bind(&k.user)
+                    .bind(&k.team)
+                    .bind(&k.project)
+                    .bind(&models)
+                    .bind(k.created_at)
+                    .bind(k.expires_at)
+                    .bind(k.revoked_at)
+                    .bind(&k.policy)
+                    .bind(&k.role)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 
     /// Every key, revoked and expired ones included, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        let text = format!("SELECT {COLUMNS} FROM virtual_keys ORDER BY created_at, id");
-        on_store!(self, pool => {
-            match sqlx::query(&text).fetch_all(pool).await {
-                Ok(rows) => rows.iter().map(|r| key_row!(r)).collect::<Result<Vec<_>, _>>(),
-                Err(e) => Err(e),
-            }
+        self.bounded(async {
+            let text = format!("SELECT {COLUMNS} FROM virtual_keys ORDER BY created_at, id");
+            on_store!(self, pool => {
+                match sqlx::query(&text).fetch_all(pool).await {
+                    Ok(rows) => rows.iter().map(|r| key_row!(r)).collect::<Result<Vec<_>, _>>(),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 
     /// Revoke the key with this id, or the one key with this name. Returns the revoked key;
@@ -115,35 +121,38 @@ impl Store {
         id_or_name: &str,
         now: i64,
     ) -> Result<Option<KeyRow>, StoreError> {
-        let keys = self.list_keys().await?;
-        let by_id: Vec<_> = keys.iter().filter(|k| k.id == id_or_name).collect();
-        let matched: Vec<_> = if by_id.is_empty() {
-            keys.iter().filter(|k| k.name == id_or_name).collect()
-        } else {
-            by_id
-        };
-        let key = match matched.as_slice() {
-            [] => return Ok(None),
-            [one] => (*one).clone(),
-            _ => {
-                return Err(StoreError::invalid(format!(
-                    "{} keys are named `{id_or_name}`; revoke by id",
-                    matched.len()
-                )));
-            }
-        };
-        let text = sql(
-            self,
-            "UPDATE virtual_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        );
-        on_store!(self, pool => {
-            sqlx::query(&text).bind(now).bind(&key.id).execute(pool).await.map(|_| ())
+        self.bounded(async {
+            let keys = self.list_keys().await?;
+            let by_id: Vec<_> = keys.iter().filter(|k| k.id == id_or_name).collect();
+            let matched: Vec<_> = if by_id.is_empty() {
+                keys.iter().filter(|k| k.name == id_or_name).collect()
+            } else {
+                by_id
+            };
+            let key = match matched.as_slice() {
+                [] => return Ok(None),
+                [one] => (*one).clone(),
+                _ => {
+                    return Err(StoreError::invalid(format!(
+                        "{} keys are named `{id_or_name}`; revoke by id",
+                        matched.len()
+                    )));
+                }
+            };
+            let text = sql(
+                self,
+                "UPDATE virtual_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            );
+            on_store!(self, pool => {
+                sqlx::query(&text).bind(now).bind(&key.id).execute(pool).await.map(|_| ())
+            })
+            .map_err(|e| self.error(&e))?;
+            Ok(Some(KeyRow {
+                revoked_at: key.revoked_at.or(Some(now)),
+                ..key
+            }))
         })
-        .map_err(|e| self.error(&e))?;
-        Ok(Some(KeyRow {
-            revoked_at: key.revoked_at.or(Some(now)),
-            ..key
-        }))
+        .await
     }
 }
 

@@ -57,107 +57,110 @@ impl Store {
         &self,
         f: &LogFilter,
     ) -> Result<(Vec<Value>, Option<(i64, String)>), StoreError> {
-        let mut clauses = vec!["u.created_at >= $1".to_owned()];
-        let mut binds = vec![Bind::Int(f.since)];
-        let mut add = |clause: &str, b: Bind| {
-            binds.push(b);
-            clauses.push(clause.replace('?', &format!("${}", binds.len())));
-        };
-        if let Some(u) = f.until {
-            add("u.created_at < ?", Bind::Int(u));
-        }
-        if let Some(id) = &f.request_id {
-            add("u.request_id = ?", Bind::Text(id.clone()));
-        }
-        if let Some(k) = &f.key_id {
-            add("u.key_id = ?", Bind::Text(k.clone()));
-        }
-        if let Some(t) = &f.team {
-            add("u.team = ?", Bind::Text(t.clone()));
-        }
-        if let Some(m) = &f.model {
-            add(
-                "(u.model = ? OR u.requested_model = ?)",
-                Bind::Text(m.clone()),
-            );
-        }
-        if let Some(p) = &f.provider {
-            add("u.provider = ?", Bind::Text(p.clone()));
-        }
-        if let Some(s) = &f.status {
-            add("u.status = ?", Bind::Text(s.clone()));
-        }
-        if let Some(t) = &f.tag {
-            let clause = match self {
-                // SQLite picks one plan for every tag: driven by the tag's rows (quick for a
-                // rare tag, a sort of them all for a common one) or a newest-first walk of
-                // the time index checking each row (quick for a common tag, a scan of the
-                // window for a rare one). So: count the tag's rows, up to a cap, and choose.
-                Store::Sqlite(..) if self.tag_is_rare(t).await? => {
-                    "u.request_id IN (SELECT request_id FROM usage_tags WHERE tag = ?)"
-                }
-                Store::Sqlite(..) => {
-                    "(SELECT 1 FROM usage_tags t WHERE t.request_id = u.request_id AND t.tag = ?) IS NOT NULL"
-                }
-                Store::Postgres(_) => {
-                    "EXISTS (SELECT 1 FROM usage_tags t WHERE t.request_id = u.request_id AND t.tag = ?)"
-                }
+        self.bounded(async {
+            let mut clauses = vec!["u.created_at >= $1".to_owned()];
+            let mut binds = vec![Bind::Int(f.since)];
+            let mut add = |clause: &str, b: Bind| {
+                binds.push(b);
+                clauses.push(clause.replace('?', &format!("${}", binds.len())));
             };
-            add(clause, Bind::Text(t.clone()));
-        }
-        if let Some(q) = &f.error_text {
-            // LIKE's wildcards in the text are matched as themselves.
-            let escaped = q
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            add(
-                "u.error LIKE ? ESCAPE '\\'",
-                Bind::Text(format!("%{escaped}%")),
-            );
-        }
-        if let Some((at, id)) = &f.after {
-            binds.push(Bind::Int(*at));
-            let n = binds.len();
-            binds.push(Bind::Text(id.clone()));
-            clauses.push(format!(
-                "(u.created_at < ${n} OR (u.created_at = ${n} AND u.request_id < ${}))",
-                n + 1
-            ));
-        }
-        let limit = f.limit.clamp(1, MAX_PAGE);
-        let text = format!(
-            "SELECT {COLUMNS} FROM usage_records u WHERE {} \
-             ORDER BY u.created_at DESC, u.request_id DESC LIMIT {}",
-            clauses.join(" AND "),
-            limit + 1
-        );
-        let q = sql(self, &text);
-        let rows: Result<Vec<Value>, sqlx::Error> = on_store!(self, pool => async {
-            let mut query = sqlx::query(&q);
-            for b in &binds {
-                query = match b {
-                    Bind::Int(i) => query.bind(*i),
-                    Bind::Text(t) => query.bind(t.as_str()),
-                };
+            if let Some(u) = f.until {
+                add("u.created_at < ?", Bind::Int(u));
             }
-            let rows = query.fetch_all(pool).await?;
-            rows.iter().map(row_json).collect()
-        }.await);
-        let mut rows = rows.map_err(|e| self.error(&e))?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| {
-                (
-                    r["created_at"].as_i64().unwrap_or(0),
-                    r["request_id"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-        } else {
-            None
-        };
-        self.attach_tags(&mut rows).await?;
-        Ok((rows, next))
+            if let Some(id) = &f.request_id {
+                add("u.request_id = ?", Bind::Text(id.clone()));
+            }
+            if let Some(k) = &f.key_id {
+                add("u.key_id = ?", Bind::Text(k.clone()));
+            }
+            if let Some(t) = &f.team {
+                add("u.team = ?", Bind::Text(t.clone()));
+            }
+            if let Some(m) = &f.model {
+                add(
+                    "(u.model = ? OR u.requested_model = ?)",
+                    Bind::Text(m.clone()),
+                );
+            }
+            if let Some(p) = &f.provider {
+                add("u.provider = ?", Bind::Text(p.clone()));
+            }
+            if let Some(s) = &f.status {
+                add("u.status = ?", Bind::Text(s.clone()));
+            }
+            if let Some(t) = &f.tag {
+                let clause = match self {
+                    // SQLite picks one plan for every tag: driven by the tag's rows (quick for a
+                    // rare tag, a sort of them all for a common one) or a newest-first walk of
+                    // the time index checking each row (quick for a common tag, a scan of the
+                    // window for a rare one). So: count the tag's rows, up to a cap, and choose.
+                    Store::Sqlite(..) if self.tag_is_rare(t).await? => {
+                        "u.request_id IN (SELECT request_id FROM usage_tags WHERE tag = ?)"
+                    }
+                    Store::Sqlite(..) => {
+                        "(SELECT 1 FROM usage_tags t WHERE t.request_id = u.request_id AND t.tag = ?) IS NOT NULL"
+                    }
+                    Store::Postgres(_) => {
+                        "EXISTS (SELECT 1 FROM usage_tags t WHERE t.request_id = u.request_id AND t.tag = ?)"
+                    }
+                };
+                add(clause, Bind::Text(t.clone()));
+            }
+            if let Some(q) = &f.error_text {
+                // LIKE's wildcards in the text are matched as themselves.
+                let escaped = q
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                add(
+                    "u.error LIKE ? ESCAPE '\\'",
+                    Bind::Text(format!("%{escaped}%")),
+                );
+            }
+            if let Some((at, id)) = &f.after {
+                binds.push(Bind::Int(*at));
+                let n = binds.len();
+                binds.push(Bind::Text(id.clone()));
+                clauses.push(format!(
+                    "(u.created_at < ${n} OR (u.created_at = ${n} AND u.request_id < ${}))",
+                    n + 1
+                ));
+            }
+            let limit = f.limit.clamp(1, MAX_PAGE);
+            let text = format!(
+                "SELECT {COLUMNS} FROM usage_records u WHERE {} \
+                 ORDER BY u.created_at DESC, u.request_id DESC LIMIT {}",
+                clauses.join(" AND "),
+                limit + 1
+            );
+            let q = sql(self, &text);
+            let rows: Result<Vec<Value>, sqlx::Error> = on_store!(self, pool => async {
+                let mut query = sqlx::query(&q);
+                for b in &binds {
+                    query = match b {
+                        Bind::Int(i) => query.bind(*i),
+                        Bind::Text(t) => query.bind(t.as_str()),
+                    };
+                }
+                let rows = query.fetch_all(pool).await?;
+                rows.iter().map(row_json).collect()
+            }.await);
+            let mut rows = rows.map_err(|e| self.error(&e))?;
+            let next = if rows.len() > limit as usize {
+                rows.truncate(limit as usize);
+                rows.last().map(|r| {
+                    (
+                        r["created_at"].as_i64().unwrap_or(0),
+                        r["request_id"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+            } else {
+                None
+            };
+            self.attach_tags(&mut rows).await?;
+            Ok((rows, next))
+        })
+        .await
     }
 
     /// Fewer than [`RARE_TAG`] records carry `tag` (read through the tag index, stopping
@@ -223,9 +226,10 @@ impl Store {
     /// `before`, [`PURGE_BATCH`] at a time, pausing between batches so that writers go first.
     /// Returns how many records were deleted.
     pub async fn purge_before(&self, before: i64) -> Result<u64, StoreError> {
+        // Each batch is one bounded call: a long purge goes on batch by batch.
         let mut total = 0;
         loop {
-            let n = self.purge_batch(before).await?;
+            let n = self.bounded(self.purge_batch(before)).await?;
             total += n;
             if n < PURGE_BATCH as u64 {
                 break;
@@ -237,17 +241,22 @@ impl Store {
             "DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE created_at < $1 LIMIT $2)",
         );
         loop {
-            let _one = match self {
-                Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
-                Store::Postgres(_) => None,
-            };
-            let n: Result<u64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
-                .bind(before)
-                .bind(PURGE_BATCH)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()));
-            if n.map_err(|e| self.error(&e))? < PURGE_BATCH as u64 {
+            let n = self
+                .bounded(async {
+                    let _one = match self {
+                        Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
+                        Store::Postgres(_) => None,
+                    };
+                    let n: Result<u64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
+                        .bind(before)
+                        .bind(PURGE_BATCH)
+                        .execute(pool)
+                        .await
+                        .map(|r| r.rows_affected()));
+                    n.map_err(|e| self.error(&e))
+                })
+                .await?;
+            if n < PURGE_BATCH as u64 {
                 break;
             }
         }

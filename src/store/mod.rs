@@ -4,6 +4,15 @@
 //! It holds virtual keys ([`keys`]), usage records ([`usage`], written in batches off the
 //! request path) and, when no Redis is configured, the budget counters ([`budgets`]): the
 //! one write on the request path, because admission must be atomic across instances.
+//!
+//! Every call is bounded by `[store] timeout` (5 s by default; RELIABILITY 26): [`Store::bounded`] gives up
+//! on a call that has not answered by then (a paused database, a network that drops
+//! packets, a SQLite write lock another process holds), and the same value is the pool's
+//! acquire timeout, SQLite's busy timeout and Postgres' `statement_timeout`. A request that
+//! needs the store (budget admission without Redis, an unknown key) therefore fails within
+//! the timeout instead of hanging; one that does not (a known key without a budget) never
+//! waits on it. The request log's writer is the exception: it retries off the request path
+//! behind a bounded queue ([`crate::governance::recorder`]), so its batches are not cut off.
 
 mod bodies;
 mod budgets;
@@ -26,17 +35,31 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-/// How long a connection attempt (at start, or by the pool later) may take.
+/// How long a connection attempt (at start, or by the pool later) may take, when no
+/// `[store] timeout` is given ([`Store::connect`]).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Store calls given up on since start, by backend: `[sqlite, postgres]`.
+static TIMEOUTS: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Store calls given up on since start (see [`Store::bounded`]), by backend name.
+pub fn timeouts() -> [(&'static str, u64); 2] {
+    let n = |i: usize| TIMEOUTS[i].load(std::sync::atomic::Ordering::Relaxed);
+    [("sqlite", n(0)), ("postgres", n(1))]
+}
+
 /// How long `/readyz` waits for the store to answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
-/// SQLite allows one writer at a time; a writer waits this long for the lock instead of
-/// failing with "database is locked".
+/// SQLite allows one writer at a time; the request log's writer waits this long for the
+/// lock instead of failing with "database is locked" (the pool's connections wait
+/// `[store] timeout`).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
@@ -49,11 +72,13 @@ pub enum Store {
 
 /// Why the store could not be opened. The URL is never part of the message (a Postgres URL
 /// may carry a password).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("store ({backend}): {reason}")]
 pub struct StoreError {
     backend: &'static str,
     reason: String,
+    /// The store did not answer in time (see [`Store::bounded`]).
+    timed_out: bool,
 }
 
 impl StoreError {
@@ -62,7 +87,31 @@ impl StoreError {
         Self {
             backend: "request",
             reason,
+            timed_out: false,
         }
+    }
+
+    /// A failure of the store itself.
+    pub(crate) fn failed(backend: &'static str, reason: String) -> Self {
+        Self {
+            backend,
+            reason,
+            timed_out: false,
+        }
+    }
+
+    /// A store that did not answer within `limit`.
+    pub(crate) fn timeout(backend: &'static str, limit: Duration) -> Self {
+        Self {
+            backend,
+            reason: format!("did not answer within {limit:?}"),
+            timed_out: true,
+        }
+    }
+
+    /// The store did not answer in time (a stall, rather than a refusal).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// The name is taken (see [`DUPLICATE`]).
@@ -106,30 +155,61 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Store {
+    /// Open the store at `url` with calls bounded by [`CONNECT_TIMEOUT`] (tools and tests;
+    /// the gateway opens its configured store with [`Store::open`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, CONNECT_TIMEOUT).await
+    }
+
+    /// Open the store `[store]` configures.
+    pub async fn open(config: &crate::config::StoreConfig) -> Result<Self, StoreError> {
+        Self::connect_with(&config.url, config.timeout).await
+    }
+
+    /// Open the store at `url`, every call bounded by `timeout` (see [`Store::bounded`]).
+    pub async fn connect_with(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         if url.starts_with("postgres") {
             let err = |e: sqlx::Error| StoreError {
                 backend: "postgres",
                 reason: describe(&e),
+                timed_out: matches!(e, sqlx::Error::PoolTimedOut),
             };
+            let mut opts = PgConnectOptions::from_str(url).map_err(err)?;
+            // The server gives up on a statement (a lock wait, a slow plan) when the client
+            // does; a URL that sets its own `statement_timeout` keeps it.
+            if !url.contains("statement_timeout") {
+                opts = opts.options([("statement_timeout", format!("{}", timeout.as_millis()))]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect(url)
+                .acquire_timeout(timeout)
+                .after_connect(|conn, _| Box::pin(learn_clock_skew(conn)))
+                .connect_with(opts)
                 .await
                 .map_err(err)?;
-            POSTGRES_MIGRATIONS
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError {
-                    backend: "postgres",
-                    reason: format!("migrating: {e}"),
-                })?;
+            // Migrations may take long (an index on a big table) and wait for another
+            // instance's: on a connection of their own, without the statement timeout, closed
+            // after.
+            let migrate = async {
+                let mut conn = pool.acquire().await?.detach();
+                sqlx::query("SET statement_timeout = 0")
+                    .execute(&mut conn)
+                    .await?;
+                let ran = POSTGRES_MIGRATIONS.run(&mut conn).await;
+                let _ = sqlx::Connection::close(conn).await;
+                ran.map_err(sqlx::Error::from)
+            };
+            migrate.await.map_err(|e| StoreError {
+                backend: "postgres",
+                reason: format!("migrating: {}", describe(&e)),
+                timed_out: false,
+            })?;
             Ok(Store::Postgres(pool))
         } else {
             let err = |e: sqlx::Error| StoreError {
                 backend: "sqlite",
                 reason: describe(&e),
+                timed_out: matches!(e, sqlx::Error::PoolTimedOut),
             };
             // An in-memory store is a `memdb` database of its own name, so that the request
             // log's connection (`usage_sqlite`) opens the same database as the pool's.
@@ -146,7 +226,7 @@ impl Store {
             }
             .create_if_missing(true)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            .busy_timeout(timeout);
             // The in-memory database lives while a connection to it is open: keep one.
             let pool = SqlitePoolOptions::new()
                 .max_connections(if memory { 1 } else { 4 })
@@ -161,13 +241,14 @@ impl Store {
                 } else {
                     Some(Duration::from_secs(1800))
                 })
-                .acquire_timeout(CONNECT_TIMEOUT)
+                .acquire_timeout(timeout)
                 .connect_with(opts.clone())
                 .await
                 .map_err(err)?;
             SQLITE_MIGRATIONS.run(&pool).await.map_err(|e| StoreError {
                 backend: "sqlite",
                 reason: format!("migrating: {e}"),
+                timed_out: false,
             })?;
             // The request log's batch writer keeps one connection of its own (see
             // `usage_sqlite`), which also keeps its page cache warm from batch to batch.
@@ -176,6 +257,7 @@ impl Store {
                     .map_err(|e| StoreError {
                         backend: "sqlite",
                         reason: format!("opening the request log's connection: {e}"),
+                        timed_out: false,
                     })?;
             Ok(Store::Sqlite(pool, writer))
         }
@@ -192,6 +274,40 @@ impl Store {
         tokio::time::timeout(PING_TIMEOUT, q).await.unwrap_or(false)
     }
 
+    /// How long one call may take (`[store] timeout`): kept as the pool's acquire timeout.
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Store::Sqlite(p, ..) => p.options().get_acquire_timeout(),
+            Store::Postgres(p) => p.options().get_acquire_timeout(),
+        }
+    }
+
+    /// Run one store call, giving up when it has not answered within [`Store::timeout`]
+    /// (the error then says so: [`StoreError::timed_out`]). What a call abandoned this way
+    /// had sent may still run once the store answers again; calls whose effect must not
+    /// come late check a deadline in the database as well (budget admission).
+    pub async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.timeout();
+        match tokio::time::timeout(limit, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.count_timeout();
+                Err(StoreError::timeout(self.backend(), limit))
+            }
+        }
+    }
+
+    /// Count a call given up on (`gatehouse_store_timeouts_total`, read by `metrics`).
+    pub(crate) fn count_timeout(&self) {
+        let i = usize::from(matches!(self, Store::Postgres(_)));
+        if let Some(n) = TIMEOUTS.get(i) {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(..) => "sqlite",
@@ -204,6 +320,7 @@ impl Store {
         StoreError {
             backend: self.backend(),
             reason: describe(e),
+            timed_out: matches!(e, sqlx::Error::PoolTimedOut),
         }
     }
 
@@ -287,6 +404,26 @@ pub async fn test_schema(admin: &PgPool) -> Result<String, sqlx::Error> {
         .execute(admin)
         .await?;
     Ok(schema)
+}
+
+/// Note on a new Postgres connection how far the server's clock is ahead of ours (seconds,
+/// negative when behind), as the session setting `gatehouse.clock_skew`: calls that must
+/// not run after the client's deadline (`budgets`) compare it in the server's time.
+async fn learn_clock_skew(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let before = unix();
+    let server: f64 = sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
+        .fetch_one(&mut *conn)
+        .await?;
+    let skew = server - (before + unix()) / 2.0;
+    sqlx::query(&format!("SET gatehouse.clock_skew = '{skew:.6}'"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// A short cause without connection strings.

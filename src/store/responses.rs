@@ -58,47 +58,50 @@ impl Store {
         row: &ResponseRow,
         items: &[(String, String)],
     ) -> Result<(), StoreError> {
-        let text = sql(
-            self,
-            "INSERT INTO responses (id, owner, previous_response_id, created_at, input, response) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        );
-        let item_text = sql(
-            self,
-            "INSERT INTO response_items (owner, id, response_id, item) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        );
-        let _one = match self {
-            Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
-            Store::Postgres(_) => None,
-        };
-        let owner = item_owner(row.owner.as_deref());
-        on_store!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                sqlx::query(&text)
-                    .bind(&row.id)
-                    .bind(&row.owner)
-                    .bind(&row.previous_response_id)
-                    .bind(row.created_at)
-                    .bind(&row.input)
-                    .bind(&row.response)
-                    .execute(&mut *tx)
-                    .await?;
-                for (id, item) in items {
-                    sqlx::query(&item_text)
-                        .bind(owner)
-                        .bind(id)
+        self.bounded(async {
+            let text = sql(
+                self,
+                "INSERT INTO responses (id, owner, previous_response_id, created_at, input, response) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            );
+            let item_text = sql(
+                self,
+                "INSERT INTO response_items (owner, id, response_id, item) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            );
+            let _one = match self {
+                Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
+                Store::Postgres(_) => None,
+            };
+            let owner = item_owner(row.owner.as_deref());
+            on_store!(self, pool => {
+                async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(&text)
                         .bind(&row.id)
-                        .bind(item)
+                        .bind(&row.owner)
+                        .bind(&row.previous_response_id)
+                        .bind(row.created_at)
+                        .bind(&row.input)
+                        .bind(&row.response)
                         .execute(&mut *tx)
                         .await?;
+                    for (id, item) in items {
+                        sqlx::query(&item_text)
+                            .bind(owner)
+                            .bind(id)
+                            .bind(&row.id)
+                            .bind(item)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
                 }
-                tx.commit().await
-            }
-            .await
+                .await
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 
     /// The item `id` of a response `owner` stored, as JSON text; `None` when there is none.
@@ -107,77 +110,86 @@ impl Store {
         id: &str,
         owner: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let text = sql(
-            self,
-            "SELECT item FROM response_items WHERE owner = $1 AND id = $2 LIMIT 1",
-        );
-        on_store!(self, pool => {
-            sqlx::query_scalar::<_, String>(&text)
-                .bind(item_owner(owner))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
+        self.bounded(async {
+            let text = sql(
+                self,
+                "SELECT item FROM response_items WHERE owner = $1 AND id = $2 LIMIT 1",
+            );
+            on_store!(self, pool => {
+                sqlx::query_scalar::<_, String>(&text)
+                    .bind(item_owner(owner))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 
     /// The response `id` and the ones it continues, oldest first (at most [`MAX_CHAIN`]).
     /// Empty when `id` is unknown. Ownership is the caller's to check, row by row.
     pub async fn response_chain(&self, id: &str) -> Result<Vec<ResponseRow>, StoreError> {
-        let text = sql(
-            self,
-            "WITH RECURSIVE chain (id, owner, previous_response_id, created_at, input, response, depth) AS ( \
-               SELECT id, owner, previous_response_id, created_at, input, response, 0 FROM responses WHERE id = $1 \
-               UNION ALL \
-               SELECT r.id, r.owner, r.previous_response_id, r.created_at, r.input, r.response, c.depth + 1 \
-               FROM responses r JOIN chain c ON r.id = c.previous_response_id WHERE c.depth + 1 < $2 \
-             ) SELECT id, owner, previous_response_id, created_at, input, response FROM chain ORDER BY depth DESC",
-        );
-        on_store!(self, pool => {
-            match sqlx::query(&text).bind(id).bind(MAX_CHAIN).fetch_all(pool).await {
-                Ok(rows) => rows.iter().map(|r| response_row!(r)).collect::<Result<Vec<_>, _>>(),
-                Err(e) => Err(e),
-            }
+        self.bounded(async {
+            let text = sql(
+                self,
+                "WITH RECURSIVE chain (id, owner, previous_response_id, created_at, input, response, depth) AS ( \
+                   SELECT id, owner, previous_response_id, created_at, input, response, 0 FROM responses WHERE id = $1 \
+                   UNION ALL \
+                   SELECT r.id, r.owner, r.previous_response_id, r.created_at, r.input, r.response, c.depth + 1 \
+                   FROM responses r JOIN chain c ON r.id = c.previous_response_id WHERE c.depth + 1 < $2 \
+                 ) SELECT id, owner, previous_response_id, created_at, input, response FROM chain ORDER BY depth DESC",
+            );
+            on_store!(self, pool => {
+                match sqlx::query(&text).bind(id).bind(MAX_CHAIN).fetch_all(pool).await {
+                    Ok(rows) => rows.iter().map(|r| response_row!(r)).collect::<Result<Vec<_>, _>>(),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 
     /// Delete the response `id` and its items if `owner` made it; false when there was none
     /// to delete.
     pub async fn delete_response(&self, id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
-        let text = sql(
-            self,
-            "DELETE FROM responses WHERE id = $1 AND ((owner IS NULL AND $2 IS NULL) OR owner = $2)",
-        );
-        let items = sql(
-            self,
-            "DELETE FROM response_items WHERE response_id = $1 AND owner = $2",
-        );
-        let _one = match self {
-            Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
-            Store::Postgres(_) => None,
-        };
-        on_store!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let deleted = sqlx::query(&text)
-                    .bind(id)
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if deleted {
-                    sqlx::query(&items)
+        self.bounded(async {
+            let text = sql(
+                self,
+                "DELETE FROM responses WHERE id = $1 AND ((owner IS NULL AND $2 IS NULL) OR owner = $2)",
+            );
+            let items = sql(
+                self,
+                "DELETE FROM response_items WHERE response_id = $1 AND owner = $2",
+            );
+            let _one = match self {
+                Store::Sqlite(..) => Some(super::sqlite_write_lock().await),
+                Store::Postgres(_) => None,
+            };
+            on_store!(self, pool => {
+                async {
+                    let mut tx = pool.begin().await?;
+                    let deleted = sqlx::query(&text)
                         .bind(id)
-                        .bind(item_owner(owner))
+                        .bind(owner)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    if deleted {
+                        sqlx::query(&items)
+                            .bind(id)
+                            .bind(item_owner(owner))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await.map(|()| deleted)
                 }
-                tx.commit().await.map(|()| deleted)
-            }
-            .await
+                .await
+            })
+            .map_err(|e| self.error(&e))
         })
-        .map_err(|e| self.error(&e))
+        .await
     }
 }

@@ -256,6 +256,9 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A batch of usage records may take this many `[store] timeout`s on Postgres.
+const BATCH_PATIENCE: u32 = 10;
+
 impl Store {
     /// Write a batch of records in one transaction. A record already written (same request
     /// id) is left as it is. On Postgres the batch goes as one JSON parameter that
@@ -270,10 +273,10 @@ impl Store {
         let pool = match self {
             Store::Sqlite(_, writer) => {
                 let _one_writer = super::sqlite_write_lock().await;
-                return writer.write(records).await.map_err(|reason| StoreError {
-                    backend: "sqlite",
-                    reason,
-                });
+                return writer
+                    .write(records)
+                    .await
+                    .map_err(|reason| StoreError::failed("sqlite", reason));
             }
             Store::Postgres(pool) => pool,
         };
@@ -324,7 +327,17 @@ impl Store {
             }
             tx.commit().await
         };
-        run.await.map_err(|e| self.error(&e))
+        // Off the request path, so longer than a request's bound; but bounded, so that a
+        // connection that went silent is given up and the batch tried again on another
+        // (a batch written once already is skipped: this is safe to repeat).
+        let limit = self.timeout() * BATCH_PATIENCE;
+        match tokio::time::timeout(limit, run).await {
+            Ok(r) => r.map_err(|e| self.error(&e)),
+            Err(_) => {
+                self.count_timeout();
+                Err(StoreError::timeout(self.backend(), limit))
+            }
+        }
     }
 
     /// Usage grouped by `by`, most expensive first. Over the whole gateway (no key or team
@@ -335,50 +348,53 @@ impl Store {
         by: GroupBy,
         filter: &UsageFilter,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        use super::rollup::{DAY, merge, sorted};
-        if filter.key_id.is_some() {
-            return self.usage_report_raw(by, filter).await;
-        }
-        let until = filter.until.unwrap_or(i64::MAX);
-        // Whole days: from the first day boundary at or after `since` to the last at or
-        // before `until` (no end: every day there is).
-        let first = filter.since.div_euclid(DAY) * DAY
-            + if filter.since.rem_euclid(DAY) == 0 {
-                0
+        self.bounded(async {
+            use super::rollup::{DAY, merge, sorted};
+            if filter.key_id.is_some() {
+                return self.usage_report_raw(by, filter).await;
+            }
+            let until = filter.until.unwrap_or(i64::MAX);
+            // Whole days: from the first day boundary at or after `since` to the last at or
+            // before `until` (no end: every day there is).
+            let first = filter.since.div_euclid(DAY) * DAY
+                + if filter.since.rem_euclid(DAY) == 0 {
+                    0
+                } else {
+                    DAY
+                };
+            let last = if until == i64::MAX {
+                i64::MAX
             } else {
-                DAY
+                until.div_euclid(DAY) * DAY
             };
-        let last = if until == i64::MAX {
-            i64::MAX
-        } else {
-            until.div_euclid(DAY) * DAY
-        };
-        if first >= last {
-            return self.usage_report_raw(by, filter).await;
-        }
-        let mut rows = std::collections::HashMap::new();
-        merge(
-            &mut rows,
-            self.rollup_report(by, first, last, filter.team.as_deref())
-                .await?,
-        );
-        if filter.since < first {
-            let edge = UsageFilter {
-                since: filter.since,
-                until: Some(first),
-                ..filter.clone()
-            };
-            merge(&mut rows, self.usage_report_raw(by, &edge).await?);
-        }
-        if last < until {
-            let edge = UsageFilter {
-                since: last,
-                until: filter.until,
-                ..filter.clone()
-            };
-            merge(&mut rows, self.usage_report_raw(by, &edge).await?);
-        }
-        Ok(sorted(rows))
+            if first >= last {
+                return self.usage_report_raw(by, filter).await;
+            }
+            let mut rows = std::collections::HashMap::new();
+            merge(
+                &mut rows,
+                self.rollup_report(by, first, last, filter.team.as_deref())
+                    .await?,
+            );
+            if filter.since < first {
+                let edge = UsageFilter {
+                    since: filter.since,
+                    until: Some(first),
+                    ..filter.clone()
+                };
+                merge(&mut rows, self.usage_report_raw(by, &edge).await?);
+            }
+            if last < until {
+                let edge = UsageFilter {
+                    since: last,
+                    until: filter.until,
+                    ..filter.clone()
+                };
+                merge(&mut rows, self.usage_report_raw(by, &edge).await?);
+            }
+            Ok(sorted(rows))
+        })
+        .await
     }
 
     /// The roll-ups of the whole days in `[first, last)`, by `by`, of one team's requests
@@ -498,85 +514,94 @@ impl Store {
         unit: crate::config::BudgetUnit,
         filter: &UsageFilter,
     ) -> Result<u64, StoreError> {
-        let amount = match unit {
-            crate::config::BudgetUnit::Usd => "cost_nanos",
-            crate::config::BudgetUnit::Tokens => "input_tokens + output_tokens",
-        };
-        let text = format!(
-            "SELECT CAST(COALESCE(SUM({amount}), 0) AS BIGINT) FROM usage_records \
-             WHERE {column} = $1 AND created_at >= $2 AND created_at < $3"
-        );
-        let q = sql(self, &text);
-        let v: Result<i64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
-            .bind(name)
-            .bind(filter.since)
-            .bind(filter.until.unwrap_or(i64::MAX))
-            .fetch_one(pool)
-            .await
-            .and_then(|r| r.try_get(0)));
-        v.map(to_u64).map_err(|e| self.error(&e))
+        self.bounded(async {
+            let amount = match unit {
+                crate::config::BudgetUnit::Usd => "cost_nanos",
+                crate::config::BudgetUnit::Tokens => "input_tokens + output_tokens",
+            };
+            let text = format!(
+                "SELECT CAST(COALESCE(SUM({amount}), 0) AS BIGINT) FROM usage_records \
+                 WHERE {column} = $1 AND created_at >= $2 AND created_at < $3"
+            );
+            let q = sql(self, &text);
+            let v: Result<i64, sqlx::Error> = on_store!(self, pool => sqlx::query(&q)
+                .bind(name)
+                .bind(filter.since)
+                .bind(filter.until.unwrap_or(i64::MAX))
+                .fetch_one(pool)
+                .await
+                .and_then(|r| r.try_get(0)));
+            v.map(to_u64).map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     /// Every record with this request id (0 or 1), for tests and the request log.
     pub async fn usage_record(&self, request_id: &str) -> Result<Option<UsageRecord>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT created_at, key_id, key_name, provider, model, requested_model, input_tokens, \
-             output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, \
-             fallback, attempts, latency_ms, mirror_of, mirror_route, output \
-             FROM usage_records WHERE request_id = $1",
-        );
-        let rec: Result<Option<UsageRecord>, sqlx::Error> = on_store!(self, pool => async {
-            match sqlx::query(&q).bind(request_id).fetch_optional(pool).await? {
-                None => Ok(None),
-                Some(r) => {
-                    let status: String = r.try_get("status")?;
-                    Ok(Some(UsageRecord {
-                        request_id: request_id.to_owned(),
-                        created_at: r.try_get("created_at")?,
-                        key_id: r.try_get("key_id")?,
-                        key_name: r.try_get("key_name")?,
-                        route: r.try_get("route")?,
-                        fallback: r.try_get::<i32, _>("fallback")? != 0,
-                        attempts: r.try_get("attempts")?,
-                        latency_ms: r.try_get::<Option<i64>, _>("latency_ms")?.map(to_u64),
-                        mirror_of: r.try_get("mirror_of")?,
-                        mirror_route: r.try_get("mirror_route")?,
-                        output: r.try_get("output")?,
-                        provider: r.try_get("provider")?,
-                        model: r.try_get("model")?,
-                        requested_model: r.try_get("requested_model")?,
-                        input_tokens: to_u64(r.try_get("input_tokens")?),
-                        output_tokens: to_u64(r.try_get("output_tokens")?),
-                        cache_read_tokens: to_u64(r.try_get("cache_read_tokens")?),
-                        cache_write_tokens: to_u64(r.try_get("cache_write_tokens")?),
-                        cost_nanos: to_u64(r.try_get("cost_nanos")?),
-                        status: match status.as_str() {
-                            "ok" => "ok",
-                            "cancelled" => "cancelled",
-                            _ => "error",
-                        },
-                        ..UsageRecord::default()
-                    }))
+        self.bounded(async {
+            let q = sql(
+                self,
+                "SELECT created_at, key_id, key_name, provider, model, requested_model, input_tokens, \
+                 output_tokens, cache_read_tokens, cache_write_tokens, cost_nanos, status, route, \
+                 fallback, attempts, latency_ms, mirror_of, mirror_route, output \
+                 FROM usage_records WHERE request_id = $1",
+            );
+            let rec: Result<Option<UsageRecord>, sqlx::Error> = on_store!(self, pool => async {
+                match sqlx::query(&q).bind(request_id).fetch_optional(pool).await? {
+                    None => Ok(None),
+                    Some(r) => {
+                        let status: String = r.try_get("status")?;
+                        Ok(Some(UsageRecord {
+                            request_id: request_id.to_owned(),
+                            created_at: r.try_get("created_at")?,
+                            key_id: r.try_get("key_id")?,
+                            key_name: r.try_get("key_name")?,
+                            route: r.try_get("route")?,
+                            fallback: r.try_get::<i32, _>("fallback")? != 0,
+                            attempts: r.try_get("attempts")?,
+                            latency_ms: r.try_get::<Option<i64>, _>("latency_ms")?.map(to_u64),
+                            mirror_of: r.try_get("mirror_of")?,
+                            mirror_route: r.try_get("mirror_route")?,
+                            output: r.try_get("output")?,
+                            provider: r.try_get("provider")?,
+                            model: r.try_get("model")?,
+                            requested_model: r.try_get("requested_model")?,
+                            input_tokens: to_u64(r.try_get("input_tokens")?),
+                            output_tokens: to_u64(r.try_get("output_tokens")?),
+                            cache_read_tokens: to_u64(r.try_get("cache_read_tokens")?),
+                            cache_write_tokens: to_u64(r.try_get("cache_write_tokens")?),
+                            cost_nanos: to_u64(r.try_get("cost_nanos")?),
+                            status: match status.as_str() {
+                                "ok" => "ok",
+                                "cancelled" => "cancelled",
+                                _ => "error",
+                            },
+                            ..UsageRecord::default()
+                        }))
+                    }
                 }
-            }
-        }.await);
-        rec.map_err(|e| self.error(&e))
+            }.await);
+            rec.map_err(|e| self.error(&e))
+        })
+        .await
     }
 }
 
 impl Store {
     /// The shadow requests of a mirrored request, with their records.
     pub async fn mirrors_of(&self, request_id: &str) -> Result<Vec<String>, StoreError> {
-        let q = sql(
-            self,
-            "SELECT request_id FROM usage_records WHERE mirror_of = $1 ORDER BY created_at",
-        );
-        let ids: Result<Vec<String>, sqlx::Error> = on_store!(self, pool => sqlx::query_scalar(&q)
-            .bind(request_id)
-            .fetch_all(pool)
-            .await);
-        ids.map_err(|e| self.error(&e))
+        self.bounded(async {
+            let q = sql(
+                self,
+                "SELECT request_id FROM usage_records WHERE mirror_of = $1 ORDER BY created_at",
+            );
+            let ids: Result<Vec<String>, sqlx::Error> = on_store!(self, pool => sqlx::query_scalar(&q)
+                .bind(request_id)
+                .fetch_all(pool)
+                .await);
+            ids.map_err(|e| self.error(&e))
+        })
+        .await
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::support::*;
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
@@ -111,7 +111,7 @@ impl Running {
         self.0.as_ref().unwrap().id()
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let child = self.0.as_ref().unwrap();
         let status = Command::new("kill")
             .args([sig, &child.id().to_string()])
@@ -121,7 +121,7 @@ impl Running {
     }
 
     /// Wait for the process to exit.
-    async fn exit(mut self) -> std::process::ExitStatus {
+    pub(crate) async fn exit(mut self) -> std::process::ExitStatus {
         let mut child = self.0.take().unwrap();
         tokio::task::spawn_blocking(move || child.wait())
             .await

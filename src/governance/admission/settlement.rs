@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Enforcer, Outcome, Ticket};
 use crate::governance::budget::Line;
+use crate::governance::ledger;
 use crate::pricing::PriceTable;
 use crate::schema::Usage;
 use crate::store::UsageRecord;
@@ -103,11 +104,7 @@ impl Settlement {
             let mut pairs: Vec<(Line, u64)> = lines.into_iter().zip(actual).collect();
             pairs.sort_by(|a, b| a.0.counter.cmp(&b.0.counter));
             let (lines, actual): (Vec<Line>, Vec<u64>) = pairs.into_iter().unzip();
-            match e
-                .ledger
-                .settle(&self.ticket.request_id, &lines, &actual)
-                .await
-            {
+            match settle_patiently(e, &self.ticket.request_id, &lines, &actual).await {
                 Ok(spent) => {
                     let now = e.clock.now_secs();
                     for ((l, after), a) in lines.iter().zip(spent.iter().copied()).zip(&actual) {
@@ -123,7 +120,7 @@ impl Settlement {
                     }
                 }
                 Err(err) => {
-                    tracing::error!(request_id = %self.ticket.request_id, error = %err, "could not settle budgets; the reservation is released when its lease ends")
+                    tracing::error!(request_id = %self.ticket.request_id, error = %err, "could not settle budgets; the reservation is released when its lease ends, and this request's spend is not counted")
                 }
             }
         }
@@ -299,5 +296,39 @@ fn warn_unpriced(model: &str) {
             model,
             "no price known for this model: its requests cost 0; add it under [pricing]"
         );
+    }
+}
+
+/// The longest wait between two tries of a settlement.
+const SETTLE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Settle budgets, trying again (with backoff) while the counters cannot be reached: each
+/// try is bounded (`[store] timeout`, `[redis] timeout`), and a stalled store must not lose
+/// the spend of the requests it admitted before it stalled, or budgets would be overspent
+/// once it is back. Tries go on for as long as the reservation's lease
+/// ([`ledger::RESERVATION_LEASE`]); an instance that stops meanwhile loses that request's
+/// spend from the counter (its usage record still has it).
+async fn settle_patiently(
+    e: &Enforcer,
+    request_id: &str,
+    lines: &[Line],
+    actual: &[u64],
+) -> Result<Vec<u64>, ledger::LedgerError> {
+    let give_up = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(ledger::RESERVATION_LEASE.unsigned_abs());
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut tries = 0u32;
+    loop {
+        match e.ledger.settle(request_id, lines, actual).await {
+            Err(err) if tokio::time::Instant::now() + wait < give_up => {
+                tries += 1;
+                if tries == 1 {
+                    tracing::warn!(request_id, error = %err, "could not settle budgets yet; trying again until the counters answer");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(SETTLE_MAX_BACKOFF);
+            }
+            done => return done,
+        }
     }
 }

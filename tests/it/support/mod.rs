@@ -100,9 +100,7 @@ impl Gateway {
             std::fs::write(path, &text).unwrap();
         }
         let cfg = config::parse("test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:#?}"));
-        let store = gatehouse::store::Store::connect(&cfg.store.url)
-            .await
-            .unwrap();
+        let store = gatehouse::store::Store::open(&cfg.store).await.unwrap();
         let drain = cfg.server.drain_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
