@@ -29,6 +29,7 @@ mod gemini;
 mod gemini_provider;
 mod golden;
 mod idempotency;
+mod isolation;
 mod keys;
 mod lifecycle;
 mod limits;
