@@ -6,6 +6,10 @@
     clippy::panic,
     reason = "test helpers fail loudly"
 )]
+#![expect(
+    clippy::disallowed_types,
+    reason = "tests run programs (the gatehouse binary, node, python3, redis-server); the gateway never does"
+)]
 
 mod admin;
 mod anthropic;
