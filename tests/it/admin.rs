@@ -1,6 +1,7 @@
 //! The admin API (RELIABILITY 31, 32): an authorization matrix over every endpoint and role,
-//! grants that never exceed what the granter holds, hostile input in every parameter, and
-//! the OpenAPI document matching the routes.
+//! grants that never exceed what the granter holds, hostile input in every parameter (a
+//! clean 4xx, and no database error in a reply or the log), and the OpenAPI document
+//! matching the routes.
 
 use serde_json::{Value, json};
 
@@ -434,9 +435,29 @@ async fn a_team_admin_sees_its_team_and_grants_no_more_than_it_holds() {
     assert!(rows.iter().any(|r| r["group"] == "gpt-4o"), "{u}");
 }
 
+/// What a database error reads like (SQLite's, Postgres's, sqlx's, the admin API's own
+/// log line for one), in a log or a reply.
+const DB_ERROR_TEXT: &[&str] = &[
+    "error returned from database",
+    "syntax error",
+    "SQLITE_",
+    "no such table",
+    "no such column",
+    "unrecognized token",
+    "unterminated",
+    "SQLSTATE",
+    "violates",
+    "constraint failed",
+    "store failure",
+    "sqlx::error",
+    "Database(",
+];
+
 #[tokio::test]
 async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
+    let logs = logs::capture();
     let (_mock, gw) = start().await;
+    let mut replies = String::new();
     let payloads = [
         "' OR '1'='1",
         "x'; DROP TABLE virtual_keys; --",
@@ -507,6 +528,7 @@ async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
             ),
         ] {
             let (s, b) = send(&gw, method, &path, Some(ADMIN), body.as_ref()).await;
+            replies.push_str(&b.to_string());
             let any_text = body.as_ref().is_some_and(|b| b.get("models").is_some());
             if any_text {
                 assert!(
@@ -542,6 +564,25 @@ async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
     )
     .await;
     assert_eq!(s, 201);
+    // No database error reached a reply or the log, at any level; nothing at ERROR at all.
+    let text = logs.text();
+    for marker in DB_ERROR_TEXT {
+        assert!(!replies.contains(marker), "a reply says `{marker}`");
+        assert!(!text.contains(marker), "the log says `{marker}`:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.contains(" ERROR ")),
+        "errors logged:\n{text}"
+    );
+    // And the capture works: a store failure is logged, and seen here.
+    gw.state.store().close().await;
+    let (s, _) = send(&gw, "GET", "/admin/api/keys", Some(ADMIN), None).await;
+    assert_eq!(s, 503);
+    let text = logs.text();
+    assert!(
+        text.contains(" ERROR ") && text.contains("store failure"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
