@@ -56,6 +56,13 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// Whether two digests are equal, compared in constant time (`subtle`, no early exit at
+/// the first differing byte). The one comparison of a presented credential with a known
+/// one: virtual keys ([`KeyRing::check`]) and the admin token (`admin::caller`) alike.
+pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    bool::from(a.ct_eq(b))
+}
+
 pub fn hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -246,7 +253,7 @@ impl KeyRing {
             return Err(Refusal::Unknown);
         };
         // The map found it by digest; confirm without a data-dependent early exit.
-        if !bool::from(stored.ct_eq(&d)) {
+        if !same_digest(stored, &d) {
             return Err(Refusal::Unknown);
         }
         if p.revoked {
@@ -293,6 +300,25 @@ pub fn presented<'a>(headers: &'a http::HeaderMap, query: Option<&'a str>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_are_equal_only_when_every_byte_is() {
+        let a = digest("sk-gate-the-one-key-0000000000000000000000000000000");
+        assert!(same_digest(&a, &a.clone()));
+        // Differing in the first byte, the last, and each one between: all unequal (a
+        // comparison that stopped early would still say so; that it does not stop is
+        // `subtle`'s `ct_eq`, which tests/guards.rs checks is the only one used).
+        for i in 0..32 {
+            for bit in [0x01, 0x80] {
+                let mut b = a;
+                b[i] ^= bit;
+                assert!(!same_digest(&a, &b), "byte {i}, bit {bit:#x}");
+                assert!(!same_digest(&b, &a), "byte {i}, bit {bit:#x}");
+            }
+        }
+        assert!(!same_digest(&[0; 32], &[0xff; 32]));
+        assert!(same_digest(&[0; 32], &[0; 32]));
+    }
 
     #[test]
     fn generated_keys_are_unique_prefixed_and_base62() {

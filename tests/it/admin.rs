@@ -1,6 +1,7 @@
 //! The admin API (RELIABILITY 31, 32): an authorization matrix over every endpoint and role,
-//! grants that never exceed what the granter holds, hostile input in every parameter, and
-//! the OpenAPI document matching the routes.
+//! grants that never exceed what the granter holds, hostile input in every parameter (a
+//! clean 4xx, and no database error in a reply or the log), and the OpenAPI document
+//! matching the routes.
 
 use serde_json::{Value, json};
 
@@ -62,9 +63,41 @@ async fn start() -> (MockProvider, Gateway) {
     (mock, gw)
 }
 
+/// A chat request as `key`; its request id.
+async fn chat_as(gw: &Gateway, key: &str) -> String {
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&chat_req("gpt-4o", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every admin operation (the 26 of the route table, `/admin/api/openapi.json` included)
+/// and `/metrics`, for each of the 5 roles, with the exact status SPEC §3 and
+/// docs/http-api.md give: the admin sees all; a team admin reads and manages its own team's
+/// keys, users, projects and request log (another team's record is 404) and nothing of the
+/// config, routing or metrics; any other key reads `/me` only (403); no credential is 401.
 #[tokio::test]
 async fn every_endpoint_and_role() {
-    let (_mock, gw) = start().await;
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // From a file, so that `POST /admin/api/config/reload` has something to reload.
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-admin-matrix-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw = Gateway::start_file(&config(), &[&mock], &dir.join("gatehouse.toml")).await;
+    // A record of team alpha's, and one of a key without a team, for the request log.
+    let alpha_request = chat_as(&gw, MEMBER).await;
+    let teamless_request = chat_as(&gw, LONER).await;
+    gw.flush_records().await;
     let roles: [(&str, Option<&str>); 5] = [
         ("anonymous", None),
         ("key", Some(LONER)),
@@ -106,6 +139,8 @@ async fn every_endpoint_and_role() {
     // Expected status per role, in the order of `roles`.
     const READ: [u16; 5] = [401, 403, 403, 200, 200];
     const ADMIN_ONLY_WRITE: [u16; 5] = [401, 403, 403, 403, 0];
+    const ADMIN_ONLY: [u16; 5] = [401, 403, 403, 403, 200];
+    let mut cases_run = 0;
     for (role, token) in roles {
         let i = roles.iter().position(|(r, _)| *r == role).unwrap();
         let id = &key_ids[role];
@@ -182,6 +217,24 @@ async fn every_endpoint_and_role() {
                 None,
                 READ,
             ),
+            ("GET", "/admin/api/logs".into(), None, READ),
+            (
+                "GET",
+                format!("/admin/api/logs/{alpha_request}"),
+                None,
+                READ,
+            ),
+            // Not of the team admin's team: as if it did not exist.
+            (
+                "GET",
+                format!("/admin/api/logs/{teamless_request}"),
+                None,
+                [401, 403, 403, 404, 200],
+            ),
+            ("GET", "/admin/api/config".into(), None, ADMIN_ONLY),
+            ("POST", "/admin/api/config/reload".into(), None, ADMIN_ONLY),
+            ("GET", "/admin/api/routing".into(), None, ADMIN_ONLY),
+            ("GET", "/metrics".into(), None, ADMIN_ONLY),
         ];
         for (method, path, body, want) in cases {
             let (s, b) = send(&gw, method, &path, token, body.as_ref()).await;
@@ -192,8 +245,24 @@ async fn every_endpoint_and_role() {
                     "{role} {method} {path}: {b}"
                 );
             }
+            cases_run += 1;
         }
     }
+    // 29 cases (the 26 operations, `GET /admin/api/teams/{name}` and `GET
+    // /admin/api/logs/{id}` once more each, and `/metrics`) for each of the 5 roles.
+    assert_eq!(cases_run, 29 * 5);
+    // What the team admin's 200s hold: its own team's records only.
+    let (_, logs) = send(&gw, "GET", "/admin/api/logs", Some(ALPHA_ADMIN), None).await;
+    let ids: Vec<&str> = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [alpha_request.as_str()], "{logs}");
+    let (_, logs) = send(&gw, "GET", "/admin/api/logs", Some(ADMIN), None).await;
+    assert_eq!(logs["data"].as_array().unwrap().len(), 2, "{logs}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -366,9 +435,29 @@ async fn a_team_admin_sees_its_team_and_grants_no_more_than_it_holds() {
     assert!(rows.iter().any(|r| r["group"] == "gpt-4o"), "{u}");
 }
 
+/// What a database error reads like (SQLite's, Postgres's, sqlx's, the admin API's own
+/// log line for one), in a log or a reply.
+const DB_ERROR_TEXT: &[&str] = &[
+    "error returned from database",
+    "syntax error",
+    "SQLITE_",
+    "no such table",
+    "no such column",
+    "unrecognized token",
+    "unterminated",
+    "SQLSTATE",
+    "violates",
+    "constraint failed",
+    "store failure",
+    "sqlx::error",
+    "Database(",
+];
+
 #[tokio::test]
 async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
+    let logs = logs::capture();
     let (_mock, gw) = start().await;
+    let mut replies = String::new();
     let payloads = [
         "' OR '1'='1",
         "x'; DROP TABLE virtual_keys; --",
@@ -439,6 +528,7 @@ async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
             ),
         ] {
             let (s, b) = send(&gw, method, &path, Some(ADMIN), body.as_ref()).await;
+            replies.push_str(&b.to_string());
             let any_text = body.as_ref().is_some_and(|b| b.get("models").is_some());
             if any_text {
                 assert!(
@@ -474,6 +564,25 @@ async fn hostile_input_in_every_parameter_gets_a_clean_4xx() {
     )
     .await;
     assert_eq!(s, 201);
+    // No database error reached a reply or the log, at any level; nothing at ERROR at all.
+    let text = logs.text();
+    for marker in DB_ERROR_TEXT {
+        assert!(!replies.contains(marker), "a reply says `{marker}`");
+        assert!(!text.contains(marker), "the log says `{marker}`:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.contains(" ERROR ")),
+        "errors logged:\n{text}"
+    );
+    // And the capture works: a store failure is logged, and seen here.
+    gw.state.store().close().await;
+    let (s, _) = send(&gw, "GET", "/admin/api/keys", Some(ADMIN), None).await;
+    assert_eq!(s, 503);
+    let text = logs.text();
+    assert!(
+        text.contains(" ERROR ") && text.contains("store failure"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -429,3 +429,184 @@ async fn every_route_but_the_public_ones_needs_a_credential() {
     }
     assert_eq!(mock.requests().len(), 0);
 }
+
+const KEYS_ADMIN: &str = "admin-token-stored-keys-0123456789";
+
+/// A gateway on the store at `url`; a key created through the admin API, then used once
+/// (so the request log and usage hold its traces too). The key and its id.
+async fn create_and_use_a_key(url: &str, mock: &MockProvider) -> (Gateway, String, String) {
+    let text = format!(
+        "[server]\nadmin_token = \"{KEYS_ADMIN}\"\n{}[store]\nurl = \"{url}\"\n",
+        one_provider("openai-compatible").replace("[server]\n", "")
+    );
+    let gw = Gateway::start(&text, &[mock]).await;
+    let r = client()
+        .post(gw.url("/admin/api/keys"))
+        .bearer_auth(KEYS_ADMIN)
+        .json(&json!({"name": "stored", "log_bodies": "all"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (s, _) = post(
+        &gw,
+        "/v1/chat/completions",
+        Some(("authorization", &format!("Bearer {key}"))),
+        &chat_req("gpt-4o", false),
+    )
+    .await;
+    assert_eq!(s, 200);
+    gw.flush_records().await;
+    (gw, key, id)
+}
+
+/// What the store holds of `key`: its row is `hash` = SHA-256 hex and a hint of the prefix
+/// and last four; no table holds the key, its random part, or any 8 characters of it.
+fn assert_hashed(key: &str, row: &str, tables: &[(String, String)]) {
+    let d = gatehouse::governance::keys::digest(key);
+    assert!(
+        row.contains(&gatehouse::governance::keys::hex(&d)),
+        "the row holds the key's SHA-256: {row}"
+    );
+    assert!(
+        row.contains(&gatehouse::governance::keys::hint(key)),
+        "and its hint: {row}"
+    );
+    let body = key.strip_prefix("sk-gate-").unwrap();
+    assert_eq!(body.len(), 43);
+    let windows: Vec<&str> = (0..=body.len() - 8).map(|i| &body[i..i + 8]).collect();
+    assert!(tables.len() >= 5, "{tables:?}");
+    for (table, dump) in
+        std::iter::once(&("virtual_keys row".to_owned(), row.to_owned())).chain(tables)
+    {
+        assert!(!dump.contains(key), "{table} holds the key");
+        for w in &windows {
+            assert!(!dump.contains(w), "{table} holds `{w}` of the key: {dump}");
+        }
+    }
+}
+
+/// RELIABILITY 32: keys are stored hashed, on SQLite (its file and write-ahead log read
+/// byte for byte too).
+#[tokio::test]
+async fn keys_are_stored_hashed_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-hashed-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("g.db");
+    let url = format!("sqlite://{}", path.display());
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let (gw, key, id) = create_and_use_a_key(&url, &mock).await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    // Every table, every row, every column, as text.
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut tables = Vec::new();
+    let mut row_text = String::new();
+    for name in names {
+        let rows = sqlx::query(&format!("SELECT * FROM \"{name}\""))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let mut dump = String::new();
+        for r in &rows {
+            use sqlx::{Column, Row};
+            let mut line = String::new();
+            for (i, c) in r.columns().iter().enumerate() {
+                let v = r
+                    .try_get::<Option<String>, _>(i)
+                    .map(|v| v.unwrap_or_default())
+                    .or_else(|_| r.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
+                    .or_else(|_| r.try_get::<Option<f64>, _>(i).map(|v| format!("{v:?}")))
+                    .or_else(|_| {
+                        r.try_get::<Option<Vec<u8>>, _>(i)
+                            .map(|v| String::from_utf8_lossy(&v.unwrap_or_default()).into_owned())
+                    })
+                    .unwrap_or_else(|e| panic!("{name}.{}: {e}", c.name()));
+                line.push_str(&format!("{}={v}\t", c.name()));
+            }
+            if name == "virtual_keys" && line.contains(&id) {
+                row_text = line.clone();
+            }
+            dump.push_str(&line);
+            dump.push('\n');
+        }
+        tables.push((name, dump));
+    }
+    assert!(!row_text.is_empty(), "no row for {id}");
+    assert!(
+        tables
+            .iter()
+            .any(|(t, d)| t == "usage_records" && d.contains(&id)),
+        "the request was recorded under the key's id"
+    );
+    assert_hashed(&key, &row_text, &tables);
+    pool.close().await;
+    drop(gw);
+    for f in ["g.db", "g.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(f)) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&key[8..]), "{f} holds the key");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// RELIABILITY 32: keys are stored hashed, on Postgres.
+#[tokio::test]
+async fn keys_are_stored_hashed_on_postgres() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let (_gw, key, id) = create_and_use_a_key(&url, &mock).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let row: String =
+        sqlx::query_scalar("SELECT row_to_json(v)::text FROM virtual_keys v WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut tables = Vec::new();
+    for name in names {
+        let dump: String = sqlx::query_scalar(&format!(
+            "SELECT COALESCE(string_agg(row_to_json(t)::text, E'\\n'), '') FROM \"{name}\" t"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        tables.push((name, dump));
+    }
+    assert!(
+        tables
+            .iter()
+            .any(|(t, d)| t == "usage_records" && d.contains(&id)),
+        "the request was recorded under the key's id: {tables:?}"
+    );
+    assert_hashed(&key, &row, &tables);
+    pool.close().await;
+}

@@ -6,6 +6,10 @@
     clippy::panic,
     reason = "test helpers fail loudly"
 )]
+#![expect(
+    clippy::disallowed_types,
+    reason = "tests run programs (the gatehouse binary, node, python3, redis-server); the gateway never does"
+)]
 
 mod admin;
 mod anthropic;
@@ -31,6 +35,7 @@ mod gemini;
 mod gemini_provider;
 mod golden;
 mod idempotency;
+mod isolation;
 mod keys;
 mod lifecycle;
 mod limits;

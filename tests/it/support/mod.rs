@@ -3,6 +3,7 @@
 pub mod bedrock_spec;
 pub mod gemini_spec;
 pub mod kinds;
+pub mod logs;
 pub mod mistral_spec;
 pub mod mock;
 pub mod openai_spec;
