@@ -244,6 +244,9 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// What a client connection may hold, and for how long (`server::edge`).
     pub connections: ConnectionLimits,
+    /// `allowed_private_upstreams`: where outbound connections may go besides public and
+    /// loopback addresses (`crate::egress`).
+    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// `[server]` `header_read_timeout`, `idle_timeout`, `http2_keepalive_*`, `max_connections`:
@@ -273,9 +276,6 @@ impl Default for ConnectionLimits {
             max_connections: None,
         }
     }
-    /// `allowed_private_upstreams`: where outbound connections may go besides public and
-    /// loopback addresses (`crate::egress`).
-    pub egress: Arc<crate::egress::Policy>,
 }
 
 /// `[server]`'s overload bounds (RELIABILITY 21): past them a request is refused at once with
@@ -673,6 +673,7 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         allowed_hosts,
         allowed_origins,
         connections: connection_limits(src, raw),
+        egress: providers::egress_policy(src, raw.allowed_private_upstreams.as_ref()),
     }
 }
 
@@ -722,7 +723,6 @@ fn connection_limits(src: &mut Source<'_>, raw: &raw::RawServer) -> ConnectionLi
         http2_keepalive_interval,
         http2_keepalive_timeout,
         max_connections,
-        egress: providers::egress_policy(src, raw.allowed_private_upstreams.as_ref()),
     }
 }
 
