@@ -420,7 +420,8 @@ async fn learn_clock_skew(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Err
         .fetch_one(&mut *conn)
         .await?;
     let skew = server - (before + unix()) / 2.0;
-    sqlx::query(&format!("SET gatehouse.clock_skew = '{skew:.6}'"))
+    sqlx::query("SELECT set_config('gatehouse.clock_skew', $1, false)")
+        .bind(format!("{skew:.6}"))
         .execute(&mut *conn)
         .await?;
     Ok(())
