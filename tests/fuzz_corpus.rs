@@ -536,18 +536,9 @@ fn structured_as_bytes(structured: &[StructEdit]) -> Vec<ByteEdit> {
     structured
         .iter()
         .map(|e| match e {
-            StructEdit::Json(at, _) => ByteEdit::Flip {
-                at: *at,
-                bit: 3,
-            },
-            StructEdit::DropEvent(at) => ByteEdit::Delete {
-                at: *at,
-                len: 4,
-            },
-            StructEdit::RepeatEvent(at) => ByteEdit::Duplicate {
-                at: *at,
-                len: 16,
-            },
+            StructEdit::Json(at, _) => ByteEdit::Flip { at: *at, bit: 3 },
+            StructEdit::DropEvent(at) => ByteEdit::Delete { at: *at, len: 4 },
+            StructEdit::RepeatEvent(at) => ByteEdit::Duplicate { at: *at, len: 16 },
             StructEdit::SwapEvents(at, _) => ByteEdit::Set {
                 at: *at,
                 byte: b'\n',

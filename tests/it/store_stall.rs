@@ -152,8 +152,7 @@ async fn hammer(gw_url: &str, what: Call, workers: usize, until: Instant) -> See
     for t in tasks {
         t.await.unwrap();
     }
-    let s = seen.lock().unwrap().clone();
-    s
+    seen.lock().unwrap().clone()
 }
 
 /// Every class at once for `d`.
