@@ -145,6 +145,6 @@ print(f"| open fds | {b['fds']} | {first['fds']} | {last['fds']} | | {z['fds']} 
 print(f"| runtime tasks | {b['runtime_tasks']} | {first['runtime_tasks']} | {last['runtime_tasks']} | | {z['runtime_tasks']} |")
 print(f"| background tasks | {b['background_tasks']} | {first['background_tasks']} | {last['background_tasks']} | | {z['background_tasks']} |")
 peak = max(int(r["rss_kb"]) for r in rows)
-print(f"\nPeak RSS over the run: {peak} KiB. Non-2xx answers are expected (a fifth of the mix fails by design).")
+print(f"\nPeak RSS over the run: {peak} KiB. Non-2xx answers are expected (a tenth of the mix, the `failing-model` requests, fails by design).")
 PY
 cat "$OUT/summary.md"
