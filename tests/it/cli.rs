@@ -98,6 +98,33 @@ fn serve_refuses_a_public_address_without_auth() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-no-auth"));
 }
 
+/// A config file `name` for `gatehouse serve`: port 0, `server` lines added to `[server]`, a
+/// fresh SQLite store of its own (the path returned beside the config's) and one
+/// OpenAI-compatible provider, `mock`.
+fn sqlite_config(
+    name: &str,
+    server: &str,
+    mock: &MockProvider,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-{}-{}",
+        name.trim_end_matches(".toml"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("log.db");
+    let _ = std::fs::remove_file(&db);
+    let cfg = write(
+        name,
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n{server}[store]\nurl = \"sqlite://{}\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
+            db.display(),
+            mock.base_url()
+        ),
+    );
+    (cfg, db)
+}
+
 /// A `gatehouse serve` process, killed if the test ends without waiting for it.
 pub(crate) struct Running(
     pub(crate) Option<std::process::Child>,
@@ -280,18 +307,7 @@ async fn sigterm_with_50_streams_of_20_s_completes_them_all_and_flushes_their_re
         let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
         Reply::stream(&refs).every(Duration::from_secs(1))
     });
-    let dir = std::env::temp_dir().join(format!("gatehouse-drain50-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("log.db");
-    let _ = std::fs::remove_file(&db);
-    let cfg = write(
-        "drain50.toml",
-        &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"40s\"\n[store]\nurl = \"sqlite://{}\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
-            db.display(),
-            mock.base_url()
-        ),
-    );
+    let (cfg, db) = sqlite_config("drain50.toml", "drain_timeout = \"40s\"\n", &mock);
     let (child, url) = serve(&cfg).await;
     let mut streams = Vec::new();
     for _ in 0..STREAMS {
@@ -416,18 +432,7 @@ async fn embedded_default_creates_its_sqlite_file_and_reports_ready() {
 #[tokio::test]
 async fn kill_9_loses_at_most_a_flush_interval_of_records() {
     let mock = MockProvider::start(Profile::OpenAi).await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-kill9-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("log.db");
-    let _ = std::fs::remove_file(&db);
-    let cfg = write(
-        "kill9.toml",
-        &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
-            db.display(),
-            mock.base_url()
-        ),
-    );
+    let (cfg, db) = sqlite_config("kill9.toml", "", &mock);
     let (child, url) = serve(&cfg).await;
     let c = client();
     let mut served = 0u64;
