@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use arc_swap::ArcSwap;
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::Secret;
 
@@ -39,6 +39,9 @@ pub struct Redactor {
     query: Regex,
     userinfo: Regex,
     shapes: Regex,
+    /// The five patterns above at once: one scan tells whether any of them is in a text, so
+    /// the common text with none (a model name, a log line) costs one pass, not five.
+    any: RegexSet,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -125,6 +128,7 @@ impl Redactor {
             query: Regex::new(QUERY).expect("query pattern"),
             userinfo: Regex::new(USERINFO).expect("user info pattern"),
             shapes: Regex::new(SHAPES).expect("shape pattern"),
+            any: RegexSet::new([FIELDS, HEADERS, QUERY, USERINFO, SHAPES]).expect("patterns"),
         }
     }
 
@@ -169,6 +173,9 @@ impl Redactor {
             }
             _ => Cow::Borrowed(text),
         };
+        if !self.any.is_match(&out) {
+            return out;
+        }
         let keep = |prefix: &str, end: &str| format!("{prefix}{REDACTED}{end}");
         let steps: [(&Regex, &str); 4] = [
             (&self.fields, "\""),

@@ -99,16 +99,18 @@ impl Shared {
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, SharedError> {
         let mut conn = self.conn.clone();
-        self.bounded(inv.invoke_async(&mut conn)).await
+        self.bounded(Box::pin(inv.invoke_async(&mut conn))).await
     }
 
     /// Run a plain command, bounded by the timeout; a failure marks Redis down.
     pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, SharedError> {
         let mut conn = self.conn.clone();
-        self.bounded(cmd.query_async(&mut conn)).await
+        self.bounded(Box::pin(cmd.query_async(&mut conn))).await
     }
 
-    /// A Redis call while Redis is up, within the timeout.
+    /// A Redis call while Redis is up, within the timeout. Callers pass the call boxed, as
+    /// `Store::bounded` boxes its own: the connection's state then lives on the heap for the
+    /// calls that run rather than inline in every request's future.
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,

@@ -286,16 +286,25 @@ impl Store {
     /// (the error then says so: [`StoreError::timed_out`]). What a call abandoned this way
     /// had sent may still run once the store answers again; calls whose effect must not
     /// come late check a deadline in the database as well (budget admission).
-    pub async fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let limit = self.timeout();
-        match tokio::time::timeout(limit, call).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.count_timeout();
-                Err(StoreError::timeout(self.backend(), limit))
+    ///
+    /// The call is boxed: a store call's state (sqlx's statements and transactions, several
+    /// kilobytes) then lives on the heap for the calls that run, instead of inline in every
+    /// future that may make one. The request's future holds a pointer, so the requests that
+    /// make no store call (no budget, a cached key) do not copy those kilobytes each time
+    /// the future is moved.
+    pub fn bounded<'a, T: 'a>(
+        &'a self,
+        call: impl std::future::Future<Output = Result<T, StoreError>> + 'a,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + 'a {
+        let call = Box::pin(call);
+        async move {
+            let limit = self.timeout();
+            match tokio::time::timeout(limit, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.count_timeout();
+                    Err(StoreError::timeout(self.backend(), limit))
+                }
             }
         }
     }
