@@ -101,6 +101,8 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Response {
                     "name": p.name(),
                     "kind": p.config.kind.as_str(),
                     "ejected": b.is_ejected(),
+                    "ejected_ms": b.ejected_ms(),
+                    "ejections": b.ejections(),
                     "in_flight": b.load.in_flight(),
                     "latency_ms": b.load.latency_us() as f64 / 1000.0,
                     "balance": p.config.balance.as_str(),
@@ -122,7 +124,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Response {
                 "settings": {
                     "max_attempts": s.max_attempts,
                     "retry_budget": {"percent": s.retry_percent, "min": s.retry_min},
-                    "outlier": {"consecutive_failures": s.eject_after, "ejection_ms": s.ejection.as_millis(), "max_ejection_percent": s.max_ejection_percent},
+                    "outlier": {"consecutive_failures": s.eject_after, "ejection_ms": s.ejection.as_millis(), "max_ejection_ms": s.max_ejection.as_millis(), "max_ejection_percent": s.max_ejection_percent},
                 },
             }),
         ))

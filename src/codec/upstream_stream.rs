@@ -72,6 +72,15 @@ pub enum StreamStep {
 /// Per-stream decoding state (tool-call assembly and the like).
 pub trait StreamDecoder: Send {
     fn decode(&mut self, ev: &SseEvent) -> Result<StreamStep, GatewayError>;
+
+    /// True when every `StreamEvent::Raw` it emits comes with that event's whole meaning as
+    /// canonical events, so the canonical events alone say whether a raw event carried
+    /// content (text, a tool call, a finish) or only the stream's metadata (identity,
+    /// usage). False (the default) when a raw event may carry content its canonical events
+    /// do not show: the pipeline then takes every raw event as content.
+    fn describes_raw(&self) -> bool {
+        false
+    }
 }
 
 /// A provider reply we cannot read is the provider's failure (502), retryable.

@@ -112,6 +112,7 @@ pub struct RawBackoff {
 pub struct RawOutlier {
     pub consecutive_failures: Option<Spanned<u32>>,
     pub ejection: Option<Str>,
+    pub max_ejection: Option<Str>,
     pub max_ejection_percent: Option<Spanned<u32>>,
 }
 

@@ -26,9 +26,11 @@ pub const DEFAULT_RETRY_MIN: u32 = 3;
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Envoy's outlier detection: 5 consecutive failures eject a backend for 30 s (doubling on
-/// each repeat ejection, up to 10 times that).
+/// each repeat ejection, up to 10 times that unless `max_ejection` says otherwise: 300 s,
+/// Envoy's `max_ejection_time`).
 pub const DEFAULT_EJECT_AFTER: u32 = 5;
 pub const DEFAULT_EJECTION: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_EJECTION_FACTOR: u32 = 10;
 /// At most half the backends of the gateway out at once (at least one may always be ejected).
 pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 50;
 /// A provider key that got 429 without `Retry-After` rests this long.
@@ -257,8 +259,11 @@ pub struct RoutingSettings {
     pub backoff_max: Duration,
     /// Consecutive failures (5xx, connect errors, timeouts) that eject a backend.
     pub eject_after: u32,
-    /// First ejection's length; each repeat doubles it, up to ten times.
+    /// First ejection's length; each repeat doubles it, up to `max_ejection`.
     pub ejection: Duration,
+    /// The longest an ejection lasts, however often it repeats (default ten times
+    /// `ejection`).
+    pub max_ejection: Duration,
     pub max_ejection_percent: u32,
     pub key_cooldown: Duration,
 }
@@ -273,6 +278,7 @@ impl Default for RoutingSettings {
             backoff_max: DEFAULT_BACKOFF_MAX,
             eject_after: DEFAULT_EJECT_AFTER,
             ejection: DEFAULT_EJECTION,
+            max_ejection: DEFAULT_EJECTION.saturating_mul(DEFAULT_MAX_EJECTION_FACTOR),
             max_ejection_percent: DEFAULT_MAX_EJECTION_PERCENT,
             key_cooldown: DEFAULT_KEY_COOLDOWN,
         }
@@ -321,6 +327,19 @@ pub(super) fn settings(src: &mut Source<'_>, r: &raw::RawRouting) -> RoutingSett
         }
         if let Some(d) = o.ejection.as_ref().and_then(|v| src.duration(v)) {
             s.ejection = d;
+        }
+        s.max_ejection = s.ejection.saturating_mul(DEFAULT_MAX_EJECTION_FACTOR);
+        if let Some(v) = &o.max_ejection
+            && let Some(d) = src.duration(v)
+        {
+            if d < s.ejection {
+                src.error(
+                    &v.span(),
+                    "max_ejection must be at least the first ejection's length (`ejection`)",
+                );
+            } else {
+                s.max_ejection = d;
+            }
         }
         if let Some(p) = &o.max_ejection_percent {
             if *p.get_ref() > 100 {

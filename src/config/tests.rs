@@ -322,6 +322,10 @@ fn routing_rules_and_settings_are_validated() {
             "[routing]\noutlier = { consecutive_failures = 0 }\n",
             "at least 1",
         ),
+        (
+            "[routing]\noutlier = { ejection = \"60s\", max_ejection = \"30s\" }\n",
+            "at least the first ejection's length",
+        ),
     ];
     for (tail, want) in cases {
         let got = errors(tail);
@@ -358,6 +362,24 @@ fn routing_rules_and_settings_are_validated() {
     );
     assert_eq!(ok.routing.max_attempts, 3);
     assert_eq!(ok.routing.key_cooldown, std::time::Duration::from_secs(5));
+    // Ejections last at most ten times the first unless `max_ejection` says otherwise.
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(
+        (ok.routing.ejection, ok.routing.max_ejection),
+        (secs(30), secs(300))
+    );
+    for (outlier, max) in [
+        ("{ ejection = \"10s\" }", secs(100)),
+        ("{ ejection = \"10s\", max_ejection = \"45s\" }", secs(45)),
+    ] {
+        let c = super::parse(
+            "t.toml",
+            &format!("{head}[routing]\noutlier = {outlier}\n"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.routing.max_ejection, max, "{outlier}");
+    }
 }
 
 #[test]

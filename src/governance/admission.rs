@@ -10,12 +10,14 @@
 //!    A spent budget blocks (429 naming it, `Retry-After` at its period's end) or, with
 //!    `on_exhausted = { route_to }`, sends the request to that target instead.
 //!
-//! Provider budgets are reserved per attempt by the fallback loop ([`Admission::provider`]);
-//! a spent provider is skipped. The returned [`Admission`] travels with the request and is
-//! settled exactly once when the request ends (reply sent, stream finished or cut, client
-//! gone, failure): the reservations become the actual cost, rate-limit leases are released,
-//! the usage record is written and the 50/80/100 % alerts go out. Dropping an unsettled
-//! admission settles it as a failure with no usage, so nothing stays reserved.
+//! Provider budgets are reserved per attempt by the fallback loop ([`Admission::provider`]),
+//! once per request and provider however often the route names it; a spent provider is
+//! skipped, and only the provider that served is charged (RELIABILITY 3: no double count).
+//! The returned [`Admission`] travels with the request and is settled exactly once when the
+//! request ends (reply sent, stream finished or cut, client gone, failure): the reservations
+//! become the actual cost, rate-limit leases are released, the usage record is written and
+//! the 50/80/100 % alerts go out. Dropping an unsettled admission settles it as a failure
+//! with no usage, so nothing stays reserved.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -532,11 +534,22 @@ impl Admission {
             .ticket
             .input_tokens
             .saturating_add(self.max_output_on(model));
+        // A provider the route names twice (two of its models, one after the other fails) is
+        // reserved on once: the ledger holds one reservation per request and counter, and
+        // settlement charges each line, so a second line on a counter would be refused by
+        // the store or, on Redis, charged twice with its first reservation never released.
+        // The reservation held covers the provider's first model; the second's worst case
+        // may differ, but settlement charges what it actually cost.
+        let held = &self.ticket.provider_lines;
         let mut lines: Vec<Line> = provider
             .budgets
             .iter()
             .map(|b| Line::reserving(&scope, b, now, worst_cost, worst_tokens))
+            .filter(|l| !held.iter().any(|h| h.counter == l.counter))
             .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
         ledger::sort(&mut lines);
         match self
             .enforcer

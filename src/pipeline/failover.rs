@@ -6,7 +6,7 @@
 //!   every key rests after a 429 is skipped.
 //! - On a provider, keys are used in its balance order. A 429 rests that key and tries the
 //!   provider's next key; any other retryable failure (5xx, connect error, timeout, a stream
-//!   that failed before its first event) moves to the next candidate; any other failure
+//!   that failed before its first content) moves to the next candidate; any other failure
 //!   (4xx other than 429, a request we cannot translate) ends the loop at once.
 //! - At most `[routing] max_attempts` (≤ 5) attempts, each (backend, key) at most once.
 //!   Every attempt after the first must be allowed by the gateway's retry budget and waits a

@@ -21,9 +21,12 @@
 //! The attempt loop ([`failover`]) tries the candidates and their keys in turn: a retryable
 //! failure (connect error, timeout, 429, 5xx) moves on, within the retry budget and
 //! `max_attempts`; any other failure is returned at once. For a stream,
-//! a candidate is kept only once its first events arrived, so a provider that answers 200 and
-//! then fails at once still falls back; if the first events take longer than the keep-alive
-//! interval the stream is committed (headers go out, keep-alives start) and fallback ends.
+//! a candidate is kept only once its first content arrived (text, a tool call, a finish: its
+//! metadata alone, such as Anthropic's `message_start`, is held back with it), so a provider
+//! that answers 200 and then fails at once still falls back, and what usage it reported
+//! before failing is never counted; if no content comes within the keep-alive interval the
+//! stream is committed (headers and what was held go out, keep-alives start) and fallback
+//! ends.
 
 pub mod admit;
 pub mod auth;
@@ -47,7 +50,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
 
 pub use context::{Attempt, RequestCtx, new_request_id};
 pub use reply::{parse_json, read_body};
@@ -402,25 +405,47 @@ async fn chat_attempt(
         p.name(),
     )
     .tapped(out.capture);
-    match timeout(keepalive, events.next()).await {
-        Ok(Ok(Some(first))) => Ok(ChatOutcome::Stream(Box::new(LiveStream {
+    // Kept once the stream carries content. Its metadata alone (identity, usage: Anthropic's
+    // `message_start`) is held back, so a provider that fails right after it still falls
+    // back, and the usage it reported is dropped with it, never counted (RELIABILITY 3).
+    let commit_by = Instant::now() + keepalive;
+    let mut first = Vec::new();
+    let live = |first, upstream| {
+        Ok(ChatOutcome::Stream(Box::new(LiveStream {
             first,
-            upstream: Some(events),
-        }))),
-        Ok(Ok(None)) => {
-            events.finish();
-            Ok(ChatOutcome::Stream(Box::new(LiveStream {
-                first: Vec::new(),
-                upstream: None,
-            })))
+            upstream,
+        })))
+    };
+    loop {
+        match timeout_at(commit_by, events.next()).await {
+            Ok(Ok(Some(batch))) => {
+                let content = carries_content(&batch, events.describes_raw());
+                first.extend(batch);
+                if content {
+                    return live(first, Some(events));
+                }
+            }
+            Ok(Ok(None)) => {
+                events.finish();
+                return live(first, None);
+            }
+            // A failure before anything reached the client may still fall back.
+            Ok(Err(e)) => return Err(e.retryable(true)),
+            // Slow to say anything: committed, so that keep-alives can start.
+            Err(_) => return live(first, Some(events)),
         }
-        // A failure before anything reached the client may still fall back.
-        Ok(Err(e)) => Err(e.retryable(true)),
-        Err(_) => Ok(ChatOutcome::Stream(Box::new(LiveStream {
-            first: Vec::new(),
-            upstream: Some(events),
-        }))),
     }
+}
+
+/// Does this batch of a stream's events carry any of the reply (text, a tool call, a finish),
+/// rather than only the stream's metadata (its identity, usage)? A raw event counts as the
+/// reply unless its decoder [describes it](exec::UpstreamEvents::describes_raw).
+fn carries_content(events: &[StreamEvent], raw_described: bool) -> bool {
+    events.iter().any(|ev| match ev {
+        StreamEvent::Start { .. } | StreamEvent::Usage(_) => false,
+        StreamEvent::Raw(_) => !raw_described,
+        StreamEvent::Delta { .. } | StreamEvent::Finish { .. } => true,
+    })
 }
 
 pub async fn embeddings(

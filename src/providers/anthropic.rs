@@ -148,4 +148,9 @@ impl StreamDecoder for AnthropicStream {
             step => Ok(step),
         }
     }
+
+    /// Each raw event comes with everything the Messages decoder read from it.
+    fn describes_raw(&self) -> bool {
+        true
+    }
 }

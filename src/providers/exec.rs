@@ -362,6 +362,11 @@ impl UpstreamEvents {
         }
     }
 
+    /// See [`crate::codec::upstream_stream::StreamDecoder::describes_raw`].
+    pub fn describes_raw(&self) -> bool {
+        self.decoder.describes_raw()
+    }
+
     /// Tap the raw frames into `capture` (the request log's bodies).
     pub fn tapped(mut self, capture: Option<&std::sync::Arc<crate::bodies::Capture>>) -> Self {
         self.capture = capture.cloned();

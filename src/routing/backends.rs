@@ -8,8 +8,9 @@
 //!   `[routing] key_cooldown`); requests use the provider's other keys meanwhile.
 //! - **Outlier ejection** (Envoy's): `eject_after` consecutive failures (5xx, connect errors,
 //!   timeouts; not 4xx, not 429) eject a backend for `ejection`, doubled on every repeat
-//!   ejection up to ten times; at most `max_ejection_percent` of the backends (at least one)
-//!   are out at once. Routing skips an ejected backend unless every candidate of the request
+//!   ejection up to `max_ejection` ([`ejection_length`]); repeats count from zero again once
+//!   the backend stayed healthy for as long as its last ejection. At most
+//!   `max_ejection_percent` of the backends (at least one) are out at once. Routing skips an ejected backend unless every candidate of the request
 //!   is ejected (then it tries them anyway: better a likely failure than a certain one).
 //! - The **retry budget** of [`super::retry`] lives here too, one for the gateway.
 
@@ -106,28 +107,41 @@ impl Backends {
         if n < s.eject_after || b.is_ejected() {
             return false;
         }
+        // Decided under the lock: of several failures that reach the threshold at once (a
+        // burst of concurrent requests), only the first ejects; the others see it ejected
+        // rather than counting a repeat ejection each (which would double its length).
         let Ok(map) = self.map.lock() else {
             return false;
         };
+        if b.is_ejected() {
+            return false;
+        }
         let total = map.len();
         let out = map.values().filter(|b| b.is_ejected()).count();
         let cap = (total * s.max_ejection_percent as usize / 100).max(1);
         if out >= cap {
             return false;
         }
-        let repeats = b.ejections.fetch_add(1, Ordering::Relaxed).min(10);
-        let length = s
-            .ejection
-            .saturating_mul(1 << repeats.min(4))
-            .min(s.ejection.saturating_mul(10));
+        let repeats = b.ejections.fetch_add(1, Ordering::Relaxed);
+        let length = ejection_length(s, repeats);
         b.ejected_until
             .store(crate::mono_ms() + crate::millis(length), Ordering::Relaxed);
         b.ejection_len
             .store(crate::millis(length), Ordering::Relaxed);
         b.consecutive.store(0, Ordering::Relaxed);
-        tracing::warn!(provider = %b.name, seconds = length.as_secs_f64(), "backend ejected after consecutive failures");
+        tracing::warn!(provider = %b.name, seconds = length.as_secs_f64(), ejections = repeats + 1, "backend ejected after consecutive failures");
         true
     }
+}
+
+/// How long a backend is ejected after `repeats` earlier ejections in a row: `ejection`,
+/// doubled on each repeat, at most `max_ejection`. (Envoy multiplies its base ejection time
+/// by the number of ejections, capped by `max_ejection_time`; doubling reaches the cap in
+/// fewer steps: with the defaults, 30 s, 60 s, 120 s, 240 s, then 300 s.)
+pub fn ejection_length(s: &RoutingSettings, repeats: u32) -> Duration {
+    s.ejection
+        .saturating_mul(1 << repeats.min(16))
+        .min(s.max_ejection)
 }
 
 /// A short stable fingerprint of a key, so its state survives a reload without keeping the
@@ -229,6 +243,19 @@ impl Backend {
         self.ejected_until.load(Ordering::Relaxed) > crate::mono_ms()
     }
 
+    /// Milliseconds this backend stays ejected (0 when it is not).
+    pub fn ejected_ms(&self) -> u64 {
+        self.ejected_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(crate::mono_ms())
+    }
+
+    /// Ejections in a row so far (back to 0 once it stayed healthy for as long as its last
+    /// ejection lasted): what the next ejection's length doubles from.
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
     /// A reply started: the failure streak ends, and once a backend has stayed healthy for
     /// a whole ejection length after its last ejection, repeats count from zero again.
     pub fn success(&self) {
@@ -273,6 +300,116 @@ mod tests {
             assert!(!reg.failure(&b, &s), "half of two backends is one: b stays");
         }
         assert!(!b.is_ejected());
+    }
+
+    fn settings(eject_after: u32, percent: u32) -> RoutingSettings {
+        RoutingSettings {
+            eject_after,
+            ejection: Duration::from_secs(30),
+            max_ejection: Duration::from_secs(100),
+            max_ejection_percent: percent,
+            ..RoutingSettings::default()
+        }
+    }
+
+    /// Fail `b` until it is ejected; how long for (ms).
+    fn eject(reg: &Backends, b: &Backend, s: &RoutingSettings) -> u64 {
+        for _ in 1..s.eject_after {
+            assert!(!reg.failure(b, s));
+        }
+        assert!(
+            reg.failure(b, s),
+            "{} failures in a row eject",
+            s.eject_after
+        );
+        b.ejected_ms()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeat_ejections_last_longer_up_to_the_cap_and_health_resets_them() {
+        crate::follow_tokio_clock();
+        let reg = Backends::default();
+        let s = settings(2, 100);
+        let (a, _) = reg.backend(&provider("a"), &Arc::default());
+        let mut lengths = Vec::new();
+        for _ in 0..5 {
+            let ms = eject(&reg, &a, &s);
+            lengths.push(ms);
+            // Out for exactly that long: failures meanwhile change nothing.
+            tokio::time::advance(Duration::from_millis(ms - 1)).await;
+            assert!(a.is_ejected());
+            assert!(!reg.failure(&a, &s) && !reg.failure(&a, &s));
+            tokio::time::advance(Duration::from_millis(2)).await;
+            assert!(!a.is_ejected());
+            a.success();
+        }
+        // 30 s, doubled on each repeat, at most `max_ejection`.
+        assert_eq!(lengths, [30_000, 60_000, 100_000, 100_000, 100_000]);
+        assert_eq!(a.ejections(), 5);
+        // Healthy for as long as its last ejection lasted: repeats count from zero again.
+        tokio::time::advance(Duration::from_secs(99)).await;
+        a.success();
+        assert_eq!(a.ejections(), 5, "not yet healthy for a whole ejection");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        a.success();
+        assert_eq!(a.ejections(), 0);
+        assert_eq!(eject(&reg, &a, &s), 30_000);
+        // The pure rule, with the defaults: 30 s, 60 s, 120 s, 240 s, then 300 s.
+        let d = RoutingSettings::default();
+        let secs: Vec<u64> = (0..7).map(|r| ejection_length(&d, r).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 300, 300, 300]);
+        assert_eq!(ejection_length(&d, u32::MAX).as_secs(), 300);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_max_ejection_percent_of_the_backends_are_out() {
+        crate::follow_tokio_clock();
+        let reg = Backends::default();
+        let s = settings(1, 50);
+        let b: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| reg.backend(&provider(n), &Arc::default()).0)
+            .collect();
+        assert!(reg.failure(&b[0], &s));
+        assert!(reg.failure(&b[1], &s));
+        for _ in 0..5 {
+            assert!(!reg.failure(&b[2], &s), "half of four backends are out");
+        }
+        assert_eq!(b.iter().filter(|b| b.is_ejected()).count(), 2);
+        // Once they are back, the next failures may eject others, two at a time again.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(reg.failure(&b[2], &s) && reg.failure(&b[3], &s));
+        assert!(!reg.failure(&b[0], &s), "two are out again");
+        assert_eq!(b.iter().filter(|b| b.is_ejected()).count(), 2);
+    }
+
+    #[test]
+    fn concurrent_failures_at_the_threshold_eject_once() {
+        let reg = Arc::new(Backends::default());
+        let s = Arc::new(settings(1, 100));
+        let b: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| reg.backend(&provider(n), &Arc::default()).0)
+            .collect();
+        let a = Arc::clone(&b[0]);
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (reg, s, a, start) = (reg.clone(), s.clone(), a.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    reg.failure(&a, &s)
+                })
+            })
+            .collect();
+        let ejected = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|e| *e)
+            .count();
+        assert_eq!(ejected, 1);
+        assert_eq!(a.ejections(), 1, "one ejection, not a repeat per failure");
+        assert!(a.ejected_ms() <= 30_000, "{} ms", a.ejected_ms());
     }
 
     #[test]

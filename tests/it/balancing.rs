@@ -270,6 +270,83 @@ async fn a_failing_backend_is_ejected_and_skipped() {
     assert_eq!(a.calls(), 6, "the ejection ended");
 }
 
+/// `a`'s state on `/admin/api/routing`: (ejected, ms it stays out, ejections in a row).
+async fn ejection_of(gw: &Gateway, name: &str) -> (bool, u64, u64) {
+    let status: serde_json::Value =
+        serde_json::from_str(&gw.get_text("/admin/api/routing", ADMIN).await).unwrap();
+    let p = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{status}"))
+        .clone();
+    (
+        p["ejected"].as_bool().unwrap(),
+        p["ejected_ms"].as_u64().unwrap(),
+        p["ejections"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_backend_ejected_again_stays_out_twice_as_long() {
+    let a = MockProvider::start(Profile::OpenAi).await;
+    let b = MockProvider::start(Profile::OpenAi).await;
+    a.respond_with(|_| Reply::error(503, "down"));
+    let cfg = format!(
+        "{FAILING}[routing]\nretry_budget = {{ min = 1000 }}\noutlier = {{ consecutive_failures = 5, ejection = \"30s\" }}\n"
+    );
+    let gw = Gateway::start(&cfg, &[&a, &b]).await;
+    // Sends `n` requests (all served by b); how many of them reached a.
+    let send = async |n: usize| {
+        let before = a.calls();
+        for _ in 0..n {
+            let r = gw.chat(&chat_req("m", false)).await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["x-gatehouse-provider"], "b");
+        }
+        a.calls() - before
+    };
+    let (mut sent_while_out, mut reached_while_out) = (0, 0);
+
+    // First ejection: 30 s.
+    assert_eq!(send(100).await, 5, "five failures in a row eject a");
+    let (ejected, ms, n) = ejection_of(&gw, "a").await;
+    assert!(
+        ejected && (20_000..=30_000).contains(&ms) && n == 1,
+        "{ms} ms, {n}"
+    );
+    sent_while_out += 95;
+    skip(Duration::from_secs(31)).await;
+    assert!(!ejection_of(&gw, "a").await.0, "back after 30 s");
+
+    // Still failing: ejected again, now for 60 s.
+    assert_eq!(send(100).await, 5);
+    let (ejected, ms, n) = ejection_of(&gw, "a").await;
+    assert!(
+        ejected && (50_000..=60_000).contains(&ms) && n == 2,
+        "{ms} ms, {n}"
+    );
+    sent_while_out += 95;
+    // Past the point where the first ejection ended, a is still out.
+    skip(Duration::from_secs(31)).await;
+    let (ejected, ms, _) = ejection_of(&gw, "a").await;
+    assert!(ejected && ms <= 29_000, "{ms} ms left");
+    reached_while_out += send(100).await;
+    sent_while_out += 100;
+    skip(Duration::from_secs(30)).await;
+    assert!(!ejection_of(&gw, "a").await.0, "back after 60 s");
+    assert_eq!(send(1).await, 1, "the ejection ended");
+
+    eprintln!(
+        "figure: outlier ejection: {reached_while_out} of {sent_while_out} requests reached the ejected backend; ejections of 30 s then 60 s"
+    );
+    assert!(
+        reached_while_out * 100 < sent_while_out,
+        "< 1 % of traffic reaches an ejected backend"
+    );
+}
+
 #[tokio::test]
 async fn the_only_backend_is_tried_even_when_ejected() {
     let a = MockProvider::start(Profile::OpenAi).await;

@@ -239,6 +239,104 @@ async fn credentials_count_tokens_and_errors_speak_geminis_language() {
     assert_eq!(mock.calls(), 1);
 }
 
+/// RELIABILITY 9: a provider stream cut without its terminator reaches a Gemini client as
+/// Google's error object, the stream's last chunk (an SSE event, or the JSON array's last
+/// element, the array closed), and never as a chunk with a `finishReason`: whether a Chat
+/// Completions provider's stream is translated or a Gemini provider's relayed as it came.
+#[tokio::test]
+async fn a_cut_stream_ends_with_googles_error_never_a_finish_reason() {
+    use crate::support::mock::{chunk, gemini_chunk, gemini_stream};
+    const ADMIN: &str = "admin-token-for-gemini-tests-0001";
+    for kind in ["openai-compatible", "gemini"] {
+        let mock = MockProvider::start(if kind == "gemini" {
+            Profile::Gemini
+        } else {
+            Profile::OpenAi
+        })
+        .await;
+        let cfg = config().replace("openai-compatible", kind).replacen(
+            "[server]\n",
+            &format!("[server]\nadmin_token = \"{ADMIN}\"\n"),
+            1,
+        );
+        let gw = Gateway::start(&cfg, &[&mock]).await;
+        for sse in [true, false] {
+            // Some text, then the connection closes: no finish, no usage, no terminator.
+            mock.push(if kind == "gemini" {
+                gemini_stream(vec![
+                    gemini_chunk(json!([{"text": "partial"}]), None),
+                    gemini_chunk(json!([{"text": " answer"}]), None),
+                ])
+            } else {
+                Reply::sse(vec![
+                    chunk(json!({"role": "assistant", "content": ""}), None),
+                    chunk(json!({"content": "partial"}), None),
+                ])
+                .truncate_after(2)
+            });
+            let path = format!(
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent{}",
+                if sse { "?alt=sse" } else { "" }
+            );
+            let r = call(
+                &gw,
+                &path,
+                &json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+            )
+            .await;
+            assert_eq!(r.status(), 200, "{kind} sse={sse}");
+            let id = r.headers()["x-gatehouse-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let text = r.text().await.unwrap();
+            let chunks: Vec<Value> = if sse {
+                // A Gemini provider's own chunks are relayed with `\n` line ends.
+                text.replace("\r\n", "\n")
+                    .split("\n\n")
+                    .filter(|c| !c.trim().is_empty())
+                    .map(|c| serde_json::from_str(c.strip_prefix("data: ").unwrap()).unwrap())
+                    .collect()
+            } else {
+                serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("not a JSON array ({e}): {text}"))
+            };
+            let (last, content) = chunks.split_last().unwrap();
+            assert!(
+                !content.is_empty(),
+                "{kind} sse={sse}: the text came first: {text}"
+            );
+            for c in content {
+                conforms("GenerateContentResponse", c);
+                assert!(
+                    c["candidates"][0].get("finishReason").is_none(),
+                    "{kind} sse={sse}: no finishReason on a cut stream: {text}"
+                );
+            }
+            assert_eq!(last["error"]["code"], 502, "{kind} sse={sse}: {text}");
+            assert_eq!(last["error"]["status"], "INTERNAL", "{text}");
+            assert!(
+                last["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("without its terminator"),
+                "{text}"
+            );
+            gw.flush_records().await;
+            background_done().await;
+            let rec: Value =
+                serde_json::from_str(&gw.get_text(&format!("/admin/api/logs/{id}"), ADMIN).await)
+                    .unwrap();
+            assert_eq!(
+                (rec["status"].as_str(), rec["http_status"].as_u64()),
+                (Some("error"), Some(200)),
+                "{kind} sse={sse}: {rec}"
+            );
+            assert_eq!(rec["client_schema"], "gemini", "{rec}");
+        }
+    }
+}
+
 #[test]
 fn the_discovery_checker_catches_what_gemini_would_not_send() {
     let errors = gemini_spec::check(

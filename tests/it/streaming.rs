@@ -193,6 +193,136 @@ async fn truncated_stream_ends_with_an_error_not_a_stop() {
     );
 }
 
+/// An SSE body's events as (name, data): `\r\n` or `\n` line ends, `message` for an
+/// unnamed event, data parsed as JSON (`[DONE]` as a string).
+pub fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|frame| {
+            let mut name = "message".to_owned();
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = Some(
+                        serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned())),
+                    );
+                }
+            }
+            Some((name, data?))
+        })
+        .collect()
+}
+
+/// RELIABILITY 9: a provider stream cut without its terminator, after the client got part
+/// of the reply, ends with an error in the client's own protocol, never a normal stop, and
+/// the request's record says it failed: `error` (not `ok`), with the HTTP status the client
+/// got (200: the headers went out) and why.
+#[tokio::test]
+async fn a_cut_stream_is_an_error_to_the_client_and_in_its_record() {
+    const ADMIN: &str = "admin-token-for-streaming-tests-1";
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = one_provider("openai-compatible").replacen(
+        "[server]\n",
+        &format!("[server]\nadmin_token = \"{ADMIN}\"\n"),
+        1,
+    );
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    let stream_of = |schema: &str| match schema {
+        "chat" => ("/v1/chat/completions", chat_req("m", true)),
+        "messages" => (
+            "/v1/messages",
+            json!({"model": "m", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        "responses" => (
+            "/v1/responses",
+            json!({"model": "m", "input": "hi", "stream": true, "store": false}),
+        ),
+        "gemini" => (
+            "/v1beta/models/m:streamGenerateContent?alt=sse",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+        ),
+        _ => unreachable!(),
+    };
+    for schema in ["chat", "messages", "responses", "gemini"] {
+        // The role, "partial", then the connection closes: no finish, no usage, no [DONE].
+        mock.push(Reply::stream(&["partial", " answer"]).truncate_after(2));
+        let (path, body) = stream_of(schema);
+        let r = client()
+            .post(gw.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{schema}");
+        let id = r.headers()["x-gatehouse-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let events = named_events(&r.text().await.unwrap());
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        let (last_name, last) = events.last().unwrap();
+        // The terminal error of each protocol; none of its normal ends.
+        match schema {
+            "chat" => {
+                assert!(last["error"]["message"].is_string(), "{events:?}");
+                assert!(!events.iter().any(|(_, d)| d == "[DONE]"));
+                assert!(
+                    !events
+                        .iter()
+                        .any(|(_, d)| !d["choices"][0]["finish_reason"].is_null())
+                );
+            }
+            "messages" => {
+                assert_eq!(last_name, "error", "{names:?}");
+                assert_eq!(last["type"], "error");
+                assert!(!names.contains(&"message_stop") && !names.contains(&"message_delta"));
+            }
+            "responses" => {
+                assert_eq!(&names[names.len() - 2..], ["error", "response.failed"]);
+                assert_eq!(last["response"]["status"], "failed");
+                assert!(!names.contains(&"response.completed"));
+            }
+            "gemini" => {
+                assert!(last["error"]["status"].is_string(), "{events:?}");
+                assert!(
+                    !events
+                        .iter()
+                        .any(|(_, d)| { d["candidates"][0].get("finishReason").is_some() }),
+                    "no synthesized finishReason: {events:?}"
+                );
+            }
+            _ => unreachable!(),
+        }
+        gw.flush_records().await;
+        background_done().await;
+        let rec: Value =
+            serde_json::from_str(&gw.get_text(&format!("/admin/api/logs/{id}"), ADMIN).await)
+                .unwrap();
+        assert_eq!(rec["client_schema"], schema, "{rec}");
+        assert_eq!(rec["status"], "error", "a cut stream is not ok: {rec}");
+        assert_eq!(rec["http_status"], 200, "{rec}");
+        assert_eq!(rec["error_class"], "upstream_failed", "{rec}");
+        assert!(
+            rec["error"]
+                .as_str()
+                .unwrap()
+                .contains("ended the stream without its terminator"),
+            "{rec}"
+        );
+        // Charged for what it delivered ("partial").
+        assert!(rec["tokens"]["output"].as_u64().unwrap() >= 1, "{rec}");
+    }
+    // `status=error` finds them all; none is counted as served in full.
+    let ok: Value =
+        serde_json::from_str(&gw.get_text("/admin/api/logs?status=ok", ADMIN).await).unwrap();
+    assert_eq!(ok["data"].as_array().unwrap().len(), 0, "{ok}");
+    let failed: Value =
+        serde_json::from_str(&gw.get_text("/admin/api/logs?status=error", ADMIN).await).unwrap();
+    assert_eq!(failed["data"].as_array().unwrap().len(), 4, "{failed}");
+}
+
 #[tokio::test]
 async fn idle_upstream_after_the_first_byte_becomes_an_error_event() {
     let mock = MockProvider::start(Profile::OpenAi).await;
