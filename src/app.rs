@@ -1,6 +1,8 @@
 //! The route table and the layers around it, in one place.
 //!
 //! Layers, outermost first:
+//! - head limits: a head of more than `config::MAX_HEADERS` fields gets 431 (HTTP/2's; an
+//!   HTTP/1 one, and a head of too many bytes, never gets here: `server`).
 //! - shedding (`pipeline::shed`): an inference request past `[server] max_in_flight` or
 //!   `max_buffered_body_bytes` is refused here with 503, before authentication, its body or
 //!   any provider; an admitted one holds its place until its reply body is dropped (the
@@ -34,6 +36,7 @@ use futures_util::future::{BoxFuture, Either};
 use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::config::MAX_HEADERS;
 use crate::error::{ErrorKind, GatewayError};
 use crate::handlers;
 use crate::pipeline::RequestCtx;
@@ -144,10 +147,6 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let access = access(req.uri().path());
-        if let Access::Public = access {
-            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
-        }
         // A refusal, in the schema the path implies.
         let refuse = |e: GatewayError, path: &str| {
             let r = refusal(&e, path);
@@ -156,6 +155,15 @@ where
                 None,
             )
         };
+        // Too many header fields: hyper refuses an HTTP/1 head's itself (`server`), and the
+        // `h2` crate only an HTTP/2 one's bytes, so its fields are counted here.
+        if req.headers().len() > MAX_HEADERS {
+            return refuse(too_many_headers(), req.uri().path());
+        }
+        let access = access(req.uri().path());
+        if let Access::Public = access {
+            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
+        }
         let (mut head, body) = req.into_parts();
         // 0. Shed: the in-flight and body-bytes bounds, from the head alone (inference only).
         let (ticket, body) = {
@@ -228,6 +236,14 @@ where
             }
         }
     }
+}
+
+/// The refusal of a head with more than [`MAX_HEADERS`] fields (431).
+fn too_many_headers() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::HeadersTooLarge,
+        format!("the request has more than {MAX_HEADERS} header fields"),
+    )
 }
 
 /// The bounds a request's body is read within.

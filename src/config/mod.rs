@@ -78,6 +78,13 @@ pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// within 40 s even while its streams are silent.
 pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Request-head limits, Envoy's defaults (RELIABILITY 20): more header fields than
+/// [`MAX_HEADERS`], or a head over [`MAX_HEAD_BYTES`], gets 431. HTTP/1: hyper counts the
+/// fields and the head's bytes from the request line to its blank line (`server`). HTTP/2:
+/// the `h2` crate counts the header list as RFC 9113 §6.5.2 does (each field's name and value
+/// plus 32 bytes, pseudo-headers included; `server`), and `app` counts the fields.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEAD_BYTES: usize = 60 * 1024;
 /// The upper bound on `[server] busy_poll`: past a few hundred microseconds the wake it saves
 /// is small beside the CPU it spends (see `busy_poll`).
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
