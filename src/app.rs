@@ -10,7 +10,9 @@
 //!   through `pipeline::intake`: within `body_read_timeout`, within the body budget, and
 //!   drained a bounded amount when a reply went out before it was read (lingering close).
 //!   The public routes (health, readiness) are exempt, and so are the admin API and
-//!   `/metrics` from the in-flight and body bounds.
+//!   `/metrics` from the in-flight and body bounds. With `[server] cancel_on_disconnect`
+//!   off, an admitted inference request's place also goes to its handler, which runs it on
+//!   a task of its own (`pipeline::detach`).
 //! - authentication, deny by default ([`App`]): every route needs a caller except the
 //!   named [`PUBLIC`] ones. Inference routes (everything outside `/admin/` and `/metrics`)
 //!   get the pipeline's first stage (`pipeline::auth`), the admin API and `/metrics` the
@@ -42,6 +44,7 @@ use crate::handlers;
 use crate::pipeline::RequestCtx;
 use crate::pipeline::auth;
 use crate::pipeline::client::error_body_for;
+use crate::pipeline::detach::Detached;
 use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::reply::{error_response, openai_error};
 use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
@@ -198,6 +201,13 @@ where
                 ticket.clone(),
                 bounds(&limits, reserved),
             );
+            // `cancel_on_disconnect = false`: the handler runs the request on a task that
+            // holds its place (`pipeline::detach`).
+            if !server.cancel_on_disconnect
+                && let Some(t) = &ticket
+            {
+                head.extensions.insert(Detached(t.clone()));
+            }
             (ticket, Body::new(intake))
         };
         if let Access::Admin = access {
