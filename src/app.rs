@@ -1,6 +1,8 @@
 //! The route table and the layers around it, in one place.
 //!
 //! Layers, outermost first:
+//! - head limits: a head of more than `config::MAX_HEADERS` fields gets 431 (HTTP/2's; an
+//!   HTTP/1 one, and a head of too many bytes, never gets here: `server`).
 //! - shedding (`pipeline::shed`): an inference request past `[server] max_in_flight` or
 //!   `max_buffered_body_bytes` is refused here with 503, before authentication, its body or
 //!   any provider; an admitted one holds its place until its reply body is dropped (the
@@ -8,7 +10,9 @@
 //!   through `pipeline::intake`: within `body_read_timeout`, within the body budget, and
 //!   drained a bounded amount when a reply went out before it was read (lingering close).
 //!   The public routes (health, readiness) are exempt, and so are the admin API and
-//!   `/metrics` from the in-flight and body bounds.
+//!   `/metrics` from the in-flight and body bounds. With `[server] cancel_on_disconnect`
+//!   off, an admitted inference request's place also goes to its handler, which runs it on
+//!   a task of its own (`pipeline::detach`).
 //! - authentication, deny by default ([`App`]): every route needs a caller except the
 //!   named [`PUBLIC`] ones. Inference routes (everything outside `/admin/` and `/metrics`)
 //!   get the pipeline's first stage (`pipeline::auth`), the admin API and `/metrics` the
@@ -34,11 +38,13 @@ use futures_util::future::{BoxFuture, Either};
 use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::config::MAX_HEADERS;
 use crate::error::{ErrorKind, GatewayError};
 use crate::handlers;
 use crate::pipeline::RequestCtx;
 use crate::pipeline::auth;
 use crate::pipeline::client::error_body_for;
+use crate::pipeline::detach::Detached;
 use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::reply::{error_response, openai_error};
 use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
@@ -144,10 +150,6 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let access = access(req.uri().path());
-        if let Access::Public = access {
-            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
-        }
         // A refusal, in the schema the path implies.
         let refuse = |e: GatewayError, path: &str| {
             let r = refusal(&e, path);
@@ -156,6 +158,15 @@ where
                 None,
             )
         };
+        // Too many header fields: hyper refuses an HTTP/1 head's itself (`server`), and the
+        // `h2` crate only an HTTP/2 one's bytes, so its fields are counted here.
+        if req.headers().len() > MAX_HEADERS {
+            return refuse(too_many_headers(), req.uri().path());
+        }
+        let access = access(req.uri().path());
+        if let Access::Public = access {
+            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
+        }
         let (mut head, body) = req.into_parts();
         // 0. Shed: the in-flight and body-bytes bounds, from the head alone (inference only).
         let (ticket, body) = {
@@ -190,6 +201,13 @@ where
                 ticket.clone(),
                 bounds(&limits, reserved),
             );
+            // `cancel_on_disconnect = false`: the handler runs the request on a task that
+            // holds its place (`pipeline::detach`).
+            if !server.cancel_on_disconnect
+                && let Some(t) = &ticket
+            {
+                head.extensions.insert(Detached(t.clone()));
+            }
             (ticket, Body::new(intake))
         };
         if let Access::Admin = access {
@@ -228,6 +246,14 @@ where
             }
         }
     }
+}
+
+/// The refusal of a head with more than [`MAX_HEADERS`] fields (431).
+fn too_many_headers() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::HeadersTooLarge,
+        format!("the request has more than {MAX_HEADERS} header fields"),
+    )
 }
 
 /// The bounds a request's body is read within.

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     IdempotencyKeyReused,
     /// Body over the configured limit (413), refused before any provider is contacted.
     PayloadTooLarge,
+    /// The request head has more header fields, or more bytes, than allowed (431).
+    HeadersTooLarge,
     /// The request body did not arrive within `[server] body_read_timeout` (408).
     RequestTimeout,
     /// Unsupported media type (415).
@@ -169,6 +171,7 @@ impl GatewayError {
             ErrorKind::Conflict | ErrorKind::IdempotencyKeyInUse => StatusCode::CONFLICT,
             ErrorKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited | ErrorKind::BudgetExhausted => StatusCode::TOO_MANY_REQUESTS,
@@ -201,6 +204,7 @@ impl GatewayError {
             ErrorKind::IdempotencyKeyInUse => "idempotency_key_in_use",
             ErrorKind::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::RateLimited => "rate_limited",

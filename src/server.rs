@@ -5,14 +5,15 @@
 //! max_connections` open (at the cap it stops accepting: new connections wait in the kernel's
 //! backlog). Each connection is served with TCP_NODELAY (STYLE §4.18) by `serve_conn`: the
 //! protocol is detected under the head deadline, then hyper's HTTP/1 builder (header-read
-//! timeout, header limits: more than 100 fields or 64 KiB gets 431) or HTTP/2 builder
-//! (keep-alive pings) serves it, and a connection idle too long is shut down; `edge` has the
-//! mechanisms and the bounds. On shutdown the listener closes at once (new connections are
-//! refused and `/readyz` answers 503 to the ones still open), every connection is asked to
-//! close once its request ends (HTTP/2: GOAWAY), in-flight requests get up to
-//! `drain_timeout` to finish, the background tasks they left (`crate::tasks`: mirror shadows,
-//! stored-response writes, settlements) end within the same deadline, the usage and trace
-//! writers flush, then the process exits.
+//! timeout, header limits: more than 100 fields or a head over 60 KiB gets 431) or HTTP/2
+//! builder (keep-alive pings, the same head limits) serves it, and a connection idle too
+//! long is shut down; `edge` has the mechanisms and the bounds. On shutdown the listener
+//! closes at once (new connections are refused and `/readyz` answers 503 to the ones still
+//! open), every connection is asked to close once its request ends (HTTP/2: GOAWAY),
+//! in-flight requests get up to `drain_timeout` to finish, the background tasks they left
+//! (`crate::tasks`: mirror shadows, stored-response writes, settlements, requests run past
+//! their client) end within the same deadline, the usage and trace writers flush, then the
+//! process exits.
 //!
 //! With `[server] busy_poll` set, each request's start and the end of its response body are
 //! marks of activity for the busy-polling spinner (`busy_poll`).
@@ -37,16 +38,20 @@ use tokio_util::task::TaskTracker;
 
 use crate::app;
 use crate::busy_poll::Activity;
-use crate::config::ConnectionLimits;
+use crate::config::{ConnectionLimits, MAX_HEAD_BYTES, MAX_HEADERS};
 use crate::state::AppState;
 use edge::{ConnActivity, InFlight, Proto, Rewind};
 
 /// Period of the timer tick that keeps tokio's driver from being woken on every request
 /// (see `run`).
 const TIMER_TICK: Duration = Duration::from_secs(1);
-/// Request-head limits: Envoy's defaults (RELIABILITY 20).
-pub const MAX_HEADERS: usize = 100;
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most an HTTP/1 connection's read and write buffers hold (hyper's `max_buf_size`): at
+/// least the largest head allowed.
+const MAX_BUF_BYTES: usize = 64 * 1024;
+/// `h2` refuses a header list that *reaches* its setting, so the setting is one more than
+/// the largest list allowed.
+const H2_MAX_HEADER_LIST: u32 = 60 * 1024 + 1;
+const _: () = assert!(H2_MAX_HEADER_LIST as usize == MAX_HEAD_BYTES + 1);
 
 pub async fn run(
     listener: TcpListener,
@@ -232,11 +237,13 @@ impl Http {
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD_BYTES);
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_buf_size(MAX_BUF_BYTES);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .keep_alive_interval(limits.http2_keepalive_interval)
-            .keep_alive_timeout(limits.http2_keepalive_timeout);
+            .keep_alive_timeout(limits.http2_keepalive_timeout)
+            .max_header_list_size(H2_MAX_HEADER_LIST);
         Self { h1, h2 }
     }
 }

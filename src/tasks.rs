@@ -4,7 +4,7 @@
 //! Every task that does work a user would lose if the process ended under it is spawned
 //! here ([`spawn`], [`spawn_on`]): a mirror shadow, the write of a streamed stored Responses
 //! reply, a settlement that awaits the store or Redis, the release of a refused request's
-//! rate-limit lease. On SIGTERM, `server::run` closes the listener, lets in-flight requests
+//! rate-limit lease, a request that must outlive its client (`cancel_on_disconnect = false`). On SIGTERM, `server::run` closes the listener, lets in-flight requests
 //! finish, then [`drain`]s this tracker until the same drain deadline (logging what was
 //! left, by kind, if it passes), and only then flushes the usage and trace writers, so what
 //! these tasks record is written too.
@@ -46,15 +46,19 @@ pub enum Kind {
     Release,
     /// Keeping a streamed reply for its `Idempotency-Key`, or giving the key back.
     Idempotency,
+    /// A request served on a task of its own, so that its client leaving does not cut it
+    /// (`[server] cancel_on_disconnect = false`: `pipeline::detach`).
+    Request,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Mirror,
         Kind::StoredResponse,
         Kind::Settlement,
         Kind::Release,
         Kind::Idempotency,
+        Kind::Request,
     ];
 
     fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Settlement => "settlement",
             Kind::Release => "release",
             Kind::Idempotency => "idempotency",
+            Kind::Request => "request",
         }
     }
 }
@@ -72,7 +77,7 @@ impl Kind {
 /// after that are still tracked: closing only lets `wait` end once none is left).
 static TRACKER: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
 /// Tasks running, by [`Kind`] (in `Kind::ALL` order).
-static RUNNING: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+static RUNNING: [AtomicUsize; Kind::ALL.len()] = [const { AtomicUsize::new(0) }; Kind::ALL.len()];
 
 /// One running task of a kind; counted down however the task ends (done, panicked,
 /// aborted, or dropped with its runtime).

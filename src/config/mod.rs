@@ -67,6 +67,10 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// first chunk while fallback is still possible (see `pipeline`). 15 s is under every common
 /// idle timeout of proxies and load balancers (AWS ALB 60 s, nginx 60 s).
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
+/// A client that leaves cancels its provider call: generating a reply nobody reads costs
+/// money and a provider's capacity (RELIABILITY 13). Off is for callers who retry with an
+/// `Idempotency-Key` or who want the provider's real usage recorded rather than an estimate.
+pub const DEFAULT_CANCEL_ON_DISCONNECT: bool = true;
 /// A client must send a whole request head within this time (HAProxy's `timeout
 /// http-request` is commonly 10 s); hyper's timer for it also bounds the wait for the next
 /// request on a kept-alive HTTP/1 connection.
@@ -78,6 +82,13 @@ pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// within 40 s even while its streams are silent.
 pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Request-head limits, Envoy's defaults (RELIABILITY 20): more header fields than
+/// [`MAX_HEADERS`], or a head over [`MAX_HEAD_BYTES`], gets 431. HTTP/1: hyper counts the
+/// fields and the head's bytes from the request line to its blank line (`server`). HTTP/2:
+/// the `h2` crate counts the header list as RFC 9113 §6.5.2 does (each field's name and value
+/// plus 32 bytes, pseudo-headers included; `server`), and `app` counts the fields.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEAD_BYTES: usize = 60 * 1024;
 /// The upper bound on `[server] busy_poll`: past a few hundred microseconds the wake it saves
 /// is small beside the CPU it spends (see `busy_poll`).
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
@@ -233,6 +244,11 @@ pub struct ServerConfig {
     pub overload: Overload,
     pub drain_timeout: Duration,
     pub stream_keepalive: Duration,
+    /// A client that leaves before its reply was sent cancels the request, and with it the
+    /// provider call (RELIABILITY 13). Off: the request runs on to its reply (the provider
+    /// answers; its usage is charged and recorded) and holds its place in flight until then;
+    /// a stream being relayed still stops when its client leaves (`pipeline::detach`).
+    pub cancel_on_disconnect: bool,
     /// Poll for I/O this long after each request instead of sleeping at once (`busy_poll`);
     /// zero is off.
     pub busy_poll: Duration,
@@ -669,6 +685,9 @@ fn server_settings(src: &mut Source<'_>, raw: &raw::RawServer) -> ServerConfig {
         overload: overload_settings(src, raw, max_body_bytes),
         drain_timeout,
         stream_keepalive,
+        cancel_on_disconnect: raw
+            .cancel_on_disconnect
+            .unwrap_or(DEFAULT_CANCEL_ON_DISCONNECT),
         busy_poll,
         allowed_hosts,
         allowed_origins,

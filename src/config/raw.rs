@@ -312,6 +312,8 @@ pub struct RawServer {
     pub body_read_timeout: Option<Str>,
     pub drain_timeout: Option<Str>,
     pub stream_keepalive: Option<Str>,
+    /// A client that leaves cancels its request's provider call (`config::ServerConfig`).
+    pub cancel_on_disconnect: Option<bool>,
     pub busy_poll: Option<Str>,
     /// Host names (besides loopback addresses) an open gateway answers to.
     pub allowed_hosts: Option<Vec<Str>>,

@@ -474,6 +474,28 @@ fn busy_poll_is_off_unless_set_and_bounded() {
 }
 
 #[test]
+fn cancel_on_disconnect_is_on_unless_turned_off() {
+    let cfg = parse("c.toml", "", &env(&[])).unwrap();
+    assert!(cfg.server.cancel_on_disconnect);
+    let cfg = parse(
+        "c.toml",
+        "[server]\ncancel_on_disconnect = false\n",
+        &env(&[]),
+    )
+    .unwrap();
+    assert!(!cfg.server.cancel_on_disconnect);
+    let errs = parse(
+        "c.toml",
+        "[server]\ncancel_on_disconnect = \"no\"\n",
+        &env(&[]),
+    )
+    .unwrap_err();
+    // At the value, with what was expected.
+    assert_eq!((errs[0].line, errs[0].col), (2, 24), "{errs:?}");
+    assert!(errs[0].message.contains("expected a boolean"), "{errs:?}");
+}
+
+#[test]
 fn allowed_hosts_and_origins_are_read_and_checked() {
     let cfg = parse(
         "s.toml",

@@ -9,41 +9,43 @@ use futures_util::future::BoxFuture;
 use crate::pipeline::auth::Caller;
 use crate::pipeline::client::{AnthropicMessages, OpenAiChat, Responses};
 use crate::pipeline::reply::json_response;
-use crate::pipeline::{self, client, info};
+use crate::pipeline::{self, client, detach, info};
 use crate::state::AppState;
 
 // The inference handlers return their future boxed: it is several kilobytes, and axum's
 // layers (routing, response mapping, the hyper glue) each move their inner future by value.
 // Boxed, each of those moves is a pointer's, not a copy of the whole request's state.
+// `detach` boxes them, and with `[server] cancel_on_disconnect` off runs them on a task of
+// their own, so that a client that leaves does not cut them.
 
 /// `POST /v1/chat/completions` (OpenAI Chat Completions).
 pub fn chat_completions(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    Box::pin(pipeline::serve::<OpenAiChat>(s, r))
+    detach::serve(r, |r| pipeline::serve::<OpenAiChat>(s, r))
 }
 
 /// `POST /v1/messages` (Anthropic Messages).
 pub fn messages(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    Box::pin(pipeline::serve::<AnthropicMessages>(s, r))
+    detach::serve(r, |r| pipeline::serve::<AnthropicMessages>(s, r))
 }
 
 /// `POST /v1/responses` (OpenAI Responses).
 pub fn responses(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    Box::pin(pipeline::serve::<Responses>(s, r))
+    detach::serve(r, |r| pipeline::serve::<Responses>(s, r))
 }
 
 /// `POST /v1beta/models/{model}:{method}` (Gemini: generate, stream, count tokens).
 pub fn gemini(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    client::gemini::dispatch(s, r)
+    detach::serve_boxed(r, |r| client::gemini::dispatch(s, r))
 }
 
 /// `POST /v1/messages/count_tokens` (Anthropic).
 pub fn count_tokens(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    Box::pin(pipeline::count::anthropic(s, r))
+    detach::serve(r, |r| pipeline::count::anthropic(s, r))
 }
 
 /// `POST /v1/embeddings`.
 pub fn embeddings(State(s): State<AppState>, r: Request) -> BoxFuture<'static, Response> {
-    Box::pin(pipeline::serve_embeddings(s, r))
+    detach::serve(r, |r| pipeline::serve_embeddings(s, r))
 }
 
 /// `GET /v1/models`: the models the caller may use.

@@ -34,6 +34,7 @@ mod ceiling;
 pub mod client;
 mod context;
 pub mod count;
+pub mod detach;
 mod failover;
 pub mod idempotency;
 pub mod info;

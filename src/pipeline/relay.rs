@@ -2,9 +2,11 @@
 //!
 //! Each batch of upstream events is encoded in the client's schema and sent at once: nothing
 //! is buffered beyond one batch. During a silence longer than the keep-alive interval an SSE
-//! comment goes out. The provider's terminator ends the stream normally; any failure after
-//! the first byte (idle timeout, broken connection, an in-stream error, a stream cut without
-//! its terminator) becomes the schema's error event and ends the stream, never a normal stop.
+//! comment goes out, the first with the headers when the provider's silence before its first
+//! event is what committed the stream. The provider's terminator ends the stream normally;
+//! any failure after the first byte (idle timeout, broken connection, an in-stream error, a
+//! stream cut without its terminator) becomes the schema's error event and ends the stream,
+//! never a normal stop.
 //! Dropping the body (the client disconnected) drops the upstream stream, which closes the
 //! provider connection.
 //!
@@ -108,6 +110,12 @@ pub fn relay<E: StreamEncoder>(
         }
         let mut out = BytesMut::new();
         if let Some(first) = s.first.take() {
+            // No first events but more to come: the stream was committed because its provider
+            // was silent for a whole keep-alive interval (`chat_attempt`), so one is due now,
+            // with the headers, rather than an interval later.
+            if first.is_empty() && s.upstream.is_some() {
+                return Some((Ok(Bytes::from_static(s.encoder.keepalive())), s));
+            }
             s.events(&first, &mut out);
         }
         loop {

@@ -2,12 +2,14 @@
 //! early is never a way around a budget (`pipeline::settle`): after the provider's whole
 //! reply arrived, its usage; while the provider was answering, the input as estimated at
 //! admission. Either way the record and the spend appear within 5 s, and the provider call
-//! is still cancelled within a second (RELIABILITY 13).
+//! is still cancelled within a second (RELIABILITY 13). With `[server] cancel_on_disconnect
+//! = false` the call is not cancelled: the provider answers and its usage is charged.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::wire::chat_body;
 use crate::support::*;
 
 const KEY: &str = "sk-charging-key-0123456789";
@@ -155,4 +157,92 @@ async fn a_client_that_leaves_after_the_provider_answered_is_charged_its_usage()
         left.elapsed()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn with_cancel_on_disconnect_off_a_left_request_runs_to_its_reply_and_is_charged_its_usage() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = config("sqlite::memory:").replace(
+        "[server]\n",
+        "[server]\ncancel_on_disconnect = false\nmax_in_flight = 1\n",
+    );
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    let answer_in = Duration::from_secs(2);
+    mock.push(Reply::json(200, chat_body("answered for nobody", 40, 7)).delay(answer_in));
+    let body =
+        json!({"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let start = tokio::time::Instant::now();
+    let sent = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), sent)
+            .await
+            .is_err(),
+        "the reply came before the client left"
+    );
+    let left = tokio::time::Instant::now();
+    // The left request still holds its place in flight (one at most): another is shed.
+    let shed = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        shed.status(),
+        503,
+        "the left request gave its place back early"
+    );
+    // The provider call is not cancelled: it answers, and the record has its usage.
+    let rec = eventually(Duration::from_secs(10), || async {
+        let filter = gatehouse::store::LogFilter {
+            limit: 10,
+            ..Default::default()
+        };
+        let (rows, _) = gw.state.store().logs(&filter).await.ok()?;
+        rows.into_iter()
+            .find(|r| r["tokens"]["output"].as_u64().is_some_and(|n| n > 0))
+    })
+    .await
+    .expect("no record with the provider's usage within 10 s");
+    let recorded = left.elapsed();
+    assert_eq!(rec["status"], "ok", "{rec}");
+    assert_eq!(tokens(&rec, "input"), 40, "the provider's usage: {rec}");
+    assert_eq!(tokens(&rec, "output"), 7, "{rec}");
+    assert!(start.elapsed() >= answer_in);
+    assert_eq!(mock.calls(), 1);
+    assert!(
+        mock.closed().is_empty(),
+        "the provider connection was closed: the call was cancelled"
+    );
+    let charged = eventually(Duration::from_secs(5), || async {
+        let s = spent(&gw).await;
+        (s > 0).then_some(s)
+    })
+    .await
+    .expect("the budget was not charged within 5 s");
+    assert_eq!(charged, 47);
+    // Its reply made, the request gave its place back: in-flight is 0 again.
+    let served = eventually(Duration::from_secs(2), || async {
+        let r = client()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then(|| left.elapsed())
+    })
+    .await
+    .expect("the place in flight was not given back after the reply was made");
+    eprintln!(
+        "FIGURES cancel_on_disconnect off: the client left at {:?}, the provider answered at {answer_in:?}, \
+         record (usage 40 + 7, ok) {recorded:?} after the client left, spend {charged} tokens, \
+         a new request served {served:?} after the client left",
+        left - start
+    );
 }

@@ -42,10 +42,29 @@ async fn assert_upstream_closed_within_1s(mock: &MockProvider, dropped: Instant)
     );
 }
 
+/// One OpenAI-compatible provider, one request in flight at most, and `extra` in `[server]`.
+async fn one_at_a_time(mock: &MockProvider, extra: &str) -> Gateway {
+    let cfg = one_provider("openai-compatible").replace(
+        "[server]\n",
+        &format!("[server]\nmax_in_flight = 1\n{extra}"),
+    );
+    Gateway::start(&cfg, &[mock]).await
+}
+
+/// The status of a request sent now (`max_in_flight = 1`: 200 only when no other request
+/// is in flight, 503 when one still is).
+async fn status_now(gw: &Gateway) -> u16 {
+    gw.chat(&chat_req("m", false)).await.status().as_u16()
+}
+
 #[tokio::test]
-async fn non_streaming_disconnect_cancels_upstream() {
+async fn non_streaming_disconnect_cancels_upstream_and_frees_its_place_in_flight() {
     let mock = MockProvider::start(Profile::OpenAi).await;
-    let gw = Gateway::with_openai(&mock).await;
+    let gw = one_at_a_time(&mock, "").await;
+    assert!(
+        gw.state.live().config.server.cancel_on_disconnect,
+        "the default"
+    );
     mock.push(Reply::chat("never read").delay(Duration::from_secs(4)));
     let dropped = abandon(&gw, false, Duration::from_millis(300), 0).await;
     assert_upstream_closed_within_1s(&mock, dropped).await;
@@ -53,6 +72,36 @@ async fn non_streaming_disconnect_cancels_upstream() {
         mock.open_connections(),
         0,
         "the upstream request is still in flight"
+    );
+    // With one place in flight, a new request is served only once the left one gave its
+    // place back: in-flight is 0 again.
+    let freed = eventually(Duration::from_secs(1), || async {
+        (status_now(&gw).await == 200).then(|| dropped.elapsed())
+    })
+    .await
+    .expect("the left request still held its place in flight 1 s after the client left");
+    eprintln!(
+        "FIGURES cancel_on_disconnect on: a new request served {freed:?} after the client left"
+    );
+}
+
+#[tokio::test]
+async fn with_cancel_on_disconnect_off_a_stream_still_stops_when_its_client_leaves() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = one_at_a_time(&mock, "cancel_on_disconnect = false\n").await;
+    let events: Vec<_> = (0..40)
+        .map(|i| chunk(json!({"content": format!("{i} ")}), None))
+        .collect();
+    mock.push(Reply::sse(events).every(Duration::from_millis(250)));
+    let dropped = abandon(&gw, true, Duration::ZERO, 3).await;
+    assert_upstream_closed_within_1s(&mock, dropped).await;
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            (status_now(&gw).await == 200).then_some(())
+        })
+        .await
+        .is_some(),
+        "the left stream still held its place in flight"
     );
 }
 

@@ -1,10 +1,12 @@
 //! Size limits (RELIABILITY 20): bodies over the limit are refused before any provider is
 //! contacted, without buffering them, and the client reads the 413 (the rest of the body is
-//! drained, not reset: `pipeline::intake`); oversized request heads get 431. Python's
-//! `urllib` and curl with a 64 MiB body: `overload::ordinary_clients_read_the_413_of_a_64_mib_body`.
+//! drained, not reset: `pipeline::intake`); request heads over 60 KiB or 100 header fields
+//! get 431, over HTTP/1 and HTTP/2, and heads at those limits pass. Python's `urllib` and
+//! curl with a 64 MiB body: `overload::ordinary_clients_read_the_413_of_a_64_mib_body`.
 
 use futures_util::stream;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -112,6 +114,122 @@ async fn oversized_heads_get_431() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+/// The head limits (`config::MAX_HEAD_BYTES`, `MAX_HEADERS`).
+const HEAD_LIMIT: usize = 60 * 1024;
+const FIELDS_LIMIT: usize = 100;
+
+/// An HTTP/1 chat request whose head, from its request line to its blank line, is `size`
+/// bytes (a `x-pad` field takes up the rest) and holds `fields` header fields; the status
+/// the gateway answered.
+async fn http1_status(gw: &Gateway, size: usize, fields: usize) -> u16 {
+    let body = chat_req("m", false).to_string();
+    let mut head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n",
+        gw.addr,
+        body.len()
+    );
+    // Four fields so far, and `x-pad` last.
+    for i in 0..fields - 5 {
+        head.push_str(&format!("x-f-{i}: v\r\n"));
+    }
+    let rest = "x-pad: \r\n\r\n".len();
+    assert!(
+        head.len() + rest <= size,
+        "{fields} fields do not fit {size} bytes"
+    );
+    head.push_str(&format!(
+        "x-pad: {}\r\n\r\n",
+        "a".repeat(size - head.len() - rest)
+    ));
+    assert_eq!(head.len(), size);
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    // A refused head may be answered, and the connection closed, before all of it is sent.
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body.as_bytes()).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+#[tokio::test]
+async fn http1_heads_past_60_kib_or_100_fields_get_431_and_heads_at_the_limits_pass() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    assert_eq!(http1_status(&gw, HEAD_LIMIT, 5).await, 200);
+    assert_eq!(mock.calls(), 1);
+    assert_eq!(http1_status(&gw, HEAD_LIMIT + 1, 5).await, 431);
+    assert_eq!(http1_status(&gw, 8 * 1024, FIELDS_LIMIT).await, 200);
+    assert_eq!(http1_status(&gw, 8 * 1024, FIELDS_LIMIT + 1).await, 431);
+    assert_eq!(mock.calls(), 2, "a refused head reached the provider");
+}
+
+/// An HTTP/2 chat request (prior knowledge) whose header list, as RFC 9113 §6.5.2 counts it
+/// (each field's name and value plus 32 bytes, pseudo-headers included), is `size` bytes (a
+/// `x-pad` field takes up the rest) and holds `fields` header fields besides the
+/// pseudo-headers; the status and body the gateway answered.
+async fn http2_reply(gw: &Gateway, size: usize, fields: usize) -> (u16, String) {
+    let field = |name: &str, value: &str| name.len() + value.len() + 32;
+    let authority = gw.addr.to_string();
+    let path = "/v1/chat/completions";
+    let mut req = http::Request::post(format!("http://{authority}{path}"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let mut list = field(":method", "POST")
+        + field(":scheme", "http")
+        + field(":authority", &authority)
+        + field(":path", path)
+        + field("content-type", "application/json");
+    for i in 0..fields - 2 {
+        let name = format!("x-f-{i}");
+        list += field(&name, "v");
+        req.headers_mut().insert(
+            http::HeaderName::try_from(name).unwrap(),
+            "v".parse().unwrap(),
+        );
+    }
+    let pad = size - list - field("x-pad", "");
+    req.headers_mut()
+        .insert("x-pad", "a".repeat(pad).parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut send, conn) = h2::client::handshake(tcp).await.unwrap();
+    spawn(conn);
+    let (resp, mut body_out) = send.send_request(req, false).unwrap();
+    // A refused request may be reset before its body is taken.
+    let _ = body_out.send_data(chat_req("m", false).to_string().into(), true);
+    let resp = resp.await.unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut text = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        text.extend_from_slice(&chunk);
+    }
+    (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+#[tokio::test]
+async fn http2_header_lists_past_60_kib_or_100_fields_get_431_and_lists_at_the_limits_pass() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::with_openai(&mock).await;
+    let (status, body) = http2_reply(&gw, HEAD_LIMIT, 2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(mock.calls(), 1);
+    assert_eq!(http2_reply(&gw, HEAD_LIMIT + 1, 2).await.0, 431);
+    let (status, body) = http2_reply(&gw, 8 * 1024, FIELDS_LIMIT).await;
+    assert_eq!(status, 200, "{body}");
+    // Past the count, the refusal is ours, in the path's schema.
+    let (status, body) = http2_reply(&gw, 8 * 1024, FIELDS_LIMIT + 1).await;
+    assert_eq!(status, 431);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "headers_too_large", "{v}");
+    assert_eq!(mock.calls(), 2, "a refused head reached the provider");
 }
 
 #[tokio::test]

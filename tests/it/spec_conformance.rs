@@ -941,6 +941,7 @@ fn anthropic_error_bodies_conform_to_the_spec() {
         ErrorKind::NotFound,
         ErrorKind::MethodNotAllowed,
         ErrorKind::PayloadTooLarge,
+        ErrorKind::HeadersTooLarge,
         ErrorKind::RequestTimeout,
         ErrorKind::UnsupportedMediaType,
         ErrorKind::RateLimited,

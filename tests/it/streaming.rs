@@ -1,5 +1,6 @@
 //! Streaming: relayed event by event, usage, keep-alives, truncation and idle failures
-//! (RELIABILITY 8, 9, 11).
+//! (RELIABILITY 8, 9, 11). The long first-token test waits 35 s with the default config
+//! (`GATEHOUSE_TTFT_SECS=120` for the list's 120 s).
 
 use std::time::Duration;
 
@@ -400,6 +401,88 @@ async fn long_first_token_waits_get_keepalives_and_no_timeout() {
                 .as_str()
                 .map(str::to_owned)
         })
+        .collect();
+    assert_eq!(text, "late");
+    assert_eq!(frames.last().unwrap().1, "data: [DONE]");
+}
+
+/// How long the default-config test's provider waits before its first token: 35 s, so that
+/// two keep-alives of the default 15 s interval are seen; `GATEHOUSE_TTFT_SECS` lengthens it
+/// (RELIABILITY 11 asks for 120 s).
+fn ttft() -> Duration {
+    let secs = std::env::var("GATEHOUSE_TTFT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(35);
+    Duration::from_secs(secs)
+}
+
+#[tokio::test]
+async fn a_long_first_token_wait_with_the_default_config_gets_keepalives_every_15_s_and_completes()
+{
+    // The defaults throughout: keep-alive 15 s, first byte 600 s, idle 300 s.
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = "[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{mock0}\"\n\
+               api_key = \"${MOCK_KEY}\"\nmodels = [\"*\"]\n";
+    let gw = Gateway::start(cfg, &[&mock]).await;
+    let live = gw.state.live();
+    let interval = live.config.server.stream_keepalive;
+    assert_eq!(interval, Duration::from_secs(15));
+    let t = live.config.providers[0].timeouts;
+    assert_eq!(
+        (t.first_byte, t.idle),
+        (Duration::from_secs(600), Duration::from_secs(300))
+    );
+    let wait = ttft();
+    // Headers at once (as OpenAI and Anthropic send them), then nothing until the first token.
+    mock.push(Reply::stream(&["late"]).first_event_delay(wait));
+    let start = Instant::now();
+    let resp = gw.chat(&chat_req("m", true)).await;
+    let headers_at = start.elapsed();
+    assert_eq!(resp.status(), 200);
+    let frames = timed_frames(resp).await;
+    let total = start.elapsed();
+    let keepalives: Vec<Duration> = frames
+        .iter()
+        .filter(|(_, f)| f == ": keep-alive")
+        .map(|(t, _)| *t - start)
+        .collect();
+    // Every silence the client sees, from the request to the first token, is at most one
+    // interval (with room for a loaded machine).
+    let first_token = frames
+        .iter()
+        .find(|(_, f)| f.starts_with("data: "))
+        .map(|(t, _)| *t - start)
+        .expect("no event");
+    let mut marks = vec![Duration::ZERO];
+    marks.extend(keepalives.iter().copied());
+    marks.push(first_token);
+    let gaps: Vec<Duration> = marks.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!(
+        "FIGURES first token after {wait:?}: headers at {headers_at:?}, keep-alives at {keepalives:?}, \
+         gaps {gaps:?}, first token at {first_token:?}, stream ended at {total:?}"
+    );
+    let slack = Duration::from_secs(2);
+    assert!(
+        gaps.iter().all(|g| *g <= interval + slack),
+        "a silence longer than {interval:?}: {gaps:?}"
+    );
+    let expected = ((wait.as_secs() - 1) / interval.as_secs()) as usize;
+    assert!(
+        keepalives.len() >= expected,
+        "{} keep-alives in {wait:?}, expected {expected}: {keepalives:?}",
+        keepalives.len()
+    );
+    assert!(first_token >= wait, "{first_token:?}");
+    // Then the stream completes normally: no timeout, no error event.
+    let events: Vec<Value> = frames.iter().filter_map(|(_, f)| data(f)).collect();
+    assert!(
+        events.iter().all(|e| e.get("error").is_none()),
+        "{events:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, "late");
     assert_eq!(frames.last().unwrap().1, "data: [DONE]");

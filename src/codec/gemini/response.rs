@@ -82,6 +82,7 @@ pub fn error_body(e: &GatewayError) -> Value {
     let status = match e.kind {
         ErrorKind::InvalidRequest
         | ErrorKind::PayloadTooLarge
+        | ErrorKind::HeadersTooLarge
         | ErrorKind::UnsupportedMediaType => "INVALID_ARGUMENT",
         ErrorKind::Unauthorized => "UNAUTHENTICATED",
         ErrorKind::Forbidden => "PERMISSION_DENIED",
