@@ -24,9 +24,10 @@
 //! a candidate is kept only once its first content arrived (text, a tool call, a finish: its
 //! metadata alone, such as Anthropic's `message_start`, is held back with it), so a provider
 //! that answers 200 and then fails at once still falls back, and what usage it reported
-//! before failing is never counted; if no content comes within the keep-alive interval the
-//! stream is committed (headers and what was held go out, keep-alives start) and fallback
-//! ends.
+//! before failing is never counted; if no content comes within the keep-alive interval of
+//! the attempt being sent, whether the provider is silent before its response headers or
+//! after them, the stream is committed (headers and what was held go out, keep-alives start;
+//! a provider still to answer is awaited in the stream's body) and fallback ends.
 
 pub mod admit;
 pub mod auth;
@@ -45,6 +46,7 @@ pub mod reply;
 pub mod settle;
 pub mod shed;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -393,23 +395,34 @@ async fn chat_attempt(
         }
         return Ok(ChatOutcome::Complete(p.adapter.parse_chat(&body)?));
     }
-    let resp = exec::send(p, out, up, true).await?;
-    let mut events = UpstreamEvents::new(
-        resp,
-        p.adapter.stream_decoder(StreamMode {
-            passthrough,
-            client_usage: req.stream_usage,
-            text: mirrored,
-            schema: req.raw.as_ref().map(|r| r.schema),
-        }),
-        p.config.timeouts.idle,
-        p.name(),
-    )
+    // The stream is committed (headers and a first keep-alive to the client, fallback over)
+    // when it has carried no content within a keep-alive interval of being sent, whether its
+    // provider is silent before its headers or after them: a client is never left without a
+    // byte for longer than that (RELIABILITY 11). So the send may outlive this attempt, in
+    // the stream's body: it owns what it sends.
+    let commit_by = Instant::now() + keepalive;
+    let decoder = p.adapter.stream_decoder(StreamMode {
+        passthrough,
+        client_usage: req.stream_usage,
+        text: mirrored,
+        schema: req.raw.as_ref().map(|r| r.schema),
+    });
+    let idle = p.config.timeouts.idle;
+    let mut answer = exec::send_owned(Arc::clone(p), out.to_owned(), up, true);
+    let mut events = match timeout_at(commit_by, &mut answer).await {
+        Ok(resp) => UpstreamEvents::new(resp?, decoder, idle, p.name()),
+        Err(_) => UpstreamEvents::awaiting(answer, decoder, idle, p.name()),
+    }
     .tapped(out.capture);
+    if !events.answered_yet() {
+        return Ok(ChatOutcome::Stream(Box::new(LiveStream {
+            first: Vec::new(),
+            upstream: Some(events),
+        })));
+    }
     // Kept once the stream carries content. Its metadata alone (identity, usage: Anthropic's
     // `message_start`) is held back, so a provider that fails right after it still falls
     // back, and the usage it reported is dropped with it, never counted (RELIABILITY 3).
-    let commit_by = Instant::now() + keepalive;
     let mut first = Vec::new();
     let live = |first, upstream| {
         Ok(ChatOutcome::Stream(Box::new(LiveStream {

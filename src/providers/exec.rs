@@ -47,6 +47,54 @@ pub struct Outbound<'a> {
     pub traceparent: Option<http::HeaderValue>,
 }
 
+/// An [`Outbound`] that owns what it sends, for a send that may outlive the attempt that
+/// made it: a stream committed before its provider answered ([`UpstreamEvents::awaiting`]).
+pub struct OwnedOutbound {
+    key: Option<Secret>,
+    hop: http::HeaderValue,
+    request_id: String,
+    capture: Option<Arc<crate::bodies::Capture>>,
+    traceparent: Option<http::HeaderValue>,
+}
+
+impl Outbound<'_> {
+    pub fn to_owned(&self) -> OwnedOutbound {
+        OwnedOutbound {
+            key: self.key.cloned(),
+            hop: self.hop.clone(),
+            request_id: self.request_id.to_owned(),
+            capture: self.capture.cloned(),
+            traceparent: self.traceparent.clone(),
+        }
+    }
+}
+
+/// The provider's answer to a send, awaited on its own (see [`send_owned`]).
+pub type Answer = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<PooledBody>, GatewayError>> + Send>,
+>;
+
+/// [`send`], owning its provider and what it sends: a future that may be kept past the
+/// attempt, so that a stream can be committed (headers and keep-alives to the client) while
+/// its provider has not answered yet.
+pub fn send_owned<P: Endpoint + 'static>(
+    provider: Arc<P>,
+    out: OwnedOutbound,
+    up: UpstreamRequest,
+    stream: bool,
+) -> Answer {
+    Box::pin(async move {
+        let o = Outbound {
+            key: out.key.as_ref(),
+            hop: &out.hop,
+            request_id: &out.request_id,
+            capture: out.capture.as_ref(),
+            traceparent: out.traceparent,
+        };
+        send(&*provider, &o, up, stream).await
+    })
+}
+
 /// The connector of every outbound connection (see [`connector`]).
 pub type Connector = hyper_rustls::HttpsConnector<Guarded<HttpConnector<Resolver>>>;
 pub type HttpClient = Client<Connector, Full<Bytes>>;
@@ -305,7 +353,10 @@ enum Framing {
 /// `next` is cancel-safe: a frame is fed to the parser and decoded in one synchronous step
 /// after the only await point, so dropping a pending `next` loses nothing.
 pub struct UpstreamEvents {
-    body: PooledBody,
+    /// `None` while the provider has not answered ([`Self::awaiting`]).
+    body: Option<PooledBody>,
+    /// The provider's answer, when the stream was committed before it came.
+    answer: Option<Answer>,
     parser: Framing,
     decoder: Box<dyn StreamDecoder>,
     pending: VecDeque<SseEvent>,
@@ -330,17 +381,31 @@ impl UpstreamEvents {
         idle: Duration,
         provider: &str,
     ) -> Self {
+        let mut events = Self::awaiting_none(decoder, idle, provider);
+        events.answered(resp);
+        events
+    }
+
+    /// The events of a provider that has not answered yet: `answer` is awaited by the first
+    /// [`Self::next`] (within the provider's `first_byte` timeout, which `answer` carries), its
+    /// failure being the stream's. For a stream committed while its provider is silent
+    /// before its headers, so that the client gets its headers and keep-alives meanwhile.
+    pub fn awaiting(
+        answer: Answer,
+        decoder: Box<dyn StreamDecoder>,
+        idle: Duration,
+        provider: &str,
+    ) -> Self {
+        let mut events = Self::awaiting_none(decoder, idle, provider);
+        events.answer = Some(answer);
+        events
+    }
+
+    fn awaiting_none(decoder: Box<dyn StreamDecoder>, idle: Duration, provider: &str) -> Self {
         Self {
-            parser: match resp.headers().get(header::CONTENT_TYPE) {
-                Some(t)
-                    if t.as_bytes()
-                        .starts_with(b"application/vnd.amazon.eventstream") =>
-                {
-                    Framing::Aws(Default::default())
-                }
-                _ => Framing::Sse(SseParser::new()),
-            },
-            body: resp.into_body(),
+            parser: Framing::Sse(SseParser::new()),
+            body: None,
+            answer: None,
             decoder,
             pending: VecDeque::new(),
             idle,
@@ -353,12 +418,31 @@ impl UpstreamEvents {
         }
     }
 
+    /// False while the provider's answer is awaited ([`Self::awaiting`]).
+    pub fn answered_yet(&self) -> bool {
+        self.answer.is_none()
+    }
+
+    /// The provider answered: its body is the stream's, framed as its content type says.
+    fn answered(&mut self, resp: Response<PooledBody>) {
+        if resp.headers().get(header::CONTENT_TYPE).is_some_and(|t| {
+            t.as_bytes()
+                .starts_with(b"application/vnd.amazon.eventstream")
+        }) {
+            self.parser = Framing::Aws(Default::default());
+        }
+        self.body = Some(resp.into_body());
+        self.last_frame = Instant::now();
+    }
+
     /// Done with the stream. After its terminator, the rest of the body (its framing) is read
     /// on a task of its own and the connection goes back to the pool
     /// ([`PooledBody::drain`]); before it (a failure), the connection is closed.
     pub fn finish(self) {
-        if self.finished {
-            self.body.drain();
+        if self.finished
+            && let Some(body) = self.body
+        {
+            body.drain();
         }
     }
 
@@ -380,6 +464,12 @@ impl UpstreamEvents {
     pub async fn next(&mut self) -> Result<Option<Vec<StreamEvent>>, GatewayError> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
+        }
+        if let Some(answer) = self.answer.as_mut() {
+            // Cancel-safe: the answer stays here until it comes.
+            let resp = answer.await;
+            self.answer = None;
+            self.answered(resp?);
         }
         let mut out = Vec::new();
         loop {
@@ -416,7 +506,12 @@ impl UpstreamEvents {
             let frame = if self.ended {
                 None
             } else {
-                match timeout_at(self.last_frame + self.idle, self.body.frame()).await {
+                let Some(body) = self.body.as_mut() else {
+                    return Err(GatewayError::internal(
+                        "a stream read before its provider answered",
+                    ));
+                };
+                match timeout_at(self.last_frame + self.idle, body.frame()).await {
                     Err(_) => return Err(idle_timeout(&self.provider, self.idle)),
                     Ok(f) => f,
                 }
@@ -466,7 +561,10 @@ impl UpstreamEvents {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         let mut taken = 0;
         while taken < MAX_BATCH_BYTES {
-            match std::pin::Pin::new(&mut self.body).poll_frame(&mut cx) {
+            let Some(body) = self.body.as_mut() else {
+                return false;
+            };
+            match std::pin::Pin::new(body).poll_frame(&mut cx) {
                 std::task::Poll::Ready(Some(Ok(frame))) => {
                     taken += frame.data_ref().map_or(0, Bytes::len);
                     if let Err(e) = self.feed(frame) {

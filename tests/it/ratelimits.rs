@@ -314,6 +314,136 @@ async fn a_frozen_redis_fails_budgets_closed_and_limits_over_to_local_shares() {
     assert!(back.is_some(), "did not recover within 10 s");
 }
 
+/// How long `a_client_pause_under_sustained_load_stalls_no_request` pauses Redis: 5 s in the
+/// suite; `GATEHOUSE_REDIS_PAUSE_SECS=30` for RELIABILITY 7's 30 s.
+fn pause_secs() -> u64 {
+    std::env::var("GATEHOUSE_REDIS_PAUSE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+}
+
+#[tokio::test]
+async fn a_client_pause_under_sustained_load_stalls_no_request() {
+    let Some(redis) = OwnRedis::start() else {
+        return;
+    };
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    // A limit the load stays under, even at a local share: every rate-limited request should
+    // pass, shared or not.
+    let text = config("{ rpm = 1000000 }", &redis.section());
+    let gw = Arc::new(Gateway::start(&text, &[&mock]).await);
+    assert_eq!(call(&gw, BUDGET_KEY, &req(5)).await.status(), 200);
+    let pause = Duration::from_secs(pause_secs());
+    let start = Instant::now();
+    let load_for = pause + Duration::from_secs(3);
+    // Eight clients, each alternating a budgeted and a rate-limited key, without pause.
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let gw = Arc::clone(&gw);
+        workers.push(spawn(async move {
+            let mut seen = Vec::new();
+            let mut i = w;
+            while start.elapsed() < load_for {
+                let key = if i % 2 == 0 { BUDGET_KEY } else { RPM_KEY };
+                let sent = start.elapsed();
+                let r = call(&gw, key, &req(5)).await;
+                let status = r.status().as_u16();
+                let code = if status == 200 {
+                    String::new()
+                } else {
+                    let body: Value = r.json().await.unwrap_or_default();
+                    body["error"]["code"].as_str().unwrap_or("").to_owned()
+                };
+                seen.push((
+                    sent,
+                    start.elapsed() - sent,
+                    key == BUDGET_KEY,
+                    status,
+                    code,
+                ));
+                i += 1;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // CLIENT PAUSE ALL: Redis accepts connections and reads commands but answers none.
+    let paused_at = start.elapsed();
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "CLIENT", "PAUSE"])
+        .arg(pause.as_millis().to_string())
+        .arg("ALL")
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (s, body) = ready(&gw).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (503, Some("degraded")),
+        "{body}"
+    );
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let during: Vec<_> = all
+        .iter()
+        .filter(|(sent, ..)| *sent >= paused_at && *sent < paused_at + pause)
+        .collect();
+    let mut lat: Vec<Duration> = all.iter().map(|(_, l, ..)| *l).collect();
+    lat.sort_unstable();
+    let max = *lat.last().unwrap();
+    let p99 = lat[lat.len() * 99 / 100];
+    let budget_503 = during
+        .iter()
+        .filter(|(_, _, b, s, c)| *b && *s == 503 && c == "budget_unavailable")
+        .count();
+    let limited_ok = during
+        .iter()
+        .filter(|(_, _, b, s, _)| !*b && *s == 200)
+        .count();
+    eprintln!(
+        "FIGURES Redis paused {pause:?} under 8 clients: {} requests, {} during the pause \
+         ({budget_503} budgeted ones 503 budget_unavailable, {limited_ok} rate-limited ones 200); \
+         latency p99 {p99:?}, max {max:?}",
+        all.len(),
+        during.len()
+    );
+    // No request waited much past the Redis timeout (200 ms) plus the provider's time.
+    assert!(
+        max < Duration::from_millis(800),
+        "a request stalled {max:?}"
+    );
+    // Budgets failed closed, rate limits went on at this instance's share, nothing else.
+    for (_, _, budgeted, status, code) in &during {
+        match (budgeted, status) {
+            (true, 503) => assert_eq!(code, "budget_unavailable"),
+            (true, 200) | (false, 200) => {}
+            other => panic!("unexpected {other:?} {code}"),
+        }
+    }
+    assert!(
+        budget_503 > 0 && limited_ok > 0,
+        "{budget_503} {limited_ok}"
+    );
+    // Shared enforcement resumes within 10 s of the pause's end.
+    let resumed = eventually(Duration::from_secs(10), || async {
+        (ready(&gw).await.0 == 200 && call(&gw, BUDGET_KEY, &req(5)).await.status() == 200)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        resumed.is_some(),
+        "did not recover within 10 s of the pause"
+    );
+    eprintln!(
+        "FIGURES recovered {:?} after the pause ended",
+        start.elapsed().saturating_sub(paused_at + pause)
+    );
+}
+
 #[tokio::test]
 async fn redis_down_at_start_leaves_the_gateway_running_degraded() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -325,6 +325,51 @@ async fn a_cut_stream_is_an_error_to_the_client_and_in_its_record() {
 }
 
 #[tokio::test]
+async fn a_provider_failing_after_its_silence_committed_the_stream_is_an_error_event_and_record() {
+    const ADMIN: &str = "admin-token-for-streaming-tests-2";
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let cfg = one_provider("openai-compatible")
+        .replace("stream_keepalive = \"2s\"", "stream_keepalive = \"200ms\"")
+        .replacen(
+            "[server]\n",
+            &format!("[server]\nadmin_token = \"{ADMIN}\"\n"),
+            1,
+        );
+    let gw = Gateway::start(&cfg, &[&mock]).await;
+    // No headers for 900 ms, then a 503: by then the client has its headers and keep-alives,
+    // so the failure can only be the stream's error event (no fallback after the first byte).
+    mock.push(
+        Reply::error(503, "The engine is currently overloaded").delay(Duration::from_millis(900)),
+    );
+    let resp = gw.chat(&chat_req("m", true)).await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-gatehouse-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let frames = timed_frames(resp).await;
+    let keepalives = frames.iter().filter(|(_, f)| f == ": keep-alive").count();
+    assert!(keepalives >= 3, "{keepalives} keep-alives in {frames:?}");
+    let events: Vec<Value> = frames.iter().filter_map(|(_, f)| data(f)).collect();
+    assert_eq!(events.len(), 1, "{frames:?}");
+    assert!(
+        events[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded"),
+        "{events:?}"
+    );
+    assert!(!frames.iter().any(|(_, f)| f == "data: [DONE]"));
+    assert_eq!(mock.requests().len(), 1);
+    gw.flush_records().await;
+    background_done().await;
+    let rec: Value =
+        serde_json::from_str(&gw.get_text(&format!("/admin/api/logs/{id}"), ADMIN).await).unwrap();
+    assert_eq!(rec["status"], "error", "{rec}");
+    assert_eq!(rec["http_status"], 200, "{rec}");
+}
+
+#[tokio::test]
 async fn idle_upstream_after_the_first_byte_becomes_an_error_event() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     // idle timeout 3 s (one_provider), keep-alive 2 s
@@ -420,6 +465,18 @@ fn ttft() -> Duration {
 #[tokio::test]
 async fn a_long_first_token_wait_with_the_default_config_gets_keepalives_every_15_s_and_completes()
 {
+    // Headers at once (as OpenAI and Anthropic send them), then nothing until the first token.
+    long_first_token_wait(false).await;
+}
+
+#[tokio::test]
+async fn a_provider_holding_its_headers_until_the_first_token_still_gets_the_client_keepalives() {
+    // Nothing at all, not even the response headers, until the first token: the client gets
+    // its headers and keep-alives all the same.
+    long_first_token_wait(true).await;
+}
+
+async fn long_first_token_wait(headers_held: bool) {
     // The defaults throughout: keep-alive 15 s, first byte 600 s, idle 300 s.
     let mock = MockProvider::start(Profile::OpenAi).await;
     let cfg = "[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{mock0}\"\n\
@@ -434,8 +491,12 @@ async fn a_long_first_token_wait_with_the_default_config_gets_keepalives_every_1
         (Duration::from_secs(600), Duration::from_secs(300))
     );
     let wait = ttft();
-    // Headers at once (as OpenAI and Anthropic send them), then nothing until the first token.
-    mock.push(Reply::stream(&["late"]).first_event_delay(wait));
+    let reply = Reply::stream(&["late"]);
+    mock.push(if headers_held {
+        reply.delay(wait)
+    } else {
+        reply.first_event_delay(wait)
+    });
     let start = Instant::now();
     let resp = gw.chat(&chat_req("m", true)).await;
     let headers_at = start.elapsed();
@@ -459,7 +520,7 @@ async fn a_long_first_token_wait_with_the_default_config_gets_keepalives_every_1
     marks.push(first_token);
     let gaps: Vec<Duration> = marks.windows(2).map(|w| w[1] - w[0]).collect();
     eprintln!(
-        "FIGURES first token after {wait:?}: headers at {headers_at:?}, keep-alives at {keepalives:?}, \
+        "FIGURES first token after {wait:?} (headers held: {headers_held}): headers at {headers_at:?}, keep-alives at {keepalives:?}, \
          gaps {gaps:?}, first token at {first_token:?}, stream ended at {total:?}"
     );
     let slack = Duration::from_secs(2);
