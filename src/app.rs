@@ -6,7 +6,7 @@
 //! - shedding (`pipeline::shed`): an inference request past `[server] max_in_flight` or
 //!   `max_buffered_body_bytes` is refused here with 503, before authentication, its body or
 //!   any provider; an admitted one holds its place until its reply body is dropped (the
-//!   service's reply body is `shed::Holding`). Every body but the public routes' is read
+//!   service's reply body is a `held::Holding` of the request's `shed::Ticket`). Every body but the public routes' is read
 //!   through `pipeline::intake`: within `body_read_timeout`, within the body budget, and
 //!   drained a bounded amount when a reply went out before it was read (lingering close).
 //!   The public routes (health, readiness) are exempt, and so are the admin API and
@@ -41,13 +41,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::config::MAX_HEADERS;
 use crate::error::{ErrorKind, GatewayError};
 use crate::handlers;
+use crate::held::{HoldUntilSent, Holding};
 use crate::pipeline::RequestCtx;
 use crate::pipeline::auth;
 use crate::pipeline::client::error_body_for;
 use crate::pipeline::detach::Detached;
 use crate::pipeline::intake::{self, Intake};
 use crate::pipeline::reply::{error_response, openai_error};
-use crate::pipeline::shed::{Admitted, Holding, Load, Ticket};
+use crate::pipeline::shed::{Load, Ticket};
 use crate::state::AppState;
 
 /// The routes anyone may call, without a credential.
@@ -137,13 +138,15 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    type Response = http::Response<Holding>;
+    type Response = http::Response<Holding<Body, Ticket>>;
     type Error = Infallible;
     /// The route's own future, or (for a refusal, or a key that must be looked up again)
     /// one of ours: most requests pay for no box and no extra state machine here. Its reply
     /// body holds the request's place in flight (`shed`).
-    type Future =
-        Admitted<Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>>;
+    type Future = HoldUntilSent<
+        Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>,
+        Ticket,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -153,7 +156,7 @@ where
         // A refusal, in the schema the path implies.
         let refuse = |e: GatewayError, path: &str| {
             let r = refusal(&e, path);
-            Admitted::new(
+            HoldUntilSent::new(
                 Either::Right(Box::pin(std::future::ready(Ok(r))) as BoxFuture<'static, _>),
                 None,
             )
@@ -165,7 +168,7 @@ where
         }
         let access = access(req.uri().path());
         if let Access::Public = access {
-            return Admitted::new(Either::Left(self.router.call(req.map(Body::new))), None);
+            return HoldUntilSent::new(Either::Left(self.router.call(req.map(Body::new))), None);
         }
         let (mut head, body) = req.into_parts();
         // 0. Shed: the in-flight and body-bytes bounds, from the head alone (inference only).
@@ -215,7 +218,7 @@ where
                 Ok(caller) => head.extensions.insert(caller),
                 Err(e) => return refuse(e, head.uri.path()),
             };
-            return Admitted::new(
+            return HoldUntilSent::new(
                 Either::Left(self.router.call(http::Request::from_parts(head, body))),
                 None,
             );
@@ -223,7 +226,7 @@ where
         match auth::authenticate_now(&self.state, &head) {
             Some(Ok(caller)) => {
                 head.extensions.insert(caller);
-                Admitted::new(
+                HoldUntilSent::new(
                     Either::Left(self.router.call(http::Request::from_parts(head, body))),
                     ticket,
                 )
@@ -231,7 +234,7 @@ where
             Some(Err(e)) => refuse(e, head.uri.path()),
             None => {
                 let (state, mut router) = (self.state.clone(), self.router.clone());
-                Admitted::new(
+                HoldUntilSent::new(
                     Either::Right(Box::pin(async move {
                         match auth::authenticate(&state, &head).await {
                             Ok(caller) => {

@@ -20,6 +20,7 @@
 //! - [`pricing`]: the price of each model, built in and overridable; the cost of a request.
 //! - [`handlers`], [`app`], [`server`]: one-line handlers, the route table behind the
 //!   authentication layer, the accept loop and shutdown.
+//! - [`held`]: a reply whose body holds its request's places until it is dropped.
 //! - [`tasks`]: the background tasks shutdown waits for (mirror shadows, settlements, writes).
 //! - [`admin`]: the admin JSON API (keys, teams, users, projects, budgets, usage) and its roles.
 //! - [`fuzzing`]: byte-level entry points into the codecs for the fuzz targets in `fuzz/`.
@@ -39,7 +40,7 @@
 //! # Layers
 //! The top-level modules are layered: a module uses only the modules on the lines above
 //! its own in this list and those before it on its line. Bottom-up:
-//! 1. `error`, `schema`, `tasks`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]); the tracker of background tasks.
+//! 1. `error`, `schema`, `tasks`, `held`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]); the tracker of background tasks.
 //! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
 //! 3. `egress`, `config`: where outbound connections may go (the address policy, the resolver that pins what it checked); the config, with the types its settings hold (the body level, the redactor).
 //! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
@@ -80,6 +81,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod governance;
 pub mod handlers;
+pub mod held;
 pub mod idempotency;
 pub mod metrics;
 pub mod pipeline;

@@ -23,7 +23,6 @@ pub mod edge;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -39,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use crate::app;
 use crate::busy_poll::Activity;
 use crate::config::{ConnectionLimits, MAX_HEAD_BYTES, MAX_HEADERS};
+use crate::held::{HoldUntilSent, Holding};
 use crate::state::AppState;
 use edge::{ConnActivity, InFlight, Proto, Rewind};
 
@@ -440,58 +440,26 @@ impl<S, R, B> hyper::service::Service<R> for Marked<S>
 where
     S: hyper::service::Service<R, Response = http::Response<B>>,
 {
-    type Response = http::Response<MarkedBody<B>>;
+    type Response = http::Response<Holding<B, RequestEnd>>;
     type Error = S::Error;
-    type Future = MarkedFuture<S::Future>;
+    type Future = HoldUntilSent<S::Future, RequestEnd>;
 
     fn call(&self, req: R) -> Self::Future {
         if let Some(a) = &self.busy {
             a.mark();
         }
-        MarkedFuture {
-            inner: self.inner.call(req),
-            done: Some(RequestEnd {
+        HoldUntilSent::new(
+            self.inner.call(req),
+            Some(RequestEnd {
                 _in_flight: self.conn.begin(),
                 busy: self.busy.clone(),
             }),
-        }
+        )
     }
 }
 
-pin_project_lite::pin_project! {
-    struct MarkedFuture<F> {
-        #[pin]
-        inner: F,
-        done: Option<RequestEnd>,
-    }
-}
-
-impl<F, B, E> Future for MarkedFuture<F>
-where
-    F: Future<Output = Result<http::Response<B>, E>>,
-{
-    type Output = Result<http::Response<MarkedBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let resp = std::task::ready!(this.inner.poll(cx))?;
-        let done = this.done.take();
-        Poll::Ready(Ok(resp.map(|inner| MarkedBody { inner, _done: done })))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body whose request ends when hyper drops it: after its last frame, or
-    /// when the client left.
-    struct MarkedBody<B> {
-        #[pin]
-        inner: B,
-        _done: Option<RequestEnd>,
-    }
-}
-
-/// A request's end, when dropped: it is no longer in progress on its connection, and (busy
-/// polling) a mark of activity.
+/// A request's end, held by its response body (`held::Holding`): when dropped, it is no
+/// longer in progress on its connection, and (busy polling) a mark of activity.
 struct RequestEnd {
     _in_flight: InFlight,
     busy: Option<Arc<Activity>>,
@@ -502,26 +470,6 @@ impl Drop for RequestEnd {
         if let Some(a) = &self.busy {
             a.mark();
         }
-    }
-}
-
-impl<B: http_body::Body> http_body::Body for MarkedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

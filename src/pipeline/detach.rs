@@ -69,7 +69,7 @@ impl Detached {
         let task = tasks::spawn(Kind::Request, async move {
             let reply = handling.await;
             // The place in flight is given back once the reply is made; a reply that goes
-            // out holds its own (`shed::Holding`) until its last byte.
+            // out holds its own (`held::Holding`) until its last byte.
             drop(self);
             reply
         });

@@ -131,69 +131,6 @@ impl Drop for Held {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A route's reply future whose reply body holds the request's [`Ticket`] (when it has
-    /// one): the request is in flight until that body is dropped, after its last byte or
-    /// when the client left.
-    pub struct Admitted<F> {
-        #[pin]
-        inner: F,
-        ticket: Option<Ticket>,
-    }
-}
-
-impl<F> Admitted<F> {
-    pub fn new(inner: F, ticket: Option<Ticket>) -> Self {
-        Self { inner, ticket }
-    }
-}
-
-impl<F, E> std::future::Future for Admitted<F>
-where
-    F: std::future::Future<Output = Result<http::Response<axum::body::Body>, E>>,
-{
-    type Output = Result<http::Response<Holding>, E>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        let resp = std::task::ready!(this.inner.poll(cx))?;
-        let ticket = this.ticket.take();
-        std::task::Poll::Ready(Ok(resp.map(|inner| Holding {
-            inner,
-            _ticket: ticket,
-        })))
-    }
-}
-
-/// A reply body and the request's ticket, given back when the body is dropped.
-pub struct Holding {
-    inner: axum::body::Body,
-    _ticket: Option<Ticket>,
-}
-
-impl http_body::Body for Holding {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 fn overloaded(message: String) -> GatewayError {
     crate::metrics::refused("overloaded");
     GatewayError::new(ErrorKind::Unavailable, message).with_retry_after(RETRY_AFTER_SECS)

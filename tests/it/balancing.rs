@@ -226,8 +226,9 @@ async fn at_most_five_attempts_and_each_backend_key_once() {
     );
 }
 
-#[tokio::test]
-async fn a_failing_backend_is_ejected_and_skipped() {
+/// Two backends, `a` failing every request with 503 and `b` healthy, behind a gateway that
+/// ejects after 5 consecutive failures for 30 s (retries unbounded by the budget).
+async fn failing_and_healthy() -> (MockProvider, MockProvider, Gateway) {
     let a = MockProvider::start(Profile::OpenAi).await;
     let b = MockProvider::start(Profile::OpenAi).await;
     a.respond_with(|_| Reply::error(503, "down"));
@@ -235,6 +236,12 @@ async fn a_failing_backend_is_ejected_and_skipped() {
         "{FAILING}[routing]\nretry_budget = {{ min = 1000 }}\noutlier = {{ consecutive_failures = 5, ejection = \"30s\" }}\n"
     );
     let gw = Gateway::start(&cfg, &[&a, &b]).await;
+    (a, b, gw)
+}
+
+#[tokio::test]
+async fn a_failing_backend_is_ejected_and_skipped() {
+    let (a, _b, gw) = failing_and_healthy().await;
     for _ in 0..200 {
         let r = gw.chat(&chat_req("m", false)).await;
         assert_eq!(r.status(), 200);
@@ -290,13 +297,7 @@ async fn ejection_of(gw: &Gateway, name: &str) -> (bool, u64, u64) {
 
 #[tokio::test]
 async fn a_backend_ejected_again_stays_out_twice_as_long() {
-    let a = MockProvider::start(Profile::OpenAi).await;
-    let b = MockProvider::start(Profile::OpenAi).await;
-    a.respond_with(|_| Reply::error(503, "down"));
-    let cfg = format!(
-        "{FAILING}[routing]\nretry_budget = {{ min = 1000 }}\noutlier = {{ consecutive_failures = 5, ejection = \"30s\" }}\n"
-    );
-    let gw = Gateway::start(&cfg, &[&a, &b]).await;
+    let (a, _b, gw) = failing_and_healthy().await;
     // Sends `n` requests (all served by b); how many of them reached a.
     let send = async |n: usize| {
         let before = a.calls();

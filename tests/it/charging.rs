@@ -25,6 +25,21 @@ fn config(store: &str) -> String {
 }
 
 /// The one cancelled record in the gateway's store, once it is there.
+/// Send `body` and leave 400 ms later, before the reply (which must not have come).
+async fn send_and_leave(gw: &Gateway, body: &Value) {
+    let sent = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(body)
+        .send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), sent)
+            .await
+            .is_err(),
+        "the reply came before the client left"
+    );
+}
+
 async fn cancelled_record(gw: &Gateway) -> Option<Value> {
     let filter = gatehouse::store::LogFilter {
         status: Some("cancelled".to_owned()),
@@ -53,17 +68,7 @@ async fn a_client_that_leaves_before_the_provider_answers_is_charged_its_input_e
     let gw = Gateway::start(&config("sqlite::memory:"), &[&mock]).await;
     mock.push(Reply::chat("too late").delay(Duration::from_secs(4)));
     let body = json!({"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "a prompt of a few words to estimate"}]});
-    let sent = client()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send();
-    assert!(
-        tokio::time::timeout(Duration::from_millis(400), sent)
-            .await
-            .is_err(),
-        "the reply came before the client left"
-    );
+    send_and_leave(&gw, &body).await;
     let dropped = tokio::time::Instant::now();
     // The provider call is cancelled as before (RELIABILITY 13).
     let closed = mock
@@ -172,17 +177,7 @@ async fn with_cancel_on_disconnect_off_a_left_request_runs_to_its_reply_and_is_c
     let body =
         json!({"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
     let start = tokio::time::Instant::now();
-    let sent = client()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send();
-    assert!(
-        tokio::time::timeout(Duration::from_millis(400), sent)
-            .await
-            .is_err(),
-        "the reply came before the client left"
-    );
+    send_and_leave(&gw, &body).await;
     let left = tokio::time::Instant::now();
     // The left request still holds its place in flight (one at most): another is shed.
     let shed = client()
