@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -27,11 +27,14 @@ use crate::egress::Resolver;
 use crate::providers::exec;
 use crate::providers::pool::Pool;
 
-/// The registry: one per gateway process.
+/// The registry: one per gateway process. It holds its backends and key loads weakly: the
+/// live config's providers (and the requests still using an older one) hold them, so a
+/// reload that keeps a provider finds its backend again, while one that drops it lets it go:
+/// it no longer counts towards `max_ejection_percent` and its pool is freed.
 #[derive(Default)]
 pub struct Backends {
-    map: Mutex<HashMap<String, Arc<Backend>>>,
-    keys: Mutex<HashMap<String, Arc<Load>>>,
+    map: Mutex<HashMap<String, Weak<Backend>>>,
+    keys: Mutex<HashMap<String, Weak<Load>>>,
     pub retry: RetryBudget,
     /// Who answers the pools' name lookups (unset: the system's resolver).
     dns: std::sync::OnceLock<Arc<dyn crate::egress::Dns>>,
@@ -59,24 +62,20 @@ impl Backends {
             config.timeouts.connect.as_millis(),
             egress.fingerprint()
         );
-        let backend = match self.map.lock() {
-            Ok(mut map) => map
-                .entry(id)
-                .or_insert_with(|| {
-                    Arc::new(Backend::new(
-                        &config.name,
-                        &config.base_url,
-                        config.timeouts.connect,
-                        self.resolver(egress),
-                    ))
-                })
-                .clone(),
-            Err(_) => Arc::new(Backend::new(
+        let make = || {
+            Arc::new(Backend::new(
                 &config.name,
                 &config.base_url,
                 config.timeouts.connect,
                 self.resolver(egress),
-            )),
+            ))
+        };
+        let backend = match self.map.lock() {
+            Ok(mut map) => {
+                map.retain(|_, b| b.strong_count() > 0);
+                live_or_new(&mut map, id, make)
+            }
+            Err(_) => make(),
         };
         let keys = config
             .api_keys
@@ -84,7 +83,10 @@ impl Backends {
             .map(|k| {
                 let id = format!("{}\u{0}{}", config.name, fingerprint(k));
                 match self.keys.lock() {
-                    Ok(mut map) => map.entry(id).or_default().clone(),
+                    Ok(mut map) => {
+                        map.retain(|_, l| l.strong_count() > 0);
+                        live_or_new(&mut map, id, Arc::default)
+                    }
                     Err(_) => Arc::default(),
                 }
             })
@@ -116,8 +118,9 @@ impl Backends {
         if b.is_ejected() {
             return false;
         }
-        let total = map.len();
-        let out = map.values().filter(|b| b.is_ejected()).count();
+        let live: Vec<Arc<Backend>> = map.values().filter_map(Weak::upgrade).collect();
+        let total = live.len();
+        let out = live.iter().filter(|b| b.is_ejected()).count();
         let cap = (total * s.max_ejection_percent as usize / 100).max(1);
         if out >= cap {
             return false;
@@ -132,6 +135,20 @@ impl Backends {
         tracing::warn!(provider = %b.name, seconds = length.as_secs_f64(), ejections = repeats + 1, "backend ejected after consecutive failures");
         true
     }
+}
+
+/// The entry of `id` while something still holds it, else a new one from `make`.
+fn live_or_new<T>(
+    map: &mut HashMap<String, Weak<T>>,
+    id: String,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    if let Some(live) = map.get(&id).and_then(Weak::upgrade) {
+        return live;
+    }
+    let fresh = make();
+    map.insert(id, Arc::downgrade(&fresh));
+    fresh
 }
 
 /// How long a backend is ejected after `repeats` earlier ejections in a row: `ejection`,
@@ -381,6 +398,33 @@ mod tests {
         assert!(reg.failure(&b[2], &s) && reg.failure(&b[3], &s));
         assert!(!reg.failure(&b[0], &s), "two are out again");
         assert_eq!(b.iter().filter(|b| b.is_ejected()).count(), 2);
+    }
+
+    #[test]
+    fn backends_a_reload_dropped_no_longer_count_towards_the_cap() {
+        let reg = Backends::default();
+        let s = settings(1, 50);
+        let mut b: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| reg.backend(&provider(n), &Arc::default()).0)
+            .collect();
+        // A reload keeps a and b and drops c and d (nothing holds them any more).
+        let (c, d) = (Arc::downgrade(&b[2]), Arc::downgrade(&b[3]));
+        b.truncate(2);
+        assert!(c.upgrade().is_none() && d.upgrade().is_none(), "let go");
+        let (a_again, _) = reg.backend(&provider("a"), &Arc::default());
+        assert!(
+            Arc::ptr_eq(&a_again, &b[0]),
+            "a kept backend is found again"
+        );
+        // Half of the two live backends is one: the second cannot be ejected too.
+        assert!(reg.failure(&b[0], &s));
+        assert!(!reg.failure(&b[1], &s), "one of two is out");
+        assert_eq!(
+            reg.map.lock().unwrap().len(),
+            2,
+            "the dropped entries are gone"
+        );
     }
 
     #[test]
