@@ -366,7 +366,14 @@ fn record<T>(
             ControlFlow::Break(Ok(v))
         }
         Err(e) if e.retryable => {
-            tracing::warn!(request_id = %ctx.id, provider = c.provider.name(), model = %c.model, error = %e, "attempt failed; trying the next target");
+            match c.provider.backend.should_warn() {
+                Some(since) => {
+                    tracing::warn!(request_id = %ctx.id, provider = c.provider.name(), model = %c.model, error = %e, failed_since_last_warning = since, "attempt failed; trying the next target");
+                }
+                None => {
+                    tracing::debug!(request_id = %ctx.id, provider = c.provider.name(), model = %c.model, error = %e, "attempt failed; trying the next target");
+                }
+            }
             ControlFlow::Continue(e)
         }
         Err(e) => ControlFlow::Break(Err(e)),

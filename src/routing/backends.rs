@@ -241,7 +241,17 @@ pub struct Backend {
     ejections: AtomicU32,
     ejected_until: AtomicU64,
     ejection_len: AtomicU64,
+    /// When a failed attempt was last logged at WARN (monotonic ms), and how many failed
+    /// since without a line of their own ([`Self::should_warn`]).
+    warned_at: AtomicU64,
+    unwarned: AtomicU64,
 }
+
+/// At most one WARN line a backend per this long for failed attempts: a provider that is
+/// down under load fails every request, and a line each would fill the disk (770,000 lines,
+/// 184 MB in 18 minutes of the soak) and spend a core formatting and redacting them. Every
+/// attempt is in the request log regardless; the others go out at DEBUG.
+pub const FAILURE_WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl Backend {
     fn new(name: &str, base_url: &str, connect: Duration, resolver: Resolver) -> Self {
@@ -253,7 +263,28 @@ impl Backend {
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejection_len: AtomicU64::new(0),
+            warned_at: AtomicU64::new(0),
+            unwarned: AtomicU64::new(0),
         }
+    }
+
+    /// Whether a failed attempt of this backend gets a WARN line now (at most one per
+    /// [`FAILURE_WARN_EVERY`]), with how many failed since the last one that had a line.
+    pub fn should_warn(&self) -> Option<u64> {
+        // Kept one ahead, so that 0 means never, whatever the clock reads.
+        let now = crate::mono_ms() + 1;
+        let last = self.warned_at.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= crate::millis(FAILURE_WARN_EVERY);
+        if due
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.unwarned.swap(0, Ordering::Relaxed));
+        }
+        self.unwarned.fetch_add(1, Ordering::Relaxed);
+        None
     }
 
     pub fn is_ejected(&self) -> bool {
@@ -425,6 +456,20 @@ mod tests {
             2,
             "the dropped entries are gone"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_attempts_get_one_warning_line_per_interval_with_a_count() {
+        crate::follow_tokio_clock();
+        let reg = Backends::default();
+        let (a, _) = reg.backend(&provider("a"), &Arc::default());
+        assert_eq!(a.should_warn(), Some(0), "the first failure is logged");
+        for _ in 0..500 {
+            assert_eq!(a.should_warn(), None);
+        }
+        tokio::time::advance(FAILURE_WARN_EVERY).await;
+        assert_eq!(a.should_warn(), Some(500), "then one line, with the count");
+        assert_eq!(a.should_warn(), None);
     }
 
     #[test]
