@@ -85,14 +85,19 @@ async fn non_streaming_disconnect_cancels_upstream_and_frees_its_place_in_flight
     );
 }
 
-#[tokio::test]
-async fn with_cancel_on_disconnect_off_a_stream_still_stops_when_its_client_leaves() {
-    let mock = MockProvider::start(Profile::OpenAi).await;
-    let gw = one_at_a_time(&mock, "cancel_on_disconnect = false\n").await;
+/// Forty events a quarter of a second apart: a stream still running when its client leaves.
+fn push_slow_stream(mock: &MockProvider) {
     let events: Vec<_> = (0..40)
         .map(|i| chunk(json!({"content": format!("{i} ")}), None))
         .collect();
     mock.push(Reply::sse(events).every(Duration::from_millis(250)));
+}
+
+#[tokio::test]
+async fn with_cancel_on_disconnect_off_a_stream_still_stops_when_its_client_leaves() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = one_at_a_time(&mock, "cancel_on_disconnect = false\n").await;
+    push_slow_stream(&mock);
     let dropped = abandon(&gw, true, Duration::ZERO, 3).await;
     assert_upstream_closed_within_1s(&mock, dropped).await;
     assert!(
@@ -118,10 +123,7 @@ async fn streaming_disconnect_before_first_byte_cancels_upstream() {
 async fn streaming_disconnect_mid_stream_cancels_upstream() {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::with_openai(&mock).await;
-    let events: Vec<_> = (0..40)
-        .map(|i| chunk(json!({"content": format!("{i} ")}), None))
-        .collect();
-    mock.push(Reply::sse(events).every(Duration::from_millis(250)));
+    push_slow_stream(&mock);
     let dropped = abandon(&gw, true, Duration::ZERO, 3).await;
     assert_upstream_closed_within_1s(&mock, dropped).await;
 }
