@@ -184,8 +184,14 @@ fn hyper_reads(wire: &[u8], head_request: bool) -> Result<Read, String> {
         let response = send.send_request(req);
         let exchange = async move {
             let resp = response.await.map_err(|e| e.to_string())?;
-            let (parts, body) = resp.into_parts();
+            let (mut parts, body) = resp.into_parts();
             let body = body.collect().await.map_err(|e| e.to_string())?;
+            // hyper before 1.13 kept a Content-Length that Transfer-Encoding overrides; since
+            // 1.13 it removes it, as the pool does (RFC 9112 §6.3): compared the same way
+            // whichever hyper this was built with.
+            if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+            }
             Ok(Read {
                 status: parts.status,
                 version: parts.version,

@@ -117,12 +117,12 @@ impl Conn {
             unsent: false,
         };
         loop {
-            let head = match self.read_head().await {
+            let mut head = match self.read_head().await {
                 Ok(head) => head,
                 // No answer after a broken write: the write's failure is the one to tell.
                 Err(e) => return Err(sent(broken.unwrap_or(e))),
             };
-            let Some((framing, keep)) = final_head(&head, head_request).map_err(sent)? else {
+            let Some((framing, keep)) = final_head(&mut head, head_request).map_err(sent)? else {
                 continue;
             };
             let keep = keep && broken.is_none();
@@ -184,7 +184,7 @@ fn take_head(buf: &mut BytesMut) -> io::Result<Option<Head>> {
 /// What a response head means for the exchange: `None` for an interim response (100
 /// Continue, 103 Early Hints), which comes before the real one; else the body's framing and
 /// whether the connection may serve again after it.
-fn final_head(head: &Head, head_request: bool) -> io::Result<Option<(Framing, bool)>> {
+fn final_head(head: &mut Head, head_request: bool) -> io::Result<Option<(Framing, bool)>> {
     if head.status.is_informational() {
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(bad("unexpected 101 Switching Protocols"));
@@ -195,6 +195,11 @@ fn final_head(head: &Head, head_request: bool) -> io::Result<Option<(Framing, bo
     // A message framed both ways is not trusted with another (RFC 9112 §6.3).
     let both = head.headers.contains_key(header::TRANSFER_ENCODING)
         && head.headers.contains_key(header::CONTENT_LENGTH);
+    if both {
+        // Transfer-Encoding framed it; the Content-Length it overrides is not passed on
+        // (RFC 9112 §6.3, as hyper does since 1.13).
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
     let keep = head.keep_alive && !both && framing != Framing::Eof;
     Ok(Some((framing, keep)))
 }
@@ -641,7 +646,7 @@ pub fn replay(wire: &[u8], head_request: bool, chunk: usize) -> io::Result<Repla
         None => 0,
     };
     let (head, mut framing, mut keep) = loop {
-        let Some(head) = take_head(&mut buf)? else {
+        let Some(mut head) = take_head(&mut buf)? else {
             if fill(&mut buf) == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -650,7 +655,7 @@ pub fn replay(wire: &[u8], head_request: bool, chunk: usize) -> io::Result<Repla
             }
             continue;
         };
-        if let Some((framing, keep)) = final_head(&head, head_request)? {
+        if let Some((framing, keep)) = final_head(&mut head, head_request)? {
             break (head, framing, keep);
         }
     };
@@ -725,6 +730,25 @@ mod tests {
                 .is_none()
         );
         assert!(parse_head(b"HTTP/1.1 2x0 OK\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn a_content_length_overridden_by_transfer_encoding_is_not_passed_on() {
+        let mut h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        );
+        let (framing, keep) = final_head(&mut h, false).unwrap().unwrap();
+        assert_eq!(framing, Framing::Chunked(Chunk::Size));
+        assert!(
+            !keep,
+            "a message framed both ways is not trusted with another"
+        );
+        assert!(!h.headers.contains_key(header::CONTENT_LENGTH));
+        assert!(h.headers.contains_key(header::TRANSFER_ENCODING));
+        // Alone, a Content-Length stays.
+        let mut h = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+        final_head(&mut h, false).unwrap();
+        assert_eq!(h.headers[header::CONTENT_LENGTH], "3");
     }
 
     #[test]
