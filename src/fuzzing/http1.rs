@@ -116,6 +116,11 @@ fn known_difference(wire: &[u8]) -> bool {
         return false;
     };
     let head = wire[..head_end].to_ascii_lowercase();
+    // An interim response (`100 Continue`, `103 Early Hints`) comes before the real one,
+    // which both readers skip to: the difference, if any, is in that one.
+    if head.len() > 9 && head[9] == b'1' && head.starts_with(b"http/1.") {
+        return known_difference(&wire[body_start..]);
+    }
     if memchr::memmem::find(&head, b"transfer-encoding").is_none() {
         return false;
     }
