@@ -60,27 +60,8 @@ fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
 /// reply (`/healthz`'s is short and has a length).
 async fn healthz_on(s: &mut TcpStream) -> String {
     s.write_all(HEALTHZ).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed mid-reply: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap_or(0);
-            if body.len() >= len {
-                return head.lines().next().unwrap_or("").to_owned();
-            }
-        }
-    }
+    let reply = read_reply(s).await;
+    reply.lines().next().unwrap_or("").to_owned()
 }
 
 /// The p-th percentile of `v` (sorted in place).
@@ -462,7 +443,7 @@ async fn read_reply(s: &mut TcpStream) -> String {
     let mut buf = [0u8; 8192];
     loop {
         let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0);
+        assert!(n > 0, "closed mid-reply: {}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got).into_owned();
         if let Some((head, body)) = text.split_once("\r\n\r\n") {

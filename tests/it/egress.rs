@@ -268,6 +268,20 @@ async fn the_webhook_client_refuses_what_the_policy_refuses() {
     assert_eq!(refused.range, Range::Metadata);
 }
 
+/// Swap the config `text` into `gw` as a reload would, without the load's checks (so a
+/// provider the policy would refuse at load is tried at run time).
+async fn swap_in(gw: &Gateway, text: &str) {
+    let cfg = gatehouse::config::parse("t.toml", text, &test_env()).unwrap();
+    let attempt = gatehouse::state::reload::ReloadAttempt {
+        at: 0,
+        trigger: "test",
+        ok: true,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    gw.state.swap_config(cfg, "test", &attempt).await;
+}
+
 /// A gateway whose provider `r` is at `rebind.test` (the scripted resolver's name) on the
 /// mock's port.
 async fn rebinding_gateway(mock: &MockProvider, dns: Arc<Script>, server: &str) -> Gateway {
@@ -280,15 +294,7 @@ async fn rebinding_gateway(mock: &MockProvider, dns: Arc<Script>, server: &str) 
         ),
         &[],
     );
-    let cfg = gatehouse::config::parse("t.toml", &text, &test_env()).unwrap();
-    let attempt = gatehouse::state::reload::ReloadAttempt {
-        at: 0,
-        trigger: "test",
-        ok: true,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
-    gw.state.swap_config(cfg, "test", &attempt).await;
+    swap_in(&gw, &text).await;
     gw
 }
 
@@ -516,15 +522,7 @@ async fn loopback_is_allowed_and_a_provider_pointing_at_the_gateway_is_still_cau
         ),
         &[],
     );
-    let cfg = gatehouse::config::parse("t.toml", &text, &test_env()).unwrap();
-    let attempt = gatehouse::state::reload::ReloadAttempt {
-        at: 0,
-        trigger: "test",
-        ok: true,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
-    gw.state.swap_config(cfg, "test", &attempt).await;
+    swap_in(&gw, &text).await;
     let r = tokio::time::timeout(Duration::from_secs(10), gw.chat(&chat_req("m", false)))
         .await
         .expect("a loop was answered within 10 s");
