@@ -40,7 +40,7 @@
 //! # Layers
 //! The top-level modules are layered: a module uses only the modules on the lines above
 //! its own in this list and those before it on its line. Bottom-up:
-//! 1. `error`, `schema`, `tasks`, `held`; and the helpers in this file (clocks, random numbers, request ids, [`drained`]); the tracker of background tasks.
+//! 1. `error`, `schema`, `tasks`, `held`; and the helpers in this file (clocks, random numbers, request ids, [`drained`], the log throttle); the tracker of background tasks.
 //! 2. `codec`, `pricing`, `tokens`: wire types and translation, prices, token counts.
 //! 3. `egress`, `config`: where outbound connections may go (the address policy, the resolver that pins what it checked); the config, with the types its settings hold (the body level, the redactor).
 //! 4. `bodies`, `store`, `metrics`, `busy_poll`, `responses`: what requests leave behind, where it is kept, what is counted.
@@ -108,6 +108,36 @@ pub fn unix_now() -> u64 {
 /// A duration in whole milliseconds, saturating at `u64::MAX`.
 pub fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A log line that may come at most once per interval, counting the occasions it was left
+/// out: for warnings whose cause can repeat thousands of times a second (a provider down
+/// under load, failing accepts), which a line each would turn into a flood.
+#[derive(Debug, Default)]
+pub struct LogThrottle {
+    /// When the last line was let through, on [`mono_ms`] plus one (0: never).
+    last: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
+}
+
+impl LogThrottle {
+    /// Whether a line is due now (none in the last `every`); if so, how many occasions were
+    /// left out since the last line.
+    pub fn due(&self, every: std::time::Duration) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = mono_ms() + 1;
+        let last = self.last.load(Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= millis(every))
+            && self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return Some(self.skipped.swap(0, Relaxed));
+        }
+        self.skipped.fetch_add(1, Relaxed);
+        None
+    }
 }
 
 /// Unix milliseconds now (0 if the clock is before 1970).

@@ -152,7 +152,7 @@ pub async fn run(
     // Connection tasks, this server's own: shutdown waits on them; `stop` asks them to close.
     let conns = TaskTracker::new();
     let stop = CancellationToken::new();
-    let mut accept_failures = AcceptFailures::default();
+    let accept_failures = AcceptFailures::default();
     tokio::pin!(shutdown);
     loop {
         // At the cap, wait for a connection to close before accepting the next one.
@@ -406,22 +406,12 @@ impl Graceful for http2::Connection<TokioIo<Rewind>, Svc, TokioExecutor> {
 
 /// Failing accepts, logged at most once per `edge::ACCEPT_WARN_EVERY`.
 #[derive(Default)]
-struct AcceptFailures {
-    last_warned: Option<Instant>,
-    since: u64,
-}
+struct AcceptFailures(crate::LogThrottle);
 
 impl AcceptFailures {
-    fn note(&mut self, e: &std::io::Error) {
-        self.since += 1;
-        let now = Instant::now();
-        if self
-            .last_warned
-            .is_none_or(|t| now.duration_since(t) >= edge::ACCEPT_WARN_EVERY)
-        {
-            tracing::warn!(error = %e, failures = self.since, "accept failed; backing off");
-            self.last_warned = Some(now);
-            self.since = 0;
+    fn note(&self, e: &std::io::Error) {
+        if let Some(skipped) = self.0.due(edge::ACCEPT_WARN_EVERY) {
+            tracing::warn!(error = %e, failures = skipped + 1, "accept failed; backing off");
         }
     }
 }

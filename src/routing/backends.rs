@@ -241,10 +241,8 @@ pub struct Backend {
     ejections: AtomicU32,
     ejected_until: AtomicU64,
     ejection_len: AtomicU64,
-    /// When a failed attempt was last logged at WARN (monotonic ms), and how many failed
-    /// since without a line of their own ([`Self::should_warn`]).
-    warned_at: AtomicU64,
-    unwarned: AtomicU64,
+    /// Failed attempts logged at WARN at most once per [`FAILURE_WARN_EVERY`].
+    failure_log: crate::LogThrottle,
 }
 
 /// At most one WARN line a backend per this long for failed attempts: a provider that is
@@ -263,28 +261,14 @@ impl Backend {
             ejections: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             ejection_len: AtomicU64::new(0),
-            warned_at: AtomicU64::new(0),
-            unwarned: AtomicU64::new(0),
+            failure_log: crate::LogThrottle::default(),
         }
     }
 
     /// Whether a failed attempt of this backend gets a WARN line now (at most one per
     /// [`FAILURE_WARN_EVERY`]), with how many failed since the last one that had a line.
     pub fn should_warn(&self) -> Option<u64> {
-        // Kept one ahead, so that 0 means never, whatever the clock reads.
-        let now = crate::mono_ms() + 1;
-        let last = self.warned_at.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= crate::millis(FAILURE_WARN_EVERY);
-        if due
-            && self
-                .warned_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.unwarned.swap(0, Ordering::Relaxed));
-        }
-        self.unwarned.fetch_add(1, Ordering::Relaxed);
-        None
+        self.failure_log.due(FAILURE_WARN_EVERY)
     }
 
     pub fn is_ejected(&self) -> bool {
