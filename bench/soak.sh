@@ -76,15 +76,18 @@ gw=$!
 pids+=("$gw")
 wait_http "http://127.0.0.1:$GW_PORT/healthz" 30 "$gw" || { log "gateway did not start"; cat "$OUT/gateway.log" >&2; exit 1; }
 
-# One line of process figures: rss_kb,fds,runtime_tasks,background_tasks
+# One line of process figures: rss_kb,fds,runtime_tasks,background_tasks, then the RSS's
+# parts: anonymous memory (heaps), file pages (the binary, the database's files), shared
+# memory (SQLite's WAL index).
 sample() {
-  local rss fds m rt bg
+  local rss fds m rt bg parts
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$gw/status")
+  parts=$(awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} /^RssShmem/ {s=$2} END {print a "," f "," s}' "/proc/$gw/status")
   fds=$(find "/proc/$gw/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
   m=$(curl -s -m 5 -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:$GW_PORT/metrics")
   rt=$(awk '$1 == "gatehouse_runtime_tasks" {print $2}' <<<"$m")
   bg=$(awk '$1 == "gatehouse_background_tasks" {print $2}' <<<"$m")
-  echo "$rss,$fds,${rt:-NA},${bg:-NA}"
+  echo "$rss,$fds,${rt:-NA},${bg:-NA},$parts"
 }
 
 # A warm-up request of each kind, then the idle baseline.
@@ -107,7 +110,7 @@ log "idle baseline (rss_kb,fds,runtime_tasks,background_tasks): $baseline"
 leaver=$!
 pids+=("$leaver")
 
-echo "minute,requests,rps,p50_ms,p99_ms,max_ms,non2xx,socket_errors,timeouts,rss_kb,fds,runtime_tasks,background_tasks" > "$OUT/soak.csv"
+echo "minute,requests,rps,p50_ms,p99_ms,max_ms,non2xx,socket_errors,timeouts,rss_kb,fds,runtime_tasks,background_tasks,rss_anon_kb,rss_file_kb,rss_shmem_kb" > "$OUT/soak.csv"
 for minute in $(seq 1 "$MINUTES"); do
   SOAK_OUT="$OUT/wrk.csv" SOAK_TAG="$minute," \
     wrk -t1 -c"$CONNS" -d60s --latency -s "$ROOT/bench/soak.lua" "http://127.0.0.1:$GW_PORT" \
@@ -141,6 +144,8 @@ print(f"| requests/s | | {first['rps']} | {last['rps']} | {drift('rps')} | |")
 print(f"| p50 ms | | {first['p50_ms']} | {last['p50_ms']} | {drift('p50_ms')} | |")
 print(f"| p99 ms | | {first['p99_ms']} | {last['p99_ms']} | {drift('p99_ms')} | |")
 print(f"| RSS KiB | {b['rss_kb']} | {first['rss_kb']} | {last['rss_kb']} | {drift('rss_kb')} | {z['rss_kb']} |")
+for k, name in [("rss_anon_kb", "anonymous"), ("rss_file_kb", "file pages"), ("rss_shmem_kb", "shared memory")]:
+    print(f"| RSS: {name} KiB | | {first[k]} | {last[k]} | {drift(k)} | |")
 print(f"| open fds | {b['fds']} | {first['fds']} | {last['fds']} | | {z['fds']} |")
 print(f"| runtime tasks | {b['runtime_tasks']} | {first['runtime_tasks']} | {last['runtime_tasks']} | | {z['runtime_tasks']} |")
 print(f"| background tasks | {b['background_tasks']} | {first['background_tasks']} | {last['background_tasks']} | | {z['background_tasks']} |")

@@ -135,7 +135,7 @@ fn access(path: &str) -> Access {
 
 impl<B> Service<http::Request<B>> for App
 where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = http::Response<Holding<Body, Ticket>>;
@@ -185,12 +185,7 @@ where
                         Ok(t) => Some(t),
                         Err(e) => {
                             // The unread body lingers (`intake`) so the client sees the 503.
-                            drop(Intake::new(
-                                Body::new(body),
-                                &head,
-                                None,
-                                bounds(&limits, 0),
-                            ));
+                            drop(Intake::new(body, &head, None, bounds(&limits, 0)));
                             return refuse(e, head.uri.path());
                         }
                     }
@@ -198,12 +193,7 @@ where
                 _ => None,
             };
             let reserved = ticket.as_ref().map_or(0, Ticket::reserved);
-            let intake = Intake::new(
-                Body::new(body),
-                &head,
-                ticket.clone(),
-                bounds(&limits, reserved),
-            );
+            let intake = Intake::new(body, &head, ticket.clone(), bounds(&limits, reserved));
             // `cancel_on_disconnect = false`: the handler runs the request on a task that
             // holds its place (`pipeline::detach`).
             if !server.cancel_on_disconnect

@@ -128,7 +128,7 @@ fn known_difference(wire: &[u8]) -> bool {
 }
 
 /// Whether a chunked body uses chunk extensions or trailer fields, read strictly (sizes are
-/// hex digits, each chunk's data as long as its size).
+/// hex digits, which whitespace may follow; each chunk's data as long as its size).
 fn extensions_or_trailers(mut body: &[u8]) -> bool {
     loop {
         let Some(end) = memchr::memchr(b'\n', body) else {
@@ -138,10 +138,14 @@ fn extensions_or_trailers(mut body: &[u8]) -> bool {
         if line.contains(&b';') {
             return true;
         }
-        let digits = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut digits = line.strip_suffix(b"\r").unwrap_or(line);
+        // Whitespace after the size is taken by both readers.
+        while let [rest @ .., b' ' | b'\t'] = digits {
+            digits = rest;
+        }
         let Some(size) = std::str::from_utf8(digits)
             .ok()
-            .filter(|s| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|s| usize::from_str_radix(s, 16).ok())
         else {
             // A malformed size line: both readers must refuse it.

@@ -25,7 +25,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -99,10 +98,15 @@ pub struct Bounds {
     pub reserved: u64,
 }
 
-/// A request body read within its bounds (see the module header).
-pub struct Intake {
+/// A request body read within its bounds (see the module header). Generic over the body
+/// hyper hands in, so that a request's body is boxed once (as the `Body` around this).
+pub struct Intake<B>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     /// `None` once handed to a lingering close.
-    inner: Option<Body>,
+    inner: Option<B>,
     ticket: Option<Ticket>,
     bounds: Bounds,
     deadline: Instant,
@@ -117,11 +121,15 @@ pub struct Intake {
     expects_continue: bool,
 }
 
-impl Intake {
+impl<B> Intake<B>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     /// Wrap a request's body; `ticket` is the request's place in flight (none for the routes
     /// that are exempt from shedding).
     pub fn new(
-        inner: Body,
+        inner: B,
         head: &http::request::Parts,
         ticket: Option<Ticket>,
         bounds: Bounds,
@@ -150,7 +158,11 @@ impl Intake {
     }
 }
 
-impl HttpBody for Intake {
+impl<B> HttpBody for Intake<B>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -180,7 +192,7 @@ impl HttpBody for Intake {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.finished = true;
-                Poll::Ready(Some(Err(e)))
+                Poll::Ready(Some(Err(axum::Error::new(e))))
             }
             Poll::Ready(None) => {
                 this.finished = true;
@@ -210,7 +222,11 @@ impl HttpBody for Intake {
     }
 }
 
-impl Drop for Intake {
+impl<B> Drop for Intake<B>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     fn drop(&mut self) {
         // The request's place and bytes are not held by the drain.
         self.ticket = None;
@@ -232,7 +248,10 @@ impl Drop for Intake {
 
 /// Read and discard what is left of a body, up to [`LINGER_BYTES`] and `deadline`, then
 /// drop it (hyper then closes the connection if the body did not end).
-async fn linger(mut rest: Body, deadline: Instant) {
+async fn linger<B>(mut rest: B, deadline: Instant)
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+{
     let mut left = LINGER_BYTES;
     let _ = tokio::time::timeout_at(deadline, async {
         while let Some(Ok(frame)) = rest.frame().await {

@@ -460,11 +460,15 @@ fn step_chunked(state: &mut Chunk, buf: &mut BytesMut) -> io::Result<Step> {
             let Some(line) = take_line(buf)? else {
                 return Ok(Step::More);
             };
+            // `chunk-size [ chunk-ext ] CRLF`: hex digits first (any number of them, as long
+            // as the size fits 64 bits), then optional whitespace before the extensions or
+            // the line's end, as hyper reads it (the fuzz target `http1_response` compares:
+            // the pool took leading whitespace and a `+` too).
             let size = line.split(|&b| b == b';').next().unwrap_or_default();
             let size = std::str::from_utf8(size)
                 .ok()
-                .map(|s| s.trim_matches([' ', '\t']))
-                .filter(|s| !s.is_empty() && s.len() <= 16)
+                .map(|s| s.trim_end_matches([' ', '\t']))
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|s| u64::from_str_radix(s, 16).ok())
                 .ok_or_else(|| bad("invalid chunk size"))?;
             *state = if size == 0 {
@@ -798,12 +802,30 @@ mod tests {
         assert_eq!(data, b"hello 0123456789");
         assert!(rest_empty);
         assert_eq!(dechunk(b"0\r\n\r\n").unwrap().0, b"");
+        // Whitespace after the size, before an extension or the line's end, is taken.
+        assert_eq!(
+            dechunk(b"5 \t\r\nhello\r\n3\t;x\r\nabc\r\n0\t\r\n\r\n")
+                .unwrap()
+                .0,
+            b"helloabc"
+        );
+        // Leading zeros do not count against the size's 64 bits.
+        assert_eq!(
+            dechunk(b"000000000000000000005\r\nhello\r\n0\r\n\r\n")
+                .unwrap()
+                .0,
+            b"hello"
+        );
         for bad_wire in [
             &b"5\r\nhelloXX0\r\n\r\n"[..],
             b"g\r\nx\r\n0\r\n\r\n",
             b"\r\n",
             b"5\nhello\r\n0\r\n\r\n",
             b"11111111111111111\r\n",
+            b" 0\r\n\r\n",
+            b"10000000000000000\r\n",
+            b"\t5\r\nhello\r\n0\r\n\r\n",
+            b"+5\r\nhello\r\n0\r\n\r\n",
         ] {
             assert!(
                 dechunk(bad_wire).is_err(),
