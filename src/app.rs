@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> App {
     }
     let router = app
         .merge(crate::admin::router())
+        .merge(crate::ui::router())
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(crate::admin::routing::metrics))
@@ -120,6 +121,8 @@ pub struct App {
 enum Access {
     Public,
     Admin,
+    /// The dashboard: a session cookie, found by `ui::viewer` (its sign-in page excepted).
+    Ui,
     Inference,
 }
 
@@ -128,6 +131,8 @@ fn access(path: &str) -> Access {
         Access::Public
     } else if path.starts_with("/admin/") || path == "/metrics" {
         Access::Admin
+    } else if crate::ui::is_ui(path) {
+        Access::Ui
     } else {
         Access::Inference
     }
@@ -203,6 +208,26 @@ where
             }
             (ticket, Body::new(intake))
         };
+        if let Access::Ui = access {
+            let req = http::Request::from_parts(head, body);
+            if crate::ui::PUBLIC.contains(&req.uri().path()) {
+                return HoldUntilSent::new(Either::Left(self.router.call(req)), None);
+            }
+            let (state, mut router) = (self.state.clone(), self.router.clone());
+            return HoldUntilSent::new(
+                Either::Right(Box::pin(async move {
+                    let (mut head, body) = req.into_parts();
+                    match crate::ui::viewer::find(&state, &head).await {
+                        Ok(viewer) => {
+                            head.extensions.insert(viewer);
+                            router.call(http::Request::from_parts(head, body)).await
+                        }
+                        Err(refused) => Ok(refused),
+                    }
+                })),
+                None,
+            );
+        }
         if let Access::Admin = access {
             match crate::admin::caller(&self.state, &head.headers) {
                 Ok(caller) => head.extensions.insert(caller),

@@ -48,7 +48,7 @@
 //! 6. `routing`: the rules, and each provider's run-time state (health, keys, balance).
 //! 7. `traces`, `governance`, `idempotency`: request traces; keys, budgets, limits, usage records; the replies kept for `Idempotency-Key` retries.
 //! 8. `state`, `pipeline`, `commands`: the shared state with its hot reload; the request's stages; the CLI.
-//! 9. `handlers`, `admin`, `fuzzing`: the HTTP edge.
+//! 9. `handlers`, `admin`, `ui`, `fuzzing`: the HTTP edge (`ui`: the dashboard's pages).
 //! 10. `app`, `server`: the route table and its layers; the accept loop. Then `main.rs`.
 //!
 //! `tests/layering.rs` enforces it: it reads every `crate::x` path in `src/` (test code left
@@ -96,6 +96,7 @@ pub mod store;
 pub mod tasks;
 pub mod tokens;
 pub mod traces;
+pub mod ui;
 
 /// Unix seconds now (0 if the clock is before 1970): the one reading of the wall clock for
 /// timestamps (`created` fields, key expiry).

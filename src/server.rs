@@ -123,6 +123,16 @@ pub async fn run(
                 {
                     tracing::warn!(error = %e, "could not clean up old budget counters");
                 }
+                // Hourly too: dashboard sessions past their end.
+                if n % 360 == 3
+                    && let Err(e) = state
+                        .governance()
+                        .sessions()
+                        .purge(state.store(), crate::governance::now_unix())
+                        .await
+                {
+                    tracing::warn!(error = %e, "could not delete expired dashboard sessions");
+                }
                 if n % 360 == 6
                     && let Some(days) = live.config.log.retention_days
                 {

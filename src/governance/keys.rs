@@ -67,7 +67,8 @@ pub fn hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn from_hex(s: &str) -> Option<[u8; 32]> {
+/// A digest written by [`hex`].
+pub fn from_hex(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if s.len() != 64 {
         return None;
@@ -248,7 +249,13 @@ impl KeyRing {
 
     /// Check a presented credential at time `now` (Unix seconds).
     pub fn check(&self, presented: &str, now: i64) -> Result<Arc<Principal>, Refusal> {
-        let d = digest(presented);
+        self.check_digest(&digest(presented), now)
+    }
+
+    /// Check a credential known by its digest (a dashboard session keeps the digest of the
+    /// key it signed in with, never the key) at time `now`.
+    pub fn check_digest(&self, d: &[u8; 32], now: i64) -> Result<Arc<Principal>, Refusal> {
+        let d = *d;
         let Some((stored, p)) = self.by_digest.get_key_value(&d) else {
             return Err(Refusal::Unknown);
         };

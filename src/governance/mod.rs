@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod limits;
 pub mod period;
 pub mod recorder;
+pub mod sessions;
 pub mod shared;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,6 +87,8 @@ pub struct Governance {
     reloading: tokio::sync::Mutex<()>,
     /// Counts the reloads that ended: what an unknown key waits on while one is under way.
     reloaded: tokio::sync::watch::Sender<u64>,
+    /// Dashboard sessions read lately.
+    sessions: sessions::Sessions,
 }
 
 impl Governance {
@@ -136,6 +139,7 @@ impl Governance {
             keys_fresh: AtomicBool::new(true),
             reloading: tokio::sync::Mutex::new(()),
             reloaded: tokio::sync::watch::Sender::new(0),
+            sessions: sessions::Sessions::default(),
         })
     }
 
@@ -212,6 +216,16 @@ impl Governance {
     /// Check a presented credential against the key ring (no reload on a miss).
     pub fn principal(&self, presented: &str) -> Option<Arc<Principal>> {
         self.ring.load().check(presented, now_unix()).ok()
+    }
+
+    /// Dashboard sessions (`ui`).
+    pub fn sessions(&self) -> &sessions::Sessions {
+        &self.sessions
+    }
+
+    /// The usable key whose digest this is (no reload on a miss).
+    pub fn principal_by_digest(&self, d: &[u8; 32]) -> Option<Arc<Principal>> {
+        self.ring.load().check_digest(d, now_unix()).ok()
     }
 
     pub fn enforcer(&self) -> &Arc<Enforcer> {

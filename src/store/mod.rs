@@ -21,6 +21,7 @@ mod keys;
 mod logs;
 mod responses;
 mod rollup;
+mod sessions;
 mod usage;
 mod usage_sqlite;
 
@@ -29,6 +30,7 @@ pub use directory::{DUPLICATE, Entity, EntityRow};
 pub use keys::KeyRow;
 pub use logs::{LogFilter, MAX_PAGE, PURGE_BATCH, to_csv as logs_csv};
 pub use responses::{MAX_CHAIN, ResponseRow};
+pub use sessions::SessionRow;
 pub use usage::{GroupBy, ReportRow, UsageFilter, UsageRecord};
 
 use std::borrow::Cow;
@@ -531,6 +533,10 @@ mod tests {
                 "7c3986e989497f7b3f93e02beb0f142a2ebaf39a3a3ad5c3d5de55ac6341c5dd",
             ),
             (
+                "migrations/postgres/0014_ui_sessions.sql",
+                "02a4cd8974e5a36aea915f516ae9c3e9bca7b27d57a2fffa4c1aca1068aed6cc",
+            ),
+            (
                 "migrations/sqlite/0001_virtual_keys.sql",
                 "0dae28414527075a9a6db06c9281c37eb37a6bc0f25007f5fcca00bde08ec4f8",
             ),
@@ -577,6 +583,10 @@ mod tests {
             (
                 "migrations/sqlite/0013_response_items.sql",
                 "7c3986e989497f7b3f93e02beb0f142a2ebaf39a3a3ad5c3d5de55ac6341c5dd",
+            ),
+            (
+                "migrations/sqlite/0014_ui_sessions.sql",
+                "e4086e8b1a23afdba743be4c18d088608b65a4764fa861651cdedc846133fcbb",
             ),
         ];
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

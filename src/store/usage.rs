@@ -111,7 +111,7 @@ impl GroupBy {
 }
 
 /// One line of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReportRow {
     pub group: String,
     pub requests: u64,

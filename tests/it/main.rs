@@ -25,6 +25,7 @@ mod chat;
 mod cli;
 mod clients;
 mod conformance;
+mod dashboard;
 mod durability;
 mod edge;
 mod egress;

@@ -1,0 +1,378 @@
+//! The dashboard at `/ui` (issue 10; RELIABILITY 35), over HTTP as a browser would use it:
+//! signing in and out, the session cookie's flags, a replayed cookie after sign-out, forms
+//! from elsewhere (login CSRF, CSRF), who sees which page and whose figures, and escaping of
+//! what requests carry.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Client, Response, redirect};
+
+use crate::support::*;
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+const ALPHA_ADMIN: &str = "sk-alpha-admin-0123456789";
+const MEMBER: &str = "sk-alpha-member-0123456789";
+const LONER: &str = "sk-loner-key-0123456789";
+
+fn config() -> String {
+    format!(
+        "[server]\nadmin_token = \"{ADMIN}\"\n\
+         [providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\n\
+         [teams.alpha]\n\
+         [[keys]]\nname = \"alpha-admin\"\nkey = \"{ALPHA_ADMIN}\"\nteam = \"alpha\"\nrole = \"team_admin\"\n\
+         [[keys]]\nname = \"alpha-member\"\nkey = \"{MEMBER}\"\nteam = \"alpha\"\n\
+         [[keys]]\nname = \"loner\"\nkey = \"{LONER}\"\n"
+    )
+}
+
+/// A client that shows redirects instead of following them, and keeps no cookies: each
+/// test sends the cookies it means to.
+fn browser() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(r: &Response) -> Vec<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The value a `Set-Cookie` of `r` gives the cookie `name`.
+fn cookie_value(r: &Response, name: &str) -> Option<String> {
+    set_cookies(r).iter().find_map(|c| {
+        c.split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    })
+}
+
+/// The `value` of the hidden input `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} field in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Sign in with `token` as a browser does (the form, then its post); the session cookie.
+async fn sign_in(gw: &Gateway, token: &str) -> String {
+    let b = browser();
+    let form = b.get(gw.url("/ui/login")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let nonce_cookie = cookie_value(&form, "gatehouse_login").unwrap();
+    let page = form.text().await.unwrap();
+    let nonce = hidden(&page, "nonce");
+    assert_eq!(nonce, nonce_cookie);
+    let r = b
+        .post(gw.url("/ui/login"))
+        .header(COOKIE, format!("gatehouse_login={nonce_cookie}"))
+        .form(&[("token", token), ("nonce", &nonce)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()[LOCATION], "/ui/");
+    cookie_value(&r, "gatehouse_session").unwrap()
+}
+
+async fn get(gw: &Gateway, path: &str, session: &str) -> (u16, String) {
+    let r = browser()
+        .get(gw.url(path))
+        .header(COOKIE, format!("gatehouse_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+async fn start() -> (MockProvider, Gateway) {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let gw = Gateway::start(&config(), &[&mock]).await;
+    (mock, gw)
+}
+
+#[tokio::test]
+async fn without_a_session_pages_redirect_to_sign_in_and_forms_get_401() {
+    let (_mock, gw) = start().await;
+    let b = browser();
+    // Deny by default: a page added later is closed too, until named public.
+    for path in ["/ui/", "/ui", "/ui/config", "/ui/a-page-added-later"] {
+        let r = b.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        let to = r.headers()[LOCATION].to_str().unwrap();
+        assert!(to == "/ui/login" || to == "/ui/", "{path} -> {to}");
+    }
+    for path in ["/ui/logout", "/ui/a-form-added-later"] {
+        let r = b.post(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let r = b
+        .post(gw.url("/ui/config/reload"))
+        .form(&[("_csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A cookie that names no session is refused too (and cleared), whatever it holds.
+    for bogus in ["", "zz", &"0".repeat(64), "'; DROP TABLE ui_sessions; --"] {
+        let r = b
+            .get(gw.url("/ui/"))
+            .header(COOKIE, format!("gatehouse_session={bogus}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [303, 401].contains(&r.status().as_u16()),
+            "{bogus}: {}",
+            r.status()
+        );
+    }
+    // The sign-in page and the stylesheet need no session.
+    let r = b.get(gw.url("/ui/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let login = set_cookies(&r);
+    assert!(
+        login.iter().any(|c| c.starts_with("gatehouse_login=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Strict")
+            && c.contains("Path=/ui")),
+        "{login:?}"
+    );
+    let css = b.get(gw.url("/ui/static/app.css")).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test]
+async fn sign_out_revokes_the_session_so_a_replayed_cookie_gets_401() {
+    let (_mock, gw) = start().await;
+    let b = browser();
+    let form = b.get(gw.url("/ui/login")).send().await.unwrap();
+    let nonce = cookie_value(&form, "gatehouse_login").unwrap();
+    let r = b
+        .post(gw.url("/ui/login"))
+        .header(COOKIE, format!("gatehouse_login={nonce}"))
+        .form(&[("token", ADMIN), ("nonce", &nonce)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The session cookie: an opaque id (no credential in it), HttpOnly, SameSite=Strict,
+    // Secure (the gateway is on loopback, where browsers keep secure cookies), under /ui.
+    let cookies = set_cookies(&r);
+    let session_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("gatehouse_session="))
+        .unwrap();
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/ui",
+        "Max-Age=43200",
+    ] {
+        assert!(session_cookie.contains(flag), "{flag}: {session_cookie}");
+    }
+    let session = cookie_value(&r, "gatehouse_session").unwrap();
+    assert_eq!(session.len(), 64);
+    assert!(session.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!session.contains(ADMIN) && !cookies.iter().any(|c| c.contains(ADMIN)));
+    // The login nonce is spent.
+    assert!(cookies.iter().any(|c| c.starts_with("gatehouse_login=;")));
+
+    let (status, overview) = get(&gw, "/ui/", &session).await;
+    assert_eq!(status, 200);
+    assert!(overview.contains("<h1>Overview</h1>"), "{overview}");
+    assert!(
+        overview.contains("href=\"/ui/config\""),
+        "the admin sees Config"
+    );
+    let (status, config_page) = get(&gw, "/ui/config", &session).await;
+    assert_eq!(status, 200);
+    assert!(config_page.contains("SHA-256"));
+    let csrf = hidden(&overview, "_csrf");
+
+    // Sign-out without the session's form token is refused, and changes nothing.
+    let out = |token: String| {
+        let (b, url, session) = (b.clone(), gw.url("/ui/logout"), session.clone());
+        async move {
+            b.post(url)
+                .header(COOKIE, format!("gatehouse_session={session}"))
+                .form(&[("_csrf", token)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(out("0".repeat(64)).await.status(), 403);
+    assert_eq!(out(String::new()).await.status(), 403);
+    assert_eq!(get(&gw, "/ui/", &session).await.0, 200);
+    let r = out(csrf).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/ui/login");
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("gatehouse_session=;") && c.contains("Max-Age=0"))
+    );
+    // Replayed after sign-out: 401 on every page, and the cookie is cleared.
+    for path in ["/ui/", "/ui/config"] {
+        let (status, body) = get(&gw, path, &session).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body.contains("Sign in"));
+    }
+}
+
+#[tokio::test]
+async fn sign_in_needs_the_forms_nonce_and_a_valid_credential() {
+    let (_mock, gw) = start().await;
+    let b = browser();
+    // A form posted from elsewhere carries no nonce cookie: refused, no session.
+    let r = b
+        .post(gw.url("/ui/login"))
+        .form(&[("token", ADMIN), ("nonce", "abc")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(cookie_value(&r, "gatehouse_session").is_none());
+    // A nonce cookie that is not the form's.
+    let r = b
+        .post(gw.url("/ui/login"))
+        .header(COOKIE, "gatehouse_login=abc")
+        .form(&[("token", ADMIN), ("nonce", "abd")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The right nonce, a wrong credential: the form again, 401, and the wrong token is not
+    // echoed back.
+    for token in [
+        "sk-not-a-key-0123456789",
+        "",
+        "admin-token-0123456789abcdeX",
+    ] {
+        let r = b
+            .post(gw.url("/ui/login"))
+            .header(COOKIE, "gatehouse_login=abc")
+            .form(&[("token", token), ("nonce", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{token}");
+        assert!(cookie_value(&r, "gatehouse_session").is_none());
+        let page = r.text().await.unwrap();
+        assert!(page.contains("role=\"alert\""));
+        assert!(token.is_empty() || !page.contains(token));
+    }
+}
+
+#[tokio::test]
+async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
+    let (mock, gw) = start().await;
+    let hostile = "<script>alert(1)</script>";
+    // The mock answers with the model it was asked for.
+    mock.respond_with(|req| {
+        Reply::json(
+            200,
+            serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                "model": req["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+            }),
+        )
+    });
+    for (key, model, n) in [
+        (MEMBER, hostile, 2),
+        (ALPHA_ADMIN, "gpt-4o", 1),
+        (LONER, "gpt-4o", 3),
+    ] {
+        for _ in 0..n {
+            let r = client()
+                .post(gw.url("/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&chat_req(model, false))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+    gw.flush_records().await;
+    let requests = |page: &str| {
+        let at = page.find("Requests</span><span class=\"value\">").unwrap();
+        let rest = &page[at + 35..];
+        rest[..rest.find('<').unwrap()].to_owned()
+    };
+    // A key holder: its own key's requests only, no admin pages.
+    let member = sign_in(&gw, MEMBER).await;
+    let (status, page) = get(&gw, "/ui/", &member).await;
+    assert_eq!(status, 200);
+    assert_eq!(requests(&page), "2", "{page}");
+    assert!(page.contains("key alpha-member"));
+    assert!(!page.contains("href=\"/ui/config\""));
+    assert!(!page.contains("<script>"), "model names are escaped");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert_eq!(get(&gw, "/ui/config", &member).await.0, 403);
+    // A team admin: its team's (the member's 2 and its own 1), and the team's keys.
+    let team_admin = sign_in(&gw, ALPHA_ADMIN).await;
+    let (_, page) = get(&gw, "/ui/", &team_admin).await;
+    assert_eq!(requests(&page), "3", "{page}");
+    assert!(page.contains("alpha-member") && !page.contains(">loner<"));
+    assert_eq!(get(&gw, "/ui/config", &team_admin).await.0, 403);
+    // The admin: everything.
+    let admin = sign_in(&gw, ADMIN).await;
+    let (_, page) = get(&gw, "/ui/", &admin).await;
+    assert_eq!(requests(&page), "6", "{page}");
+    assert!(page.contains(">loner<") && page.contains("Top teams"));
+    // Sessions are independent: one signing out leaves the others.
+    assert_eq!(get(&gw, "/ui/", &member).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_revoked_key_ends_its_sessions() {
+    let (_mock, gw) = start().await;
+    let created: serde_json::Value = client()
+        .post(gw.url("/admin/api/keys"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "temp"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let session = sign_in(&gw, key).await;
+    assert_eq!(get(&gw, "/ui/", &session).await.0, 200);
+    let r = client()
+        .delete(gw.url(&format!("/admin/api/keys/{id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(get(&gw, "/ui/", &session).await.0, 401);
+}
