@@ -18,7 +18,7 @@ pub mod grants;
 mod keys;
 mod logs;
 pub mod openapi;
-mod reports;
+pub mod reports;
 pub mod routing;
 
 use std::sync::Arc;

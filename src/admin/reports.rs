@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{AdminResult, Caller, json as reply, respond, store_failed};
 use crate::config::Budget;
 use crate::error::{ErrorKind, GatewayError};
+use crate::governance::admission::BudgetStatus;
 use crate::governance::budget::{Scope, ScopeKind};
 use crate::governance::now_unix;
 use crate::state::AppState;
@@ -20,7 +21,16 @@ pub async fn budgets(State(state): State<AppState>, caller: Caller) -> Response 
 }
 
 async fn budgets_inner(state: &AppState, caller: Caller) -> AdminResult {
-    let caller = caller.manager()?;
+    let statuses = budget_statuses(state, &caller.manager()?).await?;
+    Ok(reply(StatusCode::OK, &json!({"data": statuses})))
+}
+
+/// Every budget `caller` (the admin or a team admin) may see, in its current period: the
+/// admin API's list and the dashboard's.
+pub async fn budget_statuses(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<BudgetStatus>, GatewayError> {
     let d = state.governance().directory();
     let mut scoped: Vec<(Scope, Budget)> = Vec::new();
     let mut add = |kind: ScopeKind, name: &str, label: &str, budgets: &[Budget]| {
@@ -54,7 +64,7 @@ async fn budgets_inner(state: &AppState, caller: Caller) -> AdminResult {
         }
     }
     scoped.sort_by(|a, b| (a.0.kind, &a.0.label).cmp(&(b.0.kind, &b.0.label)));
-    let statuses = state
+    state
         .governance()
         .enforcer()
         .statuses(&scoped)
@@ -65,8 +75,7 @@ async fn budgets_inner(state: &AppState, caller: Caller) -> AdminResult {
                 ErrorKind::BudgetUnavailable,
                 "budget counters cannot be read right now",
             )
-        })?;
-    Ok(reply(StatusCode::OK, &json!({"data": statuses})))
+        })
 }
 
 /// `key=value` pairs of a query string; values are plain (no escapes needed by this API).

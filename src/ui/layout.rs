@@ -43,6 +43,7 @@ impl Audience {
 /// The pages in the navigation, in order: path, label, audience.
 pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/", "Overview", Audience::All),
+    ("/ui/budgets", "Budgets", Audience::All),
     ("/ui/config", "Config", Audience::Admin),
 ];
 

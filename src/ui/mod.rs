@@ -11,6 +11,7 @@
 //! `app` routes every `/ui` path here, and finds the viewer before any route but the ones
 //! in [`PUBLIC`]; a page without one never runs.
 
+mod budgets;
 mod config;
 mod cookie;
 mod layout;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/", get(overview::page_for))
         .route("/ui/login", get(login::page).post(login::sign_in))
         .route("/ui/logout", post(login::sign_out))
+        .route("/ui/budgets", get(budgets::show))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))
         .route("/ui/static/app.css", get(layout::stylesheet))

@@ -17,7 +17,7 @@ fn config() -> String {
     format!(
         "[server]\nadmin_token = \"{ADMIN}\"\n\
          [providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\n\
-         [teams.alpha]\n\
+         [teams.alpha]\nbudget = {{ usd = 100, period = \"monthly\" }}\n\
          [[keys]]\nname = \"alpha-admin\"\nkey = \"{ALPHA_ADMIN}\"\nteam = \"alpha\"\nrole = \"team_admin\"\n\
          [[keys]]\nname = \"alpha-member\"\nkey = \"{MEMBER}\"\nteam = \"alpha\"\n\
          [[keys]]\nname = \"loner\"\nkey = \"{LONER}\"\n"
@@ -346,6 +346,19 @@ async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
     let (_, page) = get(&gw, "/ui/", &admin).await;
     assert_eq!(requests(&page), "6", "{page}");
     assert!(page.contains(">loner<") && page.contains("Top teams"));
+    // Budgets: the team's, for its admin and its member (whose key it applies to); none
+    // for a key without a team.
+    for session in [&member, &team_admin, &admin] {
+        let (status, page) = get(&gw, "/ui/budgets", session).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("team alpha") && page.contains("$100.00"),
+            "{page}"
+        );
+    }
+    let loner = sign_in(&gw, LONER).await;
+    let (_, page) = get(&gw, "/ui/budgets", &loner).await;
+    assert!(page.contains("No budget applies here"), "{page}");
     // Sessions are independent: one signing out leaves the others.
     assert_eq!(get(&gw, "/ui/", &member).await.0, 200);
 }
