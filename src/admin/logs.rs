@@ -1,5 +1,6 @@
 //! `GET /admin/api/logs`: the request log, filtered and a page at a time, as JSON, CSV or
-//! JSON lines (SPEC §3). The admin sees every request; a team admin its team's.
+//! JSON lines (SPEC §3). The admin sees every request; a team admin its team's; any other key
+//! its own (so that a key's holder can follow what it spends).
 //!
 //! Filters: `since`, `until` (Unix seconds or a duration back, `7d`), `key` (id), `team`,
 //! `model`, `provider`, `status` (`ok`, `error`, `cancelled`), `tag` (`name=value`), `q`
@@ -7,7 +8,11 @@
 //! `next_cursor`), `format` (`json`, `csv`, `jsonl`).
 //!
 //! `GET /admin/api/logs/{request_id}`: one request's record, with the bodies it kept
-//! (`log_bodies`) for the admin; a team admin sees its team's records without bodies.
+//! (`log_bodies`) for the admin; a team admin sees its team's records, a key its own, without
+//! bodies.
+//!
+//! The dashboard reads the same way: [`filter`] parses the same parameters, [`page`] and
+//! [`entry_of`] apply the same scope.
 
 use std::collections::HashMap;
 
@@ -31,8 +36,58 @@ pub async fn logs(
 }
 
 async fn logs_inner(state: &AppState, caller: Caller, q: &HashMap<String, String>) -> AdminResult {
-    let caller = caller.manager()?;
-    let now = now_unix();
+    let (f, format) = filter(q, now_unix())?;
+    let (rows, next_cursor) = page(state, &caller, f).await?;
+    Ok(match format {
+        "csv" => text_reply(
+            crate::store::logs_csv(&rows),
+            "text/csv; charset=utf-8",
+            next_cursor.as_deref(),
+        ),
+        "jsonl" => {
+            let mut body = String::new();
+            for r in &rows {
+                body.push_str(&r.to_string());
+                body.push('\n');
+            }
+            text_reply(body, "application/x-ndjson", next_cursor.as_deref())
+        }
+        _ => reply(
+            StatusCode::OK,
+            &json!({"object": "list", "data": rows, "next_cursor": next_cursor}),
+        ),
+    })
+}
+
+/// Scope a filter to what `caller` may see: a team admin's team, a key's own requests.
+fn scoped(caller: &Caller, f: &mut LogFilter) {
+    match caller {
+        Caller::Admin => {}
+        Caller::TeamAdmin { team, .. } => f.team = Some(team.clone()),
+        Caller::Member(p) => {
+            f.key_id = Some(p.key_id.clone());
+            f.team = None;
+        }
+    }
+}
+
+/// One page of the log in `caller`'s scope, whatever the filter asks for, and the cursor of
+/// the next page.
+pub async fn page(
+    state: &AppState,
+    caller: &Caller,
+    mut f: LogFilter,
+) -> Result<(Vec<serde_json::Value>, Option<String>), GatewayError> {
+    scoped(caller, &mut f);
+    let (rows, next) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
+    Ok((rows, next.map(|(at, id)| format!("{at}_{id}"))))
+}
+
+/// A filter and an output format from the query's parameters (the last week by default).
+pub fn filter(
+    q: &HashMap<String, String>,
+    now: i64,
+) -> Result<(LogFilter, &'static str), GatewayError> {
     let mut f = LogFilter {
         since: now - 7 * 86_400,
         limit: 100,
@@ -102,31 +157,7 @@ async fn logs_inner(state: &AppState, caller: Caller, q: &HashMap<String, String
             }
         }
     }
-    // A team admin sees its own team only, whatever it asks for.
-    if let Some(team) = caller.team() {
-        f.team = Some(team.to_owned());
-    }
-    let (rows, next) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
-    let next_cursor = next.map(|(at, id)| format!("{at}_{id}"));
-    Ok(match format {
-        "csv" => text_reply(
-            crate::store::logs_csv(&rows),
-            "text/csv; charset=utf-8",
-            next_cursor.as_deref(),
-        ),
-        "jsonl" => {
-            let mut body = String::new();
-            for r in &rows {
-                body.push_str(&r.to_string());
-                body.push('\n');
-            }
-            text_reply(body, "application/x-ndjson", next_cursor.as_deref())
-        }
-        _ => reply(
-            StatusCode::OK,
-            &json!({"object": "list", "data": rows, "next_cursor": next_cursor}),
-        ),
-    })
+    Ok((f, format))
 }
 
 pub async fn entry(
@@ -138,26 +169,35 @@ pub async fn entry(
 }
 
 async fn entry_inner(state: &AppState, caller: Caller, id: String) -> AdminResult {
-    let caller = caller.manager()?;
-    let f = LogFilter {
-        team: caller.team().map(str::to_owned),
-        request_id: Some(id.clone()),
+    Ok(reply(StatusCode::OK, &entry_of(state, &caller, &id).await?))
+}
+
+/// One request's record in `caller`'s scope (404 outside it), with its kept bodies for the
+/// admin.
+pub async fn entry_of(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<serde_json::Value, GatewayError> {
+    let mut f = LogFilter {
+        request_id: Some(id.to_owned()),
         limit: 1,
         ..LogFilter::default()
     };
+    scoped(caller, &mut f);
     let (mut rows, _) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
     let Some(mut row) = rows.pop() else {
         return Err(super::not_found("request"));
     };
-    if caller.team().is_none() {
+    if matches!(caller, Caller::Admin) {
         let bodies = state
             .store()
-            .request_bodies(&id)
+            .request_bodies(id)
             .await
             .map_err(|e| store_failed(&e))?;
         row["bodies"] = json!(bodies);
     }
-    Ok(reply(StatusCode::OK, &row))
+    Ok(row)
 }
 
 /// An export page, with the next page's cursor in `x-next-cursor`.

@@ -5,7 +5,8 @@
 //! - the **admin** (`Authorization: Bearer <server.admin_token>`) sees and manages all;
 //! - a **team admin** (a key with `role = "team_admin"`) sees and manages its own team's
 //!   keys, users and projects, and never grants more than it holds ([`grants`]);
-//! - any other key may read `GET /admin/api/me` only (403 elsewhere);
+//! - any other key may read `GET /admin/api/me` and its own requests in the log
+//!   (`GET /admin/api/logs`, `GET /admin/api/logs/{id}`), and nothing else (403);
 //! - no credential, or an unknown one: 401.
 //!
 //! Every parameter is validated before it reaches the store (names: 1 to 128 characters of
@@ -16,7 +17,7 @@
 mod entities;
 pub mod grants;
 mod keys;
-mod logs;
+pub mod logs;
 pub mod openapi;
 pub mod reports;
 pub mod routing;

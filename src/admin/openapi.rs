@@ -113,7 +113,7 @@ fn paths() -> Value {
             ],
         }},
         "/admin/api/logs": {"get": {
-            "summary": "The request log, newest first, a page at a time (JSON, CSV or JSON lines)",
+            "summary": "The request log, newest first, a page at a time (JSON, CSV or JSON lines): all of it for the admin, a team's for its team admin, a key's own requests for any other key",
             "operationId": "logs",
             "security": [{"bearer": []}],
             "parameters": [
@@ -142,7 +142,7 @@ fn paths() -> Value {
             }
         }},
         "/admin/api/logs/{request_id}": {"get": {
-            "summary": "One request's record, with its kept bodies (the admin only; a team admin gets its team's records without them)",
+            "summary": "One request's record, with its kept bodies (the admin only; a team admin gets its team's records, any other key its own, without them)",
             "operationId": "logEntry",
             "security": [{"bearer": []}],
             "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],

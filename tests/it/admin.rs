@@ -217,19 +217,25 @@ async fn every_endpoint_and_role() {
                 None,
                 READ,
             ),
-            ("GET", "/admin/api/logs".into(), None, READ),
+            // Any key reads its own requests; what is not in a caller's scope is as if it
+            // did not exist (the member's request for the loner, the loner's for the team).
+            (
+                "GET",
+                "/admin/api/logs".into(),
+                None,
+                [401, 200, 200, 200, 200],
+            ),
             (
                 "GET",
                 format!("/admin/api/logs/{alpha_request}"),
                 None,
-                READ,
+                [401, 404, 200, 200, 200],
             ),
-            // Not of the team admin's team: as if it did not exist.
             (
                 "GET",
                 format!("/admin/api/logs/{teamless_request}"),
                 None,
-                [401, 403, 403, 404, 200],
+                [401, 200, 404, 404, 200],
             ),
             ("GET", "/admin/api/config".into(), None, ADMIN_ONLY),
             ("POST", "/admin/api/config/reload".into(), None, ADMIN_ONLY),
@@ -262,6 +268,35 @@ async fn every_endpoint_and_role() {
     assert_eq!(ids, [alpha_request.as_str()], "{logs}");
     let (_, logs) = send(&gw, "GET", "/admin/api/logs", Some(ADMIN), None).await;
     assert_eq!(logs["data"].as_array().unwrap().len(), 2, "{logs}");
+    // A key's: its own, whatever the filter asks for, and no bodies.
+    for (key, own) in [(MEMBER, &alpha_request), (LONER, &teamless_request)] {
+        for query in ["", "?team=alpha", "?key=nothing-of-mine"] {
+            let (_, logs) = send(
+                &gw,
+                "GET",
+                &format!("/admin/api/logs{query}"),
+                Some(key),
+                None,
+            )
+            .await;
+            let ids: Vec<&str> = logs["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["request_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, [own.as_str()], "{query}: {logs}");
+        }
+        let (_, entry) = send(
+            &gw,
+            "GET",
+            &format!("/admin/api/logs/{own}"),
+            Some(key),
+            None,
+        )
+        .await;
+        assert!(entry.get("bodies").is_none(), "{entry}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
