@@ -43,6 +43,7 @@ impl Audience {
 /// The pages in the navigation, in order: path, label, audience.
 pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/", "Overview", Audience::All),
+    ("/ui/logs", "Requests", Audience::All),
     ("/ui/budgets", "Budgets", Audience::All),
     ("/ui/config", "Config", Audience::Admin),
 ];
@@ -138,6 +139,17 @@ pub fn see_other(to: &'static str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut()
         .insert(LOCATION, HeaderValue::from_static(to));
+    secure_headers(&mut r);
+    r
+}
+
+/// Text as `text/plain` (a kept body): never sniffed as HTML, never cached.
+pub fn plain_text(text: String) -> Response {
+    let mut r = text.into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     secure_headers(&mut r);
     r
 }

@@ -16,6 +16,7 @@ mod config;
 mod cookie;
 mod layout;
 mod login;
+mod logs;
 mod overview;
 mod svg;
 pub mod viewer;
@@ -40,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/", get(overview::page_for))
         .route("/ui/login", get(login::page).post(login::sign_in))
         .route("/ui/logout", post(login::sign_out))
+        .route("/ui/logs", get(logs::list))
+        .route("/ui/logs/{request_id}", get(logs::entry))
+        .route("/ui/logs/{request_id}/body/{part}", get(logs::body))
         .route("/ui/budgets", get(budgets::show))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))

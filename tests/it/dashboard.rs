@@ -15,7 +15,7 @@ const LONER: &str = "sk-loner-key-0123456789";
 
 fn config() -> String {
     format!(
-        "[server]\nadmin_token = \"{ADMIN}\"\n\
+        "[server]\nadmin_token = \"{ADMIN}\"\n[log]\nbodies = \"all\"\n\
          [providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\n\
          [teams.alpha]\nbudget = {{ usd = 100, period = \"monthly\" }}\n\
          [[keys]]\nname = \"alpha-admin\"\nkey = \"{ALPHA_ADMIN}\"\nteam = \"alpha\"\nrole = \"team_admin\"\n\
@@ -388,4 +388,159 @@ async fn a_revoked_key_ends_its_sessions() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(get(&gw, "/ui/", &session).await.0, 401);
+}
+
+/// The ids in a log page's table, newest first.
+fn listed(page: &str) -> Vec<String> {
+    page.match_indices("href=\"/ui/logs/")
+        .map(|(at, _)| {
+            let rest = &page[at + 15..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .filter(|id| !id.contains('/') && !id.contains('?'))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_log_shows_each_sign_in_its_own_requests_with_filters_pages_and_details() {
+    let (mock, gw) = start().await;
+    let hostile = "<img src=x onerror=alert(1)>";
+    mock.respond_with(|req| {
+        if req["model"] == "broken" {
+            return Reply::error(500, "the provider's own <b>raw</b> error");
+        }
+        Reply::json(
+            200,
+            serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                "model": req["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+            }),
+        )
+    });
+    let mut ids = std::collections::HashMap::<&str, Vec<String>>::new();
+    for (key, model) in [
+        (MEMBER, hostile),
+        (MEMBER, "gpt-4o"),
+        (MEMBER, "broken"),
+        (LONER, "gpt-4o"),
+    ] {
+        let r = client()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&chat_req(model, false))
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-gatehouse-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        ids.entry(key).or_default().push(id);
+    }
+    gw.flush_records().await;
+    let mut member_ids = ids[MEMBER].clone();
+    member_ids.reverse();
+    let loner_id = ids[LONER][0].clone();
+
+    let member = sign_in(&gw, MEMBER).await;
+    let (status, page) = get(&gw, "/ui/logs", &member).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(listed(&page), member_ids, "the member's own, newest first");
+    assert!(!page.contains("<img src=x"), "escaped");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    // Filters: the status, a model; a filter cannot reach another key's requests.
+    let (_, page) = get(&gw, "/ui/logs?status=error&since=&model=", &member).await;
+    assert_eq!(listed(&page), [member_ids[0].clone()], "{page}");
+    let (_, page) = get(&gw, &format!("/ui/logs?key={}", "static:loner"), &member).await;
+    assert_eq!(listed(&page), member_ids);
+    // A malformed filter is said on the page, not a failure.
+    let (status, page) = get(&gw, "/ui/logs?since=yesterday-ish", &member).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("since"),
+        "{page}"
+    );
+    // Pages of one: each has the next one's link, and they walk the whole list.
+    let mut seen = Vec::new();
+    let mut path = "/ui/logs?limit=1".to_owned();
+    loop {
+        let (status, page) = get(&gw, &path, &member).await;
+        assert_eq!(status, 200);
+        seen.extend(listed(&page));
+        let Some(at) = page.find("rel=\"next\"") else {
+            break;
+        };
+        let start = page[..at].rfind("href=\"").unwrap() + 6;
+        path = page[start..at]
+            .trim_end_matches("\" ")
+            .replace("&amp;", "&");
+        assert!(
+            path.contains("cursor=") && path.contains("limit=1"),
+            "{path}"
+        );
+        assert!(seen.len() <= 3, "pagination does not end");
+    }
+    assert_eq!(seen, member_ids);
+
+    // One request: the member's own, without bodies; another key's is not there.
+    let (status, page) = get(&gw, &format!("/ui/logs/{}", member_ids[0]), &member).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Attempts") && !page.contains("Bodies"),
+        "{page}"
+    );
+    assert_eq!(
+        get(&gw, &format!("/ui/logs/{loner_id}"), &member).await.0,
+        404
+    );
+    assert_eq!(
+        get(
+            &gw,
+            &format!("/ui/logs/{}/body/request", member_ids[0]),
+            &member
+        )
+        .await
+        .0,
+        404
+    );
+    // The team admin: the team's requests (the member's), not the loner's.
+    let team_admin = sign_in(&gw, ALPHA_ADMIN).await;
+    let (_, page) = get(&gw, "/ui/logs", &team_admin).await;
+    assert_eq!(listed(&page), member_ids);
+    assert_eq!(
+        get(&gw, &format!("/ui/logs/{loner_id}"), &team_admin)
+            .await
+            .0,
+        404
+    );
+    // The admin: everything, and the failed request's raw provider reply among its bodies,
+    // escaped in the page and whole as plain text.
+    let admin = sign_in(&gw, ADMIN).await;
+    let (_, page) = get(&gw, "/ui/logs", &admin).await;
+    assert_eq!(listed(&page).len(), 4);
+    let (status, page) = get(&gw, &format!("/ui/logs/{}", member_ids[0]), &admin).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Bodies") && page.contains("raw reply"),
+        "{page}"
+    );
+    assert!(
+        page.contains("the provider's own &lt;b&gt;raw&lt;/b&gt; error"),
+        "{page}"
+    );
+    let r = browser()
+        .get(gw.url(&format!(
+            "/ui/logs/{}/body/provider_response",
+            member_ids[0]
+        )))
+        .header(COOKIE, format!("gatehouse_session={admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.text().await.unwrap().contains("<b>raw</b>"));
 }
