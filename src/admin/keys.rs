@@ -53,22 +53,29 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRow, 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     respond(
         async {
-            let caller = caller.manager()?;
             let now = now_unix();
-            let rows = state
-                .store()
-                .list_keys()
-                .await
-                .map_err(|e| store_failed(&e))?;
-            let list: Vec<_> = rows
+            let list: Vec<_> = visible_keys(&state, &caller.manager()?)
+                .await?
                 .iter()
-                .filter(|k| caller.may_manage(k.team.as_deref()))
                 .map(|k| commands::key_json(k, now))
                 .collect();
             Ok(json(StatusCode::OK, &serde_json::json!({"data": list})))
         }
         .await,
     )
+}
+
+/// The stored keys `caller` (the admin or a team admin) manages, oldest first.
+pub async fn visible_keys(state: &AppState, caller: &Caller) -> Result<Vec<KeyRow>, GatewayError> {
+    let rows = state
+        .store()
+        .list_keys()
+        .await
+        .map_err(|e| store_failed(&e))?;
+    Ok(rows
+        .into_iter()
+        .filter(|k| caller.may_manage(k.team.as_deref()))
+        .collect())
 }
 
 pub async fn get_one(
@@ -93,20 +100,28 @@ pub async fn revoke(
 ) -> Response {
     respond(
         async {
-            let caller = caller.manager()?;
-            let row = visible(&state, &caller, &id).await?;
-            let now = now_unix();
-            let row = state
-                .store()
-                .revoke_key(&row.id, now)
-                .await
-                .map_err(|e| store_failed(&e))?
-                .ok_or_else(|| not_found("key"))?;
-            super::reload(&state).await;
-            Ok(json(StatusCode::OK, &commands::key_json(&row, now)))
+            let row = revoke_key(&state, &caller.manager()?, &id).await?;
+            Ok(json(StatusCode::OK, &commands::key_json(&row, now_unix())))
         }
         .await,
     )
+}
+
+/// Revoke the stored key `id`, if `caller` manages it (404 otherwise); applied at once here.
+pub async fn revoke_key(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<KeyRow, GatewayError> {
+    let row = visible(state, caller, id).await?;
+    let row = state
+        .store()
+        .revoke_key(&row.id, now_unix())
+        .await
+        .map_err(|e| store_failed(&e))?
+        .ok_or_else(|| not_found("key"))?;
+    super::reload(state).await;
+    Ok(row)
 }
 
 pub async fn create(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Response {
@@ -115,7 +130,19 @@ pub async fn create(State(state): State<AppState>, caller: Caller, bytes: Bytes)
 
 async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminResult {
     let caller = caller.manager()?;
-    let b: NewKeyBody = body(bytes)?;
+    let (row, key) = create_key(state, &caller, body(bytes)?).await?;
+    let mut out = commands::key_json(&row, now_unix());
+    out["key"] = serde_json::Value::String(key);
+    Ok(json(StatusCode::CREATED, &out))
+}
+
+/// Create a key as `caller` (the admin, or a team admin within its grants): the stored row
+/// and the key itself, which nothing keeps.
+pub async fn create_key(
+    state: &AppState,
+    caller: &Caller,
+    b: NewKeyBody,
+) -> Result<(KeyRow, String), GatewayError> {
     check_name("name", &b.name)?;
     for (what, v) in [
         ("team", &b.team),
@@ -127,7 +154,7 @@ async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminR
         }
     }
     let directory = state.governance().directory();
-    let team = match (&caller, &b.team) {
+    let team = match (caller, &b.team) {
         (Caller::TeamAdmin { team, .. }, None) => Some(team.clone()),
         (Caller::TeamAdmin { team, .. }, Some(t)) if t == team => Some(t.clone()),
         (Caller::TeamAdmin { .. }, Some(_)) => {
@@ -166,7 +193,7 @@ async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminR
         {
             return Err(conflict(format!("{what} `{n}` belongs to another team")));
         }
-        if let (Some(n), Caller::TeamAdmin { .. }) = (name, &caller)
+        if let (Some(n), Caller::TeamAdmin { .. }) = (name, caller)
             && map.get(n).is_some_and(|e| e.team.is_none())
         {
             return Err(forbidden(format!("{what} `{n}` is not in your team")));
@@ -201,7 +228,7 @@ async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminR
             }
         }
     }
-    if let Caller::TeamAdmin { key, team: own } = &caller {
+    if let Caller::TeamAdmin { key, team: own } = caller {
         let entry = directory
             .teams
             .get(own)
@@ -240,7 +267,5 @@ async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminR
     .await
     .map_err(GatewayError::invalid)?;
     super::reload(state).await;
-    let mut out = commands::key_json(&row, now_unix());
-    out["key"] = serde_json::Value::String(key);
-    Ok(json(StatusCode::CREATED, &out))
+    Ok((row, key))
 }

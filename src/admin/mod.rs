@@ -16,7 +16,7 @@
 
 mod entities;
 pub mod grants;
-mod keys;
+pub mod keys;
 pub mod logs;
 pub mod openapi;
 pub mod reports;

@@ -27,6 +27,8 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 pub enum Audience {
     /// Everyone signed in (a key holder sees their own key's share).
     All,
+    /// The admin and team admins.
+    Managers,
     /// The admin only.
     Admin,
 }
@@ -35,6 +37,7 @@ impl Audience {
     pub fn admits(self, caller: &Caller) -> bool {
         match self {
             Audience::All => true,
+            Audience::Managers => !matches!(caller, Caller::Member(_)),
             Audience::Admin => matches!(caller, Caller::Admin),
         }
     }
@@ -45,6 +48,7 @@ pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/", "Overview", Audience::All),
     ("/ui/logs", "Requests", Audience::All),
     ("/ui/budgets", "Budgets", Audience::All),
+    ("/ui/keys", "Keys", Audience::Managers),
     ("/ui/config", "Config", Audience::Admin),
 ];
 

@@ -14,6 +14,7 @@
 mod budgets;
 mod config;
 mod cookie;
+mod keys;
 mod layout;
 mod login;
 mod logs;
@@ -45,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/logs/{request_id}", get(logs::entry))
         .route("/ui/logs/{request_id}/body/{part}", get(logs::body))
         .route("/ui/budgets", get(budgets::show))
+        .route("/ui/keys", get(keys::show).post(keys::create))
+        .route("/ui/keys/{id}/revoke", post(keys::revoke))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))
         .route("/ui/static/app.css", get(layout::stylesheet))

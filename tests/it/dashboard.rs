@@ -544,3 +544,127 @@ async fn the_log_shows_each_sign_in_its_own_requests_with_filters_pages_and_deta
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.text().await.unwrap().contains("<b>raw</b>"));
 }
+
+/// A form post with the session's cookie; the status and the page.
+async fn post(gw: &Gateway, path: &str, session: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = browser()
+        .post(gw.url(path))
+        .header(COOKIE, format!("gatehouse_session={session}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn keys_are_created_once_shown_and_revoked_by_the_admin_apis_rules() {
+    let (_mock, gw) = start().await;
+    let admin = sign_in(&gw, ADMIN).await;
+    let (status, page) = get(&gw, "/ui/keys", &admin).await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&page, "_csrf");
+    // Without the session's form token: refused, nothing created.
+    let (status, _) = post(
+        &gw,
+        "/ui/keys",
+        &admin,
+        &[("_csrf", "nope"), ("name", "ci")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Created: the key is in this reply only.
+    let (status, page) = post(
+        &gw,
+        "/ui/keys",
+        &admin,
+        &[
+            ("_csrf", &csrf),
+            ("name", "ci"),
+            ("team", "alpha"),
+            ("models", "gpt-4o"),
+            ("monthly_usd", "25"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let at = page.find("<pre class=\"key\">").unwrap() + 17;
+    let key = page[at..at + page[at..].find('<').unwrap()].to_owned();
+    assert!(key.starts_with("sk-") || key.starts_with("gh-"), "{key}");
+    let (_, list) = get(&gw, "/ui/keys", &admin).await;
+    assert!(list.contains(">ci<") && !list.contains(&key), "shown once");
+    // The key works, and signs in as itself.
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_req("gpt-4o", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let holder = sign_in(&gw, &key).await;
+    assert_eq!(
+        get(&gw, "/ui/keys", &holder).await.0,
+        403,
+        "a key holder manages no keys"
+    );
+
+    // A team admin: its own team only, and no more than it holds (the admin API's rules).
+    let team_admin = sign_in(&gw, ALPHA_ADMIN).await;
+    let (_, page) = get(&gw, "/ui/keys", &team_admin).await;
+    let team_csrf = hidden(&page, "_csrf");
+    assert!(page.contains(">ci<"), "the team's key is listed");
+    assert!(
+        !page.contains("name=\"team_admin\""),
+        "only the admin makes team admins"
+    );
+    let (status, page) = post(
+        &gw,
+        "/ui/keys",
+        &team_admin,
+        &[("_csrf", &team_csrf), ("name", "x"), ("team", "beta")],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("your own team"), "{page}");
+    let (status, page) = post(
+        &gw,
+        "/ui/keys",
+        &team_admin,
+        &[("_csrf", &team_csrf), ("name", "bad name!")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    // Revoked by the team admin: the key stops working and its session ends.
+    let id = {
+        let at = page.find("action=\"/ui/keys/").unwrap() + 17;
+        page[at..at + page[at..].find('/').unwrap()].to_owned()
+    };
+    let (status, _) = post(
+        &gw,
+        &format!("/ui/keys/{id}/revoke"),
+        &team_admin,
+        &[("_csrf", "x")],
+    )
+    .await;
+    assert_eq!(status, 403, "CSRF");
+    let (status, page) = post(
+        &gw,
+        &format!("/ui/keys/{id}/revoke"),
+        &team_admin,
+        &[("_csrf", &team_csrf)],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("revoked"));
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_req("gpt-4o", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(get(&gw, "/ui/", &holder).await.0, 401);
+}
