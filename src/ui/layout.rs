@@ -49,6 +49,8 @@ pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/logs", "Requests", Audience::All),
     ("/ui/budgets", "Budgets", Audience::All),
     ("/ui/keys", "Keys", Audience::Managers),
+    ("/ui/providers", "Providers", Audience::Admin),
+    ("/ui/routes", "Routes", Audience::Admin),
     ("/ui/config", "Config", Audience::Admin),
 ];
 

@@ -19,6 +19,7 @@ mod layout;
 mod login;
 mod logs;
 mod overview;
+mod routing;
 mod svg;
 pub mod viewer;
 
@@ -48,6 +49,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/budgets", get(budgets::show))
         .route("/ui/keys", get(keys::show).post(keys::create))
         .route("/ui/keys/{id}/revoke", post(keys::revoke))
+        .route("/ui/providers", get(routing::providers))
+        .route("/ui/routes", get(routing::routes))
         .route("/ui/config", get(config::show))
         .route("/ui/config/reload", post(config::reload))
         .route("/ui/static/app.css", get(layout::stylesheet))

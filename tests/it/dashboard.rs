@@ -207,6 +207,12 @@ async fn sign_out_revokes_the_session_so_a_replayed_cookie_gets_401() {
     let (status, config_page) = get(&gw, "/ui/config", &session).await;
     assert_eq!(status, 200);
     assert!(config_page.contains("SHA-256"));
+    let (status, page) = get(&gw, "/ui/providers", &session).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(">p<") && page.contains("serving"), "{page}");
+    let (status, page) = get(&gw, "/ui/routes", &session).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Retries and ejection"), "{page}");
     let csrf = hidden(&overview, "_csrf");
 
     // Sign-out without the session's form token is refused, and changes nothing.
@@ -334,13 +340,21 @@ async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
         page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{page}"
     );
-    assert_eq!(get(&gw, "/ui/config", &member).await.0, 403);
+    for admin_page in ["/ui/config", "/ui/providers", "/ui/routes", "/ui/keys"] {
+        assert_eq!(get(&gw, admin_page, &member).await.0, 403, "{admin_page}");
+    }
     // A team admin: its team's (the member's 2 and its own 1), and the team's keys.
     let team_admin = sign_in(&gw, ALPHA_ADMIN).await;
     let (_, page) = get(&gw, "/ui/", &team_admin).await;
     assert_eq!(requests(&page), "3", "{page}");
     assert!(page.contains("alpha-member") && !page.contains(">loner<"));
-    assert_eq!(get(&gw, "/ui/config", &team_admin).await.0, 403);
+    for admin_page in ["/ui/config", "/ui/providers", "/ui/routes"] {
+        assert_eq!(
+            get(&gw, admin_page, &team_admin).await.0,
+            403,
+            "{admin_page}"
+        );
+    }
     // The admin: everything.
     let admin = sign_in(&gw, ADMIN).await;
     let (_, page) = get(&gw, "/ui/", &admin).await;
