@@ -78,6 +78,29 @@ pub async fn budget_statuses(
         })
 }
 
+/// Usage grouped by `by` within `filter`'s window, in `caller`'s scope (a team admin's team,
+/// a key's own key): the admin API's report and the dashboard's.
+pub async fn usage_rows(
+    state: &AppState,
+    caller: &Caller,
+    by: GroupBy,
+    mut filter: UsageFilter,
+) -> Result<Vec<crate::store::ReportRow>, GatewayError> {
+    match caller {
+        Caller::Admin => {}
+        Caller::TeamAdmin { team, .. } => filter.team = Some(team.clone()),
+        Caller::Member(p) => {
+            filter.key_id = Some(p.key_id.clone());
+            filter.team = None;
+        }
+    }
+    state
+        .store()
+        .usage_report(by, &filter)
+        .await
+        .map_err(|e| store_failed(&e))
+}
+
 /// `key=value` pairs of a query string; values are plain (no escapes needed by this API).
 fn params(query: Option<&str>) -> Result<Vec<(&str, &str)>, GatewayError> {
     let mut out = Vec::new();
@@ -98,7 +121,7 @@ fn params(query: Option<&str>) -> Result<Vec<(&str, &str)>, GatewayError> {
 }
 
 /// A time: Unix seconds, or a duration back from now (`7d`, `24h`).
-pub(super) fn time_param(name: &str, v: &str, now: i64) -> Result<i64, GatewayError> {
+pub fn time_param(name: &str, v: &str, now: i64) -> Result<i64, GatewayError> {
     if let Ok(t) = v.parse::<i64>() {
         return Ok(t);
     }
@@ -148,12 +171,7 @@ async fn usage_inner(state: &AppState, caller: Caller, q: Option<&str>) -> Admin
             }
         }
     }
-    filter.team = caller.team().map(str::to_owned);
-    let rows = state
-        .store()
-        .usage_report(by, &filter)
-        .await
-        .map_err(|e| store_failed(&e))?;
+    let rows = usage_rows(state, &caller, by, filter.clone()).await?;
     let data: Vec<_> = rows
         .iter()
         .map(|r| {

@@ -47,6 +47,7 @@ impl Audience {
 pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/", "Overview", Audience::All),
     ("/ui/logs", "Requests", Audience::All),
+    ("/ui/usage", "Usage", Audience::All),
     ("/ui/budgets", "Budgets", Audience::All),
     ("/ui/keys", "Keys", Audience::Managers),
     ("/ui/providers", "Providers", Audience::Admin),

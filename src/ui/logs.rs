@@ -366,7 +366,7 @@ fn link(q: &HashMap<String, String>, cursor: Option<&str>) -> String {
 }
 
 /// Percent-encoding of everything but RFC 3986's unreserved characters.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -21,6 +21,7 @@ mod logs;
 mod overview;
 mod routing;
 mod svg;
+mod usage;
 pub mod viewer;
 
 use axum::Router;
@@ -46,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/logs", get(logs::list))
         .route("/ui/logs/{request_id}", get(logs::entry))
         .route("/ui/logs/{request_id}/body/{part}", get(logs::body))
+        .route("/ui/usage", get(usage::show))
+        .route("/ui/usage/export", get(usage::export))
         .route("/ui/budgets", get(budgets::show))
         .route("/ui/keys", get(keys::show).post(keys::create))
         .route("/ui/keys/{id}/revoke", post(keys::revoke))

@@ -360,6 +360,30 @@ async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
     let (_, page) = get(&gw, "/ui/", &admin).await;
     assert_eq!(requests(&page), "6", "{page}");
     assert!(page.contains(">loner<") && page.contains("Top teams"));
+    // Usage by model: the member's own (the hostile model escaped), the admin's all; the
+    // export is the same rows as CSV.
+    let (status, page) = get(&gw, "/ui/usage?by=model", &member).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script>"),
+        "{page}"
+    );
+    assert!(!page.contains(">gpt-4o<"), "another key's model: {page}");
+    let (_, page) = get(&gw, "/ui/usage?by=key", &admin).await;
+    assert!(
+        page.contains(">loner<") && page.contains(">alpha-member<"),
+        "{page}"
+    );
+    let (status, csv) = get(&gw, "/ui/usage/export?by=key&since=&until=", &admin).await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("key,requests,input_tokens,output_tokens,cost_usd\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\r\nloner,3,36,9,"), "{csv}");
+    let (status, page) = get(&gw, "/ui/usage?since=last-tuesday", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("role=\"alert\""));
     // Budgets: the team's, for its admin and its member (whose key it applies to); none
     // for a key without a team.
     for session in [&member, &team_admin, &admin] {
