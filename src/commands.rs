@@ -89,15 +89,20 @@ pub async fn create_key(
     Ok((row, key))
 }
 
-/// A key as listings show it (never the key, never its hash).
-pub fn key_json(k: &KeyRow, now: i64) -> serde_json::Value {
-    let status = if k.revoked_at.is_some() {
+/// A key's status at `now`: `revoked`, `expired` or `active`.
+pub fn key_status(k: &KeyRow, now: i64) -> &'static str {
+    if k.revoked_at.is_some() {
         "revoked"
     } else if k.expires_at.is_some_and(|t| t <= now) {
         "expired"
     } else {
         "active"
-    };
+    }
+}
+
+/// A key as listings show it (never the key, never its hash).
+pub fn key_json(k: &KeyRow, now: i64) -> serde_json::Value {
+    let status = key_status(k, now);
     json!({
         "id": k.id, "name": k.name, "key": k.hint, "status": status,
         "user": k.user, "team": k.team, "project": k.project, "models": k.models,

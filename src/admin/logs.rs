@@ -61,13 +61,9 @@ async fn logs_inner(state: &AppState, caller: Caller, q: &HashMap<String, String
 
 /// Scope a filter to what `caller` may see: a team admin's team, a key's own requests.
 fn scoped(caller: &Caller, f: &mut LogFilter) {
-    match caller {
-        Caller::Admin => {}
-        Caller::TeamAdmin { team, .. } => f.team = Some(team.clone()),
-        Caller::Member(p) => {
-            f.key_id = Some(p.key_id.clone());
-            f.team = None;
-        }
+    if !matches!(caller, Caller::Admin) {
+        let scope = caller.read_scope();
+        (f.team, f.key_id) = (scope.team, scope.key_id);
     }
 }
 

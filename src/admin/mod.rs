@@ -159,7 +159,31 @@ pub fn caller_from_token(state: &AppState, token: &str) -> Option<Caller> {
     state.governance().principal(token).map(Caller::of)
 }
 
+/// What a caller may read of the request log and usage: a team, or one key (`None`s: all).
+pub struct ReadScope {
+    pub team: Option<String>,
+    pub key_id: Option<String>,
+}
+
 impl Caller {
+    /// The admin reads all; a team admin its team; any other key its own requests.
+    pub fn read_scope(&self) -> ReadScope {
+        match self {
+            Caller::Admin => ReadScope {
+                team: None,
+                key_id: None,
+            },
+            Caller::TeamAdmin { team, .. } => ReadScope {
+                team: Some(team.clone()),
+                key_id: None,
+            },
+            Caller::Member(p) => ReadScope {
+                team: None,
+                key_id: Some(p.key_id.clone()),
+            },
+        }
+    }
+
     /// The caller a usable key makes: a team admin when its role says so and it has a team.
     pub fn of(p: Arc<Principal>) -> Caller {
         match p.team.clone() {

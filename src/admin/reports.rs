@@ -86,13 +86,9 @@ pub async fn usage_rows(
     by: GroupBy,
     mut filter: UsageFilter,
 ) -> Result<Vec<crate::store::ReportRow>, GatewayError> {
-    match caller {
-        Caller::Admin => {}
-        Caller::TeamAdmin { team, .. } => filter.team = Some(team.clone()),
-        Caller::Member(p) => {
-            filter.key_id = Some(p.key_id.clone());
-            filter.team = None;
-        }
+    if !matches!(caller, Caller::Admin) {
+        let scope = caller.read_scope();
+        (filter.team, filter.key_id) = (scope.team, scope.key_id);
     }
     state
         .store()

@@ -194,11 +194,7 @@ async fn render(state: &AppState, viewer: &Viewer, notice: Notice, form: &NewKey
     let keys = match visible_keys(state, &viewer.caller).await {
         Ok(k) => k,
         Err(_) => {
-            return layout::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Keys cannot be read",
-                "The store cannot be reached right now. Try again in a moment.",
-            );
+            return layout::unavailable("Keys");
         }
     };
     let now = now_unix();
@@ -270,13 +266,7 @@ async fn render(state: &AppState, viewer: &Viewer, notice: Notice, form: &NewKey
 }
 
 fn row(k: &KeyRow, now: i64, csrf: &str) -> Markup {
-    let status = if k.revoked_at.is_some() {
-        "revoked"
-    } else if k.expires_at.is_some_and(|t| t <= now) {
-        "expired"
-    } else {
-        "active"
-    };
+    let status = crate::commands::key_status(k, now);
     html! {
         tr {
             th scope="row" { (k.name) @if k.role.is_some() { " " span.hint { "team admin" } } }

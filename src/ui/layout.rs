@@ -116,6 +116,15 @@ pub fn problem(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
+/// 503: the store did not answer; `what` cannot be read (or done) right now.
+pub fn unavailable(what: &str) -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("{what} cannot be read"),
+        "The store cannot be reached right now. Try again in a moment.",
+    )
+}
+
 /// 403: a page this viewer may not see (as the admin API would refuse it).
 pub fn forbidden() -> Response {
     problem(

@@ -70,11 +70,7 @@ pub async fn list(
         Err(e) if e.kind == ErrorKind::InvalidRequest => (Vec::new(), None, Some(e.message)),
         Err(e) => {
             tracing::error!(error = %e.message, "dashboard: the log is unreadable");
-            return layout::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The log cannot be read",
-                "The store cannot be reached right now. Try again in a moment.",
-            );
+            return layout::unavailable("The log");
         }
     };
     let shown_key = !matches!(viewer.caller, Caller::Member(_));
@@ -177,11 +173,7 @@ pub async fn entry(
         }
         Err(e) => {
             tracing::error!(error = %e.message, "dashboard: the log is unreadable");
-            return layout::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The log cannot be read",
-                "The store cannot be reached right now. Try again in a moment.",
-            );
+            return layout::unavailable("The log");
         }
     };
     let status = r["status"].as_str().unwrap_or("");
@@ -280,11 +272,7 @@ pub async fn body(
         Ok(None) => None,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: bodies unreadable");
-            return layout::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The log cannot be read",
-                "The store cannot be reached right now. Try again in a moment.",
-            );
+            return layout::unavailable("The log");
         }
     };
     match text {

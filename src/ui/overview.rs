@@ -5,7 +5,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::StatusCode;
 use maud::{Markup, html};
 
 use super::layout::{self, page};
@@ -41,13 +40,7 @@ pub async fn page_for(State(state): State<AppState>, viewer: Viewer) -> Response
     for (by, name) in &groups {
         match crate::admin::reports::usage_rows(&state, &viewer.caller, *by, filter.clone()).await {
             Ok(rows) => reports.push((*name, rows)),
-            Err(_) => {
-                return layout::problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The store cannot be reached",
-                    "Usage cannot be read right now. Try again in a moment.",
-                );
-            }
+            Err(_) => return layout::unavailable("Usage"),
         }
     }
     let days = by_day(&reports[0].1, since, DAYS);
@@ -84,12 +77,12 @@ pub async fn page_for(State(state): State<AppState>, viewer: Viewer) -> Response
         @for (name, rows) in &reports[1..] {
             section {
                 h2 { "Top " (name.to_lowercase()) }
-                (table(name, rows))
+                (report_table(name.trim_end_matches('s'), rows, TOP))
             }
         }
         details {
             summary { "Every day" }
-            (table("Day", &days.iter().map(|(d, r)| ReportRow { group: d.clone(), ..r.clone() }).collect::<Vec<_>>()))
+            (report_table("Day", &days.iter().map(|(d, r)| ReportRow { group: d.clone(), ..r.clone() }).collect::<Vec<_>>(), usize::MAX))
         }
     };
     page(&viewer, "/ui/", "Overview", content)
@@ -114,7 +107,9 @@ fn figure(label: &str, value: &str) -> Markup {
     html! { div.figure { span.label { (label) } span.value { (value) } } }
 }
 
-fn table(name: &str, rows: &[ReportRow]) -> Markup {
+/// A usage report as a table: one row a group, the first `limit` rows; `label` heads the
+/// group's column. The overview's and the usage page's.
+pub fn report_table(label: &str, rows: &[ReportRow], limit: usize) -> Markup {
     html! {
         @if rows.is_empty() {
             p.empty { "Nothing yet." }
@@ -122,14 +117,14 @@ fn table(name: &str, rows: &[ReportRow]) -> Markup {
             div.scroll {
                 table {
                     thead { tr {
-                        th scope="col" { (name.trim_end_matches('s')) }
+                        th scope="col" { (label) }
                         th.num scope="col" { "Requests" }
                         th.num scope="col" { "Input tokens" }
                         th.num scope="col" { "Output tokens" }
                         th.num scope="col" { "Cost" }
                     } }
                     tbody {
-                        @for r in rows.iter().take(if name == "Day" { usize::MAX } else { TOP }) {
+                        @for r in rows.iter().take(limit) {
                             tr {
                                 th scope="row" { (r.group) }
                                 td.num { (count(r.requests)) }

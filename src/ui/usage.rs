@@ -13,7 +13,7 @@ use http::{HeaderValue, StatusCode};
 use maud::html;
 
 use super::layout::{self, page};
-use super::overview::{count, usd};
+use super::overview::usd;
 use super::viewer::Viewer;
 use crate::admin::reports::{time_param, usage_rows};
 use crate::error::GatewayError;
@@ -77,11 +77,7 @@ pub async fn show(
         Ok((group, by, filter)) => match usage_rows(&state, &viewer.caller, group, filter).await {
             Ok(rows) => (rows, by, None),
             Err(_) => {
-                return layout::problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Usage cannot be read",
-                    "The store cannot be reached right now. Try again in a moment.",
-                );
+                return layout::unavailable("Usage");
             }
         },
         Err(e) => (Vec::new(), "model", Some(e.message)),
@@ -117,28 +113,7 @@ pub async fn show(
                 &format!("Cost by {}", label.to_lowercase()),
                 &rows.iter().take(BARS).map(|r| (r.group.clone(), r.cost_nanos as f64, usd(r.cost_nanos))).collect::<Vec<_>>(),
             ))
-            div.scroll {
-                table {
-                    thead { tr {
-                        th scope="col" { (label) }
-                        th.num scope="col" { "Requests" }
-                        th.num scope="col" { "Input tokens" }
-                        th.num scope="col" { "Output tokens" }
-                        th.num scope="col" { "Cost" }
-                    } }
-                    tbody {
-                        @for r in &rows {
-                            tr {
-                                th scope="row" { (r.group) }
-                                td.num { (count(r.requests)) }
-                                td.num { (count(r.input_tokens)) }
-                                td.num { (count(r.output_tokens)) }
-                                td.num { (usd(r.cost_nanos)) }
-                            }
-                        }
-                    }
-                }
-            }
+            (super::overview::report_table(label, &rows, usize::MAX))
         }
     };
     page(&viewer, "/ui/usage", "Usage and cost", content)
@@ -154,11 +129,7 @@ pub async fn export(
         Err(e) => return layout::problem(StatusCode::BAD_REQUEST, "Cannot export", &e.message),
     };
     let Ok(rows) = usage_rows(&state, &viewer.caller, group, filter).await else {
-        return layout::problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Usage cannot be read",
-            "The store cannot be reached right now. Try again in a moment.",
-        );
+        return layout::unavailable("Usage");
     };
     let rows = if by == "day" { day_labels(rows) } else { rows };
     let mut csv = format!("{by},requests,input_tokens,output_tokens,cost_usd\r\n");

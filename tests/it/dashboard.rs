@@ -93,6 +93,17 @@ async fn get(gw: &Gateway, path: &str, session: &str) -> (u16, String) {
     (status, r.text().await.unwrap())
 }
 
+/// A non-streamed chat request as `key`.
+async fn chat_as(gw: &Gateway, key: &str, model: &str) -> Response {
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&chat_req(model, false))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn start() -> (MockProvider, Gateway) {
     let mock = MockProvider::start(Profile::OpenAi).await;
     let gw = Gateway::start(&config(), &[&mock]).await;
@@ -312,13 +323,7 @@ async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
         (LONER, "gpt-4o", 3),
     ] {
         for _ in 0..n {
-            let r = client()
-                .post(gw.url("/v1/chat/completions"))
-                .bearer_auth(key)
-                .json(&chat_req(model, false))
-                .send()
-                .await
-                .unwrap();
+            let r = chat_as(&gw, key, model).await;
             assert_eq!(r.status(), 200);
         }
     }
@@ -464,13 +469,7 @@ async fn the_log_shows_each_sign_in_its_own_requests_with_filters_pages_and_deta
         (MEMBER, "broken"),
         (LONER, "gpt-4o"),
     ] {
-        let r = client()
-            .post(gw.url("/v1/chat/completions"))
-            .bearer_auth(key)
-            .json(&chat_req(model, false))
-            .send()
-            .await
-            .unwrap();
+        let r = chat_as(&gw, key, model).await;
         let id = r.headers()["x-gatehouse-request-id"]
             .to_str()
             .unwrap()
@@ -633,13 +632,7 @@ async fn keys_are_created_once_shown_and_revoked_by_the_admin_apis_rules() {
     let (_, list) = get(&gw, "/ui/keys", &admin).await;
     assert!(list.contains(">ci<") && !list.contains(&key), "shown once");
     // The key works, and signs in as itself.
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_req("gpt-4o", false))
-        .send()
-        .await
-        .unwrap();
+    let r = chat_as(&gw, &key, "gpt-4o").await;
     assert_eq!(r.status(), 200);
     let holder = sign_in(&gw, &key).await;
     assert_eq!(
@@ -696,13 +689,7 @@ async fn keys_are_created_once_shown_and_revoked_by_the_admin_apis_rules() {
     .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("revoked"));
-    let r = client()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_req("gpt-4o", false))
-        .send()
-        .await
-        .unwrap();
+    let r = chat_as(&gw, &key, "gpt-4o").await;
     assert_eq!(r.status(), 401);
     assert_eq!(get(&gw, "/ui/", &holder).await.0, 401);
 }

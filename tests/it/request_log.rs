@@ -258,14 +258,18 @@ async fn check(gw: &Gateway, mock: &MockProvider) {
             .count(),
         ids.len()
     );
-    // Only the admin (or a team admin) reads the log.
+    // A plain key reads its own requests only, whatever it filters by.
     let r = client()
-        .get(gw.url("/admin/api/logs"))
+        .get(gw.url("/admin/api/logs?team=someone-else"))
         .bearer_auth(KEY)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 200);
+    let own: Value = r.json().await.unwrap();
+    let rows = own["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["key_name"] == "k"), "{own}");
     let r = client()
         .get(gw.url("/admin/api/logs?bogus=1"))
         .bearer_auth(ADMIN)
