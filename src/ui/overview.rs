@@ -160,10 +160,13 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// Dollars, to the cent (to a hundredth of a cent under a dollar).
+/// Dollars, to the cent (to a hundredth of a cent under a dollar; a smaller sum that is not
+/// zero says so).
 pub fn usd(nanos: u64) -> String {
     let d = nanos as f64 / NANOS_PER_USD;
-    if d > 0.0 && d < 1.0 {
+    if d > 0.0 && d < 0.0001 {
+        "< $0.0001".to_owned()
+    } else if d > 0.0 && d < 1.0 {
         format!("${d:.4}")
     } else {
         format!("${d:.2}")
@@ -182,6 +185,7 @@ mod tests {
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(usd(0), "$0.00");
         assert_eq!(usd(18_000_000), "$0.0180");
+        assert_eq!(usd(1_800), "< $0.0001");
         assert_eq!(usd(12_345_000_000), "$12.35");
         assert_eq!(date(1_765_152_000), "2025-12-08");
     }

@@ -693,3 +693,102 @@ async fn keys_are_created_once_shown_and_revoked_by_the_admin_apis_rules() {
     assert_eq!(r.status(), 401);
     assert_eq!(get(&gw, "/ui/", &holder).await.0, 401);
 }
+
+/// Every page in a real Chromium, as a person uses it: signing in by typing the token, the
+/// pages at 1280 and 390 pixels (screenshots under the test's output,
+/// `$CARGO_TARGET_TMPDIR/ui/`), the keyboard's first stop, a failed request's raw provider
+/// error in its detail page, and signing out with the button.
+#[tokio::test]
+async fn every_page_works_in_a_real_browser_at_desktop_and_phone_width() {
+    let Some(browser) = crate::support::webdriver::Browser::start(1280).await else {
+        return;
+    };
+    let (mock, gw) = start().await;
+    mock.respond_with(|req| {
+        if req["model"] == "broken" {
+            return Reply::json(
+                422,
+                serde_json::json!({"object": "error", "message": "Input validation error: <raw> `max_tokens` too large", "type": "invalid_request_error"}),
+            );
+        }
+        Reply::chat("hi")
+    });
+    for (key, model) in [
+        (MEMBER, "gpt-4o"),
+        (LONER, "gpt-4o-mini"),
+        (MEMBER, "broken"),
+    ] {
+        chat_as(&gw, key, model).await;
+    }
+    gw.flush_records().await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // Not signed in: the sign-in page, the token field focused to type into.
+    browser.goto(&gw.url("/ui/")).await;
+    assert!(browser.url().await.ends_with("/ui/login"));
+    assert!(browser.focused().await.contains("id=\"token\""));
+    browser.screenshot(&shots.join("login-1280.png")).await;
+    browser.type_into("#token", ADMIN).await;
+    browser.click("form.signin button").await;
+    assert!(
+        browser.url().await.ends_with("/ui/"),
+        "{}",
+        browser.url().await
+    );
+    let cookies = browser.cookies().await;
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "gatehouse_session")
+        .unwrap();
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Strict");
+    assert!(!session["value"].as_str().unwrap().contains(ADMIN));
+    // The keyboard's first stop on a page is the link that skips the navigation.
+    browser.keys(crate::support::webdriver::TAB).await;
+    assert!(browser.focused().await.contains("Skip to content"));
+
+    let failed = {
+        browser.goto(&gw.url("/ui/logs?status=error")).await;
+        let page = browser.source().await;
+        let at = page.find("href=\"/ui/logs/gh-").unwrap() + 15;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let pages: Vec<(String, &str, &str)> = vec![
+        ("/ui/".into(), "overview", "Requests by day"),
+        ("/ui/logs".into(), "logs", "gpt-4o-mini"),
+        (
+            format!("/ui/logs/{failed}"),
+            "log-detail",
+            "max_tokens` too large",
+        ),
+        ("/ui/usage?by=key".into(), "usage", "alpha-member"),
+        ("/ui/budgets".into(), "budgets", "team alpha"),
+        ("/ui/keys".into(), "keys", "Create a key"),
+        ("/ui/providers".into(), "providers", "serving"),
+        ("/ui/routes".into(), "routes", "Retries and ejection"),
+        ("/ui/config".into(), "config", "SHA-256"),
+    ];
+    for width in [1280, 390] {
+        browser.resize(width, 900).await;
+        for (path, name, shows) in &pages {
+            browser.goto(&gw.url(path)).await;
+            let text = browser.text().await;
+            assert!(text.contains(shows), "{path} at {width}: {text}");
+            browser
+                .screenshot(&shots.join(format!("{name}-{width}.png")))
+                .await;
+        }
+    }
+    // The raw provider error, escaped: shown as text, not markup.
+    browser.goto(&gw.url(&format!("/ui/logs/{failed}"))).await;
+    assert!(browser.text().await.contains("<raw>"));
+
+    // Sign out with the button: back at the sign-in page, and the pages are closed.
+    browser.goto(&gw.url("/ui/")).await;
+    browser.click("form.signout button").await;
+    assert!(browser.url().await.ends_with("/ui/login"));
+    browser.goto(&gw.url("/ui/keys")).await;
+    assert!(browser.url().await.ends_with("/ui/login"));
+    eprintln!("screenshots in {}", shots.display());
+}

@@ -11,6 +11,7 @@ pub mod otlp;
 pub mod play;
 mod profiles;
 pub mod proxy;
+pub mod webdriver;
 pub mod wire;
 
 use std::net::SocketAddr;
