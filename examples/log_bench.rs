@@ -4,6 +4,10 @@
 //!
 //!   cargo run --release --example log_bench -- sqlite [ROWS]
 //!   cargo run --release --example log_bench -- postgres [ROWS]   # the machine's Postgres
+//!   cargo run --release --example log_bench -- seed STORE_URL [ROWS]
+//!
+//! `seed` only writes the rows into the store at `STORE_URL`, over the 60 days up to now, and
+//! leaves them there (for `bench/dashboard.sh`).
 
 #![expect(
     clippy::unwrap_used,
@@ -22,6 +26,11 @@ const DAY: i64 = 86_400;
 const NOW: i64 = 1_800_000_000;
 
 fn record(i: u64) -> UsageRecord {
+    record_until(i, NOW)
+}
+
+/// Row `i` of the spread, over the 60 days before `now`.
+fn record_until(i: u64, now: i64) -> UsageRecord {
     // A cheap deterministic spread: 100 keys in 10 teams, 20 models, 5 providers, 60 days,
     // 4 % errors and 1 % cancelled, 30 % tagged.
     let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
@@ -29,7 +38,7 @@ fn record(i: u64) -> UsageRecord {
     let error = h % 100 < 4;
     UsageRecord {
         request_id: format!("bench-{i:08}"),
-        created_at: NOW - 60 * DAY
+        created_at: now - 60 * DAY
             + i64::try_from(i % (60 * DAY as u64)).unwrap_or(0) * 60 % (60 * DAY),
         key_id: Some(format!("key_{key:03}")),
         key_name: Some(format!("k{key}")),
@@ -93,6 +102,21 @@ where
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let backend = args.get(1).map_or("sqlite", String::as_str);
+    if backend == "seed" {
+        let url = args.get(2).expect("seed STORE_URL [ROWS]");
+        let rows: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+        let store = Store::connect(url).await.unwrap();
+        let now = gatehouse::governance::now_unix();
+        let t = Instant::now();
+        for start in (0..rows).step_by(5_000) {
+            let mut records: Vec<_> = (start..(start + 5_000).min(rows))
+                .map(|i| record_until(i, now))
+                .collect();
+            store.insert_usage(&mut records).await.unwrap();
+        }
+        println!("seeded {rows} rows in {:.0} s", t.elapsed().as_secs_f64());
+        return;
+    }
     let rows: u64 = args
         .get(2)
         .and_then(|n| n.parse().ok())
