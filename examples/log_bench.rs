@@ -104,7 +104,10 @@ async fn main() {
     let backend = args.get(1).map_or("sqlite", String::as_str);
     if backend == "seed" {
         let url = args.get(2).expect("seed STORE_URL [ROWS]");
-        let rows: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+        let rows: u64 = args
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000_000);
         let store = Store::connect(url).await.unwrap();
         let now = gatehouse::governance::now_unix();
         let t = Instant::now();

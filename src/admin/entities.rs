@@ -105,18 +105,33 @@ fn check_models(models: Option<&[String]>) -> Result<(), GatewayError> {
 // ---- teams ----
 
 pub async fn list_teams(State(state): State<AppState>, caller: Caller) -> Response {
-    respond((|| {
-        let caller = caller.manager()?;
-        let d = state.governance().directory();
-        let mut list: Vec<_> = d
+    respond(caller.manager().map(|c| {
+        json(
+            StatusCode::OK,
+            &j!({"data": listed(&state, &c, Entity::Team)}),
+        )
+    }))
+}
+
+/// The teams, users or projects `caller` (the admin or a team admin) sees, by name, as the
+/// admin API lists them: the API's lists and the dashboard's.
+pub fn listed(state: &AppState, caller: &Caller, entity: Entity) -> Vec<Value> {
+    let d = state.governance().directory();
+    let mut list: Vec<_> = match entity {
+        Entity::Team => d
             .teams
             .iter()
             .filter(|(n, _)| caller.may_manage(Some(n)))
             .map(|(n, t)| team_json(n, t))
-            .collect();
-        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        Ok(json(StatusCode::OK, &j!({"data": list})))
-    })())
+            .collect(),
+        _ => members(&d, entity)
+            .iter()
+            .filter(|(_, m)| caller.may_manage(m.team.as_deref()))
+            .map(|(n, m)| member_json(n, m))
+            .collect(),
+    };
+    list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    list
 }
 
 pub async fn get_team(
@@ -235,14 +250,10 @@ fn what(entity: Entity) -> &'static str {
 
 async fn list_members(state: &AppState, caller: Caller, entity: Entity) -> AdminResult {
     let caller = caller.manager()?;
-    let d = state.governance().directory();
-    let mut list: Vec<_> = members(&d, entity)
-        .iter()
-        .filter(|(_, m)| caller.may_manage(m.team.as_deref()))
-        .map(|(n, m)| member_json(n, m))
-        .collect();
-    list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Ok(json(StatusCode::OK, &j!({"data": list})))
+    Ok(json(
+        StatusCode::OK,
+        &j!({"data": listed(state, &caller, entity)}),
+    ))
 }
 
 async fn get_member(state: &AppState, caller: Caller, entity: Entity, name: &str) -> AdminResult {

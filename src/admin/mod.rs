@@ -14,7 +14,7 @@
 //! gets a clean 4xx. Changes apply on this instance at once and on others within the key
 //! ring's refresh interval.
 
-mod entities;
+pub mod entities;
 pub mod grants;
 pub mod keys;
 pub mod logs;

@@ -50,6 +50,7 @@ pub const NAV: &[(&str, &str, Audience)] = &[
     ("/ui/usage", "Usage", Audience::All),
     ("/ui/budgets", "Budgets", Audience::All),
     ("/ui/keys", "Keys", Audience::Managers),
+    ("/ui/teams", "Teams", Audience::Managers),
     ("/ui/providers", "Providers", Audience::Admin),
     ("/ui/routes", "Routes", Audience::Admin),
     ("/ui/config", "Config", Audience::Admin),

@@ -21,6 +21,7 @@ mod logs;
 mod overview;
 mod routing;
 mod svg;
+mod teams;
 mod usage;
 pub mod viewer;
 
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/budgets", get(budgets::show))
         .route("/ui/keys", get(keys::show).post(keys::create))
         .route("/ui/keys/{id}/revoke", post(keys::revoke))
+        .route("/ui/teams", get(teams::show))
         .route("/ui/providers", get(routing::providers))
         .route("/ui/routes", get(routing::routes))
         .route("/ui/config", get(config::show))

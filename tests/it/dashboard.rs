@@ -345,7 +345,13 @@ async fn each_sign_in_sees_its_own_scope_and_what_requests_carry_is_escaped() {
         page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{page}"
     );
-    for admin_page in ["/ui/config", "/ui/providers", "/ui/routes", "/ui/keys"] {
+    for admin_page in [
+        "/ui/config",
+        "/ui/providers",
+        "/ui/routes",
+        "/ui/keys",
+        "/ui/teams",
+    ] {
         assert_eq!(get(&gw, admin_page, &member).await.0, 403, "{admin_page}");
     }
     // A team admin: its team's (the member's 2 and its own 1), and the team's keys.
@@ -765,6 +771,7 @@ async fn every_page_works_in_a_real_browser_at_desktop_and_phone_width() {
         ("/ui/usage?by=key".into(), "usage", "alpha-member"),
         ("/ui/budgets".into(), "budgets", "team alpha"),
         ("/ui/keys".into(), "keys", "Create a key"),
+        ("/ui/teams".into(), "teams", "$100.00 monthly"),
         ("/ui/providers".into(), "providers", "serving"),
         ("/ui/routes".into(), "routes", "Retries and ejection"),
         ("/ui/config".into(), "config", "SHA-256"),
