@@ -120,6 +120,10 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(routing::reload_config),
         )
         .route("/admin/api/routing", get(routing::status))
+        .route(
+            "/admin/api/routing/explain",
+            axum::routing::post(routing::explain),
+        )
 }
 
 /// Render an admin handler's result: JSON, or the error in OpenAI's shape.

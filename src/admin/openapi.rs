@@ -105,6 +105,7 @@ fn paths() -> Value {
             "delete": op("Delete a project", "projects", 200, "Deleted", None, &[404, 409]),
         },
         "/admin/api/budgets": {"get": op("Every budget in its current period", "budgets", 200, "BudgetList", None, &[503])},
+        "/admin/api/routing/explain": {"post": op("Which rule and targets a request of this model, key, tags and headers would take now (admin)", "routing", 200, "Explanation", Some("ExplainIn"), &[404, 503])},
         "/admin/api/usage": {"get": {
             "parameters": [
                 {"name": "by", "in": "query", "schema": {"enum": ["key", "team", "user", "project", "model", "provider", "tag", "day"]}},
@@ -268,6 +269,23 @@ fn schemas() -> Value {
         "BudgetIn": budget_in, "RateLimit": rate_limit,
         "Budget": budget, "BudgetList": list("Budget"), "Usage": usage, "Error": error,
         "Deleted": {"type": "object", "properties": {"deleted": {"type": "string"}}},
+        "ExplainIn": {"type": "object", "required": ["model"], "properties": {
+            "model": {"type": "string"},
+            "key": {"type": "string", "description": "a key's name or id"},
+            "tags": {"type": "array", "items": {"type": "string"}, "description": "name=value"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "input_tokens": {"type": "integer", "minimum": 0}
+        }},
+        "Explanation": {"type": "object", "properties": {
+            "model": {"type": "string"},
+            "routed_model": {"type": "string", "description": "after the rules' rewrites"},
+            "rule": {"type": ["object", "null"], "description": "the first rule that holds: index, name, model pattern"},
+            "targets": {"type": "array", "items": {"type": "object", "properties": {
+                "provider": {"type": "string"}, "model": {"type": "string"}, "ejected": {"type": "boolean"}
+            }}, "description": "in the order they would be tried"},
+            "facts": {"type": "object", "description": "the key, team, user, tags, input tokens and budgets found spent"},
+            "refused": {"type": "string", "description": "why no target serves the model, instead of rule and targets"}
+        }},
         "Body": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
             "text": {"type": "string", "description": "redacted, cut to [log] body_limit"},
             "bytes": {"type": "integer", "description": "size before the cut"},

@@ -3,7 +3,9 @@
 //! `GET /ui/routes` (the live rules in order, and the retry and ejection settings). The admin
 //! only, from `admin::routing::routing_status`, as `GET /admin/api/routing`.
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use super::layout::{self, page};
 use super::overview::count;
 use super::viewer::Viewer;
-use crate::admin::routing::routing_status;
+use crate::admin::routing::{ExplainBody, explanation, routing_status};
 use crate::state::AppState;
 
 pub async fn providers(State(state): State<AppState>, viewer: Viewer) -> Response {
@@ -80,9 +82,20 @@ fn keys(list: &Value) -> Markup {
     }
 }
 
-pub async fn routes(State(state): State<AppState>, viewer: Viewer) -> Response {
+pub async fn routes(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Ok(s) = routing_status(&state, &viewer.caller) else {
         return layout::forbidden();
+    };
+    let get = |k: &str| q.get(k).map_or("", |v| v.trim());
+    let asked = !get("model").is_empty();
+    let explained = if asked {
+        Some(explanation(&state, &viewer.caller, &explain_body(&q)).await)
+    } else {
+        None
     };
     let empty = Vec::new();
     let list = s["routes"].as_array().unwrap_or(&empty);
@@ -108,6 +121,20 @@ pub async fn routes(State(state): State<AppState>, viewer: Viewer) -> Response {
                 }
             }
         }
+        h2 #explain { "Which route would this take?" }
+        form.filters method="get" action="/ui/routes#explain" {
+            label { span { "Model" } input name="model" required value=(get("model")); }
+            label { span { "Key (name or id)" } input name="key" value=(get("key")); }
+            label { span { "Tags" } input name="tags" value=(get("tags")) placeholder="feature=search, env=ci"; }
+            label { span { "Headers" } input name="headers" value=(get("headers")) placeholder="x-env=prod"; }
+            label { span { "Input tokens" } input name="input_tokens" inputmode="numeric" value=(get("input_tokens")); }
+            div.actions { button type="submit" { "Explain" } }
+        }
+        @match &explained {
+            None => {},
+            Some(Err(e)) => p.error role="alert" { (e.message) },
+            Some(Ok(v)) => (explained_view(v)),
+        }
         h2 { "Retries and ejection" }
         dl.facts {
             dt { "Attempts a request" } dd { (set["max_attempts"]) }
@@ -118,6 +145,78 @@ pub async fn routes(State(state): State<AppState>, viewer: Viewer) -> Response {
         }
     };
     page(&viewer, "/ui/routes", "Routes", content)
+}
+
+/// The explain form's fields as the admin API's request: comma-separated tags, and headers
+/// as `name=value` pairs.
+fn explain_body(q: &HashMap<String, String>) -> ExplainBody {
+    let list = |k: &str| -> Vec<String> {
+        q.get(k)
+            .map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ExplainBody {
+        model: q
+            .get("model")
+            .map_or(String::new(), |m| m.trim().to_owned()),
+        key: q
+            .get("key")
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty()),
+        tags: list("tags"),
+        headers: list("headers")
+            .into_iter()
+            .filter_map(|h| {
+                h.split_once('=')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
+            .collect(),
+        input_tokens: q
+            .get("input_tokens")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+fn explained_view(v: &Value) -> Markup {
+    html! {
+        section.note role="status" {
+            @if let Some(refused) = v["refused"].as_str() {
+                p { "Refused: " (refused) }
+            } @else {
+                p {
+                    @match v["rule"].as_object() {
+                        Some(rule) => {
+                            "Rule " (rule["index"].as_u64().map_or(0, |i| i + 1))
+                            @if let Some(n) = rule["name"].as_str() { " (" strong { (n) } ")" }
+                            " matches"
+                        },
+                        None => "No rule matches: the first provider that serves the model takes it",
+                    }
+                    @if v["routed_model"] != v["model"] { ", the model rewritten to " code { (str(&v["routed_model"])) } }
+                    "."
+                }
+                p { "Tried in this order: "
+                    @for (i, t) in v["targets"].as_array().into_iter().flatten().enumerate() {
+                        @if i > 0 { ", then " }
+                        code { (str(&t["provider"])) "/" (str(&t["model"])) }
+                        @if t["ejected"] == true { " " span.status.error { "(ejected)" } }
+                    }
+                }
+            }
+            @let spent = v["facts"]["budgets_spent"].as_array().cloned().unwrap_or_default();
+            p.hint {
+                "Budgets spent now: "
+                @if spent.is_empty() { "none" } @else { (spent.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")) }
+                "."
+            }
+        }
+    }
 }
 
 /// A rule's action: a rewrite, weighted targets in order, or a split.

@@ -79,7 +79,7 @@ async fn chat_as(gw: &Gateway, key: &str) -> String {
         .to_owned()
 }
 
-/// Every admin operation (the 26 of the route table, `/admin/api/openapi.json` included)
+/// Every admin operation (the 27 of the route table, `/admin/api/openapi.json` included)
 /// and `/metrics`, for each of the 5 roles, with the exact status SPEC §3 and
 /// docs/http-api.md give: the admin sees all; a team admin reads and manages its own team's
 /// keys, users, projects and request log (another team's record is 404) and nothing of the
@@ -240,6 +240,12 @@ async fn every_endpoint_and_role() {
             ("GET", "/admin/api/config".into(), None, ADMIN_ONLY),
             ("POST", "/admin/api/config/reload".into(), None, ADMIN_ONLY),
             ("GET", "/admin/api/routing".into(), None, ADMIN_ONLY),
+            (
+                "POST",
+                "/admin/api/routing/explain".into(),
+                Some(json!({"model": "gpt-4o", "key": "alpha-member", "tags": ["feature=x"]})),
+                ADMIN_ONLY,
+            ),
             ("GET", "/metrics".into(), None, ADMIN_ONLY),
         ];
         for (method, path, body, want) in cases {
@@ -254,9 +260,9 @@ async fn every_endpoint_and_role() {
             cases_run += 1;
         }
     }
-    // 29 cases (the 26 operations, `GET /admin/api/teams/{name}` and `GET
+    // 30 cases (the 27 operations, `GET /admin/api/teams/{name}` and `GET
     // /admin/api/logs/{id}` once more each, and `/metrics`) for each of the 5 roles.
-    assert_eq!(cases_run, 29 * 5);
+    assert_eq!(cases_run, 30 * 5);
     // What the team admin's 200s hold: its own team's records only.
     let (_, logs) = send(&gw, "GET", "/admin/api/logs", Some(ALPHA_ADMIN), None).await;
     let ids: Vec<&str> = logs["data"]
@@ -664,7 +670,7 @@ async fn the_openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(n, 22);
+    assert_eq!(n, 23);
     // Every schema reference resolves.
     let text = doc.to_string();
     for r in text.split("\"$ref\":\"").skip(1) {

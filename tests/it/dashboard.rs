@@ -799,3 +799,90 @@ async fn every_page_works_in_a_real_browser_at_desktop_and_phone_width() {
     assert!(browser.url().await.ends_with("/ui/login"));
     eprintln!("screenshots in {}", shots.display());
 }
+
+/// `POST /admin/api/routing/explain` and the routes page's form: the rule and targets a
+/// request would take, from its model, key, tags and headers, and the budgets spent now.
+#[tokio::test]
+async fn the_routes_page_explains_which_rule_a_request_would_take() {
+    let mock = MockProvider::start(Profile::OpenAi).await;
+    let text = format!(
+        "[server]\nadmin_token = \"{ADMIN}\"\n\
+         [providers.p]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\n\
+         [providers.capped]\nkind = \"openai-compatible\"\nbase_url = \"{{mock0}}\"\nmodels = [\"*\"]\nbudget = {{ tokens = 10, period = \"daily\" }}\n\
+         [teams.alpha]\n\
+         [[keys]]\nname = \"alpha-member\"\nkey = \"{MEMBER}\"\nteam = \"alpha\"\n\
+         [[routes]]\nname = \"prod\"\nmatch = {{ model = \"gpt-*\", header = {{ \"x-env\" = \"prod\" }} }}\ntargets = [\"p/gpt-4o\"]\n\
+         [[routes]]\nname = \"alpha-cheap\"\nmatch = {{ model = \"gpt-*\", team = \"alpha\", tag = \"feature=cheap\" }}\ntargets = [\"p/gpt-4o-mini\"]\n\
+         [[routes]]\nname = \"within-cap\"\nmatch = {{ model = \"claude-*\", budget_available = \"provider:capped\" }}\ntargets = [\"capped/claude-sonnet\"]\n\
+         [[routes]]\nname = \"after-cap\"\nmatch = {{ model = \"claude-*\" }}\ntargets = [\"p/local-model\"]\n"
+    );
+    let gw = Gateway::start(&text, &[&mock]).await;
+    let explain = |body: serde_json::Value| {
+        let gw = &gw;
+        async move {
+            let r = client()
+                .post(gw.url("/admin/api/routing/explain"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, v) = explain(
+        serde_json::json!({"model": "gpt-4.1", "key": "alpha-member", "tags": ["feature=cheap"]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["rule"]["name"], "alpha-cheap", "{v}");
+    assert_eq!(v["targets"][0]["model"], "gpt-4o-mini");
+    assert_eq!(v["facts"]["team"], "alpha");
+    // The header rule comes first when its header is sent.
+    let (_, v) = explain(serde_json::json!({"model": "gpt-4.1", "key": "alpha-member", "tags": ["feature=cheap"], "headers": {"x-env": "prod"}})).await;
+    assert_eq!(v["rule"]["name"], "prod", "{v}");
+    // No key: the team rule does not hold, and no rule matches: the provider that serves it.
+    let (_, v) = explain(serde_json::json!({"model": "gpt-4.1", "tags": ["feature=cheap"]})).await;
+    assert!(v["rule"].is_null(), "{v}");
+    assert_eq!(v["targets"][0]["provider"], "p");
+    // A provider's budget: available now, then spent after one request.
+    let (_, v) = explain(serde_json::json!({"model": "claude-x"})).await;
+    assert_eq!(v["rule"]["name"], "within-cap", "{v}");
+    let r = chat_as(&gw, MEMBER, "claude-x").await;
+    assert_eq!(r.status(), 200);
+    gw.flush_records().await;
+    let (_, v) = explain(serde_json::json!({"model": "claude-x"})).await;
+    assert_eq!(v["rule"]["name"], "after-cap", "{v}");
+    assert_eq!(v["facts"]["budgets_spent"][0], "provider capped", "{v}");
+    // Refusals: an unknown key, no model, a field it does not know.
+    assert_eq!(
+        explain(serde_json::json!({"model": "gpt-4.1", "key": "nobody"}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(explain(serde_json::json!({"model": ""})).await.0, 400);
+    assert_eq!(
+        explain(serde_json::json!({"model": "x", "colour": "red"}))
+            .await
+            .0,
+        400
+    );
+
+    // The same on the routes page, from its form.
+    let admin = sign_in(&gw, ADMIN).await;
+    let (status, page) = get(
+        &gw,
+        "/ui/routes?model=gpt-4.1&key=alpha-member&tags=feature%3Dcheap",
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("alpha-cheap") && page.contains("p/gpt-4o-mini"),
+        "{page}"
+    );
+    let (_, page) = get(&gw, "/ui/routes?model=gpt-4.1&key=nobody", &admin).await;
+    assert!(page.contains("role=\"alert\""), "{page}");
+}
