@@ -3,7 +3,8 @@
 //! its own (so that a key's holder can follow what it spends).
 //!
 //! Filters: `since`, `until` (Unix seconds or a duration back, `7d`), `key` (id), `team`,
-//! `model`, `provider`, `status` (`ok`, `error`, `cancelled`), `tag` (`name=value`), `q`
+//! `user`, `project`, `model`, `provider`, `status` (`ok`, `error`, `cancelled`),
+//! `error_class`, `tag` (`name=value`), `q`
 //! (text of the error), `limit` (1 to 1,000, default 100), `cursor` (the previous page's
 //! `next_cursor`), `format` (`json`, `csv`, `jsonl`).
 //!
@@ -98,6 +99,9 @@ pub fn filter(
             "until" => f.until = Some(super::reports::time_param("until", v, now)?),
             "key" => f.key_id = text(v),
             "team" => f.team = text(v),
+            "user" => f.user = text(v),
+            "project" => f.project = text(v),
+            "error_class" => f.error_class = text(v),
             "model" => f.model = text(v),
             "provider" => f.provider = text(v),
             "status" => {

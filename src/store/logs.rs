@@ -18,11 +18,16 @@ pub struct LogFilter {
     pub until: Option<i64>,
     pub key_id: Option<String>,
     pub team: Option<String>,
+    /// The user the key belongs to (`user_name`, as the usage report groups by).
+    pub user: Option<String>,
+    pub project: Option<String>,
     /// The model asked for or the one that served.
     pub model: Option<String>,
     pub provider: Option<String>,
     /// `ok`, `error` or `cancelled`.
     pub status: Option<String>,
+    /// What kind of failure (`upstream_rejected`, `rate_limited`, ...).
+    pub error_class: Option<String>,
     pub tag: Option<String>,
     /// Text the error message contains.
     pub error_text: Option<String>,
@@ -75,6 +80,15 @@ impl Store {
             }
             if let Some(t) = &f.team {
                 add("u.team = ?", Bind::Text(t.clone()));
+            }
+            if let Some(u) = &f.user {
+                add("u.user_name = ?", Bind::Text(u.clone()));
+            }
+            if let Some(p) = &f.project {
+                add("u.project = ?", Bind::Text(p.clone()));
+            }
+            if let Some(c) = &f.error_class {
+                add("u.error_class = ?", Bind::Text(c.clone()));
             }
             if let Some(m) = &f.model {
                 add(

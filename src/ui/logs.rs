@@ -1,5 +1,6 @@
 //! The request log: `GET /ui/logs` (filters as query parameters, the admin API's own:
-//! `since`, `until`, `key`, `team`, `model`, `provider`, `status`, `tag`, `q`, `limit`,
+//! `since`, `until`, `key`, `team`, `user`, `project`, `model`, `provider`, `status`,
+//! `error_class`, `tag`, `q`, `limit`,
 //! `cursor`), `GET /ui/logs/{request_id}` (one request in full) and
 //! `GET /ui/logs/{request_id}/body/{part}` (one kept body, as plain text).
 //!
@@ -36,6 +37,9 @@ const FILTERS: &[(&str, &str, &str)] = &[
     ("provider", "Provider", ""),
     ("key", "Key id", ""),
     ("team", "Team", ""),
+    ("user", "User", ""),
+    ("project", "Project", ""),
+    ("error_class", "Error class", "upstream_rejected"),
     ("tag", "Tag", "name=value"),
     ("q", "Error text", ""),
 ];

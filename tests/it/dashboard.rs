@@ -496,6 +496,24 @@ async fn the_log_shows_each_sign_in_its_own_requests_with_filters_pages_and_deta
     // Filters: the status, a model; a filter cannot reach another key's requests.
     let (_, page) = get(&gw, "/ui/logs?status=error&since=&model=", &member).await;
     assert_eq!(listed(&page), [member_ids[0].clone()], "{page}");
+    let (_, page) = get(&gw, "/ui/logs?error_class=upstream_failed", &member).await;
+    let (_, all_errors) = get(&gw, "/ui/logs?status=error", &member).await;
+    let class = {
+        let at = all_errors.find("<span class=\"hint\">").unwrap() + 19;
+        all_errors[at..at + all_errors[at..].find('<').unwrap()].to_owned()
+    };
+    let (_, page_by_class) = get(&gw, &format!("/ui/logs?error_class={class}"), &member).await;
+    assert_eq!(
+        listed(&page_by_class),
+        [member_ids[0].clone()],
+        "{class}: {page_by_class}"
+    );
+    assert!(
+        class == "upstream_failed" || listed(&page).is_empty(),
+        "{page}"
+    );
+    let (_, page) = get(&gw, "/ui/logs?project=none-such&user=", &member).await;
+    assert!(listed(&page).is_empty());
     let (_, page) = get(&gw, &format!("/ui/logs?key={}", "static:loner"), &member).await;
     assert_eq!(listed(&page), member_ids);
     // A malformed filter is said on the page, not a failure.
@@ -737,11 +755,7 @@ async fn every_page_works_in_a_real_browser_at_desktop_and_phone_width() {
     browser.screenshot(&shots.join("login-1280.png")).await;
     browser.type_into("#token", ADMIN).await;
     browser.click("form.signin button").await;
-    assert!(
-        browser.url().await.ends_with("/ui/"),
-        "{}",
-        browser.url().await
-    );
+    assert!(browser.arrives_at("/ui/").await, "{}", browser.url().await);
     let cookies = browser.cookies().await;
     let session = cookies
         .iter()
@@ -794,7 +808,11 @@ async fn every_page_works_in_a_real_browser_at_desktop_and_phone_width() {
     // Sign out with the button: back at the sign-in page, and the pages are closed.
     browser.goto(&gw.url("/ui/")).await;
     browser.click("form.signout button").await;
-    assert!(browser.url().await.ends_with("/ui/login"));
+    assert!(
+        browser.arrives_at("/ui/login").await,
+        "{}",
+        browser.url().await
+    );
     browser.goto(&gw.url("/ui/keys")).await;
     assert!(browser.url().await.ends_with("/ui/login"));
     eprintln!("screenshots in {}", shots.display());

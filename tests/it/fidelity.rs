@@ -45,18 +45,9 @@ async fn logged_warnings(gw: &Gateway, id: String) -> String {
         .state
         .store()
         .logs(&gatehouse::store::LogFilter {
-            since: 0,
-            until: None,
-            key_id: None,
-            team: None,
-            model: None,
-            provider: None,
-            status: None,
-            tag: None,
-            error_text: None,
-            after: None,
             request_id: Some(id),
             limit: 10,
+            ..gatehouse::store::LogFilter::default()
         })
         .await
         .unwrap();

@@ -108,6 +108,18 @@ impl Browser {
             .to_owned()
     }
 
+    /// Wait up to 5 s for the page's URL to end with `suffix` (a form's submission navigates
+    /// after the click returns); whether it did.
+    pub async fn arrives_at(&self, suffix: &str) -> bool {
+        for _ in 0..50 {
+            if self.url().await.ends_with(suffix) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// The page's HTML as the browser has it now.
     pub async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
