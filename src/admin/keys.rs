@@ -65,8 +65,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Response {
     )
 }
 
-/// The stored keys `caller` (the admin or a team admin) manages, oldest first.
+/// The stored keys `caller` manages, oldest first (403 for a key that is no team admin's).
 pub async fn visible_keys(state: &AppState, caller: &Caller) -> Result<Vec<KeyRow>, GatewayError> {
+    caller.clone().manager()?;
     let rows = state
         .store()
         .list_keys()
@@ -107,12 +108,14 @@ pub async fn revoke(
     )
 }
 
-/// Revoke the stored key `id`, if `caller` manages it (404 otherwise); applied at once here.
+/// Revoke the stored key `id`, if `caller` manages it (404 otherwise, 403 for a key that is
+/// no team admin's); applied at once here.
 pub async fn revoke_key(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<KeyRow, GatewayError> {
+    caller.clone().manager()?;
     let row = visible(state, caller, id).await?;
     let row = state
         .store()
@@ -136,13 +139,14 @@ async fn create_inner(state: &AppState, caller: Caller, bytes: &Bytes) -> AdminR
     Ok(json(StatusCode::CREATED, &out))
 }
 
-/// Create a key as `caller` (the admin, or a team admin within its grants): the stored row
-/// and the key itself, which nothing keeps.
+/// Create a key as `caller` (the admin, or a team admin within its grants; 403 for any other
+/// key): the stored row and the key itself, which nothing keeps.
 pub async fn create_key(
     state: &AppState,
     caller: &Caller,
     b: NewKeyBody,
 ) -> Result<(KeyRow, String), GatewayError> {
+    caller.clone().manager()?;
     check_name("name", &b.name)?;
     for (what, v) in [
         ("team", &b.team),

@@ -60,14 +60,6 @@ async fn logs_inner(state: &AppState, caller: Caller, q: &HashMap<String, String
     })
 }
 
-/// Scope a filter to what `caller` may see: a team admin's team, a key's own requests.
-fn scoped(caller: &Caller, f: &mut LogFilter) {
-    if !matches!(caller, Caller::Admin) {
-        let scope = caller.read_scope();
-        (f.team, f.key_id) = (scope.team, scope.key_id);
-    }
-}
-
 /// One page of the log in `caller`'s scope, whatever the filter asks for, and the cursor of
 /// the next page.
 pub async fn page(
@@ -75,7 +67,7 @@ pub async fn page(
     caller: &Caller,
     mut f: LogFilter,
 ) -> Result<(Vec<serde_json::Value>, Option<String>), GatewayError> {
-    scoped(caller, &mut f);
+    caller.confine(&mut f.team, &mut f.key_id);
     let (rows, next) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
     Ok((rows, next.map(|(at, id)| format!("{at}_{id}"))))
 }
@@ -184,7 +176,7 @@ pub async fn entry_of(
         limit: 1,
         ..LogFilter::default()
     };
-    scoped(caller, &mut f);
+    caller.confine(&mut f.team, &mut f.key_id);
     let (mut rows, _) = state.store().logs(&f).await.map_err(|e| store_failed(&e))?;
     let Some(mut row) = rows.pop() else {
         return Err(super::not_found("request"));

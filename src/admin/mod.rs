@@ -163,28 +163,18 @@ pub fn caller_from_token(state: &AppState, token: &str) -> Option<Caller> {
     state.governance().principal(token).map(Caller::of)
 }
 
-/// What a caller may read of the request log and usage: a team, or one key (`None`s: all).
-pub struct ReadScope {
-    pub team: Option<String>,
-    pub key_id: Option<String>,
-}
-
 impl Caller {
-    /// The admin reads all; a team admin its team; any other key its own requests.
-    pub fn read_scope(&self) -> ReadScope {
+    /// Confine a read of the request log or usage to what this caller may see: a team admin's
+    /// team, any other key's own requests, whatever `team` and `key_id` asked for; the
+    /// admin's filters stay as they are.
+    pub fn confine(&self, team: &mut Option<String>, key_id: &mut Option<String>) {
         match self {
-            Caller::Admin => ReadScope {
-                team: None,
-                key_id: None,
-            },
-            Caller::TeamAdmin { team, .. } => ReadScope {
-                team: Some(team.clone()),
-                key_id: None,
-            },
-            Caller::Member(p) => ReadScope {
-                team: None,
-                key_id: Some(p.key_id.clone()),
-            },
+            Caller::Admin => {}
+            Caller::TeamAdmin { team: own, .. } => *team = Some(own.clone()),
+            Caller::Member(p) => {
+                *team = None;
+                *key_id = Some(p.key_id.clone());
+            }
         }
     }
 

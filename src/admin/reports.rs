@@ -86,10 +86,7 @@ pub async fn usage_rows(
     by: GroupBy,
     mut filter: UsageFilter,
 ) -> Result<Vec<crate::store::ReportRow>, GatewayError> {
-    if !matches!(caller, Caller::Admin) {
-        let scope = caller.read_scope();
-        (filter.team, filter.key_id) = (scope.team, scope.key_id);
-    }
+    caller.confine(&mut filter.team, &mut filter.key_id);
     state
         .store()
         .usage_report(by, &filter)
