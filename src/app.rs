@@ -209,14 +209,13 @@ where
             (ticket, Body::new(intake))
         };
         if let Access::Ui = access {
-            let req = http::Request::from_parts(head, body);
-            if crate::ui::PUBLIC.contains(&req.uri().path()) {
+            if crate::ui::PUBLIC.contains(&head.uri.path()) {
+                let req = http::Request::from_parts(head, body);
                 return HoldUntilSent::new(Either::Left(self.router.call(req)), None);
             }
             let (state, mut router) = (self.state.clone(), self.router.clone());
             return HoldUntilSent::new(
                 Either::Right(Box::pin(async move {
-                    let (mut head, body) = req.into_parts();
                     match crate::ui::viewer::find(&state, &head).await {
                         Ok(viewer) => {
                             head.extensions.insert(viewer);
